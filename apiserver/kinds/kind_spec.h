@@ -1,0 +1,98 @@
+// KindSpec: the one declaration of a kind. Discovery, routing, defaulting, validation, table
+// printing and field selectors iterate over the registry of these; the generic REST handlers
+// know nothing kind-specific beyond what a KindSpec says.
+//
+// The fields' shapes (OpenAPI, strict validation, patch strategies, protobuf numbers) live in
+// the schema registry (apiserver/schema), linked by GroupVersionKind.
+//
+// Thread-safety: the registry is built once at start-up and read-only afterwards; the hook
+// functions must be pure (no shared mutable state).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/status.h"
+#include "common/time_util.h"
+
+namespace berth::apiserver {
+
+using json = nlohmann::json;
+
+struct ColumnDefinition {
+  std::string name;         // e.g. "Name", "Ready"
+  std::string type;         // "string", "integer", "number", "boolean", "date"
+  std::string format;       // "name" for the name column, "" otherwise
+  std::string description;
+  int priority = 0;         // 0 always shown, 1 only with -o wide
+};
+
+struct KindSpec {
+  // Identity.
+  std::string group;     // "" for core
+  std::string version;   // "v1"
+  std::string kind;      // "Deployment"
+  std::string resource;  // "deployments"
+  std::string singular;  // "deployment"
+  bool namespaced = true;
+  std::vector<std::string> short_names;  // e.g. {"deploy"}
+  std::vector<std::string> categories;   // e.g. {"all"}
+  std::vector<std::string> verbs = {"create", "delete", "deletecollection", "get",
+                                    "list",   "patch",  "update",           "watch"};
+
+  // Subresources.
+  bool has_status = false;
+  // Scale subresource: JSON pointers into the object.
+  bool has_scale = false;
+  std::string scale_spec_replicas = "/spec/replicas";
+  std::string scale_status_replicas = "/status/replicas";
+  std::string scale_label_selector = "/spec/selector";  // a LabelSelector object
+
+  // Generation bumps on changes outside metadata and status (the "spec"). Kinds with no
+  // spec (ConfigMap, Secret...) leave generation unset unless this is true.
+  bool uses_generation = true;
+
+  // Fills in defaults in place, as upstream's SetDefaults_* (applied on create and update).
+  std::function<void(json& obj)> defaults;
+
+  // Validates the object after defaulting. `old` is null on create. Returns causes with field
+  // paths; an empty vector means valid. Name rules and metadata are checked generically.
+  std::function<std::vector<Cause>(const json& obj, const json* old)> validate;
+
+  // Table printing: column definitions and one row's cells (same length, same order).
+  std::vector<ColumnDefinition> columns;
+  std::function<std::vector<json>(const json& obj, TimePoint now)> cells;
+
+  // Field selectors beyond metadata.name / metadata.namespace: the supported field names and
+  // how to read each from an object.
+  std::vector<std::string> selectable_fields;
+  std::function<std::string(const json& obj, const std::string& field)> field_value;
+
+  std::string groupVersion() const { return group.empty() ? version : group + "/" + version; }
+  // "deployments.apps" / "pods": the name upstream uses in messages.
+  std::string qualifiedResource() const { return group.empty() ? resource : resource + "." + group; }
+  // "Deployment.apps" / "Pod".
+  std::string qualifiedKind() const { return group.empty() ? kind : kind + "." + group; }
+};
+
+class KindRegistry {
+ public:
+  // The built-in kinds (core, apps, batch, ..., berth.dev); built on first use.
+  static const KindRegistry& builtin();
+
+  void add(KindSpec spec);
+  const std::vector<KindSpec>& all() const { return kinds_; }
+  const KindSpec* byResource(const std::string& group, const std::string& version,
+                             const std::string& resource) const;
+  const KindSpec* byKind(const std::string& group, const std::string& version,
+                         const std::string& kind) const;
+
+ private:
+  std::vector<KindSpec> kinds_;
+};
+
+}  // namespace berth::apiserver
