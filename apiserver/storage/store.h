@@ -97,6 +97,11 @@ struct SqliteOptions {
   std::string path;                    // database file
   int64_t keep_revisions = 10000;      // history window kept by background compaction
   int compact_interval_seconds = 60;   // 0 = no background compaction
+  // true: synchronous=FULL, every group commit is fsynced (survives power loss). false:
+  // synchronous=NORMAL, survives a process crash but may lose the last commits on power loss.
+  bool sync_full = true;
+  size_t watch_ring_size = 10000;      // recent events kept in memory for watch replay
+  size_t watch_queue_limit = 100000;   // events queued for one watcher before it gets kExpired
 };
 
 Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
