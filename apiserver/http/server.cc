@@ -1,0 +1,1298 @@
+// Implementation notes (the contract is in server.h):
+//
+// - Every Loop owns an epoll set, an eventfd for wake-ups, and the connections it accepted.
+//   All loops wait on the one listening socket with EPOLLEXCLUSIVE, so the kernel hands each
+//   new connection to one loop and no socket ever moves between threads.
+// - A Conn's socket, TLS state, buffers and parser are touched only by its loop. Other threads
+//   talk to it through Conn::enqueue (a mutex-protected list of output items plus a posted
+//   drain task) — that is the only cross-thread path into a connection.
+// - A complete request is handed to the WorkerPool with a WriterImpl. The loop parses nothing
+//   more on that connection (pipelined bytes stay buffered) until the response has ended.
+// - Connection lifetime: the loop's map holds the Conn; writers and upgraded handles hold
+//   shared_ptrs, so a handle can outlive the socket (and the Server) and simply see closed().
+#include "apiserver/http/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "apiserver/http/request_parser.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace berth::http {
+
+// ---- Request accessors ----------------------------------------------------------------------
+
+std::string Request::header(std::string_view lower_name) const {
+  auto it = headers.find(std::string(lower_name));
+  return it == headers.end() ? std::string() : it->second;
+}
+
+bool Request::hasParam(std::string_view name) const {
+  return query.find(std::string(name)) != query.end();
+}
+
+std::string Request::param(std::string_view name) const {
+  auto it = query.find(std::string(name));
+  return it == query.end() ? std::string() : it->second;
+}
+
+std::vector<std::string> Request::params(std::string_view name) const {
+  std::vector<std::string> out;
+  auto range = query.equal_range(std::string(name));
+  for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+  return out;
+}
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr size_t kReadChunk = 16 * 1024;
+// Stop reading a connection whose input nobody consumes yet (a request is with the handler,
+// or an upgraded stream has no reader yet) once this much is buffered.
+constexpr size_t kMaxBufferedInput = 256 * 1024;
+// A client that does not read its stream is dropped rather than buffered without bound.
+constexpr size_t kMaxBufferedOutput = 64 * 1024 * 1024;
+constexpr size_t kMaxTlsWrite = 64 * 1024;
+constexpr auto kDrainTimeout = std::chrono::seconds(2);
+constexpr size_t kMaxQueuedRequests = 10000;
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+  }
+}
+
+// "Date: Sun, 06 Nov 1994 08:49:37 GMT", formatted once per second per thread.
+const std::string& httpDate() {
+  thread_local time_t cached_at = 0;
+  thread_local std::string cached;
+  time_t now = time(nullptr);
+  if (now != cached_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char buf[64];
+    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_at = now;
+  }
+  return cached;
+}
+
+std::string opensslError() {
+  std::string out;
+  unsigned long e;
+  while ((e = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown error" : out;
+}
+
+// ---- Worker pool ----------------------------------------------------------------------------
+
+class WorkerPool {
+ public:
+  WorkerPool(int threads, size_t max_queue) : max_queue_(max_queue) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~WorkerPool() { stop(); }
+
+  bool submit(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || queue_.size() >= max_queue_) return false;
+      queue_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    threads_.clear();
+  }
+
+ private:
+  void run() {
+    while (true) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and drained
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  size_t max_queue_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// State every loop shares; outlives the Server while connections' handles exist.
+struct Core {
+  Options options;
+  Handler handler;
+  SSL_CTX* ssl_ctx = nullptr;
+  std::unique_ptr<WorkerPool> pool;
+  std::atomic<size_t> open_connections{0};
+
+  ~Core() {
+    if (ssl_ctx) SSL_CTX_free(ssl_ctx);
+  }
+};
+
+class Conn;
+
+// ---- Event loop -----------------------------------------------------------------------------
+
+class Loop : public std::enable_shared_from_this<Loop> {
+ public:
+  Loop(std::shared_ptr<Core> core, int listen_fd) : core_(std::move(core)), listen_fd_(listen_fd) {}
+  ~Loop() {
+    if (epfd_ >= 0) ::close(epfd_);
+    if (wakefd_ >= 0) ::close(wakefd_);
+  }
+
+  Status init();
+  void start() { thread_ = std::thread([self = shared_from_this()] { self->run(); }); }
+  // Runs fn on the loop thread. Returns false (and drops fn) once the loop has stopped.
+  bool post(std::function<void()> fn);
+  void stopAndJoin();
+  bool inLoop() const { return std::this_thread::get_id() == loop_tid_.load(); }
+
+  void setEvents(int fd, uint32_t events);
+  void removeConn(int fd);
+  Core& core() { return *core_; }
+
+ private:
+  void run();
+  void acceptSome();
+  void runTasks();
+  void sweep(SteadyClock::time_point now);
+
+  std::shared_ptr<Core> core_;
+  int listen_fd_;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::thread thread_;
+  std::atomic<std::thread::id> loop_tid_{};
+  std::mutex mu_;
+  std::vector<std::function<void()>> tasks_;
+  bool wake_pending_ = false;
+  bool stopped_ = false;
+  bool quit_ = false;
+  std::unordered_map<int, std::shared_ptr<Conn>> conns_;
+};
+
+// ---- Connection -----------------------------------------------------------------------------
+
+struct OutItem {
+  enum Kind { kData, kEndResponse, kUpgrade, kClose };
+  Kind kind;
+  std::string bytes;
+  bool close_after = false;
+};
+
+class WriterImpl;
+
+class Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(std::shared_ptr<Loop> loop, int fd, SSL* ssl, std::string remote)
+      : loop_(std::move(loop)),
+        fd_(fd),
+        ssl_(ssl),
+        remote_(std::move(remote)),
+        parser_(loop_->core().options.max_header_bytes, loop_->core().options.max_body_bytes),
+        last_activity_(SteadyClock::now()) {}
+  ~Conn() {
+    if (ssl_) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Any thread. Returns false once the connection is closed.
+  bool enqueue(OutItem item);
+  bool isClosed() const { return closed_.load(std::memory_order_acquire); }
+  Loop& loop() { return *loop_; }
+
+  // Loop thread only.
+  void onEvent(uint32_t events);
+  void close(const char* why);
+  void maybeExpire(SteadyClock::time_point now);
+  void setUpgradeOnData(std::function<void(std::string_view)> fn);
+  void setUpgradeOnClose(std::function<void()> fn);
+  uint32_t events() const { return events_; }
+
+ private:
+  enum class Io { kOk, kAgain, kEof, kError };
+  Io rawRead(char* buf, size_t cap, size_t* n);
+  Io rawWrite(const char* buf, size_t len, size_t* n);
+  void doHandshake();
+  void doRead();
+  void processInput();
+  void dispatch();
+  void drainPending();
+  void flush();
+  void sendErrorAndClose(int status, const std::string& message);
+  void updateInterest();
+  bool throttled() const;
+  void extractIdentity();
+
+  std::shared_ptr<Loop> loop_;
+  int fd_;
+  SSL* ssl_;
+  std::string remote_;
+
+  // Shared with other threads.
+  std::mutex mu_;
+  std::vector<OutItem> pending_;
+  bool drain_posted_ = false;
+  std::atomic<bool> closed_{false};
+
+  // Loop thread only.
+  RequestParser parser_;
+  bool handshake_done_ = false;
+  std::string in_;
+  std::string out_;
+  size_t out_off_ = 0;
+  size_t tls_retry_len_ = 0;  // an SSL_write that must be repeated with the same length
+  bool tls_write_wants_read_ = false;
+  bool busy_ = false;
+  bool close_after_flush_ = false;
+  bool draining_ = false;
+  bool upgraded_ = false;
+  uint32_t events_ = EPOLLIN | EPOLLRDHUP;  // as registered at accept
+  SteadyClock::time_point last_activity_;
+  SteadyClock::time_point drain_deadline_;
+  std::weak_ptr<WriterImpl> writer_;
+  std::function<void(std::string_view)> on_data_;
+  std::function<void()> on_upgrade_close_;
+  std::string cert_cn_;
+  std::vector<std::string> cert_orgs_;
+};
+
+// ---- ResponseWriter and UpgradedConnection --------------------------------------------------
+
+bool isFramingHeader(const std::string& name) {
+  std::string lower = toLower(name);
+  return lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
+         lower == "date";
+}
+
+class UpgradedImpl : public UpgradedConnection {
+ public:
+  explicit UpgradedImpl(std::shared_ptr<Conn> conn) : conn_(std::move(conn)) {}
+  bool write(std::string_view bytes) override {
+    if (bytes.empty()) return !conn_->isClosed();
+    return conn_->enqueue({OutItem::kData, std::string(bytes)});
+  }
+  void close() override { (void)conn_->enqueue({OutItem::kClose, {}}); }
+  bool closed() const override { return conn_->isClosed(); }
+  void setOnData(std::function<void(std::string_view)> on_data) override {
+    auto c = conn_;
+    (void)c->loop().post([c, fn = std::move(on_data)]() mutable { c->setUpgradeOnData(std::move(fn)); });
+  }
+  void setOnClose(std::function<void()> on_close) override {
+    auto c = conn_;
+    auto shared = std::make_shared<std::function<void()>>(std::move(on_close));
+    if (!c->loop().post([c, shared] { c->setUpgradeOnClose(std::move(*shared)); })) {
+      if (*shared) (*shared)();  // the loop is gone, so the connection is closed
+    }
+  }
+
+ private:
+  std::shared_ptr<Conn> conn_;
+};
+
+class WriterImpl : public ResponseWriter {
+ public:
+  WriterImpl(std::shared_ptr<Conn> conn, bool keep_alive, bool head)
+      : conn_(std::move(conn)), keep_alive_(keep_alive), head_(head) {}
+
+  ~WriterImpl() override {
+    // A handler that dropped its writer without answering must not leave the client hanging.
+    if (state_ == State::kIdle && !conn_->isClosed()) {
+      BLOG(2, "http handler returned without a response");
+      respond(500, {{"Content-Type", "text/plain"}}, "handler did not respond\n");
+    }
+  }
+
+  void respond(int status, const Headers& headers, std::string body) override {
+    bool close_after = false;
+    std::string head;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kIdle) {
+        BLOG_WARN("http respond called twice").kv("status", status);
+        return;
+      }
+      state_ = State::kResponded;
+      close_after = !keep_alive_;
+      head = statusLine(status, headers, &close_after);
+    }
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (!no_body) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    if (close_after) head += "Connection: close\r\n";
+    head += "\r\n";
+    if (!head_ && !no_body) head += body;
+    (void)conn_->enqueue({OutItem::kEndResponse, std::move(head), close_after});
+    fireClose();
+  }
+
+  void startStream(int status, const Headers& headers) override {
+    std::string head;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kIdle) {
+        BLOG_WARN("http startStream after a response").kv("status", status);
+        return;
+      }
+      state_ = State::kStreaming;
+      close_after_ = !keep_alive_;
+      head = statusLine(status, headers, &close_after_);
+    }
+    head += "Transfer-Encoding: chunked\r\n";
+    if (close_after_) head += "Connection: close\r\n";
+    head += "\r\n";
+    (void)conn_->enqueue({OutItem::kData, std::move(head)});
+  }
+
+  bool writeChunk(std::string_view data) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kStreaming) return false;
+    }
+    if (data.empty()) return !conn_->isClosed();  // an empty chunk would end the stream
+    char size[32];
+    int n = snprintf(size, sizeof size, "%zx\r\n", data.size());
+    std::string chunk;
+    chunk.reserve(n + data.size() + 2);
+    chunk.append(size, n);
+    chunk.append(data);
+    chunk.append("\r\n");
+    return conn_->enqueue({OutItem::kData, std::move(chunk)});
+  }
+
+  void endStream() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kStreaming) return;
+      state_ = State::kEnded;
+    }
+    (void)conn_->enqueue({OutItem::kEndResponse, "0\r\n\r\n", close_after_});
+    fireClose();
+  }
+
+  std::shared_ptr<UpgradedConnection> upgrade(const Headers& headers) override {
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kIdle) return nullptr;
+      state_ = State::kUpgraded;
+    }
+    for (const auto& [k, v] : headers) {
+      head += k;
+      head += ": ";
+      head += v;
+      head += "\r\n";
+    }
+    head += "\r\n";
+    auto up = std::make_shared<UpgradedImpl>(conn_);
+    (void)conn_->enqueue({OutItem::kUpgrade, std::move(head)});
+    fireClose();
+    return up;
+  }
+
+  bool closed() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return close_fired_ || conn_->isClosed();
+  }
+
+  void setOnClose(std::function<void()> on_close) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!close_fired_) {
+        on_close_ = std::move(on_close);
+        return;
+      }
+    }
+    runOnLoop(std::move(on_close));
+  }
+
+  // The connection closed (loop thread).
+  void onConnClosed() { fireClose(); }
+
+ private:
+  enum class State { kIdle, kResponded, kStreaming, kEnded, kUpgraded };
+
+  std::string statusLine(int status, const Headers& headers, bool* close_after) {
+    std::string head = "HTTP/1.1 ";
+    head += std::to_string(status);
+    head += ' ';
+    head += reasonPhrase(status);
+    head += "\r\n";
+    for (const auto& [k, v] : headers) {
+      if (isFramingHeader(k)) {
+        if (toLower(k) == "connection" && toLower(v).find("close") != std::string::npos) {
+          *close_after = true;
+        }
+        continue;
+      }
+      head += k;
+      head += ": ";
+      head += v;
+      head += "\r\n";
+    }
+    head += "Date: ";
+    head += httpDate();
+    head += "\r\n";
+    return head;
+  }
+
+  void fireClose() {
+    std::function<void()> fn;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (close_fired_) return;
+      close_fired_ = true;
+      fn = std::move(on_close_);
+      on_close_ = nullptr;
+    }
+    if (fn) runOnLoop(std::move(fn));
+  }
+
+  void runOnLoop(std::function<void()> fn) {
+    if (!fn) return;
+    if (conn_->loop().inLoop()) {
+      fn();
+      return;
+    }
+    auto shared = std::make_shared<std::function<void()>>(std::move(fn));
+    if (!conn_->loop().post([shared] { (*shared)(); })) (*shared)();
+  }
+
+  std::shared_ptr<Conn> conn_;
+  const bool keep_alive_;
+  const bool head_;
+  bool close_after_ = false;
+  mutable std::mutex mu_;
+  State state_ = State::kIdle;
+  bool close_fired_ = false;
+  std::function<void()> on_close_;
+};
+
+// ---- Conn implementation --------------------------------------------------------------------
+
+bool Conn::enqueue(OutItem item) {
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (isClosed()) return false;
+    pending_.push_back(std::move(item));
+    if (!drain_posted_) {
+      drain_posted_ = true;
+      post = true;
+    }
+  }
+  if (post) {
+    auto self = shared_from_this();
+    if (!loop_->post([self] { self->drainPending(); })) return false;
+  }
+  return true;
+}
+
+void Conn::drainPending() {
+  std::vector<OutItem> items;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    items.swap(pending_);
+    drain_posted_ = false;
+  }
+  if (isClosed()) return;
+  bool request_done = false;
+  for (auto& item : items) {
+    switch (item.kind) {
+      case OutItem::kData:
+        out_ += item.bytes;
+        break;
+      case OutItem::kEndResponse:
+        out_ += item.bytes;
+        busy_ = false;
+        writer_.reset();
+        request_done = true;
+        if (item.close_after) close_after_flush_ = true;
+        break;
+      case OutItem::kUpgrade:
+        out_ += item.bytes;
+        busy_ = false;
+        upgraded_ = true;
+        writer_.reset();
+        break;
+      case OutItem::kClose:
+        close_after_flush_ = true;
+        break;
+    }
+  }
+  if (out_.size() - out_off_ > kMaxBufferedOutput) {
+    close("client too slow");
+    return;
+  }
+  flush();
+  if (isClosed()) return;
+  if (request_done && !close_after_flush_) {
+    last_activity_ = SteadyClock::now();
+    processInput();
+    // Reading may have been paused while the handler ran; SSL may also hold decrypted bytes
+    // that epoll cannot report.
+    if (!isClosed() && !busy_) doRead();
+  }
+}
+
+Conn::Io Conn::rawRead(char* buf, size_t cap, size_t* n) {
+  if (!ssl_) {
+    ssize_t r = ::recv(fd_, buf, cap, 0);
+    if (r > 0) {
+      *n = static_cast<size_t>(r);
+      return Io::kOk;
+    }
+    if (r == 0) return Io::kEof;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Io::kAgain;
+    return Io::kError;
+  }
+  ERR_clear_error();
+  int r = SSL_read(ssl_, buf, static_cast<int>(cap));
+  if (r > 0) {
+    *n = static_cast<size_t>(r);
+    return Io::kOk;
+  }
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      return Io::kAgain;
+    case SSL_ERROR_WANT_WRITE:
+      events_ |= EPOLLOUT;
+      loop_->setEvents(fd_, events_);
+      return Io::kAgain;
+    case SSL_ERROR_ZERO_RETURN:
+      return Io::kEof;
+    case SSL_ERROR_SYSCALL:
+      if (errno == EAGAIN || errno == EINTR) return Io::kAgain;
+      return ERR_peek_error() == 0 && errno == 0 ? Io::kEof : Io::kError;
+    default:
+      return Io::kError;
+  }
+}
+
+Conn::Io Conn::rawWrite(const char* buf, size_t len, size_t* n) {
+  if (!ssl_) {
+    ssize_t r = ::send(fd_, buf, len, MSG_NOSIGNAL);
+    if (r >= 0) {
+      *n = static_cast<size_t>(r);
+      return Io::kOk;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Io::kAgain;
+    return Io::kError;
+  }
+  ERR_clear_error();
+  int r = SSL_write(ssl_, buf, static_cast<int>(len));
+  if (r > 0) {
+    *n = static_cast<size_t>(r);
+    return Io::kOk;
+  }
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_WRITE:
+      return Io::kAgain;
+    case SSL_ERROR_WANT_READ:
+      tls_write_wants_read_ = true;
+      return Io::kAgain;
+    default:
+      return Io::kError;
+  }
+}
+
+bool Conn::throttled() const {
+  if (in_.size() < kMaxBufferedInput) return false;
+  return busy_ || (upgraded_ && !on_data_);
+}
+
+void Conn::updateInterest() {
+  if (isClosed()) return;
+  uint32_t ev = EPOLLRDHUP;
+  if (!throttled()) ev |= EPOLLIN;
+  if (out_off_ < out_.size() || !handshake_done_) ev |= (events_ & EPOLLOUT);
+  if (out_off_ < out_.size()) ev |= EPOLLOUT;
+  if (ev != events_) {
+    events_ = ev;
+    loop_->setEvents(fd_, ev);
+  }
+}
+
+void Conn::onEvent(uint32_t events) {
+  auto self = shared_from_this();
+  if (events & EPOLLERR) {
+    close("socket error");
+    return;
+  }
+  if (!handshake_done_) {
+    doHandshake();
+    if (isClosed() || !handshake_done_) return;
+  }
+  if ((events & (EPOLLRDHUP | EPOLLHUP)) && throttled()) {
+    close("peer closed");
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    tls_write_wants_read_ = false;
+    doRead();
+    if (isClosed()) return;
+  }
+  if (out_off_ < out_.size()) flush();
+  if (!isClosed()) updateInterest();
+}
+
+void Conn::doHandshake() {
+  if (!ssl_) {
+    handshake_done_ = true;
+    return;
+  }
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    handshake_done_ = true;
+    extractIdentity();
+    events_ &= ~EPOLLOUT;
+    updateInterest();
+    return;
+  }
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      if (events_ & EPOLLOUT) {
+        events_ &= ~EPOLLOUT;
+        loop_->setEvents(fd_, events_);
+      }
+      return;
+    case SSL_ERROR_WANT_WRITE:
+      if (!(events_ & EPOLLOUT)) {
+        events_ |= EPOLLOUT;
+        loop_->setEvents(fd_, events_);
+      }
+      return;
+    default:
+      BLOG(4, "tls handshake failed").kv("remote", remote_).kv("error", opensslError());
+      close("tls handshake failed");
+  }
+}
+
+void Conn::extractIdentity() {
+  X509* cert = SSL_get1_peer_certificate(ssl_);
+  if (!cert) return;
+  if (SSL_get_verify_result(ssl_) == X509_V_OK) {
+    X509_NAME* name = X509_get_subject_name(cert);
+    for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+      X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+      int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+      if (nid != NID_commonName && nid != NID_organizationName) continue;
+      unsigned char* utf8 = nullptr;
+      int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+      if (len < 0) continue;
+      std::string value(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
+      OPENSSL_free(utf8);
+      if (nid == NID_commonName) cert_cn_ = value;
+      else cert_orgs_.push_back(value);
+    }
+  }
+  X509_free(cert);
+}
+
+void Conn::doRead() {
+  char buf[kReadChunk];
+  size_t total = 0;
+  while (!throttled()) {
+    size_t n = 0;
+    Io io = rawRead(buf, sizeof buf, &n);
+    if (io == Io::kOk) {
+      last_activity_ = SteadyClock::now();
+      if (!draining_) in_.append(buf, n);
+      total += n;
+      // Be fair to the other connections of this loop; level-triggered epoll brings us back.
+      if (total >= 4 * kReadChunk && !ssl_) break;
+      continue;
+    }
+    if (io == Io::kAgain) break;
+    close(io == Io::kEof ? "peer closed" : "read error");
+    return;
+  }
+  processInput();
+  if (!isClosed()) updateInterest();
+}
+
+void Conn::processInput() {
+  if (isClosed() || draining_) return;
+  if (upgraded_) {
+    if (on_data_ && !in_.empty()) {
+      std::string data;
+      data.swap(in_);
+      on_data_(data);
+    }
+    return;
+  }
+  while (!busy_ && !close_after_flush_) {
+    size_t used = 0;
+    auto state = parser_.parse(in_, &used);
+    in_.erase(0, used);
+    if (state == RequestParser::State::kError) {
+      BLOG(4, "http bad request").kv("remote", remote_).kv("error", parser_.errorMessage());
+      sendErrorAndClose(parser_.errorStatus(), parser_.errorMessage());
+      return;
+    }
+    if (state == RequestParser::State::kNeedMore) {
+      if (parser_.wantsContinue()) {
+        parser_.continueSent();
+        out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        flush();
+      }
+      return;
+    }
+    dispatch();
+  }
+}
+
+void Conn::sendErrorAndClose(int status, const std::string& message) {
+  std::string body = message + "\n";
+  out_ += "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
+  out_ += "Content-Type: text/plain\r\nConnection: close\r\nDate: " + httpDate() + "\r\n";
+  out_ += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  close_after_flush_ = true;
+  in_.clear();
+  flush();
+}
+
+void Conn::dispatch() {
+  Request req = std::move(parser_.request());
+  bool keep_alive = parser_.keepAlive();
+  parser_.reset();
+  req.client_cert_cn = cert_cn_;
+  req.client_cert_orgs = cert_orgs_;
+  req.remote_addr = remote_;
+  bool head = req.method == "HEAD";
+  busy_ = true;
+  auto writer = std::make_shared<WriterImpl>(shared_from_this(), keep_alive, head);
+  writer_ = writer;
+  Core& core = loop_->core();
+  auto task = [handler = &core.handler, req = std::move(req), writer]() mutable {
+    try {
+      (*handler)(req, writer);
+    } catch (const std::exception& e) {
+      BLOG_ERROR("http handler threw").kv("path", req.path).kv("error", e.what());
+      writer->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
+    } catch (...) {
+      BLOG_ERROR("http handler threw").kv("path", req.path);
+      writer->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
+    }
+  };
+  if (!core.pool->submit(std::move(task))) {
+    writer->respond(503, {{"Content-Type", "text/plain"}, {"Retry-After", "1"}},
+                    "server overloaded\n");
+  }
+}
+
+void Conn::flush() {
+  while (out_off_ < out_.size()) {
+    size_t len = out_.size() - out_off_;
+    if (ssl_) {
+      len = tls_retry_len_ ? tls_retry_len_ : std::min(len, kMaxTlsWrite);
+    }
+    size_t n = 0;
+    Io io = rawWrite(out_.data() + out_off_, len, &n);
+    if (io == Io::kOk) {
+      tls_retry_len_ = 0;
+      out_off_ += n;
+      continue;
+    }
+    if (io == Io::kAgain) {
+      if (ssl_) tls_retry_len_ = len;
+      break;
+    }
+    close("write error");
+    return;
+  }
+  if (out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+    if (close_after_flush_ && !draining_) {
+      // Lingering close: send FIN (and close_notify), then discard input until the peer
+      // closes, so unread request bytes do not turn our FIN into an RST that eats the answer.
+      if (ssl_) {
+        ERR_clear_error();
+        SSL_shutdown(ssl_);
+      }
+      ::shutdown(fd_, SHUT_WR);
+      draining_ = true;
+      in_.clear();
+      drain_deadline_ = SteadyClock::now() + kDrainTimeout;
+    }
+  } else if (out_off_ > (1 << 20)) {
+    out_.erase(0, out_off_);
+    out_off_ = 0;
+  }
+  updateInterest();
+}
+
+void Conn::close(const char* why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (isClosed()) return;
+    closed_.store(true, std::memory_order_release);
+    pending_.clear();
+  }
+  auto self = shared_from_this();
+  BLOG(5, "http connection closed").kv("remote", remote_).kv("reason", why);
+  loop_->removeConn(fd_);
+  if (ssl_) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  loop_->core().open_connections.fetch_sub(1);
+  if (auto w = writer_.lock()) w->onConnClosed();
+  writer_.reset();
+  on_data_ = nullptr;
+  if (auto fn = std::move(on_upgrade_close_)) {
+    on_upgrade_close_ = nullptr;
+    fn();
+  }
+}
+
+void Conn::maybeExpire(SteadyClock::time_point now) {
+  if (draining_) {
+    if (now >= drain_deadline_) close("drain timeout");
+    return;
+  }
+  if (busy_ || upgraded_) return;
+  auto idle = std::chrono::seconds(loop_->core().options.idle_timeout_seconds);
+  if (now - last_activity_ >= idle) close("idle timeout");
+}
+
+void Conn::setUpgradeOnData(std::function<void(std::string_view)> fn) {
+  if (isClosed()) return;
+  on_data_ = std::move(fn);
+  processInput();
+  if (!isClosed()) doRead();  // reading may have been paused while nobody consumed input
+}
+
+void Conn::setUpgradeOnClose(std::function<void()> fn) {
+  if (isClosed()) {
+    if (fn) fn();
+    return;
+  }
+  on_upgrade_close_ = std::move(fn);
+}
+
+// ---- Loop implementation --------------------------------------------------------------------
+
+Status Loop::init() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return internalError(std::string("epoll_create1: ") + strerror(errno));
+  wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd_ < 0) return internalError(std::string("eventfd: ") + strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakefd_;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) != 0) {
+    return internalError(std::string("epoll_ctl(eventfd): ") + strerror(errno));
+  }
+  ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+  ev.data.fd = listen_fd_;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
+    return internalError(std::string("epoll_ctl(listener): ") + strerror(errno));
+  }
+  return Status::ok();
+}
+
+bool Loop::post(std::function<void()> fn) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return false;
+    tasks_.push_back(std::move(fn));
+    if (!wake_pending_) {
+      wake_pending_ = true;
+      wake = true;
+    }
+    if (wake) {
+      uint64_t one = 1;
+      ssize_t r = ::write(wakefd_, &one, sizeof one);
+      (void)r;
+    }
+  }
+  return true;
+}
+
+void Loop::setEvents(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Loop::removeConn(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  conns_.erase(fd);
+}
+
+void Loop::stopAndJoin() {
+  bool posted = post([this] {
+    quit_ = true;
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    std::vector<std::shared_ptr<Conn>> all;
+    for (auto& [fd, c] : conns_) all.push_back(c);
+    for (auto& c : all) c->close("server stopping");
+  });
+  if (posted && thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+  tasks_.clear();
+}
+
+void Loop::runTasks() {
+  uint64_t v;
+  ssize_t r = ::read(wakefd_, &v, sizeof v);
+  (void)r;
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks.swap(tasks_);
+    wake_pending_ = false;
+  }
+  for (auto& t : tasks) t();
+}
+
+void Loop::acceptSome() {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+        BLOG_WARN("http accept failed").kv("error", strerror(errno));
+      }
+      return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char host[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (addr.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    }
+    std::string remote = addr.ss_family == AF_INET6 ? "[" + std::string(host) + "]" : host;
+    remote += ":" + std::to_string(port);
+    SSL* ssl = nullptr;
+    if (core_->ssl_ctx) {
+      ssl = SSL_new(core_->ssl_ctx);
+      if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        BLOG_WARN("http SSL_new failed").kv("error", opensslError());
+        if (ssl) SSL_free(ssl);
+        ::close(fd);
+        continue;
+      }
+      SSL_set_accept_state(ssl);
+    }
+    auto conn = std::make_shared<Conn>(shared_from_this(), fd, ssl, std::move(remote));
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      BLOG_WARN("http epoll add failed").kv("error", strerror(errno));
+      continue;  // ~Conn closes the socket
+    }
+    core_->open_connections.fetch_add(1);
+    conns_.emplace(fd, conn);
+    // The event mask is mirrored in the Conn so updates are cheap to skip.
+    conn->onEvent(0);  // starts the TLS handshake if the ClientHello is already here
+  }
+}
+
+void Loop::sweep(SteadyClock::time_point now) {
+  std::vector<std::shared_ptr<Conn>> all;
+  all.reserve(conns_.size());
+  for (auto& [fd, c] : conns_) all.push_back(c);
+  for (auto& c : all) c->maybeExpire(now);
+}
+
+void Loop::run() {
+  loop_tid_.store(std::this_thread::get_id());
+  std::vector<epoll_event> events(256);
+  auto last_sweep = SteadyClock::now();
+  while (!quit_) {
+    // Idle and drain deadlines have one-second granularity: one sweep a second per loop.
+    int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 1000);
+    if (n < 0 && errno != EINTR) {
+      BLOG_ERROR("http epoll_wait failed").kv("error", strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == wakefd_) {
+        runTasks();
+      } else if (fd == listen_fd_) {
+        if (!quit_) acceptSome();
+      } else {
+        auto it = conns_.find(fd);
+        if (it != conns_.end()) {
+          auto conn = it->second;
+          conn->onEvent(events[i].events);
+        }
+      }
+    }
+    auto now = SteadyClock::now();
+    if (now - last_sweep >= std::chrono::seconds(1)) {
+      last_sweep = now;
+      sweep(now);
+    }
+  }
+}
+
+// ---- Server ---------------------------------------------------------------------------------
+
+int alpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  // Offer only http/1.1, and only when the client lists it (kubectl offers h2 first).
+  for (unsigned int i = 0; i < inlen;) {
+    unsigned int len = in[i];
+    if (i + 1 + len > inlen) break;
+    if (len == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+Result<SSL_CTX*> makeSslContext(const TlsOptions& tls) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) return internalError("SSL_CTX_new: " + opensslError());
+  auto fail = [&](const std::string& what) -> Status {
+    std::string err = opensslError();
+    SSL_CTX_free(ctx);
+    return internalError(what + ": " + err);
+  };
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
+    return fail("loading serving certificate " + tls.cert_file);
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return fail("loading serving key " + tls.key_file);
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) return fail("serving key does not match certificate");
+  static const unsigned char kSid[] = "berth";
+  SSL_CTX_set_session_id_context(ctx, kSid, sizeof kSid - 1);
+  if (!tls.client_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
+      return fail("loading client CA " + tls.client_ca_file);
+    }
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names) SSL_CTX_set_client_CA_list(ctx, names);
+    // Request, do not require: a client without a certificate may still use a token.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  }
+  SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, nullptr);
+  return ctx;
+}
+
+class ServerImpl : public Server {
+ public:
+  explicit ServerImpl(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  ~ServerImpl() override { stop(); }
+
+  Status start() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (started_) return badRequest("server already started");
+    const Options& o = core_->options;
+    sockaddr_storage addr{};
+    socklen_t addr_len;
+    int family;
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    std::string bind = o.bind_address.empty() ? "0.0.0.0" : o.bind_address;
+    if (inet_pton(AF_INET, bind.c_str(), &a4->sin_addr) == 1) {
+      family = AF_INET;
+      a4->sin_family = AF_INET;
+      a4->sin_port = htons(static_cast<uint16_t>(o.port));
+      addr_len = sizeof(sockaddr_in);
+    } else if (inet_pton(AF_INET6, bind.c_str(), &a6->sin6_addr) == 1) {
+      family = AF_INET6;
+      a6->sin6_family = AF_INET6;
+      a6->sin6_port = htons(static_cast<uint16_t>(o.port));
+      addr_len = sizeof(sockaddr_in6);
+    } else {
+      return badRequest("bind address is not an IP address: " + bind);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return internalError(std::string("socket: ") + strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Status(Code::kUnavailable, "bind " + bind + ":" + std::to_string(o.port) + ": " +
+                                            strerror(err));
+    }
+    if (::listen(fd, 4096) != 0) {
+      int err = errno;
+      ::close(fd);
+      return internalError(std::string("listen: ") + strerror(err));
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_len = sizeof bound;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+    port_ = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                    : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+    listen_fd_ = fd;
+    core_->pool = std::make_unique<WorkerPool>(o.worker_threads, kMaxQueuedRequests);
+    for (int i = 0; i < o.io_threads; ++i) {
+      auto loop = std::make_shared<Loop>(core_, fd);
+      Status st = loop->init();
+      if (!st.isOk()) {
+        stopLocked();
+        return st;
+      }
+      loops_.push_back(loop);
+    }
+    for (auto& l : loops_) l->start();
+    started_ = true;
+    BLOG(2, "http server listening").kv("address", bind).kv("port", port_).kv("tls", o.tls);
+    return Status::ok();
+  }
+
+  int port() const override { return port_.load(); }
+
+  void stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopLocked();
+  }
+
+  size_t openConnections() const override { return core_->open_connections.load(); }
+
+ private:
+  void stopLocked() {
+    for (auto& l : loops_) l->stopAndJoin();
+    loops_.clear();
+    if (core_->pool) core_->pool->stop();
+    if (listen_fd_ >= 0) {
+      ::close(listen_fd_);
+      listen_fd_ = -1;
+    }
+  }
+
+  std::shared_ptr<Core> core_;
+  std::mutex mu_;
+  bool started_ = false;
+  int listen_fd_ = -1;
+  std::atomic<int> port_{0};
+  std::vector<std::shared_ptr<Loop>> loops_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::create(const Options& options, Handler handler) {
+  if (!handler) return badRequest("http server needs a handler");
+  if (options.io_threads < 1 || options.worker_threads < 1) {
+    return badRequest("io_threads and worker_threads must be at least 1");
+  }
+  if (options.port < 0 || options.port > 65535) return badRequest("port out of range");
+  // TLS writes go through write(2); a peer that vanished must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+  auto core = std::make_shared<Core>();
+  core->options = options;
+  core->handler = std::move(handler);
+  if (options.tls) {
+    if (options.tls_options.cert_file.empty() || options.tls_options.key_file.empty()) {
+      return badRequest("tls needs cert_file and key_file");
+    }
+    auto ctx = makeSslContext(options.tls_options);
+    if (!ctx.isOk()) return ctx.status();
+    core->ssl_ctx = ctx.value();
+  }
+  return std::unique_ptr<Server>(new ServerImpl(std::move(core)));
+}
+
+}  // namespace berth::http
