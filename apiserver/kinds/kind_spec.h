@@ -51,6 +51,9 @@ struct KindSpec {
   std::string scale_spec_replicas = "/spec/replicas";
   std::string scale_status_replicas = "/status/replicas";
   std::string scale_label_selector = "/spec/selector";  // a LabelSelector object
+  // When set, computes the Scale's status.selector string instead of reading
+  // scale_label_selector (NodeGroup: "eks.amazonaws.com/nodegroup=<name>").
+  std::function<std::string(const json& obj)> scale_selector;
 
   // Generation bumps on changes outside metadata and status (the "spec"). Kinds with no
   // spec (ConfigMap, Secret...) leave generation unset unless this is true.
@@ -66,6 +69,9 @@ struct KindSpec {
   // Table printing: column definitions and one row's cells (same length, same order).
   std::vector<ColumnDefinition> columns;
   std::function<std::vector<json>(const json& obj, TimePoint now)> cells;
+  // Optional row conditions (Table rows' `conditions`), e.g. pods: [{type: Completed, ...}] once
+  // finished. Returns null when there are none.
+  std::function<json(const json& obj)> row_conditions;
 
   // Field selectors beyond metadata.name / metadata.namespace: the supported field names and
   // how to read each from an object.
@@ -81,6 +87,7 @@ struct KindSpec {
 
 class KindRegistry {
  public:
+  // Lookups are linear: a few dozen kinds, looked up once per request.
   // The built-in kinds (core, apps, batch, ..., berth.dev); built on first use.
   static const KindRegistry& builtin();
 

@@ -1,0 +1,472 @@
+// The smaller API groups: coordination.k8s.io/v1 Lease, discovery.k8s.io/v1 EndpointSlice,
+// events.k8s.io/v1 Event, policy/v1 PodDisruptionBudget, autoscaling/v2 HorizontalPodAutoscaler,
+// certificates.k8s.io/v1 CertificateSigningRequest.
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "apiserver/kinds/kind_util.h"
+#include "apiserver/kinds/quantity.h"
+#include "common/strings.h"
+
+namespace berth::apiserver::kinds {
+
+namespace {
+
+KindSpec make(std::string group, std::string version, std::string kind, std::string resource,
+              std::string singular, bool namespaced) {
+  KindSpec k;
+  k.group = std::move(group);
+  k.version = std::move(version);
+  k.kind = std::move(kind);
+  k.resource = std::move(resource);
+  k.singular = std::move(singular);
+  k.namespaced = namespaced;
+  return k;
+}
+
+// ---- Lease -----------------------------------------------------------------------------------
+
+KindSpec leaseKind() {
+  KindSpec k = make("coordination.k8s.io", "v1", "Lease", "leases", "lease", true);
+  k.uses_generation = false;
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    errs.positive("spec.leaseDurationSeconds", find(obj, {"spec", "leaseDurationSeconds"}));
+    errs.nonNegative("spec.leaseTransitions", find(obj, {"spec", "leaseTransitions"}));
+    return errs.take();
+  };
+  k.columns = {nameColumn(), column("Holder", "string", "The holder of the lease"), ageColumn()};
+  k.cells = [](const json& obj, TimePoint now) {
+    return std::vector<json>{str(obj, {"metadata", "name"}), str(obj, {"spec", "holderIdentity"}),
+                             ageCell(obj, now)};
+  };
+  return k;
+}
+
+// ---- EndpointSlice ---------------------------------------------------------------------------
+
+std::string listWithMore(const std::vector<std::string>& list, bool more, size_t total, size_t max) {
+  std::string ret = join(list, ",");
+  if (more) return ret + " + " + std::to_string(total - max) + " more...";
+  return ret.empty() ? "<unset>" : ret;
+}
+
+KindSpec endpointSliceKind() {
+  KindSpec k = make("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true);
+  k.defaults = [](json& obj) {
+    if (auto it = obj.find("ports"); it != obj.end() && it->is_array()) {
+      for (json& p : *it) {
+        if (!p.is_object()) continue;
+        setDefault(p, "protocol", "TCP");
+        setDefault(p, "name", "");
+      }
+    }
+  };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    std::string at_ = str(obj, {"addressType"});
+    if (at_.empty()) {
+      errs.required("addressType");
+    } else if (at_ != "IPv4" && at_ != "IPv6" && at_ != "FQDN") {
+      errs.notSupported("addressType", at_, {"FQDN", "IPv4", "IPv6"});
+    }
+    if (const json* eps = find(obj, {"endpoints"}); eps && eps->is_array()) {
+      for (size_t i = 0; i < eps->size(); ++i) {
+        std::string p = at("", "endpoints", i);
+        size_t n = count((*eps)[i], {"addresses"});
+        if (n == 0) {
+          errs.required(at(p, "addresses"));
+        } else if (n > 100) {
+          errs.tooLong(at(p, "addresses"), "must have at most 100 items");
+        }
+      }
+    }
+    if (const json* ps = find(obj, {"ports"}); ps && ps->is_array()) {
+      for (size_t i = 0; i < ps->size(); ++i) {
+        const json* port = find((*ps)[i], {"port"});
+        if (port && !port->is_null() &&
+            (!port->is_number_integer() || port->get<int64_t>() < 1 || port->get<int64_t>() > 65535)) {
+          errs.invalid(at(at("", "ports", i), "port"), *port, "must be between 1 and 65535, inclusive");
+        }
+      }
+    }
+    if (old && str(*old, {"addressType"}) != at_) errs.immutable("addressType", at_);
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("AddressType", "string", "The type of address carried by this EndpointSlice."),
+               column("Ports", "string", "Port numbers of the EndpointSlice (first 3)."),
+               column("Endpoints", "string", "Addresses of the endpoints (first 3)."),
+               ageColumn()};
+  k.cells = [](const json& obj, TimePoint now) {
+    const size_t kMax = 3;
+    std::vector<std::string> ports;
+    bool morePorts = false;
+    size_t nPorts = 0;
+    if (const json* ps = find(obj, {"ports"}); ps && ps->is_array()) {
+      for (const json& p : *ps) {
+        if (ports.size() < kMax) {
+          std::string s = "*";
+          if (isInt(find(p, {"port"}))) s = std::to_string(num(p, {"port"}));
+          else if (!str(p, {"name"}).empty()) s = str(p, {"name"});
+          ports.push_back(s);
+        } else {
+          morePorts = true;
+        }
+        ++nPorts;
+      }
+    }
+    std::vector<std::string> addrs;
+    bool moreAddrs = false;
+    size_t nAddrs = 0;
+    if (const json* eps = find(obj, {"endpoints"}); eps && eps->is_array()) {
+      for (const json& e : *eps) {
+        const json* as = find(e, {"addresses"});
+        if (!as || !as->is_array()) continue;
+        for (const json& a : *as) {
+          if (addrs.size() < kMax) addrs.push_back(a.is_string() ? a.get<std::string>() : "");
+          else moreAddrs = true;
+          ++nAddrs;
+        }
+      }
+    }
+    return std::vector<json>{str(obj, {"metadata", "name"}), str(obj, {"addressType"}),
+                             listWithMore(ports, morePorts, nPorts, kMax),
+                             listWithMore(addrs, moreAddrs, nAddrs, kMax), ageCell(obj, now)};
+  };
+  return k;
+}
+
+// ---- events.k8s.io Event ---------------------------------------------------------------------
+
+// The events.k8s.io/v1 fields under their core/v1 names, for the shared table and selectors.
+json toCoreEvent(const json& ev) {
+  json core = json::object();
+  auto copy = [&](const char* from, const char* to) {
+    if (const json* v = find(ev, {from}); v && !v->is_null()) core[to] = *v;
+  };
+  copy("metadata", "metadata");
+  copy("regarding", "involvedObject");
+  copy("related", "related");
+  copy("note", "message");
+  copy("reason", "reason");
+  copy("type", "type");
+  copy("action", "action");
+  copy("eventTime", "eventTime");
+  copy("series", "series");
+  copy("deprecatedFirstTimestamp", "firstTimestamp");
+  copy("deprecatedLastTimestamp", "lastTimestamp");
+  copy("deprecatedCount", "count");
+  copy("deprecatedSource", "source");
+  copy("reportingController", "reportingComponent");
+  copy("reportingInstance", "reportingInstance");
+  return core;
+}
+
+KindSpec eventsV1Kind() {
+  KindSpec k = make("events.k8s.io", "v1", "Event", "events", "event", true);
+  k.short_names = {"ev"};
+  k.uses_generation = false;
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    if (!old) {
+      if (str(obj, {"eventTime"}).empty()) errs.required("eventTime");
+      if (str(obj, {"reportingController"}).empty()) errs.required("reportingController");
+      if (str(obj, {"reportingInstance"}).empty()) errs.required("reportingInstance");
+      if (str(obj, {"action"}).empty()) errs.required("action");
+      if (str(obj, {"reason"}).empty()) errs.required("reason");
+    }
+    std::string type = str(obj, {"type"});
+    if (type != "Normal" && type != "Warning") errs.notSupported("type", type, {"Normal", "Warning"});
+    if (str(obj, {"note"}).size() > 1024) errs.tooLong("note", "must have at most 1024 bytes");
+    return errs.take();
+  };
+  k.columns = eventColumns();
+  k.cells = [](const json& obj, TimePoint now) { return eventCells(toCoreEvent(obj), now); };
+  k.selectable_fields = eventSelectableFields();
+  for (const char* f : {"regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
+                        "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
+                        "reportingController"}) {
+    k.selectable_fields.push_back(f);
+  }
+  k.field_value = [](const json& obj, const std::string& f) -> std::string {
+    if (startsWith(f, "regarding.")) return str(obj, {"regarding", f.substr(10)});
+    if (f == "reportingController") return str(obj, {"reportingController"});
+    return eventFieldValue(toCoreEvent(obj), f);
+  };
+  return k;
+}
+
+// ---- PodDisruptionBudget ---------------------------------------------------------------------
+
+std::string intOrStringText(const json* v) {
+  if (!v || v->is_null()) return "N/A";
+  if (v->is_string()) return v->get<std::string>();
+  return v->dump();
+}
+
+KindSpec pdbKind() {
+  KindSpec k = make("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
+                    "poddisruptionbudget", true);
+  k.short_names = {"pdb"};
+  k.has_status = true;
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    const json* mina = find(obj, {"spec", "minAvailable"});
+    const json* maxu = find(obj, {"spec", "maxUnavailable"});
+    if (mina && !mina->is_null() && maxu && !maxu->is_null()) {
+      errs.invalid("spec", *find(obj, {"spec"}), "minAvailable and maxUnavailable cannot be both set");
+    }
+    validateIntOrPercent(mina, "spec.minAvailable", errs);
+    validateIntOrPercent(maxu, "spec.maxUnavailable", errs);
+    if (const json* sel = find(obj, {"spec", "selector"}); sel && sel->is_object()) {
+      validateLabelSelector(*sel, "spec.selector", errs);
+    }
+    std::string policy = str(obj, {"spec", "unhealthyPodEvictionPolicy"});
+    if (!policy.empty() && policy != "IfHealthyBudget" && policy != "AlwaysAllow") {
+      errs.notSupported("spec.unhealthyPodEvictionPolicy", policy, {"AlwaysAllow", "IfHealthyBudget"});
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("Min Available", "string", "The minimum number of pods that must be available, either as an absolute number or a percentage."),
+               column("Max Unavailable", "string", "The maximum number of pods that may be unavailable, either as an absolute number or a percentage."),
+               column("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
+               ageColumn()};
+  k.cells = [](const json& obj, TimePoint now) {
+    return std::vector<json>{str(obj, {"metadata", "name"}),
+                             intOrStringText(find(obj, {"spec", "minAvailable"})),
+                             intOrStringText(find(obj, {"spec", "maxUnavailable"})),
+                             num(obj, {"status", "disruptionsAllowed"}), ageCell(obj, now)};
+  };
+  return k;
+}
+
+// ---- HorizontalPodAutoscaler -----------------------------------------------------------------
+
+std::string quantityText(const json* v) {
+  if (!v || v->is_null()) return "<unknown>";
+  if (v->is_string()) return v->get<std::string>();
+  return v->dump();
+}
+
+std::string hpaTargets(const json& obj) {
+  const json* specs = find(obj, {"spec", "metrics"});
+  if (!specs || !specs->is_array() || specs->empty()) return "<none>";
+  const json* statuses = find(obj, {"status", "currentMetrics"});
+  auto status = [&](size_t i, const char* source) -> const json* {
+    if (!statuses || !statuses->is_array() || i >= statuses->size()) return nullptr;
+    const json* s = find((*statuses)[i], {source});
+    return s && s->is_object() ? s : nullptr;
+  };
+  std::vector<std::string> list;
+  for (size_t i = 0; i < specs->size(); ++i) {
+    const json& m = (*specs)[i];
+    std::string type = str(m, {"type"});
+    if (type == "External" || type == "Object") {
+      const char* src = type == "External" ? "external" : "object";
+      const json* target = find(m, {src, "target"});
+      const json* st = status(i, src);
+      if (target && find(*target, {"averageValue"})) {
+        std::string cur = st ? quantityText(find(*st, {"current", "averageValue"})) : "<unknown>";
+        list.push_back(cur + "/" + quantityText(find(*target, {"averageValue"})) + " (avg)");
+      } else {
+        std::string cur = st ? quantityText(find(*st, {"current", "value"})) : "<unknown>";
+        list.push_back(cur + "/" + quantityText(target ? find(*target, {"value"}) : nullptr));
+      }
+    } else if (type == "Pods") {
+      const json* st = status(i, "pods");
+      std::string cur = st ? quantityText(find(*st, {"current", "averageValue"})) : "<unknown>";
+      list.push_back(cur + "/" + quantityText(find(m, {"pods", "target", "averageValue"})));
+    } else if (type == "Resource" || type == "ContainerResource") {
+      const char* src = type == "Resource" ? "resource" : "containerResource";
+      const json* spec = find(m, {src});
+      const json* st = status(i, src);
+      std::string name = spec ? str(*spec, {"name"}) : "";
+      std::string prefix = type == "Resource" ? name : name + " (container " + (spec ? str(*spec, {"container"}) : "") + ")";
+      if (spec && find(*spec, {"target", "averageValue"})) {
+        std::string cur = st ? quantityText(find(*st, {"current", "averageValue"})) : "<unknown>";
+        list.push_back(prefix + ": " + cur + "/" + quantityText(find(*spec, {"target", "averageValue"})));
+      } else {
+        std::string cur = "<unknown>";
+        if (st && isInt(find(*st, {"current", "averageUtilization"}))) {
+          cur = std::to_string(num(*st, {"current", "averageUtilization"})) + "%";
+        }
+        std::string target = "<auto>";
+        if (spec && isInt(find(*spec, {"target", "averageUtilization"}))) {
+          target = std::to_string(num(*spec, {"target", "averageUtilization"})) + "%";
+        }
+        list.push_back(prefix + ": " + cur + "/" + target);
+      }
+    } else {
+      list.push_back("<unknown type>");
+    }
+  }
+  const size_t kMax = 2;
+  size_t total = list.size();
+  if (total > kMax) {
+    list.resize(kMax);
+    return join(list, ", ") + " + " + std::to_string(total - kMax) + " more...";
+  }
+  return join(list, ", ");
+}
+
+json scalingRules(bool up) {
+  json rules;
+  if (up) {
+    rules = {{"stabilizationWindowSeconds", 0},
+             {"selectPolicy", "Max"},
+             {"policies", json::array({{{"type", "Pods"}, {"value", 4}, {"periodSeconds", 15}},
+                                       {{"type", "Percent"}, {"value", 100}, {"periodSeconds", 15}}})}};
+  } else {
+    rules = {{"stabilizationWindowSeconds", 300},
+             {"selectPolicy", "Max"},
+             {"policies", json::array({{{"type", "Percent"}, {"value", 100}, {"periodSeconds", 15}}})}};
+  }
+  return rules;
+}
+
+KindSpec hpaKind() {
+  KindSpec k = make("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                    "horizontalpodautoscaler", true);
+  k.short_names = {"hpa"};
+  k.categories = {"all"};
+  k.has_status = true;
+  k.defaults = [](json& obj) {
+    json& spec = child(obj, "spec");
+    setDefault(spec, "minReplicas", 1);
+    if (count(spec, {"metrics"}) == 0) {
+      spec["metrics"] = json::array(
+          {{{"type", "Resource"},
+            {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}});
+    }
+    if (spec.contains("behavior") && spec["behavior"].is_object()) {
+      json& behavior = spec["behavior"];
+      for (bool up : {true, false}) {
+        const char* key = up ? "scaleUp" : "scaleDown";
+        json defaults = scalingRules(up);
+        json& rules = child(behavior, key);
+        for (auto it = defaults.begin(); it != defaults.end(); ++it) setDefault(rules, it.key(), it.value());
+      }
+    }
+  };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    const json* minR = find(obj, {"spec", "minReplicas"});
+    const json* maxR = find(obj, {"spec", "maxReplicas"});
+    if (isInt(minR) && minR->get<int64_t>() < 1) {
+      errs.invalid("spec.minReplicas", *minR, "must be greater than or equal to 1");
+    }
+    if (!maxR || maxR->is_null()) {
+      errs.required("spec.maxReplicas");
+    } else if (!isInt(maxR) || maxR->get<int64_t>() < 1) {
+      errs.invalid("spec.maxReplicas", *maxR, "must be greater than 0");
+    } else if (isInt(minR) && maxR->get<int64_t>() < minR->get<int64_t>()) {
+      errs.invalid("spec.maxReplicas", *maxR, "must be greater than or equal to `minReplicas`");
+    }
+    if (str(obj, {"spec", "scaleTargetRef", "kind"}).empty()) errs.required("spec.scaleTargetRef.kind");
+    if (str(obj, {"spec", "scaleTargetRef", "name"}).empty()) errs.required("spec.scaleTargetRef.name");
+    if (const json* ms = find(obj, {"spec", "metrics"}); ms && ms->is_array()) {
+      for (size_t i = 0; i < ms->size(); ++i) {
+        std::string type = str((*ms)[i], {"type"});
+        std::string p = at(at("spec", "metrics", i), "type");
+        if (type.empty()) {
+          errs.required(p, "must specify a metric source type");
+        } else if (type != "Resource" && type != "Pods" && type != "Object" && type != "External" &&
+                   type != "ContainerResource") {
+          errs.notSupported(p, type, {"ContainerResource", "External", "Object", "Pods", "Resource"});
+        }
+      }
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("Reference", "string", "Reference to the target that is scaled."),
+               column("Targets", "string", "The current and target metric values."),
+               column("MinPods", "string", "Lower limit for the number of pods that can be set by the autoscaler, default 1."),
+               column("MaxPods", "integer", "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas."),
+               column("Replicas", "integer", "Current number of replicas of pods managed by this autoscaler."),
+               ageColumn()};
+  k.cells = [](const json& obj, TimePoint now) {
+    std::string ref = str(obj, {"spec", "scaleTargetRef", "kind"}) + "/" +
+                      str(obj, {"spec", "scaleTargetRef", "name"});
+    std::string minPods = "<unset>";
+    if (isInt(find(obj, {"spec", "minReplicas"}))) minPods = std::to_string(num(obj, {"spec", "minReplicas"}));
+    return std::vector<json>{str(obj, {"metadata", "name"}), ref, hpaTargets(obj), minPods,
+                             num(obj, {"spec", "maxReplicas"}), num(obj, {"status", "currentReplicas"}),
+                             ageCell(obj, now)};
+  };
+  return k;
+}
+
+// ---- CertificateSigningRequest ---------------------------------------------------------------
+
+KindSpec csrKind() {
+  KindSpec k = make("certificates.k8s.io", "v1", "CertificateSigningRequest",
+                    "certificatesigningrequests", "certificatesigningrequest", false);
+  k.short_names = {"csr"};
+  k.has_status = true;
+  k.uses_generation = false;
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    if (str(obj, {"spec", "request"}).empty()) errs.required("spec.request");
+    std::string signer = str(obj, {"spec", "signerName"});
+    if (signer.empty()) {
+      errs.required("spec.signerName");
+    } else if (signer.find('/') == std::string::npos) {
+      errs.invalid("spec.signerName", signer, "must be a fully qualified domain and path of the form 'example.com/signer-name'");
+    }
+    if (count(obj, {"spec", "usages"}) == 0) errs.required("spec.usages");
+    if (const json* es = find(obj, {"spec", "expirationSeconds"}); isInt(es) && es->get<int64_t>() < 600) {
+      errs.invalid("spec.expirationSeconds", *es, "may not specify a duration less than 600 seconds (10 minutes)");
+    }
+    if (old) {
+      const json* spec = find(obj, {"spec"});
+      const json* oldSpec = find(*old, {"spec"});
+      if (spec && oldSpec && *spec != *oldSpec) errs.immutable("spec", *spec);
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(), ageColumn(),
+               column("SignerName", "string", "Only include CSRs with this signer name."),
+               column("Requestor", "string", "Name of the user requesting the certificate."),
+               column("RequestedDuration", "string", "Requested duration of the issued certificate."),
+               column("Condition", "string", "Current approval state of the certificate.")};
+  k.cells = [](const json& obj, TimePoint now) {
+    bool approved = false, denied = false, failed = false;
+    if (const json* conds = find(obj, {"status", "conditions"}); conds && conds->is_array()) {
+      for (const json& c : *conds) {
+        std::string t = str(c, {"type"});
+        approved |= t == "Approved";
+        denied |= t == "Denied";
+        failed |= t == "Failed";
+      }
+    }
+    std::string cond = denied ? "Denied" : (approved ? "Approved" : "Pending");
+    if (failed) cond += ",Failed";
+    if (!str(obj, {"status", "certificate"}).empty()) cond += ",Issued";
+    std::string signer = str(obj, {"spec", "signerName"});
+    if (signer.empty()) signer = "<none>";
+    std::string duration = "<none>";
+    if (isInt(find(obj, {"spec", "expirationSeconds"}))) {
+      duration = humanDuration(std::chrono::seconds(num(obj, {"spec", "expirationSeconds"})));
+    }
+    return std::vector<json>{str(obj, {"metadata", "name"}), ageCell(obj, now), signer,
+                             str(obj, {"spec", "username"}), duration, cond};
+  };
+  return k;
+}
+
+}  // namespace
+
+void registerMiscKinds(KindRegistry& reg) {
+  reg.add(leaseKind());
+  reg.add(endpointSliceKind());
+  reg.add(eventsV1Kind());
+  reg.add(pdbKind());
+  reg.add(hpaKind());
+  reg.add(csrKind());
+}
+
+}  // namespace berth::apiserver::kinds
