@@ -50,7 +50,11 @@ struct Type {
   std::vector<std::string> enum_values;     // kString: allowed values, if closed
 
   const Field* field(std::string_view name) const;
-  const Field* fieldByProto(int number) const;
+  // A field on the wire at this level (proto_inline == 0); inline_parent selects a field of the
+  // embedded message with that number instead.
+  const Field* fieldByProto(int number, int inline_parent = 0) const;
+  bool isScalar() const { return kind != TypeKind::kObject && kind != TypeKind::kArray &&
+                                 kind != TypeKind::kMap; }
 };
 
 using TypePtr = std::shared_ptr<const Type>;
@@ -69,6 +73,13 @@ struct Field {
   std::string list_type;           // "", "atomic", "set", "map"
   std::vector<std::string> list_map_keys;
   std::string map_type;            // "", "atomic", "granular"
+  // Go pointer to a scalar (`*int32`): protobuf decoding keeps an explicit zero; for the other
+  // scalars a zero value is left out of the JSON, as upstream's omitempty does.
+  bool pointer = false;
+  // Nonzero when the field comes from an embedded struct (`json:",inline"`, e.g. Volume's
+  // VolumeSource): it appears flat in JSON and in `fields`, but in protobuf it lives inside the
+  // nested message with this number (and `proto` is its number inside that message).
+  int proto_inline = 0;
 };
 
 struct GroupVersionKind {
@@ -88,11 +99,17 @@ class Registry {
   // The top-level type of a kind, e.g. ("apps", "v1", "Deployment").
   TypePtr forKind(const GroupVersionKind& gvk) const;
   const std::map<std::string, TypePtr>& types() const { return types_; }
+  // Every kind declared in the schema files (not the synthesized <Kind>List types).
   const std::vector<std::pair<GroupVersionKind, std::string>>& kinds() const { return kinds_; }
+  // The kind a top-level type is for, or nullptr.
+  const GroupVersionKind* kindOf(std::string_view type_name) const;
 
  private:
   std::map<std::string, TypePtr> types_;
   std::vector<std::pair<GroupVersionKind, std::string>> kinds_;  // gvk -> type name
+  // "group/version/Kind" -> type name, including the synthesized <Kind>List types.
+  std::map<std::string, std::string, std::less<>> kind_index_;
+  std::map<std::string, GroupVersionKind, std::less<>> kind_of_;
   friend class Loader;
 };
 
