@@ -389,9 +389,12 @@ Status Decoder::fields(const Type& type, std::string_view data, int inline_paren
     }
     json v;
     BERTH_RETURN_IF_ERROR(value(ft, wire, r, fpath, depth + 1, &v));
-    if (ft.isScalar() && ft.kind != TypeKind::kTime && ft.kind != TypeKind::kMicroTime &&
-        ft.kind != TypeKind::kAny && !f->pointer && isZero(v)) {
-      // Upstream writes non-pointer scalars even when zero; their JSON form omits them.
+    bool wire_scalar = ft.kind == TypeKind::kString || ft.kind == TypeKind::kBytes ||
+                       ft.kind == TypeKind::kBool || ft.kind == TypeKind::kInt32 ||
+                       ft.kind == TypeKind::kInt64 || ft.kind == TypeKind::kDouble;
+    if (wire_scalar && !f->pointer && isZero(v)) {
+      // Upstream writes non-pointer scalars even when zero; their JSON form omits them. A
+      // message (IntOrString, Quantity...) that is present was set, even to zero.
       out->erase(f->name);
       continue;
     }
