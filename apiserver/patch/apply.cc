@@ -1,0 +1,840 @@
+#include "apiserver/patch/apply.h"
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <set>
+
+#include "apiserver/patch/schema_walk.h"
+#include "common/strings.h"
+
+namespace berth::apiserver::patch {
+
+using nlohmann::json;
+using internal::childOf;
+using internal::elemOf;
+
+namespace {
+
+constexpr int kMaxDepth = 256;
+
+// ---- schema questions -------------------------------------------------------------------------
+
+enum class ListKind { kAtomic, kMap, kSet };
+
+ListKind listKind(const schema::Field* f, std::vector<std::string>* keys) {
+  if (f == nullptr) return ListKind::kAtomic;
+  if (f->list_type == "map") {
+    *keys = f->list_map_keys;
+    if (keys->empty() && !f->patch_merge_key.empty()) keys->push_back(f->patch_merge_key);
+    return keys->empty() ? ListKind::kAtomic : ListKind::kMap;
+  }
+  if (f->list_type == "set") return ListKind::kSet;
+  if (f->list_type == "atomic") return ListKind::kAtomic;
+  // No +listType: fall back to the strategic-merge tags, which name the same keys upstream.
+  if (f->patch_merge && !f->patch_merge_key.empty()) {
+    *keys = {f->patch_merge_key};
+    return ListKind::kMap;
+  }
+  if (f->patch_merge) return ListKind::kSet;
+  return ListKind::kAtomic;
+}
+
+bool atomicObject(const schema::Field* f) { return f != nullptr && f->map_type == "atomic"; }
+
+bool isMapType(const schema::Type* t) { return t != nullptr && t->kind == schema::TypeKind::kMap; }
+
+// The path element naming a list item ("k:{...}" or "v:..."), or nullopt when it can't be named.
+std::optional<std::string> itemKey(const json& item, ListKind kind,
+                                   const std::vector<std::string>& keys) {
+  if (kind == ListKind::kSet) {
+    if (item.is_object() || item.is_array()) return std::nullopt;
+    return "v:" + item.dump();
+  }
+  if (!item.is_object()) return std::nullopt;
+  json k = json::object();
+  for (const auto& name : keys) {
+    auto it = item.find(name);
+    if (it != item.end() && !it->is_null()) {
+      k[name] = *it;
+    } else if (name == "protocol") {
+      // Upstream's schema defaults every protocol list key to TCP.
+      k[name] = "TCP";
+    }
+  }
+  if (k.empty()) return std::nullopt;
+  return "k:" + k.dump();
+}
+
+Status unnamedItem(const std::vector<std::string>& keys, size_t index) {
+  std::string key = keys.empty() ? "" : keys.front();
+  return invalid("element " + std::to_string(index) +
+                 ": associative list with keys has an element that omits key field \"" + key +
+                 "\"");
+}
+
+// ---- FieldSet algebra -------------------------------------------------------------------------
+
+void pruneEmpty(FieldSet* s) {
+  for (auto it = s->children.begin(); it != s->children.end();) {
+    pruneEmpty(&it->second);
+    if (it->second.empty()) it = s->children.erase(it);
+    else ++it;
+  }
+}
+
+void unionInto(FieldSet* a, const FieldSet& b) {
+  a->member = a->member || b.member;
+  for (const auto& [k, c] : b.children) unionInto(&a->children[k], c);
+}
+
+// Members of `a` that are also members of `b`.
+FieldSet intersection(const FieldSet& a, const FieldSet& b) {
+  FieldSet out;
+  out.member = a.member && b.member;
+  for (const auto& [k, c] : a.children) {
+    auto it = b.children.find(k);
+    if (it == b.children.end()) continue;
+    FieldSet sub = intersection(c, it->second);
+    if (!sub.empty()) out.children[k] = std::move(sub);
+  }
+  return out;
+}
+
+// Members of `a` that are not members of `b`.
+void subtract(FieldSet* a, const FieldSet& b) {
+  if (b.member) a->member = false;
+  for (const auto& [k, c] : b.children) {
+    auto it = a->children.find(k);
+    if (it == a->children.end()) continue;
+    subtract(&it->second, c);
+    if (it->second.empty()) a->children.erase(it);
+  }
+}
+
+// "f:spec" -> ".spec", "k:{\"name\":\"a\"}" -> "[name=\"a\"]", "v:\"x\"" -> "[=\"x\"]".
+std::string displayElement(const std::string& pe) {
+  if (startsWith(pe, "f:")) return "." + pe.substr(2);
+  if (startsWith(pe, "i:")) return "[" + pe.substr(2) + "]";
+  if (startsWith(pe, "v:")) return "[=" + pe.substr(2) + "]";
+  if (startsWith(pe, "k:")) {
+    json k = json::parse(pe.substr(2), nullptr, false);
+    if (!k.is_object()) return "[" + pe.substr(2) + "]";
+    std::vector<std::string> parts;
+    for (const auto& [name, v] : k.items()) parts.push_back(name + "=" + v.dump());
+    return "[" + join(parts, ",") + "]";
+  }
+  return pe;
+}
+
+void collectPaths(const FieldSet& s, const std::string& prefix, std::vector<std::string>* out) {
+  if (s.member) out->push_back(prefix);
+  for (const auto& [k, c] : s.children) collectPaths(c, prefix + displayElement(k), out);
+}
+
+// ---- building field sets ----------------------------------------------------------------------
+
+Status walkObject(const json& v, const schema::Type* t, const schema::Field* f, FieldSet* node,
+                  int depth) {
+  if (depth > kMaxDepth) return invalid("object is nested too deeply");
+  if (v.is_object()) {
+    if (atomicObject(f)) {
+      node->member = true;
+      return Status::ok();
+    }
+    for (const auto& [k, val] : v.items()) {
+      FieldSet* child = &node->children["f:" + k];
+      internal::Child c = childOf(t, k);
+      if (val.is_null() || (val.is_object() && val.empty())) child->member = true;
+      BERTH_RETURN_IF_ERROR(walkObject(val, c.type, c.field, child, depth + 1));
+      if (c.field == nullptr) child->member = true;
+    }
+    return Status::ok();
+  }
+  if (v.is_array()) {
+    std::vector<std::string> keys;
+    ListKind kind = listKind(f, &keys);
+    if (kind == ListKind::kAtomic) {
+      node->member = true;
+      return Status::ok();
+    }
+    std::map<std::string, int> seen;
+    std::vector<std::string> pes;
+    for (size_t i = 0; i < v.size(); ++i) {
+      auto pe = itemKey(v[i], kind, keys);
+      if (!pe) return unnamedItem(keys, i);
+      seen[*pe]++;
+      pes.push_back(*pe);
+    }
+    const schema::Type* elem = elemOf(f ? f->type.get() : nullptr);
+    for (size_t i = 0; i < v.size(); ++i) {
+      FieldSet* child = &node->children[pes[i]];
+      child->member = true;
+      if (seen[pes[i]] > 1) continue;  // duplicates are owned as a whole
+      BERTH_RETURN_IF_ERROR(walkObject(v[i], elem, nullptr, child, depth + 1));
+    }
+    return Status::ok();
+  }
+  node->member = true;
+  return Status::ok();
+}
+
+// Removes what no manager may own. `status_only`: the status subresource, where only status is.
+void stripIgnored(FieldSet* s, bool status_only) {
+  s->member = false;
+  if (status_only) {
+    for (auto it = s->children.begin(); it != s->children.end();) {
+      if (it->first != "f:status") it = s->children.erase(it);
+      else ++it;
+    }
+    return;
+  }
+  s->children.erase("f:apiVersion");
+  s->children.erase("f:kind");
+  s->children.erase("f:status");
+  auto md = s->children.find("f:metadata");
+  if (md != s->children.end()) {
+    md->second.member = false;
+    for (const char* k : {"f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid",
+                          "f:clusterName", "f:generation", "f:managedFields",
+                          "f:resourceVersion", "f:deletionTimestamp",
+                          "f:deletionGracePeriodSeconds"}) {
+      md->second.children.erase(k);
+    }
+    if (md->second.empty()) s->children.erase(md);
+  }
+}
+
+// ---- merging (apply) --------------------------------------------------------------------------
+
+Result<json> mergeValues(const json* live, const json& config, const schema::Type* t,
+                         const schema::Field* f, int depth);
+
+Result<json> mergeLists(const json& live, const json& config, const schema::Field* f,
+                        ListKind kind, const std::vector<std::string>& keys, int depth) {
+  const schema::Type* elem = elemOf(f ? f->type.get() : nullptr);
+  struct Item {
+    std::string pe;
+    const json* value;
+  };
+  auto index = [&](const json& list, std::vector<Item>* items,
+                   std::map<std::string, const json*>* by_pe) -> Status {
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto pe = itemKey(list[i], kind, keys);
+      if (!pe) return unnamedItem(keys, i);
+      if (by_pe->count(*pe)) continue;  // later duplicates are ignored for matching
+      by_pe->emplace(*pe, &list[i]);
+      items->push_back({*pe, &list[i]});
+    }
+    return Status::ok();
+  };
+  std::vector<Item> lhs, rhs;
+  std::map<std::string, const json*> lhs_by, rhs_by;
+  BERTH_RETURN_IF_ERROR(index(live, &lhs, &lhs_by));
+  BERTH_RETURN_IF_ERROR(index(config, &rhs, &rhs_by));
+
+  // Walk both lists as structured-merge-diff does: live-only items keep their place, items in
+  // the configuration follow its order.
+  std::vector<std::string> shared;
+  for (const auto& r : rhs) {
+    if (lhs_by.count(r.pe)) shared.push_back(r.pe);
+  }
+  size_t next_shared = 0;
+  std::set<std::string> merged;
+  json out = json::array();
+  auto emit = [&](const std::string& pe) -> Status {
+    auto l = lhs_by.find(pe);
+    auto r = rhs_by.find(pe);
+    if (r == rhs_by.end()) {
+      out.push_back(*l->second);
+      return Status::ok();
+    }
+    BERTH_ASSIGN_OR_RETURN(
+        json v, mergeValues(l == lhs_by.end() ? nullptr : l->second, *r->second, elem, nullptr,
+                            depth + 1));
+    if (!v.is_null() || r->second->is_null()) out.push_back(std::move(v));
+    return Status::ok();
+  };
+  auto advanceShared = [&](const std::string& pe) {
+    if (next_shared < shared.size() && shared[next_shared] == pe) ++next_shared;
+  };
+  size_t li = 0, ri = 0;
+  while (li < lhs.size() || ri < rhs.size()) {
+    if (li < lhs.size() && ri < rhs.size()) {
+      const std::string& lpe = lhs[li].pe;
+      if (lpe == rhs[ri].pe) {
+        merged.insert(lpe);
+        BERTH_RETURN_IF_ERROR(emit(lpe));
+        ++li;
+        ++ri;
+        advanceShared(lpe);
+        continue;
+      }
+      if (rhs_by.count(lpe) && next_shared < shared.size() && shared[next_shared] != lpe) {
+        ++li;  // a shared item, emitted when the configuration reaches it
+        continue;
+      }
+    }
+    if (li < lhs.size()) {
+      const std::string& lpe = lhs[li].pe;
+      if (!rhs_by.count(lpe)) {
+        BERTH_RETURN_IF_ERROR(emit(lpe));
+        ++li;
+        continue;
+      }
+      if (merged.count(lpe)) ++li;
+    }
+    if (ri < rhs.size()) {
+      const std::string& rpe = rhs[ri].pe;
+      if (!merged.count(rpe)) {
+        merged.insert(rpe);
+        BERTH_RETURN_IF_ERROR(emit(rpe));
+      }
+      ++ri;
+      advanceShared(rpe);
+    }
+  }
+  return out;
+}
+
+Result<json> mergeValues(const json* live, const json& config, const schema::Type* t,
+                         const schema::Field* f, int depth) {
+  if (depth > kMaxDepth) return invalid("object is nested too deeply");
+  if (live == nullptr || live->is_null()) {
+    if (config.is_object() && !atomicObject(f)) {
+      return mergeValues(&config, config, t, f, depth);  // normalises nested nulls away
+    }
+    return config;
+  }
+  if (config.is_object() && live->is_object() && !atomicObject(f)) {
+    json out = *live;
+    for (const auto& [k, v] : config.items()) {
+      internal::Child c = childOf(t, k);
+      if (v.is_null()) {
+        out.erase(k);
+        continue;
+      }
+      auto it = live->find(k);
+      BERTH_ASSIGN_OR_RETURN(
+          json m, mergeValues(it == live->end() || &*it == &v ? nullptr : &*it, v, c.type,
+                              c.field, depth + 1));
+      out[k] = std::move(m);
+    }
+    return out;
+  }
+  if (config.is_array() && live->is_array()) {
+    std::vector<std::string> keys;
+    ListKind kind = listKind(f, &keys);
+    if (kind != ListKind::kAtomic && live != &config) {
+      return mergeLists(*live, config, f, kind, keys, depth);
+    }
+  }
+  return config;
+}
+
+// ---- comparing (ownership of changes) ---------------------------------------------------------
+
+struct Comparison {
+  FieldSet added, modified, removed;
+  bool same() const { return added.empty() && modified.empty() && removed.empty(); }
+};
+
+class Comparer {
+ public:
+  Comparison result;
+
+  void compare(const json* l, const json* r, const schema::Type* t, const schema::Field* f,
+               std::vector<std::string>* path, int depth) {
+    if (depth > kMaxDepth) return;
+    bool l_obj = l && l->is_object() && !atomicObject(f);
+    bool r_obj = r && r->is_object() && !atomicObject(f);
+    std::vector<std::string> keys;
+    ListKind kind = listKind(f, &keys);
+    bool l_list = l && l->is_array() && kind != ListKind::kAtomic;
+    bool r_list = r && r->is_array() && kind != ListKind::kAtomic;
+    bool granular_obj = (l_obj || !l) && (r_obj || !r) && (l_obj || r_obj) &&
+                        !((!l || l->empty()) && (!r || r->empty()));
+    bool granular_list = (l_list || !l) && (r_list || !r) && (l_list || r_list) &&
+                         !((!l || l->empty()) && (!r || r->empty()));
+    if (!granular_obj && !granular_list) {
+      leaf(l, r, *path);
+      return;
+    }
+    if (granular_obj) {
+      if (isMapType(t)) {
+        if (!l) insert(&result.added, *path);
+        if (!r) insert(&result.removed, *path);
+      }
+      std::set<std::string> all;
+      if (l) for (const auto& [k, v] : l->items()) all.insert(k);
+      if (r) for (const auto& [k, v] : r->items()) all.insert(k);
+      for (const auto& k : all) {
+        const json* lc = nullptr;
+        const json* rc = nullptr;
+        if (l) if (auto it = l->find(k); it != l->end()) lc = &*it;
+        if (r) if (auto it = r->find(k); it != r->end()) rc = &*it;
+        internal::Child c = childOf(t, k);
+        path->push_back("f:" + k);
+        compare(lc, rc, c.type, c.field, path, depth + 1);
+        path->pop_back();
+      }
+      return;
+    }
+    // A granular list: items matched by key (or value); unnameable items make it a leaf.
+    const schema::Type* elem = elemOf(f ? f->type.get() : nullptr);
+    std::map<std::string, std::vector<const json*>> lm, rm;
+    std::vector<std::string> order;
+    auto index = [&](const json* list, std::map<std::string, std::vector<const json*>>* m) {
+      if (!list) return true;
+      for (const auto& item : *list) {
+        auto pe = itemKey(item, kind, keys);
+        if (!pe) return false;
+        if (!lm.count(*pe) && !rm.count(*pe)) order.push_back(*pe);
+        (*m)[*pe].push_back(&item);
+      }
+      return true;
+    };
+    if (!index(l, &lm) || !index(r, &rm)) {
+      leaf(l, r, *path);
+      return;
+    }
+    for (const auto& pe : order) {
+      auto li = lm.find(pe);
+      auto ri = rm.find(pe);
+      size_t ln = li == lm.end() ? 0 : li->second.size();
+      size_t rn = ri == rm.end() ? 0 : ri->second.size();
+      path->push_back(pe);
+      if (ln <= 1 && rn <= 1) {
+        const json* lv = ln ? li->second[0] : nullptr;
+        const json* rv = rn ? ri->second[0] : nullptr;
+        if (!lv) insert(&result.added, *path);
+        if (!rv) insert(&result.removed, *path);
+        compare(lv, rv, elem, nullptr, path, depth + 1);
+      } else {
+        // Duplicated items are compared as a whole.
+        bool equal = ln == rn;
+        for (size_t i = 0; equal && i < ln; ++i) equal = *li->second[i] == *ri->second[i];
+        if (!equal) insert(ln == 0 ? &result.added : (rn == 0 ? &result.removed : &result.modified), *path);
+      }
+      path->pop_back();
+    }
+  }
+
+ private:
+  void leaf(const json* l, const json* r, const std::vector<std::string>& path) {
+    if (path.empty()) return;
+    if (!l && r) insert(&result.added, path);
+    else if (l && !r) insert(&result.removed, path);
+    else if (l && r && *l != *r) insert(&result.modified, path);
+  }
+
+  static void insert(FieldSet* s, const std::vector<std::string>& path) {
+    if (path.empty()) return;
+    FieldSet* n = s;
+    for (const auto& pe : path) n = &n->children[pe];
+    n->member = true;
+  }
+};
+
+Comparison compareObjects(const json& l, const json& r, const schema::Type* t) {
+  Comparer c;
+  std::vector<std::string> path;
+  c.compare(&l, &r, t, nullptr, &path, 0);
+  return c.result;
+}
+
+// ---- removing fields --------------------------------------------------------------------------
+
+// Removes from `obj` every path of `last` that no node of `owned` covers.
+void pruneUnowned(json* obj, const FieldSet& last, const FieldSet* owned, const schema::Type* t,
+                  const schema::Field* f, int depth) {
+  if (depth > kMaxDepth || last.children.empty()) return;
+  if (obj->is_object()) {
+    for (const auto& [pe, sub] : last.children) {
+      if (!startsWith(pe, "f:")) continue;
+      std::string key = pe.substr(2);
+      auto it = obj->find(key);
+      if (it == obj->end()) continue;
+      const FieldSet* o = nullptr;
+      if (owned) {
+        auto oi = owned->children.find(pe);
+        if (oi != owned->children.end()) o = &oi->second;
+      }
+      if (o == nullptr) {
+        obj->erase(it);
+        continue;
+      }
+      if (o->member) continue;  // owned as a whole by someone
+      internal::Child c = childOf(t, key);
+      pruneUnowned(&*it, sub, o, c.type, c.field, depth + 1);
+    }
+    return;
+  }
+  if (obj->is_array()) {
+    std::vector<std::string> keys;
+    ListKind kind = listKind(f, &keys);
+    if (kind == ListKind::kAtomic) return;
+    const schema::Type* elem = elemOf(f ? f->type.get() : nullptr);
+    json out = json::array();
+    for (auto& item : *obj) {
+      auto pe = itemKey(item, kind, keys);
+      auto li = pe ? last.children.find(*pe) : last.children.end();
+      if (li == last.children.end()) {
+        out.push_back(std::move(item));
+        continue;
+      }
+      const FieldSet* o = nullptr;
+      if (owned) {
+        auto oi = owned->children.find(*pe);
+        if (oi != owned->children.end()) o = &oi->second;
+      }
+      if (o == nullptr) continue;  // dropped
+      if (!o->member) pruneUnowned(&item, li->second, o, elem, nullptr, depth + 1);
+      out.push_back(std::move(item));
+    }
+    *obj = std::move(out);
+  }
+}
+
+// ---- managedFields ----------------------------------------------------------------------------
+
+struct Entry {
+  std::string manager;
+  std::string operation;  // "Apply" or "Update"
+  std::string api_version;
+  std::string time;
+  std::string subresource;
+  FieldSet set;
+  bool touched = false;
+
+  bool sameIdentity(const Entry& o) const {
+    return manager == o.manager && operation == o.operation && subresource == o.subresource &&
+           (operation == "Apply" || api_version == o.api_version);
+  }
+  // upstream's printManager
+  std::string describe() const {
+    std::string s = json(manager).dump();
+    if (!subresource.empty()) s += " with subresource " + json(subresource).dump();
+    if (operation == "Update") s += " using " + api_version;
+    return s;
+  }
+};
+
+Result<std::vector<Entry>> decodeManagedFields(const json& mf) {
+  std::vector<Entry> out;
+  if (mf.is_null()) return out;
+  if (!mf.is_array()) return badRequest("metadata.managedFields must be a list");
+  for (const auto& e : mf) {
+    if (!e.is_object()) return badRequest("metadata.managedFields entries must be objects");
+    Entry en;
+    en.manager = e.value("manager", "");
+    en.operation = e.value("operation", "");
+    en.api_version = e.value("apiVersion", "");
+    en.time = e.contains("time") && e["time"].is_string() ? e["time"].get<std::string>() : "";
+    en.subresource = e.value("subresource", "");
+    if (en.operation != "Apply" && en.operation != "Update") {
+      return badRequest("metadata.managedFields: operation must be Apply or Update");
+    }
+    if (auto fv = e.find("fieldsV1"); fv != e.end()) {
+      BERTH_ASSIGN_OR_RETURN(en.set, fieldSetFromFieldsV1(*fv));
+    }
+    out.push_back(std::move(en));
+  }
+  return out;
+}
+
+json encodeManagedFields(std::vector<Entry> entries) {
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& p, const Entry& q) {
+    if (p.operation != q.operation) return p.operation < q.operation;
+    if (p.time != q.time) return p.time < q.time;
+    if (p.manager != q.manager) return p.manager < q.manager;
+    if (p.api_version != q.api_version) return p.api_version < q.api_version;
+    return p.subresource < q.subresource;
+  });
+  json out = json::array();
+  for (const auto& e : entries) {
+    if (e.set.empty()) continue;
+    json j = {{"manager", e.manager}, {"operation", e.operation}, {"apiVersion", e.api_version}};
+    if (!e.time.empty()) j["time"] = e.time;
+    j["fieldsType"] = "FieldsV1";
+    j["fieldsV1"] = fieldSetToFieldsV1(e.set);
+    if (!e.subresource.empty()) j["subresource"] = e.subresource;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+void writeManagedFields(json* obj, const std::vector<Entry>& entries) {
+  json mf = encodeManagedFields(entries);
+  if (!obj->is_object()) return;
+  if (mf.empty()) {
+    if (auto md = obj->find("metadata"); md != obj->end() && md->is_object()) {
+      md->erase("managedFields");
+    }
+    return;
+  }
+  (*obj)["metadata"]["managedFields"] = std::move(mf);
+}
+
+const json* managedFieldsOf(const json* obj) {
+  if (obj == nullptr || !obj->is_object()) return nullptr;
+  auto md = obj->find("metadata");
+  if (md == obj->end() || !md->is_object()) return nullptr;
+  auto mf = md->find("managedFields");
+  return mf == md->end() ? nullptr : &*mf;
+}
+
+// The object without the fields ownership never covers, for "did anything change" checks.
+json withoutManagedFields(json obj) {
+  if (obj.is_object()) {
+    if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
+      md->erase("managedFields");
+    }
+  }
+  return obj;
+}
+
+// Takes the changed fields away from other managers: those in `take` (added or modified by
+// this write) and those removed from the object.
+void disown(std::vector<Entry>* entries, const Entry& self, const FieldSet& take,
+            const FieldSet& removed) {
+  for (auto& e : *entries) {
+    if (e.sameIdentity(self)) continue;
+    FieldSet before = e.set;
+    subtract(&e.set, take);
+    subtract(&e.set, removed);
+    if (!(before == e.set)) e.touched = true;
+  }
+}
+
+}  // namespace
+
+// ---- public -----------------------------------------------------------------------------------
+
+std::vector<std::string> FieldSet::paths() const {
+  std::vector<std::string> out;
+  collectPaths(*this, "", &out);
+  return out;
+}
+
+Result<FieldSet> fieldSetFromObject(const json& obj, const schema::Type* type) {
+  FieldSet s;
+  BERTH_RETURN_IF_ERROR(walkObject(obj, type, nullptr, &s, 0));
+  s.member = false;
+  pruneEmpty(&s);
+  return s;
+}
+
+json fieldSetToFieldsV1(const FieldSet& set) {
+  json out = json::object();
+  for (const auto& [k, c] : set.children) {
+    json child = fieldSetToFieldsV1(c);
+    if (c.member && !c.children.empty()) child["."] = json::object();
+    out[k] = std::move(child);
+  }
+  return out;
+}
+
+namespace {
+Status parseFieldsV1(const json& j, FieldSet* s, int depth) {
+  if (depth > kMaxDepth) return badRequest("fieldsV1 is nested too deeply");
+  if (!j.is_object()) return badRequest("fieldsV1 must be an object");
+  for (const auto& [k, v] : j.items()) {
+    if (k == ".") {
+      s->member = true;
+      continue;
+    }
+    if (k.size() < 2 || k[1] != ':' || (k[0] != 'f' && k[0] != 'k' && k[0] != 'v' && k[0] != 'i')) {
+      return badRequest("fieldsV1: invalid path element \"" + k + "\"");
+    }
+    FieldSet& c = s->children[k];
+    if (!v.is_object()) return badRequest("fieldsV1 must be an object");
+    if (v.empty()) {
+      c.member = true;
+      continue;
+    }
+    BERTH_RETURN_IF_ERROR(parseFieldsV1(v, &c, depth + 1));
+  }
+  return Status::ok();
+}
+}  // namespace
+
+Result<FieldSet> fieldSetFromFieldsV1(const json& fields_v1) {
+  FieldSet s;
+  BERTH_RETURN_IF_ERROR(parseFieldsV1(fields_v1, &s, 0));
+  pruneEmpty(&s);
+  return s;
+}
+
+Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applied,
+                                            const std::string& manager, bool force,
+                                            const schema::Type* type,
+                                            const std::string& now_rfc3339,
+                                            const std::string& api_version) {
+  if (!applied.is_object()) return badRequest("the applied configuration must be an object");
+  if (live != nullptr && !live->is_object()) return internalError("live object is not an object");
+  if (manager.empty()) {
+    return badRequest("PATCH requests with Content-Type application/apply-patch+yaml must "
+                      "specify a fieldManager");
+  }
+
+  // What the applier may set: no server-owned metadata, no status on the main resource.
+  json config = applied;
+  if (auto md = config.find("metadata"); md != config.end() && md->is_object()) {
+    for (const char* k : {"managedFields", "resourceVersion", "uid", "creationTimestamp",
+                          "generation", "selfLink", "deletionTimestamp",
+                          "deletionGracePeriodSeconds"}) {
+      md->erase(k);
+    }
+  }
+  config.erase("status");
+
+  json base = live ? *live : json::object();
+  std::vector<Entry> entries;
+  if (const json* mf = managedFieldsOf(live)) {
+    BERTH_ASSIGN_OR_RETURN(entries, decodeManagedFields(*mf));
+  }
+
+  BERTH_ASSIGN_OR_RETURN(FieldSet config_set, fieldSetFromObject(config, type));
+  stripIgnored(&config_set, false);
+  pruneEmpty(&config_set);
+
+  BERTH_ASSIGN_OR_RETURN(json merged, mergeValues(&base, config, type, nullptr, 0));
+
+  Entry self{manager, "Apply", api_version, now_rfc3339, "", {}, true};
+  FieldSet last;
+  auto self_it = std::find_if(entries.begin(), entries.end(),
+                              [&](const Entry& e) { return e.sameIdentity(self); });
+  bool set_changed = true;
+  if (self_it != entries.end()) {
+    last = self_it->set;
+    set_changed = !(last == config_set);
+    self_it->set = config_set;
+    self_it->api_version = api_version;
+  } else {
+    self.set = config_set;
+    entries.push_back(self);
+  }
+
+  // Prune what this manager applied before, omits now, and nobody else owns.
+  if (!last.empty()) {
+    FieldSet owned;
+    for (const auto& e : entries) unionInto(&owned, e.set);
+    pruneUnowned(&merged, last, &owned, type, nullptr, 0);
+  }
+
+  Comparison cmp = compareObjects(withoutManagedFields(base), withoutManagedFields(merged), type);
+  stripIgnored(&cmp.added, false);
+  stripIgnored(&cmp.modified, false);
+  stripIgnored(&cmp.removed, false);
+  FieldSet changed = cmp.added;
+  unionInto(&changed, cmp.modified);
+
+  ApplyResult result;
+  std::vector<std::pair<std::string, std::string>> conflicts;  // (describe, path)
+  std::map<std::string, std::vector<std::string>> by_manager;
+  for (const auto& e : entries) {
+    if (e.sameIdentity(self)) continue;
+    FieldSet c = intersection(e.set, changed);
+    for (const auto& p : c.paths()) {
+      conflicts.emplace_back(e.describe(), p);
+      by_manager[e.describe()].push_back(p);
+    }
+  }
+  for (const auto& [who, path] : conflicts) {
+    result.conflicts.push_back({"FieldManagerConflict", "conflict with " + who, path});
+  }
+  if (!conflicts.empty() && !force) {
+    std::string msg;
+    if (conflicts.size() == 1) {
+      msg = "Apply failed with 1 conflict: conflict with " + conflicts[0].first + ": " +
+            conflicts[0].second;
+    } else {
+      std::vector<std::string> lines;
+      for (const auto& [who, paths] : by_manager) {
+        lines.push_back("conflicts with " + who + ":");
+        for (const auto& p : paths) lines.push_back("- " + p);
+      }
+      msg = "Apply failed with " + std::to_string(conflicts.size()) +
+            " conflicts: " + join(lines, "\n");
+    }
+    Status st(Code::kConflict, msg);
+    for (const auto& c : result.conflicts) st = st.withCause(c);
+    return st;
+  }
+
+  disown(&entries, self, changed, cmp.removed);
+  for (auto& e : entries) {
+    if (!e.sameIdentity(self)) continue;
+    if (set_changed || !cmp.same() || e.time.empty()) e.time = now_rfc3339;
+  }
+  writeManagedFields(&merged, entries);
+  result.object = std::move(merged);
+  return result;
+}
+
+Result<json> serverSideApply(const json* live, const json& applied, const std::string& manager,
+                             bool force, const schema::Type* type, const std::string& now_rfc3339,
+                             const std::string& api_version) {
+  BERTH_ASSIGN_OR_RETURN(ApplyResult r, serverSideApplyDetailed(live, applied, manager, force,
+                                                                type, now_rfc3339, api_version));
+  return std::move(r.object);
+}
+
+void recordUpdate(json* updated, const json* old, const std::string& manager,
+                  const std::string& now_rfc3339, const std::string& api_version,
+                  const schema::Type* type, const std::string& subresource) {
+  if (updated == nullptr || !updated->is_object()) return;
+  bool status_only = subresource == "status";
+
+  std::vector<Entry> entries;
+  const json* incoming = managedFieldsOf(updated);
+  if (incoming && incoming->is_array() && incoming->size() == 1 && incoming->at(0).is_object() &&
+      incoming->at(0).empty()) {
+    // `[{}]` is the documented way to drop all ownership.
+    writeManagedFields(updated, {});
+    return;
+  }
+  bool have = false;
+  if (incoming && incoming->is_array() && !incoming->empty()) {
+    auto d = decodeManagedFields(*incoming);
+    if (d.isOk()) {
+      entries = std::move(d).value();
+      have = true;
+    }
+  }
+  if (!have) {
+    if (const json* mf = managedFieldsOf(old)) {
+      auto d = decodeManagedFields(*mf);
+      if (d.isOk()) entries = std::move(d).value();
+    }
+  }
+
+  json before = old ? withoutManagedFields(*old) : json::object();
+  Comparison cmp = compareObjects(before, withoutManagedFields(*updated), type);
+  for (FieldSet* s : {&cmp.added, &cmp.modified, &cmp.removed}) {
+    stripIgnored(s, status_only);
+    pruneEmpty(s);
+  }
+  FieldSet changed = cmp.added;
+  unionInto(&changed, cmp.modified);
+
+  Entry self{manager.empty() ? "unknown" : manager, "Update", api_version, now_rfc3339,
+             subresource, {}, true};
+  disown(&entries, self, changed, cmp.removed);
+  auto it = std::find_if(entries.begin(), entries.end(),
+                         [&](const Entry& e) { return e.sameIdentity(self); });
+  if (it == entries.end()) {
+    entries.push_back(self);
+    it = entries.end() - 1;
+  }
+  FieldSet mine = it->set;
+  subtract(&mine, cmp.removed);
+  unionInto(&mine, changed);
+  pruneEmpty(&mine);
+  if (!(mine == it->set) || !cmp.same()) it->time = now_rfc3339;
+  it->set = std::move(mine);
+  writeManagedFields(updated, entries);
+}
+
+}  // namespace berth::apiserver::patch

@@ -1,0 +1,299 @@
+// Server-side apply and managedFields bookkeeping.
+#include <gtest/gtest.h>
+
+#include "apiserver/patch/apply.h"
+#include "tests/unit/patch/test_types.h"
+
+namespace berth::apiserver::patch {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kT1 = "2024-05-01T10:00:00Z";
+constexpr const char* kT2 = "2024-05-01T11:00:00Z";
+
+class ApplyTest : public ::testing::Test {
+ protected:
+  json apply(const json* live, const json& cfg, const std::string& manager, bool force = false,
+             const char* now = kT1) {
+    auto r = serverSideApply(live, cfg, manager, force, type_.get(), now, "apps/v1");
+    EXPECT_TRUE(r.isOk()) << r.status().toString();
+    return r.isOk() ? r.value() : json();
+  }
+  static const json* entry(const json& obj, const std::string& manager, const std::string& op) {
+    for (const auto& e : obj["metadata"]["managedFields"]) {
+      if (e["manager"] == manager && e["operation"] == op) return &e;
+    }
+    return nullptr;
+  }
+  static json deployment(int replicas, const std::string& image) {
+    json d = R"({"apiVersion":"apps/v1","kind":"Deployment",
+                 "metadata":{"name":"web","namespace":"default","labels":{"app":"web"}},
+                 "spec":{"template":{"spec":{"containers":[{"name":"nginx"}]}}}})"_json;
+    d["spec"]["replicas"] = replicas;
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = image;
+    return d;
+  }
+  schema::TypePtr type_ = testing::deployment();
+};
+
+TEST_F(ApplyTest, CreateRecordsApplyEntry) {
+  json cfg = deployment(2, "nginx:1.25");
+  json out = apply(nullptr, cfg, "kubectl");
+  json expect = cfg;
+  expect["metadata"].erase("managedFields");
+  json got = out;
+  got["metadata"].erase("managedFields");
+  EXPECT_EQ(got, expect);
+  const json* e = entry(out, "kubectl", "Apply");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ((*e)["apiVersion"], "apps/v1");
+  EXPECT_EQ((*e)["time"], kT1);
+  EXPECT_EQ((*e)["fieldsType"], "FieldsV1");
+  EXPECT_EQ((*e)["fieldsV1"], R"({
+      "f:metadata":{"f:labels":{"f:app":{}}},
+      "f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{
+          "k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{}}}}}}})"_json);
+}
+
+TEST_F(ApplyTest, ReapplyWithoutAFieldRemovesIt) {
+  json live = apply(nullptr, deployment(2, "nginx:1.25"), "kubectl");
+  json cfg = deployment(2, "nginx:1.25");
+  cfg["metadata"].erase("labels");
+  cfg["spec"].erase("replicas");
+  json out = apply(&live, cfg, "kubectl", false, kT2);
+  EXPECT_FALSE(out["metadata"].contains("labels"));
+  EXPECT_FALSE(out["spec"].contains("replicas"));
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.25");
+  EXPECT_EQ((*entry(out, "kubectl", "Apply"))["time"], kT2);
+}
+
+TEST_F(ApplyTest, RemovingAContainerFromTheConfigRemovesIt) {
+  json cfg = deployment(1, "a:1");
+  cfg["spec"]["template"]["spec"]["containers"].push_back({{"name", "side"}, {"image", "s:1"}});
+  json live = apply(nullptr, cfg, "kubectl");
+  ASSERT_EQ(live["spec"]["template"]["spec"]["containers"].size(), 2u);
+  json out = apply(&live, deployment(1, "a:1"), "kubectl");
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"],
+            R"([{"name":"nginx","image":"a:1"}])"_json);
+}
+
+TEST_F(ApplyTest, NoOpReapplyChangesNothing) {
+  json live = apply(nullptr, deployment(2, "nginx:1.25"), "kubectl");
+  json out = apply(&live, deployment(2, "nginx:1.25"), "kubectl", false, kT2);
+  EXPECT_EQ(out, live);
+}
+
+TEST_F(ApplyTest, ConflictWithUpdateManager) {
+  json created = deployment(2, "nginx:1.25");
+  recordUpdate(&created, nullptr, "kubectl-client-side-apply", kT1, "apps/v1", type_.get());
+  const json* e = entry(created, "kubectl-client-side-apply", "Update");
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE((*e)["fieldsV1"]["f:spec"].contains("f:replicas"));
+
+  // Same values: no conflict, shared ownership.
+  json shared = apply(&created, deployment(2, "nginx:1.25"), "kubectl");
+  ASSERT_NE(entry(shared, "kubectl", "Apply"), nullptr);
+
+  auto r = serverSideApply(&shared, deployment(5, "nginx:1.25"), "kubectl", false, type_.get(),
+                           kT2, "apps/v1");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kConflict);
+  EXPECT_EQ(r.status().message(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using "
+            "apps/v1: .spec.replicas");
+  ASSERT_EQ(r.status().causes().size(), 1u);
+  EXPECT_EQ(r.status().causes()[0].reason, "FieldManagerConflict");
+  EXPECT_EQ(r.status().causes()[0].message,
+            "conflict with \"kubectl-client-side-apply\" using apps/v1");
+  EXPECT_EQ(r.status().causes()[0].field, ".spec.replicas");
+}
+
+TEST_F(ApplyTest, ConflictMessageForSeveralFields) {
+  json created = deployment(2, "nginx:1.25");
+  recordUpdate(&created, nullptr, "editor", kT1, "apps/v1", type_.get());
+  auto r = serverSideApply(&created, deployment(5, "nginx:1.26"), "kubectl", false, type_.get(),
+                           kT2, "apps/v1");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().causes().size(), 2u);
+  EXPECT_EQ(r.status().message(),
+            "Apply failed with 2 conflicts: conflicts with \"editor\" using apps/v1:\n"
+            "- .spec.replicas\n"
+            "- .spec.template.spec.containers[name=\"nginx\"].image");
+}
+
+TEST_F(ApplyTest, ForceTakesOwnership) {
+  json created = deployment(2, "nginx:1.25");
+  recordUpdate(&created, nullptr, "kubectl-client-side-apply", kT1, "apps/v1", type_.get());
+  auto r = serverSideApplyDetailed(&created, deployment(5, "nginx:1.25"), "kubectl", true,
+                                   type_.get(), kT2, "apps/v1");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->object["spec"]["replicas"], 5);
+  EXPECT_EQ(r->conflicts.size(), 1u);
+  const json* old = entry(r->object, "kubectl-client-side-apply", "Update");
+  ASSERT_NE(old, nullptr);
+  EXPECT_FALSE((*old)["fieldsV1"]["f:spec"].contains("f:replicas"));
+  EXPECT_TRUE((*old)["fieldsV1"]["f:spec"].contains("f:template"));
+  // Now the former owner's apply of a different value conflicts the other way round.
+  auto back = serverSideApply(&r->object, deployment(7, "nginx:1.25"), "other", false,
+                              type_.get(), kT2, "apps/v1");
+  ASSERT_FALSE(back.isOk());
+  EXPECT_EQ(back.status().causes()[0].message, "conflict with \"kubectl\"");
+}
+
+TEST_F(ApplyTest, TwoAppliersShareAField) {
+  json a_cfg = deployment(3, "nginx:1.25");
+  json live = apply(nullptr, a_cfg, "a");
+  json b_cfg = R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+                   "spec":{"replicas":3}})"_json;
+  live = apply(&live, b_cfg, "b");
+  ASSERT_NE(entry(live, "a", "Apply"), nullptr);
+  ASSERT_NE(entry(live, "b", "Apply"), nullptr);
+  // "a" stops applying replicas; "b" still owns it, so the value stays.
+  json a_cfg2 = a_cfg;
+  a_cfg2["spec"].erase("replicas");
+  live = apply(&live, a_cfg2, "a");
+  EXPECT_EQ(live["spec"]["replicas"], 3);
+  EXPECT_FALSE((*entry(live, "a", "Apply"))["fieldsV1"]["f:spec"].contains("f:replicas"));
+  // Now "b" alone owns it and may change it freely.
+  b_cfg["spec"]["replicas"] = 6;
+  live = apply(&live, b_cfg, "b");
+  EXPECT_EQ(live["spec"]["replicas"], 6);
+}
+
+TEST_F(ApplyTest, SharedFieldChangeConflictsWithOtherApplier) {
+  json live = apply(nullptr, deployment(3, "x:1"), "a");
+  live = apply(&live, R"({"spec":{"replicas":3}})"_json, "b");
+  auto r = serverSideApply(&live, R"({"spec":{"replicas":4}})"_json, "b", false, type_.get(),
+                           kT2, "apps/v1");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().message(), "Apply failed with 1 conflict: conflict with \"a\": .spec.replicas");
+}
+
+TEST_F(ApplyTest, OtherManagersItemsSurviveReapply) {
+  json live = apply(nullptr, deployment(1, "a:1"), "kubectl");
+  json updated = live;
+  updated["spec"]["template"]["spec"]["containers"].push_back({{"name", "side"}, {"image", "s:1"}});
+  recordUpdate(&updated, &live, "injector", kT2, "apps/v1", type_.get());
+  const json* inj = entry(updated, "injector", "Update");
+  ASSERT_NE(inj, nullptr);
+  EXPECT_EQ((*inj)["fieldsV1"], R"({"f:spec":{"f:template":{"f:spec":{"f:containers":{
+      "k:{\"name\":\"side\"}":{".":{},"f:image":{},"f:name":{}}}}}}})"_json);
+  json out = apply(&updated, deployment(1, "a:2"), "kubectl", false, kT2);
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"],
+            R"([{"name":"nginx","image":"a:2"},{"name":"side","image":"s:1"}])"_json);
+}
+
+TEST_F(ApplyTest, StatusAndServerMetadataAreNeverApplied) {
+  json live = deployment(1, "a:1");
+  live["metadata"]["uid"] = "u1";
+  live["metadata"]["resourceVersion"] = "7";
+  live["status"] = {{"replicas", 1}};
+  json cfg = deployment(1, "a:1");
+  cfg["status"] = {{"replicas", 9}};
+  cfg["metadata"]["uid"] = "other";
+  cfg["metadata"]["resourceVersion"] = "1";
+  json out = apply(&live, cfg, "kubectl");
+  EXPECT_EQ(out["status"]["replicas"], 1);
+  EXPECT_EQ(out["metadata"]["uid"], "u1");
+  EXPECT_EQ(out["metadata"]["resourceVersion"], "7");
+  json fields = (*entry(out, "kubectl", "Apply"))["fieldsV1"];
+  EXPECT_FALSE(fields.contains("f:status"));
+  EXPECT_FALSE(fields.contains("f:apiVersion"));
+  EXPECT_FALSE(fields["f:metadata"].contains("f:name"));
+}
+
+TEST_F(ApplyTest, UpdateTakesChangedFieldsFromOthers) {
+  json live = apply(nullptr, deployment(2, "a:1"), "kubectl");
+  json scaled = live;
+  scaled["spec"]["replicas"] = 4;
+  recordUpdate(&scaled, &live, "kubectl-scale", kT2, "apps/v1", type_.get());
+  const json* scale = entry(scaled, "kubectl-scale", "Update");
+  ASSERT_NE(scale, nullptr);
+  EXPECT_EQ((*scale)["fieldsV1"], R"({"f:spec":{"f:replicas":{}}})"_json);
+  EXPECT_EQ((*scale)["time"], kT2);
+  EXPECT_FALSE((*entry(scaled, "kubectl", "Apply"))["fieldsV1"]["f:spec"].contains("f:replicas"));
+  // Re-applying the old replicas now conflicts with the scaler.
+  auto r = serverSideApply(&scaled, deployment(2, "a:1"), "kubectl", false, type_.get(), kT2,
+                           "apps/v1");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().causes()[0].message, "conflict with \"kubectl-scale\" using apps/v1");
+}
+
+TEST_F(ApplyTest, UpdateWithoutChangesLeavesManagedFieldsAlone) {
+  json live = deployment(2, "a:1");
+  recordUpdate(&live, nullptr, "creator", kT1, "apps/v1", type_.get());
+  json same = live;
+  recordUpdate(&same, &live, "other", kT2, "apps/v1", type_.get());
+  EXPECT_EQ(same, live);
+}
+
+TEST_F(ApplyTest, UpdateRemovingAFieldDropsItFromOwners) {
+  json live = deployment(2, "a:1");
+  recordUpdate(&live, nullptr, "creator", kT1, "apps/v1", type_.get());
+  json next = live;
+  next["metadata"].erase("labels");
+  recordUpdate(&next, &live, "editor", kT2, "apps/v1", type_.get());
+  json fields = (*entry(next, "creator", "Update"))["fieldsV1"];
+  EXPECT_FALSE(fields["f:metadata"].contains("f:labels"));
+  // The editor changed nothing that remains, so it owns nothing and has no entry.
+  EXPECT_EQ(entry(next, "editor", "Update"), nullptr);
+}
+
+TEST_F(ApplyTest, ResetManagedFieldsWithEmptyEntry) {
+  json live = deployment(2, "a:1");
+  recordUpdate(&live, nullptr, "creator", kT1, "apps/v1", type_.get());
+  json next = live;
+  next["metadata"]["managedFields"] = R"([{}])"_json;
+  recordUpdate(&next, &live, "x", kT2, "apps/v1", type_.get());
+  EXPECT_FALSE(next["metadata"].contains("managedFields"));
+}
+
+TEST_F(ApplyTest, ListMapItemWithoutKeyIsRejected) {
+  json cfg = deployment(1, "a");
+  cfg["spec"]["template"]["spec"]["containers"].push_back({{"image", "nameless"}});
+  auto r = serverSideApply(nullptr, cfg, "kubectl", false, type_.get(), kT1, "apps/v1");
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+}
+
+TEST_F(ApplyTest, PortsKeyedByPortAndDefaultProtocol) {
+  json cfg = R"({"spec":{"template":{"spec":{"containers":[{"name":"c",
+      "ports":[{"containerPort":80}]}]}}}})"_json;
+  auto set = fieldSetFromObject(cfg, type_.get());
+  ASSERT_TRUE(set.isOk());
+  auto paths = set->paths();
+  EXPECT_NE(std::find(paths.begin(), paths.end(),
+                      ".spec.template.spec.containers[name=\"c\"].ports[containerPort=80,protocol=\"TCP\"]"),
+            paths.end());
+  // A live item carrying the defaulted protocol merges with the config item that omits it.
+  json live = R"({"spec":{"template":{"spec":{"containers":[{"name":"c",
+      "ports":[{"containerPort":80,"protocol":"TCP"}]}]}}}})"_json;
+  json out = apply(&live, cfg, "kubectl");
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["ports"],
+            R"([{"containerPort":80,"protocol":"TCP"}])"_json);
+}
+
+TEST(FieldSetTest, FieldsV1RoundTrip) {
+  json v1 = R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},
+                "f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:image":{}}},
+                          "f:finalizers":{"v:\"x\"":{}}}})"_json;
+  auto s = fieldSetFromFieldsV1(v1);
+  ASSERT_TRUE(s.isOk());
+  EXPECT_EQ(fieldSetToFieldsV1(*s), v1);
+  EXPECT_EQ(s->paths(), (std::vector<std::string>{
+                            ".metadata.labels", ".metadata.labels.app",
+                            ".spec.containers[name=\"a\"]", ".spec.containers[name=\"a\"].image",
+                            ".spec.finalizers[=\"x\"]"}));
+  EXPECT_FALSE(fieldSetFromFieldsV1(R"({"x:bad":{}})"_json).isOk());
+  EXPECT_FALSE(fieldSetFromFieldsV1(R"({"f:a":1})"_json).isOk());
+}
+
+TEST(FieldSetTest, UnknownSchemaOwnsEveryKey) {
+  auto s = fieldSetFromObject(R"({"spec":{"a":{"b":1},"l":[1,2]}})"_json, nullptr);
+  ASSERT_TRUE(s.isOk());
+  EXPECT_EQ(fieldSetToFieldsV1(*s),
+            R"({"f:spec":{".":{},"f:a":{".":{},"f:b":{}},"f:l":{}}})"_json);
+}
+
+}  // namespace
+}  // namespace berth::apiserver::patch
