@@ -7,7 +7,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -170,7 +169,10 @@ struct WriteOp {
   int64_t compact_lo = 0;
   int64_t compact_hi = 0;
   bool checkpoint = false;
-  std::promise<OpOutcome> done;
+  // Completion, guarded by SqliteStore::queue_mu_.
+  bool done = false;
+  OpOutcome out;
+  std::condition_variable cv;
 };
 
 class SqliteStore : public Store {
@@ -219,14 +221,13 @@ class SqliteStore : public Store {
   Result<std::vector<Event>> readHistory(const std::string& prefix, int64_t from, int64_t to);
 
   OpOutcome submit(std::unique_ptr<WriteOp> op);
-  void writerLoop();
-  void processBatch(std::vector<std::unique_ptr<WriteOp>>& batch);
+  void processBatch(const std::vector<WriteOp*>& batch);
   Status applyWrite(WriteOp& op, int64_t* rev, OpOutcome* out, std::vector<Event>* events);
   Status applyCompact(const WriteOp& op);
   void compactorLoop();
 
   const SqliteOptions options_;
-  sqlite3* wdb_ = nullptr;  // owned by the writer thread after open()
+  sqlite3* wdb_ = nullptr;  // used only by the current group-commit leader after open()
   Stmt w_latest_, w_insert_, w_begin_, w_commit_, w_rollback_;
   Stmt w_compact_superseded_, w_compact_tombstones_, w_set_compact_;
 
@@ -234,11 +235,15 @@ class SqliteStore : public Store {
   std::atomic<int64_t> compacted_{0};
   std::atomic<bool> closed_{false};
 
+  // Group commit, leader/follower style (as leveldb's writer queue): a writer appends its request
+  // to queue_ and waits; the request at the front is the leader, which commits everything queued
+  // at that moment in one transaction on the writing connection, completes the followers and
+  // hands leadership to the next front. A lone writer commits on its own thread without any
+  // thread hand-off; concurrent writers share one transaction and one fsync.
   std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<std::unique_ptr<WriteOp>> queue_;
+  std::condition_variable drained_cv_;
+  std::deque<WriteOp*> queue_;
   bool stopping_ = false;
-  std::thread writer_;
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<ReadConn>> idle_readers_;
@@ -293,7 +298,6 @@ Status SqliteStore::open() {
 
   hub_ = std::make_shared<WatchHub>(committed_.load(), options_.watch_ring_size,
                                     options_.watch_queue_limit);
-  writer_ = std::thread([this] { writerLoop(); });
   if (options_.compact_interval_seconds > 0) {
     compactor_ = std::thread([this] { compactorLoop(); });
   }
@@ -314,11 +318,11 @@ void SqliteStore::close() {
   }
   if (compactor_.joinable()) compactor_.join();
   {
-    std::lock_guard<std::mutex> lk(queue_mu_);
+    // Requests already queued still commit; new ones are refused.
+    std::unique_lock<std::mutex> lk(queue_mu_);
     stopping_ = true;
-    queue_cv_.notify_all();
+    drained_cv_.wait(lk, [&] { return queue_.empty(); });
   }
-  if (writer_.joinable()) writer_.join();  // drains what was queued before stopping
   if (hub_) hub_->close(Status(Code::kUnavailable, "store closed"));
   {
     std::lock_guard<std::mutex> lk(pool_mu_);
@@ -514,18 +518,34 @@ Result<std::unique_ptr<Watch>> SqliteStore::watch(const std::string& prefix,
 // ---- writes ----
 
 OpOutcome SqliteStore::submit(std::unique_ptr<WriteOp> op) {
-  std::future<OpOutcome> f = op->done.get_future();
-  {
-    std::lock_guard<std::mutex> lk(queue_mu_);
-    if (stopping_) {
-      OpOutcome o;
-      o.status = Status(Code::kUnavailable, "store closed");
-      return o;
-    }
-    queue_.push_back(std::move(op));
+  std::unique_lock<std::mutex> lk(queue_mu_);
+  if (stopping_) {
+    OpOutcome o;
+    o.status = Status(Code::kUnavailable, "store closed");
+    return o;
   }
-  queue_cv_.notify_one();
-  return f.get();
+  queue_.push_back(op.get());
+  op->cv.wait(lk, [&] { return op->done || queue_.front() == op.get(); });
+  if (op->done) return std::move(op->out);
+
+  // Leader: the batch stays at the front of the queue while it commits, so later arrivals
+  // wait as followers of the next batch.
+  std::vector<WriteOp*> batch(queue_.begin(),
+                              queue_.begin() + std::min(queue_.size(), kMaxBatch));
+  lk.unlock();
+  processBatch(batch);
+  lk.lock();
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+  for (WriteOp* w : batch) {
+    w->done = true;
+    if (w != op.get()) w->cv.notify_one();
+  }
+  if (!queue_.empty()) {
+    queue_.front()->cv.notify_one();
+  } else {
+    drained_cv_.notify_all();
+  }
+  return std::move(op->out);
 }
 
 Result<int64_t> SqliteStore::create(const std::string& key, const std::string& value) {
@@ -558,23 +578,6 @@ Result<KeyValue> SqliteStore::remove(const std::string& key, int64_t expected_re
   OpOutcome o = submit(std::move(op));
   if (!o.status.isOk()) return o.status;
   return std::move(o.kv);
-}
-
-void SqliteStore::writerLoop() {
-  std::vector<std::unique_ptr<WriteOp>> batch;
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lk(queue_mu_);
-      queue_cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping and drained
-      while (!queue_.empty() && batch.size() < kMaxBatch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    processBatch(batch);
-    batch.clear();
-  }
 }
 
 Status SqliteStore::applyWrite(WriteOp& op, int64_t* rev, OpOutcome* out,
@@ -679,7 +682,7 @@ Status SqliteStore::applyCompact(const WriteOp& op) {
   return Status::ok();
 }
 
-void SqliteStore::processBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
+void SqliteStore::processBatch(const std::vector<WriteOp*>& batch) {
   std::vector<OpOutcome> outs(batch.size());
   std::vector<Event> events;
   events.reserve(batch.size());
@@ -716,11 +719,7 @@ void SqliteStore::processBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   if (!fatal.isOk()) {
     BLOG_ERROR("storage batch failed").kv("ops", batch.size()).kv("error", fatal.message());
     compacted_.store(old_compacted);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      OpOutcome o;
-      o.status = fatal;
-      batch[i]->done.set_value(std::move(o));
-    }
+    for (WriteOp* op : batch) op->out.status = fatal;
     return;
   }
 
@@ -728,7 +727,7 @@ void SqliteStore::processBatch(std::vector<std::unique_ptr<WriteOp>>& batch) {
   // Publish before acknowledging: a client that sees its write acknowledged and then watches
   // from that revision finds the event in the ring.
   hub_->publish(std::move(events), rev);
-  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(outs[i]));
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->out = std::move(outs[i]);
 
   if (checkpoint) {
     // Bounded wait for readers; a busy checkpoint is retried after the next compaction, and

@@ -6,11 +6,11 @@
 // state. An index on (name, id) serves point reads, history reads and key-ordered lists. A
 // `meta` table holds the compacted revision so it survives restarts.
 //
-// Writes: one writer thread owns the only writing connection. Callers enqueue requests and
-// block on a future; the writer runs everything queued in one BEGIN IMMEDIATE..COMMIT (group
-// commit: one fsync for the batch), checking each request's compare-and-swap inside the
-// transaction, so a failed CAS fails only its own request. Because every write goes through
-// that one thread, no UNIQUE(name, prev_revision) index is needed to serialise CAS.
+// Writes (group commit): callers queue their requests; the one at the front leads, running
+// everything queued in one BEGIN IMMEDIATE..COMMIT on the only writing connection (one fsync
+// for the batch) while the others wait on a condition variable. Each request's compare-and-swap
+// is checked inside the transaction, so a failed CAS fails only its own request. Because one
+// batch at a time writes, no UNIQUE(name, prev_revision) index is needed to serialise CAS.
 //
 // Durability: WAL mode with synchronous=FULL by default, so a write is acknowledged only after
 // its commit is fsynced to the WAL; it survives kill -9 and power loss. Group commit pays that
@@ -24,7 +24,7 @@
 // events + per-watcher queues + one delivery thread). Replays older than the ring read `kv`.
 //
 // Compaction: a background thread wakes every compact_interval_seconds (condition variable) and
-// compacts to current - keep_revisions. Compaction runs on the writer thread in chunks (so
+// compacts to current - keep_revisions. Compaction goes through the write queue in chunks (so
 // writes interleave), deletes rows replaced by a row at or below the target and tombstones at or
 // below it, records the compacted revision, then runs wal_checkpoint(TRUNCATE).
 //
