@@ -46,7 +46,7 @@ std::string camelGroup(const std::string& group) {
   return out;
 }
 
-json ref(const std::string& name) { return {{"$ref", std::string(kRefPrefix) + name}}; }
+json schemaRef(const std::string& name) { return {{"$ref", std::string(kRefPrefix) + name}}; }
 
 bool isNamed(const Type& t) {
   switch (t.kind) {
@@ -64,7 +64,7 @@ bool isNamed(const Type& t) {
 
 // The inline schema of a value of type `t` (named types become $ref).
 json valueSchema(const Type& t) {
-  if (isNamed(t)) return ref(t.name);
+  if (isNamed(t)) return schemaRef(t.name);
   json s;
   switch (t.kind) {
     case TypeKind::kString:
@@ -91,10 +91,10 @@ json fieldSchema(const Field& f) {
   json s;
   if (isNamed(t)) {
     if (f.description.empty()) {
-      s = ref(t.name);
+      s = schemaRef(t.name);
     } else {
       // A $ref cannot carry siblings in OpenAPI 3.0; upstream wraps it in allOf.
-      s = {{"allOf", json::array({ref(t.name)})}};
+      s = {{"allOf", json::array({schemaRef(t.name)})}};
       if (t.kind == TypeKind::kObject) s["default"] = json::object();
     }
   } else {
@@ -225,7 +225,7 @@ json patchBody() {
 void itemOps(json& ops, const std::string& id_suffix, const std::string& what,
              const std::string& type_name, const GroupVersionKind& gvk, const std::string& tag,
              bool with_delete) {
-  json r = ref(type_name);
+  json r = schemaRef(type_name);
   json get = operation("read" + id_suffix, "read the specified " + what, "get", gvk, tag);
   get["responses"]["200"] = response("OK", r);
   json put = operation("replace" + id_suffix, "replace the specified " + what, "put", gvk, tag);
@@ -250,7 +250,7 @@ void itemOps(json& ops, const std::string& id_suffix, const std::string& what,
         queryParam("gracePeriodSeconds", "Seconds before the object is deleted.", "integer"),
         queryParam("propagationPolicy", "Orphan, Background or Foreground.", "string"),
     });
-    del["requestBody"] = {{"content", jsonContent(ref(
+    del["requestBody"] = {{"content", jsonContent(schemaRef(
         "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"))}};
     del["responses"]["200"] = response("OK", r);
     del["responses"]["202"] = response("Accepted", r);
@@ -316,19 +316,19 @@ nlohmann::json openApiDocument(const std::string& group_version,
         queryParam("resourceVersion", "Version to list at.", "string"),
         queryParam("watch", "Watch for changes instead of listing.", "boolean"),
     });
-    list_op["responses"]["200"] = response("OK", ref(list_name));
+    list_op["responses"]["200"] = response("OK", schemaRef(list_name));
     coll["get"] = list_op;
     json post = operation("create" + id, "create a " + r.kind, "post", gvk, tag);
     post["parameters"] = writeParams(false);
-    post["requestBody"] = {{"required", true}, {"content", jsonContent(ref(type_name))}};
-    post["responses"]["200"] = response("OK", ref(type_name));
-    post["responses"]["201"] = response("Created", ref(type_name));
-    post["responses"]["202"] = response("Accepted", ref(type_name));
+    post["requestBody"] = {{"required", true}, {"content", jsonContent(schemaRef(type_name))}};
+    post["responses"]["200"] = response("OK", schemaRef(type_name));
+    post["responses"]["201"] = response("Created", schemaRef(type_name));
+    post["responses"]["202"] = response("Accepted", schemaRef(type_name));
     coll["post"] = post;
     json delcoll = operation("deletecollection" + id, "delete a collection of " + r.kind,
                              "deletecollection", gvk, tag);
     delcoll["responses"]["200"] =
-        response("OK", ref("io.k8s.apimachinery.pkg.apis.meta.v1.Status"));
+        response("OK", schemaRef("io.k8s.apimachinery.pkg.apis.meta.v1.Status"));
     coll["delete"] = delcoll;
     if (r.namespaced) coll["parameters"] = json::array({ns_param});
     paths[base] = coll;

@@ -136,6 +136,10 @@ TEST(OpenApiTest, ComponentsDescribeDeploymentForExplainAndApply) {
   EXPECT_TRUE(schemaOf(doc, "io.k8s.api.autoscaling.v1.Scale").is_object());
   std::function<void(const json&)> checkRefs = [&](const json& j) {
     if (j.is_object()) {
+      // kubectl's spec3 decoder fails the whole document if any schema is not an object.
+      for (const char* k : {"schema", "items", "additionalProperties"}) {
+        if (j.contains(k)) EXPECT_TRUE(j[k].is_object()) << k << ": " << j.dump().substr(0, 200);
+      }
       if (j.contains("$ref")) {
         std::string r = j["$ref"];
         EXPECT_TRUE(doc["components"]["schemas"].contains(r.substr(strlen("#/components/schemas/"))))
@@ -147,6 +151,7 @@ TEST(OpenApiTest, ComponentsDescribeDeploymentForExplainAndApply) {
     }
   };
   checkRefs(doc);
+  checkRefs(openApiDocument("v1", resources()));
 }
 
 TEST(OpenApiTest, BerthKindsAreDocumented) {
