@@ -1,0 +1,636 @@
+// Drives the real server over loopback with a real TLS client.
+#include "apiserver/http/server.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "apiserver/http/pki.h"
+#include "common/strings.h"
+#include "tests/unit/http/tls_client.h"
+
+namespace berth::http {
+namespace {
+
+using testing::ClientOptions;
+using testing::Millis;
+using testing::TestClient;
+using Clock = std::chrono::steady_clock;
+
+// Waits for a condition with a deadline (no fixed sleeps: re-checks on every notification).
+class Waiter {
+ public:
+  void notify() {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  }
+  template <typename Pred>
+  bool waitFor(Pred pred, Millis timeout = Millis(10000)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, pred);
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// Polls a condition that no callback reports (e.g. the open-connection gauge) with a deadline.
+template <typename Pred>
+bool eventually(Pred pred, Millis timeout = Millis(10000)) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(Millis(5));
+  }
+  return pred();
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-http-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto pki = ensurePki(dir_ + "/pki", {});
+    ASSERT_TRUE(pki.isOk()) << pki.status().toString();
+    pki_ = *pki;
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Options defaultOptions() {
+    Options o;
+    o.port = 0;
+    o.tls = true;
+    o.tls_options.cert_file = pki_.serving_cert;
+    o.tls_options.key_file = pki_.serving_key;
+    o.tls_options.client_ca_file = pki_.ca_cert;
+    o.io_threads = 2;
+    o.worker_threads = 4;
+    return o;
+  }
+
+  void start(Options o = Options{}, bool use_defaults = true) {
+    if (use_defaults) o = defaultOptions();
+    auto s = Server::create(o, [this](Request& req, std::shared_ptr<ResponseWriter> w) {
+      handle(req, std::move(w));
+    });
+    ASSERT_TRUE(s.isOk()) << s.status().toString();
+    server_ = std::move(s).value();
+    ASSERT_TRUE(server_->start().isOk());
+    ASSERT_GT(server_->port(), 0);
+  }
+
+  std::unique_ptr<TestClient> connect(const std::string& cert = "", const std::string& key = "") {
+    ClientOptions o;
+    o.ca_file = pki_.ca_cert;
+    o.cert_pem = cert;
+    o.key_pem = key;
+    std::string err;
+    auto c = TestClient::connect(server_->port(), o, &err);
+    EXPECT_NE(c, nullptr) << err;
+    return c;
+  }
+
+  void handle(Request& req, std::shared_ptr<ResponseWriter> w) {
+    if (req.path == "/hello") {
+      w->respond(200, {{"Content-Type", "text/plain"}, {"X-Remote", req.remote_addr}},
+                 "hello " + req.param("name"));
+    } else if (req.path == "/whoami") {
+      w->respond(200, {}, req.client_cert_cn + "|" + join(req.client_cert_orgs, ","));
+    } else if (req.path == "/params") {
+      w->respond(200, {}, join(req.params("v"), "|") + "#" + req.header("x-multi"));
+    } else if (req.path == "/echo") {
+      w->respond(200, {{"X-Too-Large", req.body_too_large ? "true" : "false"}}, req.body);
+    } else if (req.path == "/stream") {
+      w->startStream(200, {{"Content-Type", "application/json"}});
+      w->setOnClose([this] {
+        closes_.fetch_add(1);
+        waiter_.notify();
+      });
+      {
+        std::lock_guard<std::mutex> lock(waiter_.mu_);
+        streams_.push_back(w);
+      }
+      waiter_.notify();
+    } else if (req.path == "/upgrade") {
+      auto up = w->upgrade({{"Upgrade", "echo"}, {"Connection", "Upgrade"}});
+      std::weak_ptr<UpgradedConnection> weak = up;
+      up->setOnData([weak](std::string_view d) {
+        if (auto u = weak.lock()) u->write(d);
+      });
+      up->setOnClose([this] {
+        closes_.fetch_add(1);
+        waiter_.notify();
+      });
+      std::lock_guard<std::mutex> lock(waiter_.mu_);
+      upgraded_.push_back(up);
+    } else if (req.path == "/throw") {
+      throw std::runtime_error("boom");
+    } else if (req.path == "/drop") {
+      // returns without answering: the server must still answer
+    } else {
+      w->respond(404, {}, "not found");
+    }
+  }
+
+  size_t streamCount() {
+    std::lock_guard<std::mutex> lock(waiter_.mu_);
+    return streams_.size();
+  }
+
+  std::string dir_;
+  PkiFiles pki_;
+  std::unique_ptr<Server> server_;
+  Waiter waiter_;
+  std::vector<std::shared_ptr<ResponseWriter>> streams_;
+  std::vector<std::shared_ptr<UpgradedConnection>> upgraded_;
+  std::atomic<int> closes_{0};
+};
+
+TEST_F(ServerTest, PlainRequestResponse) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /hello?name=a+b%21 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello a b!");
+  EXPECT_EQ(r->header("content-length"), "10");
+  EXPECT_EQ(r->header("content-type"), "text/plain");
+  EXPECT_FALSE(r->header("date").empty());
+}
+
+TEST_F(ServerTest, AlpnPicksHttp11WhenOffered) {
+  start();
+  ClientOptions o;
+  o.ca_file = pki_.ca_cert;
+  o.alpn = "h2,http/1.1";
+  auto c = TestClient::connect(server_->port(), o);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->alpnSelected(), "http/1.1");
+  o.alpn = "h2";
+  auto c2 = TestClient::connect(server_->port(), o);
+  ASSERT_TRUE(c2);
+  EXPECT_EQ(c2->alpnSelected(), "");
+}
+
+TEST_F(ServerTest, KeepAliveReusesOneConnection) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  std::string remote;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(c->send("GET /hello?name=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c->readResponse();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "hello " + std::to_string(i));
+    if (i == 0) remote = r->header("x-remote");
+    EXPECT_EQ(r->header("x-remote"), remote);
+  }
+  EXPECT_EQ(server_->openConnections(), 1u);
+}
+
+TEST_F(ServerTest, PipelinedRequestsAnswerInOrder) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  std::string batch;
+  for (int i = 0; i < 10; ++i) batch += "GET /hello?name=" + std::to_string(i) + " HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(c->send(batch));
+  for (int i = 0; i < 10; ++i) {
+    auto r = c->readResponse();
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->body, "hello " + std::to_string(i));
+  }
+}
+
+TEST_F(ServerTest, ConnectionCloseIsHonoured) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_TRUE(c->waitClosed());
+}
+
+TEST_F(ServerTest, QueryAndRepeatedHeaders) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /params?v=1&v=a%2Cb&v=x+y HTTP/1.1\r\nX-Multi: a\r\nx-multi: b\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "1|a,b|x y#a, b");
+}
+
+TEST_F(ServerTest, ClientCertificateIdentity) {
+  start();
+  auto cert = issueClientCert(pki_, "alice", {"dev", "system:masters"});
+  ASSERT_TRUE(cert.isOk()) << cert.status().toString();
+  auto c = connect(cert->first, cert->second);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /whoami HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "alice|dev,system:masters");
+}
+
+TEST_F(ServerTest, AdminCertificateFromPki) {
+  start();
+  auto cert = readFile(pki_.admin_cert);
+  auto key = readFile(pki_.admin_key);
+  ASSERT_TRUE(cert.isOk() && key.isOk());
+  auto c = connect(*cert, *key);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /whoami HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "admin|system:masters");
+}
+
+TEST_F(ServerTest, NoClientCertificateMeansNoIdentity) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /whoami HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "|");
+}
+
+TEST_F(ServerTest, CertificateFromAnotherCaIsRejected) {
+  start();
+  auto other = ensurePki(dir_ + "/other", {});
+  ASSERT_TRUE(other.isOk());
+  auto cert = issueClientCert(*other, "mallory", {"system:masters"});
+  ASSERT_TRUE(cert.isOk());
+  ClientOptions o;
+  o.ca_file = pki_.ca_cert;
+  o.cert_pem = cert->first;
+  o.key_pem = cert->second;
+  auto c = TestClient::connect(server_->port(), o);
+  // TLS 1.3 reports the rejection after the handshake: the first request fails.
+  if (c) {
+    c->send("GET /whoami HTTP/1.1\r\n\r\n");
+    EXPECT_FALSE(c->readResponse(Millis(3000)));
+  }
+}
+
+TEST_F(ServerTest, StreamChunksFromAnotherThreadArriveInOrder) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+  auto head = c->readHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->header("transfer-encoding"), "chunked");
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+  auto w = streams_[0];
+  std::thread producer([w] {
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(w->writeChunk("event-" + std::to_string(i) + "\n"));
+  });
+  for (int i = 0; i < 200; ++i) {
+    auto chunk = c->readChunk();
+    ASSERT_TRUE(chunk) << i;
+    EXPECT_EQ(*chunk, "event-" + std::to_string(i) + "\n");
+  }
+  producer.join();
+  // Each chunk is flushed promptly: a single chunk arrives without any further writes.
+  ASSERT_TRUE(w->writeChunk("last"));
+  auto last = c->readChunk(Millis(2000));
+  ASSERT_TRUE(last);
+  EXPECT_EQ(*last, "last");
+  w->endStream();
+  auto end = c->readChunk();
+  ASSERT_TRUE(end);
+  EXPECT_EQ(*end, "");
+  EXPECT_FALSE(w->writeChunk("after end"));
+  // The connection is reusable after the stream ended.
+  ASSERT_TRUE(c->send("GET /hello?name=again HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello again");
+}
+
+TEST_F(ServerTest, ClientDisconnectFiresOnClose) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(c->readHead());
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+  auto w = streams_[0];
+  EXPECT_FALSE(w->closed());
+  EXPECT_EQ(closes_.load(), 0);
+  c->close();
+  ASSERT_TRUE(waiter_.waitFor([&] { return closes_.load() == 1; }));
+  EXPECT_TRUE(w->closed());
+  EXPECT_FALSE(w->writeChunk("nobody listens"));
+  EXPECT_TRUE(eventually([&] { return server_->openConnections() == 0; }));
+}
+
+TEST_F(ServerTest, SetOnCloseAfterCloseStillFires) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+  c->close();
+  ASSERT_TRUE(waiter_.waitFor([&] { return closes_.load() == 1; }));
+  std::atomic<bool> late{false};
+  streams_[0]->setOnClose([&] {
+    late = true;
+    waiter_.notify();
+  });
+  EXPECT_TRUE(waiter_.waitFor([&] { return late.load(); }));
+}
+
+TEST_F(ServerTest, StopClosesOpenStreams) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+  server_->stop();
+  EXPECT_EQ(closes_.load(), 1);
+  EXPECT_TRUE(streams_[0]->closed());
+  EXPECT_FALSE(streams_[0]->writeChunk("x"));
+  EXPECT_TRUE(c->waitClosed());
+}
+
+TEST_F(ServerTest, TwoHundredStreamsDoNotHoldWorkerThreads) {
+  start();  // worker_threads = 4
+  constexpr int kStreams = 200;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    auto c = connect();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+    clients.push_back(std::move(c));
+  }
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == kStreams; }))
+      << "only " << streamCount() << " streams reached the handler";
+  {
+    std::lock_guard<std::mutex> lock(waiter_.mu_);
+    for (auto& w : streams_) ASSERT_TRUE(w->writeChunk("broadcast"));
+  }
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(clients[i]->readHead()) << i;
+    auto chunk = clients[i]->readChunk();
+    ASSERT_TRUE(chunk) << i;
+    EXPECT_EQ(*chunk, "broadcast");
+  }
+  // A plain request still gets a worker while all 200 streams stay open.
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /hello HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ServerTest, UpgradeHandsOverRawBytesBothWays) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  // Bytes that follow the request in the same write belong to the upgraded stream.
+  ASSERT_TRUE(c->send(
+      "GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly-bytes"));
+  auto head = c->readHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 101);
+  EXPECT_EQ(head->header("upgrade"), "echo");
+  auto early = c->readBytes(11);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(*early, "early-bytes");
+  std::string binary("\x00\x01\xff\r\n\r\nGET / HTTP/1.1\r\n\r\n", 24);
+  ASSERT_TRUE(c->send(binary));
+  auto echoed = c->readBytes(binary.size());
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(*echoed, binary);
+  // A server-initiated write from this thread.
+  ASSERT_TRUE(waiter_.waitFor([&] { return upgraded_.size() == 1; }));
+  ASSERT_TRUE(upgraded_[0]->write("from-server"));
+  auto pushed = c->readBytes(11);
+  ASSERT_TRUE(pushed);
+  EXPECT_EQ(*pushed, "from-server");
+  c->close();
+  ASSERT_TRUE(waiter_.waitFor([&] { return closes_.load() == 1; }));
+  EXPECT_TRUE(upgraded_[0]->closed());
+  EXPECT_FALSE(upgraded_[0]->write("gone"));
+}
+
+TEST_F(ServerTest, UpgradedConnectionServerClose) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /upgrade HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"));
+  ASSERT_TRUE(c->readHead());
+  ASSERT_TRUE(waiter_.waitFor([&] { return upgraded_.size() == 1; }));
+  upgraded_[0]->write("bye");
+  upgraded_[0]->close();
+  auto bye = c->readBytes(3);
+  ASSERT_TRUE(bye);
+  EXPECT_EQ(*bye, "bye");
+  EXPECT_TRUE(c->waitClosed());
+}
+
+TEST_F(ServerTest, BodiesAndLimits) {
+  Options o = defaultOptions();
+  o.max_body_bytes = 1024;
+  start(o, false);
+  auto c = connect();
+  ASSERT_TRUE(c);
+  std::string small(1000, 'a');
+  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + small));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("x-too-large"), "false");
+  EXPECT_EQ(r->body, small);
+
+  std::string big(5000, 'b');
+  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + big));
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("x-too-large"), "true");
+  EXPECT_EQ(r->body, "");
+
+  // Chunked: small, then over the limit; the connection stays in sync throughout.
+  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"));
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello world");
+  std::string chunked = "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 10; ++i) chunked += "200\r\n" + std::string(512, 'c') + "\r\n";
+  chunked += "0\r\n\r\n";
+  ASSERT_TRUE(c->send(chunked));
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("x-too-large"), "true");
+  ASSERT_TRUE(c->send("GET /hello?name=still HTTP/1.1\r\n\r\n"));
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello still");
+}
+
+TEST_F(ServerTest, ExpectContinue) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("PUT /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  auto cont = c->readHead();
+  ASSERT_TRUE(cont);
+  EXPECT_EQ(cont->status, 100);
+  ASSERT_TRUE(c->send("data"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "data");
+}
+
+TEST_F(ServerTest, MalformedRequestLineGets400AndClose) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("THIS IS NOT HTTP\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(c->waitClosed());
+}
+
+TEST_F(ServerTest, OversizedHeadersGet431) {
+  Options o = defaultOptions();
+  o.max_header_bytes = 4096;
+  start(o, false);
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET / HTTP/1.1\r\nX-Big: " + std::string(8000, 'x') + "\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+  EXPECT_TRUE(c->waitClosed());
+}
+
+TEST_F(ServerTest, HandlerThatThrowsOrDropsTheWriterStillAnswers) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /throw HTTP/1.1\r\n\r\nGET /drop HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+}
+
+TEST_F(ServerTest, GarbageDoesNotCrashTheServer) {
+  start();
+  std::mt19937 rng(42);
+  for (int i = 0; i < 50; ++i) {
+    int fd = testing::rawConnect(server_->port());
+    ASSERT_GE(fd, 0);
+    std::string junk(1 + rng() % 4000, '\0');
+    for (auto& ch : junk) ch = static_cast<char>(rng());
+    if (i % 5 == 0) junk[0] = 0x16;  // looks like a TLS handshake record, then nonsense
+    ::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    if (i % 2) ::shutdown(fd, SHUT_WR);
+    ::close(fd);
+  }
+  // Garbage inside a valid TLS session.
+  for (int i = 0; i < 20; ++i) {
+    auto c = connect();
+    ASSERT_TRUE(c);
+    std::string junk(1 + rng() % 3000, '\0');
+    for (auto& ch : junk) ch = static_cast<char>(rng());
+    junk += "\r\n\r\n";
+    c->send(junk);
+    auto r = c->readResponse(Millis(3000));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+  }
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /hello?name=ok HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello ok");
+}
+
+TEST_F(ServerTest, PlainHttpGarbageGets400) {
+  Options o = defaultOptions();
+  o.tls = false;
+  start(o, false);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 50; ++i) {
+    ClientOptions co;
+    co.tls = false;
+    auto c = TestClient::connect(server_->port(), co);
+    ASSERT_TRUE(c);
+    std::string junk(1 + rng() % 2000, '\0');
+    for (auto& ch : junk) ch = static_cast<char>(rng());
+    junk += "\r\n\r\n";
+    c->send(junk);
+    auto r = c->readResponse(Millis(3000));
+    if (r) {
+      EXPECT_GE(r->status, 400);
+    }
+  }
+  ClientOptions co;
+  co.tls = false;
+  auto c = TestClient::connect(server_->port(), co);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /hello?name=plain HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello plain");
+}
+
+TEST_F(ServerTest, RapidConnectsAndDisconnectsLeaveNoConnections) {
+  start();
+  for (int i = 0; i < 1000; ++i) {
+    int fd = testing::rawConnect(server_->port());
+    ASSERT_GE(fd, 0) << i;
+    if (i % 3 == 0) ::send(fd, "\x16\x03\x01", 3, MSG_NOSIGNAL);  // a TLS record header, cut short
+    ::close(fd);
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto c = connect();
+    ASSERT_TRUE(c);
+    if (i % 2) c->send("GET /hello HTTP/1.1\r\n");  // half a request
+  }
+  EXPECT_TRUE(eventually([&] { return server_->openConnections() == 0; }))
+      << server_->openConnections() << " connections still open";
+}
+
+TEST_F(ServerTest, IdleKeepAliveConnectionsAreClosed) {
+  Options o = defaultOptions();
+  o.idle_timeout_seconds = 1;
+  start(o, false);
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /hello HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(c->readResponse());
+  EXPECT_TRUE(c->waitClosed(Millis(5000)));
+  EXPECT_TRUE(eventually([&] { return server_->openConnections() == 0; }));
+}
+
+}  // namespace
+}  // namespace berth::http
