@@ -164,9 +164,17 @@ TEST_F(SqliteStoreTest, BackgroundCompactionKeepsWindowAndTruncatesWal) {
 }
 
 // A child process writes and reports each acknowledged key; it is SIGKILLed mid-stream. Every
-// key it reported must be in the database afterwards.
-TEST_F(SqliteStoreTest, AcknowledgedWritesSurviveKill9) {
+// key it reported must be in the database afterwards. Both synchronous modes survive a process
+// crash (NORMAL only risks power loss).
+class SqliteCrashTest : public SqliteStoreTest, public ::testing::WithParamInterface<bool> {};
+INSTANTIATE_TEST_SUITE_P(SyncModes, SqliteCrashTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("full") : std::string("normal");
+                         });
+
+TEST_P(SqliteCrashTest, AcknowledgedWritesSurviveKill9) {
   SqliteOptions o = optionsFor(dir_);
+  o.sync_full = GetParam();
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   fflush(nullptr);

@@ -173,7 +173,7 @@ TEST_P(StoreContractTest, DeleteCompareAndSwap) {
 
   // expected_revision 0 deletes unconditionally.
   mustCreate("/u", "x");
-  store_->update("/u", "y", store_->get("/u")->mod_revision).status().isOk();
+  ASSERT_TRUE(store_->update("/u", "y", store_->get("/u")->mod_revision).isOk());
   auto du = store_->remove("/u", 0);
   ASSERT_TRUE(du.isOk());
   EXPECT_EQ(du->value, "y");
