@@ -95,6 +95,47 @@ void Errors::invalid(const std::string& field, const json& value, const std::str
   causes_.push_back({"FieldValueInvalid", "Invalid value: " + formatValue(value) + ": " + detail, field});
 }
 
+void Errors::invalidIntOrString(const std::string& field, const json& value,
+                                const std::string& detail) {
+  std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+  causes_.push_back({"FieldValueInvalid", "Invalid value: " + text + ": " + detail, field});
+}
+
+void Errors::invalidText(const std::string& field, const std::string& text,
+                         const std::string& detail) {
+  causes_.push_back({"FieldValueInvalid", "Invalid value: " + text + ": " + detail, field});
+}
+
+std::string goStringSlice(const json* list) {
+  if (!list || !list->is_array()) return "[]string(nil)";
+  std::vector<std::string> parts;
+  for (const json& v : *list) parts.push_back(v.is_string() ? json(v.get<std::string>()).dump() : v.dump());
+  return "[]string{" + join(parts, ", ") + "}";
+}
+
+std::string goLabelSelector(const json& selector) {
+  std::string labels = "map[string]string(nil)";
+  if (const json* ml = find(selector, {"matchLabels"}); ml && ml->is_object()) {
+    std::vector<std::string> parts;
+    for (auto it = ml->begin(); it != ml->end(); ++it) {
+      std::string v = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
+      parts.push_back(json(it.key()).dump() + ":" + json(v).dump());
+    }
+    labels = "map[string]string{" + join(parts, ", ") + "}";
+  }
+  std::string exprs = "[]v1.LabelSelectorRequirement(nil)";
+  if (const json* me = find(selector, {"matchExpressions"}); me && me->is_array()) {
+    std::vector<std::string> parts;
+    for (const json& e : *me) {
+      parts.push_back("v1.LabelSelectorRequirement{Key:" + json(str(e, {"key"})).dump() +
+                      ", Operator:" + json(str(e, {"operator"})).dump() +
+                      ", Values:" + goStringSlice(find(e, {"values"})) + "}");
+    }
+    exprs = "[]v1.LabelSelectorRequirement{" + join(parts, ", ") + "}";
+  }
+  return "v1.LabelSelector{MatchLabels:" + labels + ", MatchExpressions:" + exprs + "}";
+}
+
 void Errors::notSupported(const std::string& field, const json& value,
                           const std::vector<std::string>& supported) {
   std::vector<std::string> quoted;
@@ -250,10 +291,10 @@ void validateIntOrPercent(const json* v, const std::string& path, Errors& errs) 
   }
   int64_t pct = 0;
   if (v->is_string() && parsePercent(v->get<std::string>(), &pct)) {
-    if (pct > 100) errs.invalid(path, *v, "must not be greater than 100%");
+    if (pct > 100) errs.invalidIntOrString(path, *v, "must not be greater than 100%");
     return;
   }
-  errs.invalid(path, *v,
+  errs.invalidIntOrString(path, *v,
                "a valid percent string must be a numeric string followed by an ending '%' (e.g. "
                "'1%',  or '93%', regex used for validation is '[0-9]+%')");
 }

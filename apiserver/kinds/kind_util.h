@@ -40,10 +40,20 @@ void setDefault(json& obj, std::string_view key, const json& value);
 // bad value.
 std::string formatValue(const json& v);
 
+// Go's %#v of a metav1.LabelSelector, as upstream prints an immutable selector:
+// v1.LabelSelector{MatchLabels:map[string]string{"app":"web"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}
+std::string goLabelSelector(const json& selector);
+// Go's %#v of a []string: []string{"a", "b"}, or []string(nil) when absent/empty.
+std::string goStringSlice(const json* list);
+
 class Errors {
  public:
   void required(const std::string& field, const std::string& detail = "");
   void invalid(const std::string& field, const json& value, const std::string& detail);
+  // For IntOrString fields, which upstream prints through String(): 0, 25% (no quotes).
+  void invalidIntOrString(const std::string& field, const json& value, const std::string& detail);
+  // The bad value already formatted (e.g. by goLabelSelector / goStringSlice).
+  void invalidText(const std::string& field, const std::string& text, const std::string& detail);
   void notSupported(const std::string& field, const json& value,
                     const std::vector<std::string>& supported);
   void duplicate(const std::string& field, const json& value);

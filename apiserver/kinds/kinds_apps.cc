@@ -46,7 +46,9 @@ void validateWorkload(const json& obj, const json* old, const std::string& kindL
   if (old) {
     const json* sel = find(obj, {"spec", "selector"});
     const json* oldSel = find(*old, {"spec", "selector"});
-    if (sel && oldSel && *sel != *oldSel) errs.immutable("spec.selector", *sel);
+    if (sel && oldSel && *sel != *oldSel) {
+      errs.invalidText("spec.selector", goLabelSelector(*sel), "field is immutable");
+    }
   }
 }
 
@@ -59,7 +61,7 @@ void validateRollingUpdate(const json& ru, const std::string& path, Errors& errs
   int64_t muv = intOrPercentValue(mu, 100, false);
   int64_t msv = intOrPercentValue(ms, 100, true);
   if (mu && !mu->is_null() && muv == 0 && msv == 0) {
-    errs.invalid(at(path, "maxUnavailable"), *mu, "may not be 0 when `maxSurge` is 0");
+    errs.invalidIntOrString(at(path, "maxUnavailable"), *mu, "may not be 0 when `maxSurge` is 0");
   }
 }
 

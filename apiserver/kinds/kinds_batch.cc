@@ -104,7 +104,9 @@ KindSpec jobKind() {
     }
     if (old) {
       const json* oldSel = find(*old, {"spec", "selector"});
-      if (sel && oldSel && *sel != *oldSel) errs.immutable("spec.selector", *sel);
+      if (sel && oldSel && *sel != *oldSel) {
+        errs.invalidText("spec.selector", goLabelSelector(*sel), "field is immutable");
+      }
       const json* oldTmpl = find(*old, {"spec", "template"});
       if (tmpl && oldTmpl && *tmpl != *oldTmpl) errs.immutable("spec.template", *tmpl);
       const json* c = find(spec, {"completions"});

@@ -508,11 +508,25 @@ KindSpec serviceKind() {
         errs.notSupported(at("spec", f), v, {"Cluster", "Local"});
       }
     }
-    if (old) {
-      std::string oldIP = str(*old, {"spec", "clusterIP"});
-      if (!oldIP.empty() && type != "ExternalName" && str(*old, {"spec", "type"}) != "ExternalName" &&
-          clusterIP != oldIP) {
-        errs.immutable("spec.clusterIP", clusterIP);
+    if (old && type != "ExternalName" && str(*old, {"spec", "type"}) != "ExternalName") {
+      auto primary = [](const json& svc) {
+        const json* ips = find(svc, {"spec", "clusterIPs"});
+        if (ips && ips->is_array() && !ips->empty() && (*ips)[0].is_string()) {
+          return (*ips)[0].get<std::string>();
+        }
+        return str(svc, {"spec", "clusterIP"});
+      };
+      std::string oldIP = primary(*old);
+      std::string newIP = primary(obj);
+      const json* newIPs = find(spec, {"clusterIPs"});
+      json shown = newIPs && newIPs->is_array() && !newIPs->empty()
+                       ? *newIPs
+                       : (newIP.empty() ? json() : json::array({newIP}));
+      if (!oldIP.empty() && newIP.empty()) {
+        errs.invalidText("spec.clusterIPs[0]", goStringSlice(&shown),
+                         "primary clusterIP can not be unset");
+      } else if (!oldIP.empty() && newIP != oldIP) {
+        errs.invalidText("spec.clusterIPs[0]", goStringSlice(&shown), "may not change once set");
       }
     }
     return errs.take();
@@ -842,7 +856,8 @@ KindSpec configMapKind() {
         if (it.value().is_string()) total += it.value().get<std::string>().size() * 3 / 4;
       }
     }
-    if (total > kMaxDataSize) errs.tooLong("", "must have at most 1048576 bytes");
+    // upstream reports the ConfigMap's size on the empty path, printed "[]".
+    if (total > kMaxDataSize) errs.tooLong("[]", "may not be more than 1048576 bytes");
     validateImmutableData(obj, old, {"data", "binaryData"}, errs);
     return errs.take();
   };
@@ -887,7 +902,7 @@ KindSpec secretKind() {
         total += decoded.size();
       }
     }
-    if (total > kMaxDataSize) errs.tooLong("data", "must have at most 1048576 bytes");
+    if (total > kMaxDataSize) errs.tooLong("data", "may not be more than 1048576 bytes");
     std::string type = str(obj, {"type"}, "Opaque");
     auto requireKey = [&](const char* key) {
       if (!data || !data->is_object() || !data->contains(key)) errs.required(keyed("data", key));
