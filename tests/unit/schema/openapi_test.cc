@@ -139,7 +139,9 @@ TEST(OpenApiTest, ComponentsDescribeDeploymentForExplainAndApply) {
     if (j.is_object()) {
       // kubectl's spec3 decoder fails the whole document if any schema is not an object.
       for (const char* k : {"schema", "items", "additionalProperties"}) {
-        if (j.contains(k)) EXPECT_TRUE(j[k].is_object()) << k << ": " << j.dump().substr(0, 200);
+        if (j.contains(k)) {
+          EXPECT_TRUE(j[k].is_object()) << k << ": " << j.dump().substr(0, 200);
+        }
       }
       if (j.contains("$ref")) {
         std::string r = j["$ref"];

@@ -41,7 +41,9 @@ TEST(RegistryTest, LoadsEveryKind) {
     EXPECT_EQ(t->kind, TypeKind::kObject);
     EXPECT_TRUE(t->field("apiVersion")) << gvk.kind;
     EXPECT_TRUE(t->field("kind")) << gvk.kind;
-    if (gvk.kind != "DeleteOptions") EXPECT_TRUE(t->field("metadata")) << gvk.kind;
+    if (gvk.kind != "DeleteOptions") {
+      EXPECT_TRUE(t->field("metadata")) << gvk.kind;
+    }
   }
   EXPECT_FALSE(r.forKind({"apps", "v1", "Pod"}));
   EXPECT_NE(r.forKind({"", "v1", "Event"})->name, r.forKind({"events.k8s.io", "v1", "Event"})->name);
