@@ -49,7 +49,7 @@ std::optional<std::string> itemKey(const json& item, ListKind kind,
                                    const std::vector<std::string>& keys) {
   if (kind == ListKind::kSet) {
     if (item.is_object() || item.is_array()) return std::nullopt;
-    return "v:" + item.dump();
+    return "v:" + internal::dumpJson(item);
   }
   if (!item.is_object()) return std::nullopt;
   json k = json::object();
@@ -63,7 +63,7 @@ std::optional<std::string> itemKey(const json& item, ListKind kind,
     }
   }
   if (k.empty()) return std::nullopt;
-  return "k:" + k.dump();
+  return "k:" + internal::dumpJson(k);
 }
 
 Status unnamedItem(const std::vector<std::string>& keys, size_t index) {
@@ -121,7 +121,9 @@ std::string displayElement(const std::string& pe) {
     json k = json::parse(pe.substr(2), nullptr, false);
     if (!k.is_object()) return "[" + pe.substr(2) + "]";
     std::vector<std::string> parts;
-    for (const auto& [name, v] : k.items()) parts.push_back(name + "=" + v.dump());
+    for (const auto& [name, v] : k.items()) {
+      parts.push_back(name + "=" + internal::dumpJson(v));
+    }
     return "[" + join(parts, ",") + "]";
   }
   return pe;
@@ -513,8 +515,8 @@ struct Entry {
   }
   // upstream's printManager
   std::string describe() const {
-    std::string s = json(manager).dump();
-    if (!subresource.empty()) s += " with subresource " + json(subresource).dump();
+    std::string s = internal::dumpJson(json(manager));
+    if (!subresource.empty()) s += " with subresource " + internal::dumpJson(json(subresource));
     if (operation == "Update") s += " using " + api_version;
     return s;
   }
@@ -527,11 +529,11 @@ Result<std::vector<Entry>> decodeManagedFields(const json& mf) {
   for (const auto& e : mf) {
     if (!e.is_object()) return badRequest("metadata.managedFields entries must be objects");
     Entry en;
-    en.manager = e.value("manager", "");
-    en.operation = e.value("operation", "");
-    en.api_version = e.value("apiVersion", "");
-    en.time = e.contains("time") && e["time"].is_string() ? e["time"].get<std::string>() : "";
-    en.subresource = e.value("subresource", "");
+    en.manager = internal::stringField(e, "manager");
+    en.operation = internal::stringField(e, "operation");
+    en.api_version = internal::stringField(e, "apiVersion");
+    en.time = internal::stringField(e, "time");
+    en.subresource = internal::stringField(e, "subresource");
     if (en.operation != "Apply" && en.operation != "Update") {
       return badRequest("metadata.managedFields: operation must be Apply or Update");
     }
@@ -573,7 +575,13 @@ void writeManagedFields(json* obj, const std::vector<Entry>& entries) {
     }
     return;
   }
-  (*obj)["metadata"]["managedFields"] = std::move(mf);
+  auto md = obj->find("metadata");
+  if (md == obj->end() || md->is_null()) {
+    (*obj)["metadata"] = json::object();
+    md = obj->find("metadata");
+  }
+  if (!md->is_object()) return;  // malformed metadata is validation's to report
+  (*md)["managedFields"] = std::move(mf);
 }
 
 const json* managedFieldsOf(const json* obj) {
@@ -647,7 +655,16 @@ Status parseFieldsV1(const json& j, FieldSet* s, int depth) {
     if (k.size() < 2 || k[1] != ':' || (k[0] != 'f' && k[0] != 'k' && k[0] != 'v' && k[0] != 'i')) {
       return badRequest("fieldsV1: invalid path element \"" + k + "\"");
     }
-    FieldSet& c = s->children[k];
+    std::string pe = k;
+    if (k[0] == 'k' || k[0] == 'v') {
+      // Re-serialise so keys written by other clients compare equal to ours.
+      json parsed = json::parse(k.substr(2), nullptr, false);
+      if (parsed.is_discarded() || (k[0] == 'k' && !parsed.is_object())) {
+        return badRequest("fieldsV1: invalid path element \"" + k + "\"");
+      }
+      pe = k.substr(0, 2) + internal::dumpJson(parsed);
+    }
+    FieldSet& c = s->children[pe];
     if (!v.is_object()) return badRequest("fieldsV1 must be an object");
     if (v.empty()) {
       c.member = true;

@@ -27,7 +27,7 @@ constexpr int kMaxDepth = 256;
 Status tooDeep() { return badRequest("patch is nested too deeply"); }
 
 std::string shortDump(const json& v) {
-  std::string s = v.dump();
+  std::string s = internal::dumpJson(v);
   if (s.size() > 200) s = s.substr(0, 200) + "...";
   return s;
 }

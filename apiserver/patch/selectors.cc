@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "apiserver/patch/schema_walk.h"
 #include "common/strings.h"
 
 namespace berth::apiserver::patch {
@@ -75,7 +76,7 @@ bool isDns1123Subdomain(std::string_view s) {
   }
 }
 
-std::string goQuote(std::string_view s) { return nlohmann::json(std::string(s)).dump(); }
+std::string goQuote(std::string_view s) { return internal::dumpJson(nlohmann::json(std::string(s))); }
 
 std::string goStringSlice(const std::vector<std::string>& v) {
   std::string s = "[]string{";
@@ -531,10 +532,8 @@ Result<LabelSelector> LabelSelector::fromObject(const nlohmann::json& obj) {
     for (const auto& e : *me) {
       if (!e.is_object()) return invalid("matchExpressions items must be objects");
       Requirement r;
-      r.key = e.value("key", "");
-      std::string op = e.contains("operator") && e["operator"].is_string()
-                           ? e["operator"].get<std::string>()
-                           : "";
+      r.key = internal::stringField(e, "key");
+      std::string op = internal::stringField(e, "operator");
       if (op == "In") r.op = Op::kIn;
       else if (op == "NotIn") r.op = Op::kNotIn;
       else if (op == "Exists") r.op = Op::kExists;

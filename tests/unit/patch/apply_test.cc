@@ -284,6 +284,12 @@ TEST(FieldSetTest, FieldsV1RoundTrip) {
                             ".metadata.labels", ".metadata.labels.app",
                             ".spec.containers[name=\"a\"]", ".spec.containers[name=\"a\"].image",
                             ".spec.finalizers[=\"x\"]"}));
+  // Keys written with other spacing or key order name the same item.
+  auto spaced = fieldSetFromFieldsV1(
+      R"({"f:ports":{"k:{\"protocol\": \"TCP\", \"containerPort\": 80}":{}}})"_json);
+  ASSERT_TRUE(spaced.isOk());
+  EXPECT_EQ(spaced->paths(), std::vector<std::string>{".ports[containerPort=80,protocol=\"TCP\"]"});
+  EXPECT_FALSE(fieldSetFromFieldsV1(R"({"k:{notjson":{}})"_json).isOk());
   EXPECT_FALSE(fieldSetFromFieldsV1(R"({"x:bad":{}})"_json).isOk());
   EXPECT_FALSE(fieldSetFromFieldsV1(R"({"f:a":1})"_json).isOk());
 }
