@@ -701,6 +701,9 @@ void Conn::onEvent(uint32_t events) {
   if (!handshake_done_) {
     doHandshake();
     if (isClosed() || !handshake_done_) return;
+    // The client's first request may already sit decrypted inside SSL, where epoll cannot
+    // see it.
+    events |= EPOLLIN;
   }
   if ((events & (EPOLLRDHUP | EPOLLHUP)) && throttled()) {
     close("peer closed");

@@ -68,6 +68,9 @@ class ResponseWriter {
   virtual ~ResponseWriter() = default;
 
   // A complete response with Content-Length. Call at most once, and not with startStream.
+  // Content-Length, Transfer-Encoding, Connection and Date given by the handler are replaced
+  // by the server's own ("Connection: close" from the handler is honoured). A handler that
+  // drops its last reference without answering gets a 500 sent for it.
   virtual void respond(int status, const Headers& headers, std::string body) = 0;
 
   // A chunked response (Transfer-Encoding: chunked). Each writeChunk is flushed at once.
@@ -77,11 +80,17 @@ class ResponseWriter {
   virtual void endStream() = 0;
 
   // Answers 101 with the given headers and hands the raw connection to the caller.
+  // The headers are sent as given (include Upgrade and Connection). Returns nullptr if a
+  // response was already started. Afterwards this writer counts as ended.
   virtual std::shared_ptr<UpgradedConnection> upgrade(const Headers& headers) = 0;
 
   // True once the client disconnected (or the response ended).
   virtual bool closed() const = 0;
   // Called once when the connection closes (client went away or server stops), from the loop.
+  // Precisely: it fires once, on the connection's event loop, when closed() becomes true —
+  // the client went away, the server stopped, or this response ended (respond, endStream,
+  // upgrade). Set after that point, it still runs once, promptly, on the loop. Keep it short
+  // and do not block in it.
   virtual void setOnClose(std::function<void()> on_close) = 0;
 };
 
