@@ -254,6 +254,26 @@ bool parseYamlFloat(const std::string& s, json* out) {
   return true;
 }
 
+// Returns the byte offset of the first invalid UTF-8 sequence, or npos.
+size_t invalidUtf8At(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 json yamlScalar(const YAML::Node& node) {
   const std::string& s = node.Scalar();
   // Quoted or explicitly tagged !!str scalars keep their text.
@@ -371,6 +391,10 @@ Result<nlohmann::json> parseJsonStrict(std::string_view body,
 }
 
 Result<nlohmann::json> yamlToJson(std::string_view yaml) {
+  if (size_t bad = invalidUtf8At(yaml); bad != std::string_view::npos) {
+    // As go-yaml: the JSON we produce must be valid UTF-8.
+    return badRequest("yaml: invalid UTF-8 at byte " + std::to_string(bad));
+  }
   try {
     YAML::Node node = YAML::Load(std::string(yaml));
     json out;

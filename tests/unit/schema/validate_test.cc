@@ -173,6 +173,7 @@ TEST(YamlToJsonTest, ErrorsCarryLineAndColumn) {
   EXPECT_NE(r.status().message().find("line"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find("column"), std::string::npos);
   EXPECT_FALSE(yamlToJson("a: b: c").isOk());
+  EXPECT_FALSE(yamlToJson("a: \xff\xfe").isOk());  // invalid UTF-8
   EXPECT_FALSE(yamlToJson("? [1]\n: x\n").isOk());  // non-scalar key
 }
 
