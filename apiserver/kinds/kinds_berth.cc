@@ -13,7 +13,7 @@
 //     updateConfig: {maxUnavailable | maxUnavailablePercentage}  (default maxUnavailable 1)
 //     availabilityZones: [..], subnets: [..], privateNetworking: bool,
 //     labels: {k: v}, taints: [{key, value, effect}], volumeSize: GiB
-//   status: {observedGeneration, replicas, readyReplicas, phase, conditions}
+//   status: {observedGeneration, replicas, readyReplicas, phase, conditions, selector}
 //   The scale subresource reads spec.scaling.desiredSize and status.replicas; its selector is
 //   "eks.amazonaws.com/nodegroup=<name>" (the label every node of the group carries).
 //
@@ -55,11 +55,17 @@ KindSpec nodeGroupKind() {
   k.has_scale = true;
   k.scale_spec_replicas = "/spec/scaling/desiredSize";
   k.scale_status_replicas = "/status/replicas";
-  k.scale_label_selector = "";
+  // Like a custom resource's labelSelectorPath: a selector string kept in status.selector
+  // (written by defaults), so generic code that reads scale_label_selector works too.
+  k.scale_label_selector = "/status/selector";
   k.scale_selector = [](const json& obj) {
     return "eks.amazonaws.com/nodegroup=" + str(obj, {"metadata", "name"});
   };
   k.defaults = [](json& obj) {
+    std::string name = str(obj, {"metadata", "name"});
+    if (!name.empty()) {
+      setDefault(child(obj, "status"), "selector", "eks.amazonaws.com/nodegroup=" + name);
+    }
     json& spec = child(obj, "spec");
     setDefault(spec, "type", "managed");
     setDefault(spec, "capacityType", "ON_DEMAND");

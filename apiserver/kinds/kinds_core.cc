@@ -293,6 +293,24 @@ KindSpec podKind() {
     // Set by the Priority admission plugin upstream; every real pod carries them.
     setDefault(spec, "priority", 0);
     setDefault(spec, "preemptionPolicy", "PreemptLowerPriority");
+    // The ServiceAccount admission plugin's default account.
+    if (str(spec, {"serviceAccountName"}).empty()) {
+      spec["serviceAccountName"] = "default";
+      spec["serviceAccount"] = "default";
+    }
+    // DefaultTolerationSeconds admission: tolerate a not-ready or unreachable node for 300s.
+    json& tols = spec["tolerations"];
+    if (!tols.is_array()) tols = json::array();
+    for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+      bool has = std::any_of(tols.begin(), tols.end(), [&](const json& t) {
+        std::string e = str(t, {"effect"});
+        return str(t, {"key"}) == key && (e.empty() || e == "NoExecute");
+      });
+      if (!has) {
+        tols.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"},
+                        {"tolerationSeconds", 300}});
+      }
+    }
     json& status = child(obj, "status");
     setDefault(status, "phase", "Pending");
     setDefault(status, "qosClass", qosClass(spec));
@@ -522,10 +540,10 @@ KindSpec serviceKind() {
       json shown = newIPs && newIPs->is_array() && !newIPs->empty()
                        ? *newIPs
                        : (newIP.empty() ? json() : json::array({newIP}));
-      if (!oldIP.empty() && newIP.empty()) {
-        errs.invalidText("spec.clusterIPs[0]", goStringSlice(&shown),
-                         "primary clusterIP can not be unset");
-      } else if (!oldIP.empty() && newIP != oldIP) {
+      // An empty clusterIP on update is not an error: upstream's patchAllocatedValues keeps the
+      // allocated address when a client resubmits its original manifest (the server's
+      // allocator does the same here).
+      if (!oldIP.empty() && !newIP.empty() && newIP != oldIP) {
         errs.invalidText("spec.clusterIPs[0]", goStringSlice(&shown), "may not change once set");
       }
     }

@@ -243,6 +243,12 @@ void defaultPodSpec(json& spec) {
   setDefault(spec, "schedulerName", "default-scheduler");
   setDefault(spec, "terminationGracePeriodSeconds", 30);
   setDefault(spec, "securityContext", json::object());
+  // serviceAccount is the deprecated alias of serviceAccountName; the v1 conversion mirrors them.
+  if (!str(spec, {"serviceAccountName"}).empty()) {
+    setDefault(spec, "serviceAccount", spec["serviceAccountName"]);
+  } else if (!str(spec, {"serviceAccount"}).empty()) {
+    spec["serviceAccountName"] = spec["serviceAccount"];
+  }
   if (flag(spec, {"hostNetwork"})) {
     if (auto it = spec.find("containers"); it != spec.end() && it->is_array()) {
       for (json& c : *it) {

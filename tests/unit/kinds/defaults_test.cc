@@ -69,7 +69,11 @@ TEST(Defaults, MinimalPod) {
     "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
     "spec": {
       "containers": [],
-      "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority", "priority": 0},
+      "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority", "priority": 0,
+      "serviceAccountName": "default", "serviceAccount": "default",
+      "tolerations": [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
     "status": {"phase": "Pending", "qosClass": "Burstable"}
   })");
   json side = json::parse(R"({
@@ -85,6 +89,22 @@ TEST(Defaults, MinimalPod) {
   want["spec"]["containers"] = json::array({kDefaultedContainer, side});
   json got = defaulted(spec("", "v1", "Pod"), in);
   EXPECT_EQ(got, want) << got.dump(2);
+}
+
+TEST(Defaults, PodServiceAccountAndTolerations) {
+  json pod = json::parse(R"({"spec": {"serviceAccount": "builder", "containers": [],
+    "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                     "effect": "NoExecute", "tolerationSeconds": 30}]}})");
+  json got = defaulted(spec("", "v1", "Pod"), pod);
+  EXPECT_EQ(got["spec"]["serviceAccountName"], "builder");
+  ASSERT_EQ(got["spec"]["tolerations"].size(), 2u);
+  EXPECT_EQ(got["spec"]["tolerations"][0]["tolerationSeconds"], 30);
+  EXPECT_EQ(got["spec"]["tolerations"][1]["key"], "node.kubernetes.io/not-ready");
+
+  json dep = defaulted(spec("apps", "v1", "Deployment"),
+                       json::parse(R"({"spec": {"template": {"spec": {"serviceAccountName": "web", "containers": []}}}})"));
+  EXPECT_EQ(dep["spec"]["template"]["spec"]["serviceAccount"], "web");
+  EXPECT_FALSE(dep["spec"]["template"]["spec"].contains("tolerations"));
 }
 
 TEST(Defaults, PodImagePullPolicyAndQos) {

@@ -113,6 +113,10 @@ TEST(KindRegistry, SubresourcesAndGeneration) {
   EXPECT_EQ(ng.scale_selector(json{{"metadata", {{"name", "workers"}}}}),
             "eks.amazonaws.com/nodegroup=workers");
   EXPECT_FALSE(spec("apps", "v1", "Deployment").scale_selector);
+  EXPECT_EQ(ng.scale_label_selector, "/status/selector");
+  json defaulted = {{"metadata", {{"name", "workers"}}}};
+  ng.defaults(defaulted);
+  EXPECT_EQ(defaulted["status"]["selector"], "eks.amazonaws.com/nodegroup=workers");
   EXPECT_EQ(spec("", "v1", "Namespace").verbs,
             (std::vector<std::string>{"create", "delete", "get", "list", "patch", "update", "watch"}));
 }
