@@ -135,6 +135,10 @@ class ServerTest : public ::testing::Test {
       });
       std::lock_guard<std::mutex> lock(waiter_.mu_);
       upgraded_.push_back(up);
+    } else if (req.path == "/big") {
+      std::string body(std::stoul(req.param("n")), 'z');
+      for (size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + (i / 4096) % 26);
+      w->respond(200, {}, std::move(body));
     } else if (req.path == "/throw") {
       throw std::runtime_error("boom");
     } else if (req.path == "/drop") {
@@ -487,6 +491,28 @@ TEST_F(ServerTest, BodiesAndLimits) {
   r = c->readResponse();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "hello still");
+}
+
+TEST_F(ServerTest, LargeBodiesBothWaysOverTls) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  // Larger than the socket buffers: the server must wait for EPOLLOUT and retry SSL_write.
+  constexpr size_t kBig = 8 * 1024 * 1024;
+  ASSERT_TRUE(c->send("GET /big?n=" + std::to_string(kBig) + " HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse(Millis(20000));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->body.size(), kBig);
+  for (size_t i = 0; i < kBig; i += 4096) {
+    ASSERT_EQ(r->body[i], static_cast<char>('a' + (i / 4096) % 26)) << i;
+  }
+  std::string upload(2 * 1024 * 1024, 'u');
+  ASSERT_TRUE(c->send("POST /echo HTTP/1.1\r\nContent-Length: " + std::to_string(upload.size()) +
+                      "\r\n\r\n" + upload));
+  r = c->readResponse(Millis(20000));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("x-too-large"), "false");
+  EXPECT_EQ(r->body, upload);
 }
 
 TEST_F(ServerTest, ExpectContinue) {
