@@ -258,7 +258,7 @@ void validateWorkloadSelector(const json& obj, Errors& errs, const std::string& 
   }
   validateLabelSelector(*sel, "spec.selector", errs);
   if (count(*sel, {"matchLabels"}) == 0 && count(*sel, {"matchExpressions"}) == 0) {
-    errs.invalid("spec.selector", *sel, "empty selector is invalid for " + kindLower);
+    errs.invalidText("spec.selector", goLabelSelector(*sel), "empty selector is invalid for " + kindLower);
     return;
   }
   const json* labels = find(obj, {"spec", "template", "metadata", "labels"});

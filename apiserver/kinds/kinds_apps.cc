@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/kinds/kind_util.h"
+#include "common/strings.h"
 
 namespace berth::apiserver::kinds {
 
@@ -24,8 +25,8 @@ KindSpec apps(std::string kind, std::string resource, std::string singular) {
 
 // Rules shared by the three workloads: selector, template, non-negative counters, immutable
 // selector on update, pods that restart Always.
-void validateWorkload(const json& obj, const json* old, const std::string& kindLower,
-                      Errors& errs) {
+void validateWorkload(const json& obj, const json* old, const std::string& kind, Errors& errs) {
+  std::string kindLower = toLower(kind);
   errs.nonNegative("spec.replicas", find(obj, {"spec", "replicas"}));
   errs.nonNegative("spec.minReadySeconds", find(obj, {"spec", "minReadySeconds"}));
   errs.nonNegative("spec.revisionHistoryLimit", find(obj, {"spec", "revisionHistoryLimit"}));
@@ -40,7 +41,7 @@ void validateWorkload(const json& obj, const json* old, const std::string& kindL
     const json* ads = find(*tmpl, {"spec", "activeDeadlineSeconds"});
     if (ads && !ads->is_null()) {
       errs.forbidden("spec.template.spec.activeDeadlineSeconds",
-                     "activeDeadlineSeconds in " + kindLower + " is not Supported");
+                     "activeDeadlineSeconds in " + kind + " is not Supported");
     }
   }
   if (old) {
@@ -100,7 +101,7 @@ KindSpec deploymentKind() {
   };
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
-    validateWorkload(obj, old, "deployment", errs);
+    validateWorkload(obj, old, "Deployment", errs);
     const json* strategy = find(obj, {"spec", "strategy"});
     std::string type = strategy ? str(*strategy, {"type"}) : "";
     if (type.empty()) {
@@ -155,7 +156,7 @@ KindSpec replicaSetKind() {
   };
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
-    validateWorkload(obj, old, "replicaset", errs);
+    validateWorkload(obj, old, "ReplicaSet", errs);
     return errs.take();
   };
   k.columns = {nameColumn(),
@@ -198,7 +199,7 @@ KindSpec daemonSetKind() {
   };
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
-    validateWorkload(obj, old, "daemonset", errs);
+    validateWorkload(obj, old, "DaemonSet", errs);
     const json* us = find(obj, {"spec", "updateStrategy"});
     std::string type = us ? str(*us, {"type"}) : "";
     if (type.empty()) {

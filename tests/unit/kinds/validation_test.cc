@@ -45,7 +45,13 @@ TEST(Validation, DeploymentReplicasAndSelector) {
   json emptySel = deployment();
   emptySel["spec"]["selector"] = json::object();
   EXPECT_EQ(check(k, emptySel),
-            Lines{"spec.selector: Invalid value: {}: empty selector is invalid for deployment"});
+            Lines{"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
+                  "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid "
+                  "for deployment"});
+  json deadline = deployment();
+  deadline["spec"]["template"]["spec"]["activeDeadlineSeconds"] = 10;
+  EXPECT_EQ(check(k, deadline), Lines{"spec.template.spec.activeDeadlineSeconds: Forbidden: "
+                                      "activeDeadlineSeconds in Deployment is not Supported"});
 
   json expr = deployment();
   expr["spec"]["selector"] = json::parse(
