@@ -213,6 +213,8 @@ FanoutResult fanout(const http::PkiFiles& pki, int streams, int rounds) {
 
   // Reader: every chunk payload is "T<19-digit send time in ns>\n"; scan the raw bytes.
   std::atomic<size_t> received{0};
+  std::mutex progress_mu;
+  std::condition_variable progress_cv;
   std::atomic<bool> stop{false};
   std::vector<int64_t> latencies;
   latencies.reserve(static_cast<size_t>(streams) * rounds);
@@ -239,10 +241,14 @@ FanoutResult fanout(const http::PkiFiles& pki, int streams, int rounds) {
           }
           int64_t sent = std::strtoll(s.c_str() + tpos + 1, nullptr, 10);
           latencies.push_back(t - sent);
-          received.fetch_add(1);
+          received.fetch_add(1, std::memory_order_relaxed);
           pos = tpos + 21;
         }
         s.erase(0, pos);
+      }
+      if (n > 0) {
+        std::lock_guard<std::mutex> lock(progress_mu);
+        progress_cv.notify_all();
       }
     }
   });
@@ -256,8 +262,8 @@ FanoutResult fanout(const http::PkiFiles& pki, int streams, int rounds) {
     }
     // The next round starts once this one has been delivered everywhere (or after 5 s).
     size_t want = static_cast<size_t>(r.streams) * (round + 1);
-    auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (received.load() < want && Clock::now() < deadline) std::this_thread::yield();
+    std::unique_lock<std::mutex> lock(progress_mu);
+    progress_cv.wait_for(lock, std::chrono::seconds(5), [&] { return received.load() >= want; });
   }
   stop = true;
   reader.join();

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "apiserver/http/pki.h"
+#include "apiserver/http/websocket.h"
 #include "common/strings.h"
 #include "tests/unit/http/tls_client.h"
 
@@ -139,6 +140,41 @@ class ServerTest : public ::testing::Test {
       std::string body(std::stoul(req.param("n")), 'z');
       for (size_t i = 0; i < body.size(); i += 4096) body[i] = static_cast<char>('a' + (i / 4096) % 26);
       w->respond(200, {}, std::move(body));
+    } else if (req.path == "/ws") {
+      // A WebSocket echo built from websocket.h, the way exec/attach will use it.
+      if (toLower(req.header("upgrade")) != "websocket") {
+        w->respond(400, {}, "not a websocket request");
+        return;
+      }
+      auto up = w->upgrade({{"Upgrade", "websocket"},
+                            {"Connection", "Upgrade"},
+                            {"Sec-WebSocket-Accept", ws::acceptKey(req.header("sec-websocket-key"))},
+                            {"Sec-WebSocket-Protocol", "v4.channel.k8s.io"}});
+      auto decoder = std::make_shared<ws::FrameDecoder>();
+      std::weak_ptr<UpgradedConnection> weak = up;
+      up->setOnData([weak, decoder](std::string_view d) {
+        auto u = weak.lock();
+        if (!u) return;
+        std::vector<ws::Message> msgs;
+        if (!decoder->feed(d, &msgs)) {
+          u->write(ws::encodeClose(decoder->errorCloseCode()));
+          u->close();
+          return;
+        }
+        for (auto& m : msgs) {
+          if (m.opcode == ws::Opcode::kPing) {
+            u->write(ws::encodeFrame(ws::Opcode::kPong, m.payload));
+          } else if (m.opcode == ws::Opcode::kClose) {
+            u->write(ws::encodeClose(1000));
+            u->close();
+          } else {
+            u->write(ws::encodeFrame(m.opcode, "echo:" + m.payload));
+          }
+        }
+      });
+      up->setOnClose([] {});
+      std::lock_guard<std::mutex> lock(waiter_.mu_);
+      upgraded_.push_back(up);
     } else if (req.path == "/throw") {
       throw std::runtime_error("boom");
     } else if (req.path == "/drop") {
@@ -437,6 +473,44 @@ TEST_F(ServerTest, UpgradeHandsOverRawBytesBothWays) {
   ASSERT_TRUE(waiter_.waitFor([&] { return closes_.load() == 1; }));
   EXPECT_TRUE(upgraded_[0]->closed());
   EXPECT_FALSE(upgraded_[0]->write("gone"));
+}
+
+TEST_F(ServerTest, WebSocketEchoOverTls) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"));
+  auto head = c->readHead();
+  ASSERT_TRUE(head);
+  ASSERT_EQ(head->status, 101);
+  EXPECT_EQ(head->header("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  // A fragmented message with a ping in between, sent in one write.
+  ASSERT_TRUE(c->send(ws::encodeFrame(ws::Opcode::kBinary, "\x01std", false, true, 0x11223344) +
+                      ws::encodeFrame(ws::Opcode::kPing, "hb", true, true, 0x55667788) +
+                      ws::encodeFrame(ws::Opcode::kContinuation, "in", true, true, 0x99aabbcc)));
+  ws::FrameDecoder client_side(/*require_masked=*/false);
+  std::vector<ws::Message> got;
+  while (got.size() < 2) {
+    auto bytes = c->readBytes(1);
+    ASSERT_TRUE(bytes);
+    ASSERT_TRUE(client_side.feed(*bytes, &got));
+  }
+  EXPECT_EQ(got[0].opcode, ws::Opcode::kPong);
+  EXPECT_EQ(got[0].payload, "hb");
+  EXPECT_EQ(got[1].opcode, ws::Opcode::kBinary);
+  EXPECT_EQ(got[1].payload, "echo:\x01stdin");
+  ASSERT_TRUE(c->send(ws::encodeFrame(ws::Opcode::kClose, std::string("\x03\xe8", 2), true, true, 1)));
+  got.clear();
+  while (got.empty()) {
+    auto bytes = c->readBytes(1);
+    ASSERT_TRUE(bytes);
+    ASSERT_TRUE(client_side.feed(*bytes, &got));
+  }
+  EXPECT_EQ(got[0].opcode, ws::Opcode::kClose);
+  EXPECT_EQ(got[0].closeCode(), 1000);
+  EXPECT_TRUE(c->waitClosed());
 }
 
 TEST_F(ServerTest, UpgradedConnectionServerClose) {
