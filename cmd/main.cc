@@ -1,2 +1,129 @@
+// berth: one binary, subcommands (like k3s). `berth server` runs the API server.
+#include <signal.h>
+
 #include <cstdio>
-int main() { std::puts("berth"); return 0; }
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "apiserver/core/api_server.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(berth: an EKS-like Kubernetes cluster manager
+
+Usage:
+  berth server [flags]     run the API server on the embedded store
+  berth version            print the version
+
+Server flags:
+  --data-dir DIR                 state, PKI and admin.kubeconfig (default ./berth-data)
+  --bind-address ADDR            address to serve on (default 127.0.0.1)
+  --secure-port PORT             HTTPS port, 0 picks a free one (default 6443)
+  --datastore-endpoint URL       sqlite://PATH (default DIR/state.db) or etcd://h1:2379,...
+  --token-auth-file FILE         static bearer tokens: token,user,uid,"group1,group2"
+  --service-cluster-ip-range CIDR  (default 10.96.0.0/12)
+  --service-node-port-range A-B  (default 30000-32767)
+  --tls-san NAME                 extra subject alternative name (repeatable)
+  --advertise-url URL            server URL written into kubeconfigs
+  --worker-threads N             request workers (default 16)
+  -v N, --v=N                    log verbosity (default 2)
+)";
+
+// Accepts "--flag value" and "--flag=value".
+bool takeFlag(const std::vector<std::string>& args, size_t* i, const std::string& name,
+              std::string* out) {
+  const std::string& a = args[*i];
+  if (a == name) {
+    if (*i + 1 >= args.size()) {
+      std::fprintf(stderr, "berth: flag %s needs a value\n", name.c_str());
+      std::exit(2);
+    }
+    *out = args[++*i];
+    return true;
+  }
+  if (berth::startsWith(a, name + "=")) {
+    *out = a.substr(name.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+int parsePort(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  long p = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || p < 0 || p > 65535) {
+    std::fprintf(stderr, "berth: %s: invalid port \"%s\"\n", flag.c_str(), v.c_str());
+    std::exit(2);
+  }
+  return static_cast<int>(p);
+}
+
+int runServer(const std::vector<std::string>& args) {
+  berth::apiserver::ServerOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string v;
+    if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;
+    else if (takeFlag(args, &i, "--bind-address", &v)) o.bind_address = v;
+    else if (takeFlag(args, &i, "--secure-port", &v)) o.secure_port = parsePort("--secure-port", v);
+    else if (takeFlag(args, &i, "--datastore-endpoint", &v)) o.datastore_endpoint = v;
+    else if (takeFlag(args, &i, "--token-auth-file", &v)) o.token_auth_file = v;
+    else if (takeFlag(args, &i, "--service-cluster-ip-range", &v)) o.service_cidr = v;
+    else if (takeFlag(args, &i, "--service-node-port-range", &v)) o.node_port_range = v;
+    else if (takeFlag(args, &i, "--tls-san", &v)) o.extra_sans.push_back(v);
+    else if (takeFlag(args, &i, "--advertise-url", &v)) o.advertise_url = v;
+    else if (takeFlag(args, &i, "--worker-threads", &v)) o.worker_threads = std::max(1, std::atoi(v.c_str()));
+    else if (takeFlag(args, &i, "-v", &v) || takeFlag(args, &i, "--v", &v)) berth::log::setVerbosity(std::atoi(v.c_str()));
+    else if (args[i] == "-h" || args[i] == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "berth server: unknown flag \"%s\"\n\n%s", args[i].c_str(), kUsage);
+      return 2;
+    }
+  }
+  // Block the stop signals before any thread starts, then wait for one here.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  berth::apiserver::ApiServer server(o);
+  berth::Status st = server.start();
+  if (!st.isOk()) {
+    std::fprintf(stderr, "berth server: %s\n", st.toString().c_str());
+    return 1;
+  }
+  std::printf("Berth API server is serving at %s\n", server.url().c_str());
+  std::printf("Point kubectl at it:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
+              server.adminKubeconfigPath().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  BLOG(0, "shutting down").kv("signal", sig);
+  server.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, stdout);
+    return args.empty() ? 2 : 0;
+  }
+  std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "server") return runServer(args);
+  if (cmd == "version") {
+    std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
+    return 0;
+  }
+  std::fprintf(stderr, "berth: unknown command \"%s\"\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}

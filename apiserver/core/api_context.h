@@ -1,0 +1,138 @@
+// Internal to apiserver/core: the state shared by the request handlers (ApiServer::Impl) and
+// the small helpers they share. Not a public interface.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apiserver/core/api_server.h"
+#include "apiserver/core/metrics.h"
+#include "apiserver/core/request_info.h"
+#include "apiserver/core/service_allocator.h"
+#include "apiserver/core/watch_cache.h"
+#include "apiserver/http/server.h"
+#include "apiserver/kinds/kind_spec.h"
+#include "apiserver/storage/store.h"
+#include "common/timer_queue.h"
+
+namespace berth::apiserver {
+
+using json = nlohmann::json;
+
+struct UserInfo {
+  std::string name;
+  std::string uid;
+  std::vector<std::string> groups;
+};
+
+enum class OutFormat { kJson, kTable, kYaml, kProtobuf };
+
+// Per-request state.
+struct RequestCtx {
+  http::Request& req;
+  std::shared_ptr<http::ResponseWriter> w;
+  RequestInfo info;
+  const KindSpec* kind = nullptr;
+  UserInfo user;
+  OutFormat out = OutFormat::kJson;
+  std::vector<std::string> warnings;
+  std::vector<std::string> duplicate_fields;  // from decoding the body, for fieldValidation
+  bool is_apply = false;                      // a server-side apply patch
+  std::chrono::steady_clock::time_point started;
+  std::string metric_resource;
+  int code = 0;
+};
+
+// Version reported to clients; kubectl's dispatcher picks its client by major/minor.
+inline constexpr const char* kGitVersion = "v1.32.0+berth";
+
+struct ApiServer::Impl {
+  ServerOptions options;
+  std::unique_ptr<storage::Store> store;
+  std::unique_ptr<WatchCache> cache;
+  std::unique_ptr<http::Server> http;
+  std::unique_ptr<TimerQueue> timers;
+  std::unique_ptr<ServiceAllocator> services;
+  const KindRegistry* kinds = nullptr;
+  Metrics metrics;
+  std::map<std::string, UserInfo> tokens;
+  std::string url;
+  std::string admin_kubeconfig;
+  std::atomic<bool> ready{false};
+
+  // Cached discovery and OpenAPI documents (built once; kinds are static).
+  std::string discovery_api, discovery_apis, legacy_api, legacy_apis;
+  std::map<std::string, std::string> legacy_group_versions;  // "apps/v1" -> APIResourceList
+  std::string openapi_index;
+  std::map<std::string, std::string> openapi_docs;  // "apis/apps/v1" -> doc
+
+  // ---- set-up (api_server.cc) ----
+  Status openStore();
+  Status loadTokens();
+  Status bootstrap();
+  Status startServing();
+  void buildDocuments();
+
+  // ---- dispatch (api_server.cc) ----
+  void handle(http::Request& req, std::shared_ptr<http::ResponseWriter> w);
+  bool authenticate(RequestCtx& ctx);
+  void handleNonResource(RequestCtx& ctx);
+  void handleResource(RequestCtx& ctx);
+  // Non-stored resources: access reviews, pod binding and eviction (virtual_resources.cc).
+  // Returns true when it handled the request.
+  bool handleVirtual(RequestCtx& ctx);
+
+  // ---- responses ----
+  void sendJson(RequestCtx& ctx, int code, const json& body);
+  void sendObject(RequestCtx& ctx, int code, const json& obj);  // honours ctx.out
+  void sendError(RequestCtx& ctx, const Status& st, const std::string& name = "");
+
+  // ---- reads (rest_read.cc) ----
+  void handleGet(RequestCtx& ctx);
+  void handleList(RequestCtx& ctx);
+  void handleWatch(RequestCtx& ctx);
+  Result<ObjPtr> readCurrent(const KindSpec& k, const std::string& ns, const std::string& name);
+
+  // ---- writes (rest_write.cc) ----
+  void handleCreate(RequestCtx& ctx);
+  void handleUpdate(RequestCtx& ctx);
+  void handlePatch(RequestCtx& ctx);
+  void handleDelete(RequestCtx& ctx);
+  void handleDeleteCollection(RequestCtx& ctx);
+  Result<json> decodeBody(RequestCtx& ctx, const KindSpec& k, bool check_kind);
+
+  // Object lifecycle shared by create/update/patch/delete.
+  Result<json> createObject(RequestCtx& ctx, const KindSpec& k, json obj, bool dry_run);
+  // `mutate` turns the current object into the desired one; retried on CAS conflicts unless
+  // the desired object pins a resourceVersion.
+  Result<json> updateObject(RequestCtx& ctx, const KindSpec& k, const std::string& ns,
+                            const std::string& name,
+                            const std::function<Result<json>(const json* current)>& mutate,
+                            bool allow_create, bool dry_run, bool* created);
+  Result<json> deleteObject(RequestCtx& ctx, const KindSpec& k, const std::string& ns,
+                            const std::string& name, const json& options, bool dry_run,
+                            bool* deleted_now);
+
+  const KindSpec* namespaceKind() const;
+};
+
+// Storage keys: /registry/<group|core>/<resource>/[<namespace>/]<name>.
+std::string resourcePrefix(const KindSpec& k);
+std::string objectKey(const KindSpec& k, const std::string& ns, const std::string& name);
+std::string listPrefix(const KindSpec& k, const std::string& ns);
+
+// Table rendering (tables.cc).
+json tableColumns(const KindSpec& k);
+json tableRow(const KindSpec& k, const json& obj, const std::string& include_object,
+              TimePoint now);
+json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
+                const std::string& include_object, bool with_columns);
+
+}  // namespace berth::apiserver

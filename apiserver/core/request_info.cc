@@ -1,0 +1,66 @@
+#include "apiserver/core/request_info.h"
+
+#include "common/strings.h"
+
+namespace berth::apiserver {
+
+RequestInfo parseRequestInfo(const std::string& method, const std::string& path, bool watch) {
+  RequestInfo info;
+  std::vector<std::string> parts;
+  for (auto& p : split(path, '/'))
+    if (!p.empty()) parts.push_back(p);
+  if (parts.empty()) return info;
+  size_t i = 0;
+  if (parts[0] == "api") {
+    if (parts.size() < 2) return info;
+    info.api_prefix = "api";
+    info.version = parts[1];
+    i = 2;
+  } else if (parts[0] == "apis") {
+    if (parts.size() < 3) return info;
+    info.api_prefix = "apis";
+    info.group = parts[1];
+    info.version = parts[2];
+    i = 3;
+  } else {
+    return info;
+  }
+  if (i == parts.size()) {
+    info.is_group_version_root = true;
+    return info;
+  }
+  std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
+  // namespaces/<ns>/<resource>/... ; but "namespaces/<ns>" alone (or with status/finalize) is
+  // the namespace object itself.
+  if (rest[0] == "namespaces" && rest.size() >= 3) {
+    info.namespace_ = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  } else if (rest[0] == "namespaces" && rest.size() == 2) {
+    // /api/v1/namespaces/<name>: the namespace object; leave as resource+name.
+  }
+  info.is_resource_request = true;
+  info.resource = rest[0];
+  if (rest.size() >= 2) info.name = rest[1];
+  if (rest.size() >= 3) info.subresource = rest[2];
+  if (rest.size() > 3) {
+    // Deeper paths (e.g. proxy/...) are kept in subresource's tail; callers reject them.
+    info.subresource += "/" + join(std::vector<std::string>(rest.begin() + 3, rest.end()), "/");
+  }
+  if (method == "GET" || method == "HEAD") {
+    if (info.name.empty()) info.verb = watch ? "watch" : "list";
+    else info.verb = watch ? "watch" : "get";
+  } else if (method == "POST") {
+    info.verb = "create";
+  } else if (method == "PUT") {
+    info.verb = "update";
+  } else if (method == "PATCH") {
+    info.verb = "patch";
+  } else if (method == "DELETE") {
+    info.verb = info.name.empty() ? "deletecollection" : "delete";
+  } else {
+    info.verb = toLower(method);
+  }
+  return info;
+}
+
+}  // namespace berth::apiserver

@@ -1,0 +1,431 @@
+// Reads: get, list (from the watch cache, pages pinned to a revision) and watch.
+#include <random>
+
+#include "apiserver/core/api_context.h"
+#include "apiserver/core/api_errors.h"
+#include "apiserver/core/object_filter.h"
+#include "apiserver/schema/protobuf.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace berth::apiserver {
+
+namespace {
+constexpr auto kFreshTimeout = std::chrono::seconds(3);
+
+std::string listKind(const KindSpec& k) { return k.kind + "List"; }
+
+json scaleOf(const KindSpec& k, const json& obj) {
+  const json& meta = obj["metadata"];
+  json scale = {{"kind", "Scale"},
+                {"apiVersion", "autoscaling/v1"},
+                {"metadata",
+                 {{"name", meta.value("name", "")},
+                  {"uid", meta.value("uid", "")},
+                  {"resourceVersion", meta.value("resourceVersion", "")},
+                  {"creationTimestamp", meta.value("creationTimestamp", "")}}},
+                {"spec", json::object()},
+                {"status", {{"replicas", 0}}}};
+  if (meta.contains("namespace")) scale["metadata"]["namespace"] = meta["namespace"];
+  json::json_pointer spec_ptr(k.scale_spec_replicas), status_ptr(k.scale_status_replicas);
+  if (obj.contains(spec_ptr) && obj.at(spec_ptr).is_number_integer())
+    scale["spec"]["replicas"] = obj.at(spec_ptr);
+  if (obj.contains(status_ptr) && obj.at(status_ptr).is_number_integer())
+    scale["status"]["replicas"] = obj.at(status_ptr);
+  std::string selector = scaleSelector(k, obj);
+  if (!selector.empty()) scale["status"]["selector"] = selector;
+  return scale;
+}
+}  // namespace
+
+json scaleObject(const KindSpec& k, const json& obj) { return scaleOf(k, obj); }
+
+void ApiServer::Impl::sendObject(RequestCtx& ctx, int code, const json& obj) {
+  if (ctx.out == OutFormat::kTable && ctx.kind && obj.value("kind", "") == ctx.kind->kind) {
+    std::vector<const json*> one = {&obj};
+    json table = buildTable(*ctx.kind, one, ctx.req.param("includeObject"), true);
+    table["metadata"]["resourceVersion"] = obj["metadata"].value("resourceVersion", "");
+    if (!ctx.w) return;
+    http::Headers h = {{"Content-Type", "application/json;as=Table;v=v1;g=meta.k8s.io"},
+                       {"Cache-Control", "no-cache, private"}};
+    for (const auto& wmsg : ctx.warnings) h.emplace_back("Warning", "299 - " + json(wmsg).dump());
+    ctx.code = code;
+    ctx.w->respond(code, h, table.dump());
+    metrics.observeRequest(ctx.info.verb, ctx.metric_resource, code,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
+    return;
+  }
+  if (ctx.out == OutFormat::kProtobuf && ctx.w) {
+    auto pb = schema::encodeKubernetesProtobuf(obj);
+    if (pb.isOk()) {
+      ctx.code = code;
+      ctx.w->respond(code, {{"Content-Type", "application/vnd.kubernetes.protobuf"},
+                            {"Cache-Control", "no-cache, private"}},
+                     std::move(pb).value());
+      metrics.observeRequest(ctx.info.verb, ctx.metric_resource, code,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
+      return;
+    }
+  }
+  sendJson(ctx, code, obj);
+}
+
+Result<ObjPtr> ApiServer::Impl::readCurrent(const KindSpec& k, const std::string& ns,
+                                            const std::string& name) {
+  BERTH_RETURN_IF_ERROR(cache->waitUntilFresh(kFreshTimeout));
+  ObjPtr o = cache->resource(resourcePrefix(k))->get(objectKey(k, ns, name));
+  if (!o) return notFoundError(k, name);
+  return o;
+}
+
+void ApiServer::Impl::handleGet(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  auto cur = readCurrent(k, ctx.info.namespace_, ctx.info.name);
+  if (!cur.isOk()) return sendError(ctx, cur.status(), ctx.info.name);
+  if (ctx.info.subresource == "scale") {
+    json scale = scaleOf(k, (*cur)->obj);
+    ctx.out = ctx.out == OutFormat::kTable ? OutFormat::kJson : ctx.out;
+    return sendJson(ctx, 200, scale);
+  }
+  sendObject(ctx, 200, (*cur)->obj);
+}
+
+namespace {
+struct ContinueToken {
+  int64_t rv = 0;
+  std::string start;  // last key returned
+};
+
+std::string encodeContinue(int64_t rv, const std::string& key) {
+  json t = {{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", key}};
+  return base64Encode(t.dump());
+}
+
+Result<ContinueToken> decodeContinue(const std::string& tok, const std::string& prefix) {
+  std::string raw;
+  if (!base64Decode(tok, &raw)) return badRequest("continue key is not valid: illegal base64");
+  try {
+    json t = json::parse(raw);
+    ContinueToken c;
+    c.rv = t.at("rv").get<int64_t>();
+    c.start = t.at("start").get<std::string>();
+    if (t.value("v", "") != "meta.k8s.io/v1" || c.rv <= 0 || !startsWith(c.start, prefix))
+      return badRequest("continue key is not valid: incorrect encoded start resourceVersion");
+    return c;
+  } catch (const json::exception&) {
+    return badRequest("continue key is not valid: malformed token");
+  }
+}
+
+// Joins pre-serialised items into a list body. Items are cached serialisations of whole
+// objects; re-encoding 10k objects per list would dominate its cost.
+std::string listBody(const KindSpec& k, const json& metadata, const std::vector<const std::string*>& items) {
+  json env = {{"kind", k.kind + "List"}, {"apiVersion", k.groupVersion()}, {"metadata", metadata}};
+  std::string head = env.dump();
+  head.pop_back();  // the closing brace
+  size_t total = head.size() + 16;
+  for (auto* s : items) total += s->size() + 1;
+  std::string out;
+  out.reserve(total);
+  out += head;
+  out += ",\"items\":[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += *items[i];
+  }
+  out += "]}";
+  return out;
+}
+}  // namespace
+
+void ApiServer::Impl::handleList(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  const auto& req = ctx.req;
+  auto filter = ObjectFilter::fromRequest(k, req);
+  if (!filter.isOk()) return sendError(ctx, filter.status());
+  int64_t limit = 0;
+  if (req.hasParam("limit")) {
+    try {
+      limit = std::stoll(req.param("limit"));
+    } catch (...) {
+      return sendError(ctx, badRequest("limit: invalid value \"" + req.param("limit") + "\""));
+    }
+    if (limit < 0) limit = 0;
+  }
+  std::string prefix = listPrefix(k, ctx.info.namespace_);
+  std::string rv = req.param("resourceVersion");
+  std::string rv_match = req.param("resourceVersionMatch");
+  std::string cont = req.param("continue");
+  if (!rv_match.empty() && rv_match != "NotOlderThan" && rv_match != "Exact")
+    return sendError(ctx, badRequest("resourceVersionMatch: Unsupported value: \"" + rv_match +
+                                     "\": supported values: \"Exact\", \"NotOlderThan\""));
+  if (!cont.empty() && !rv.empty() && rv != "0")
+    return sendError(ctx, badRequest("specifying resource version is not allowed when using continue"));
+  int64_t rv_num = 0;
+  if (!rv.empty()) {
+    try {
+      rv_num = std::stoll(rv);
+    } catch (...) {
+      return sendError(ctx, badRequest("resourceVersion: Invalid value: \"" + rv + "\": must be a non-negative integer"));
+    }
+  }
+  if (!rv_match.empty() && rv.empty())
+    return sendError(ctx, badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+
+  std::vector<ObjPtr> holders;     // keeps decoded objects alive
+  std::vector<const json*> objs;
+  std::string next_token;
+  int64_t list_rv = 0;
+  int64_t remaining = -1;
+
+  auto from_store = [&](int64_t at_rev, const std::string& start_after) -> Status {
+    std::string after = start_after;
+    while (true) {
+      int64_t want = limit > 0 ? limit - static_cast<int64_t>(objs.size()) : 0;
+      auto page = store->list(prefix, after, want > 0 ? std::max<int64_t>(want, 100) : 0, at_rev);
+      if (!page.isOk()) {
+        if (page.status().code() == Code::kExpired)
+          return Status(Code::kExpired,
+                        "The provided continue parameter is too old to display a consistent list "
+                        "result. You can start a new list without the continue parameter.");
+        return page.status();
+      }
+      list_rv = page->revision;
+      for (const auto& kv : page->kvs) {
+        after = kv.key;
+        auto o = decodeStored(kv);
+        if (!o.isOk()) continue;
+        if (!filter->matches((*o)->obj)) continue;
+        holders.push_back(*o);
+        objs.push_back(&holders.back()->obj);
+        if (limit > 0 && static_cast<int64_t>(objs.size()) >= limit) {
+          // More may follow: hand out a token unless this was the last key.
+          next_token = encodeContinue(at_rev, after);
+          return Status::ok();
+        }
+      }
+      if (!page->more) return Status::ok();
+    }
+  };
+
+  if (!cont.empty()) {
+    auto tok = decodeContinue(cont, prefix);
+    if (!tok.isOk()) return sendError(ctx, tok.status());
+    Status st = from_store(tok->rv, tok->start);
+    if (!st.isOk()) return sendError(ctx, st);
+    list_rv = tok->rv;
+  } else if (rv_match == "Exact") {
+    Status st = from_store(rv_num, "");
+    if (!st.isOk()) {
+      if (st.code() == Code::kExpired)
+        st = Status(Code::kExpired, "too old resource version: " + rv + " (" +
+                                        std::to_string(store->compactedRevision()) + ")");
+      return sendError(ctx, st);
+    }
+    list_rv = rv_num;
+  } else {
+    if (rv.empty()) {
+      Status st = cache->waitUntilFresh(kFreshTimeout);
+      if (!st.isOk()) return sendError(ctx, st);
+    } else if (rv_num > 0) {
+      if (!cache->waitForRevision(rv_num, kFreshTimeout))
+        return sendError(ctx, Status(Code::kTimeout, "Too large resource version: " + rv +
+                                                         ", current: " + std::to_string(cache->revision())));
+    }
+    auto all = cache->resource(resourcePrefix(k))->list(prefix, &list_rv);
+    size_t matched_total = 0;
+    for (auto& o : all) {
+      if (!filter->matches(o->obj)) continue;
+      ++matched_total;
+      if (limit > 0 && static_cast<int64_t>(objs.size()) >= limit) continue;
+      holders.push_back(o);
+      objs.push_back(&o->obj);
+    }
+    if (limit > 0 && matched_total > objs.size()) {
+      next_token = encodeContinue(list_rv, holders.back()->key);
+      remaining = static_cast<int64_t>(matched_total - objs.size());
+    }
+  }
+
+  json meta = {{"resourceVersion", std::to_string(list_rv)}};
+  if (!next_token.empty()) meta["continue"] = next_token;
+  if (remaining >= 0) meta["remainingItemCount"] = remaining;
+
+  if (ctx.out == OutFormat::kTable) {
+    json table = buildTable(k, objs, req.param("includeObject"), true);
+    table["metadata"] = meta;
+    http::Headers h = {{"Content-Type", "application/json;as=Table;v=v1;g=meta.k8s.io"},
+                       {"Cache-Control", "no-cache, private"}};
+    ctx.code = 200;
+    ctx.w->respond(200, h, table.dump());
+  } else {
+    std::vector<const std::string*> raws;
+    raws.reserve(objs.size());
+    for (auto& h : holders) raws.push_back(&h->raw());
+    ctx.code = 200;
+    ctx.w->respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-cache, private"}},
+                   listBody(k, meta, raws));
+  }
+  metrics.observeRequest("list", ctx.metric_resource, 200,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
+}
+
+// ---- watch ----
+
+namespace {
+
+class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamSink> {
+ public:
+  StreamSink(const KindSpec& k, ObjectFilter filter, std::shared_ptr<http::ResponseWriter> w,
+             bool table, std::string include_object, bool skip_until_rv, int64_t min_rv)
+      : k_(k), filter_(std::move(filter)), w_(std::move(w)), table_(table),
+        include_object_(std::move(include_object)) {
+    (void)skip_until_rv;
+    (void)min_rv;
+  }
+
+  bool onEvents(const std::vector<CacheEvent>& events) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_ || w_->closed()) return false;
+    std::string out;
+    for (const auto& ev : events) {
+      EventType type = ev.type;
+      bool now_match = filter_.matches(ev.obj->obj);
+      if (type == EventType::kModified && !filter_.empty()) {
+        bool was = ev.prev && filter_.matches(ev.prev->obj);
+        if (was && !now_match) type = EventType::kDeleted;
+        else if (!was && now_match) type = EventType::kAdded;
+        else if (!was && !now_match) continue;
+      } else if (!now_match) {
+        continue;
+      }
+      appendEvent(out, eventTypeName(type), *ev.obj);
+    }
+    if (out.empty()) return true;
+    return w_->writeChunk(out);
+  }
+
+  bool bookmark(int64_t rv) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_ || w_->closed()) return false;
+    json obj = {{"kind", k_.kind}, {"apiVersion", k_.groupVersion()},
+                {"metadata", {{"resourceVersion", std::to_string(rv)}}}};
+    return w_->writeChunk(json{{"type", "BOOKMARK"}, {"object", obj}}.dump() + "\n");
+  }
+
+  void finish(const Status* err) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return;
+    done_ = true;
+    if (err && !w_->closed()) {
+      w_->writeChunk(json{{"type", "ERROR"}, {"object", statusObject(*err)}}.dump() + "\n");
+    }
+    w_->endStream();
+  }
+
+ private:
+  void appendEvent(std::string& out, const char* type, const CachedObject& obj) {
+    if (table_) {
+      std::vector<const json*> one = {&obj.obj};
+      json t = buildTable(k_, one, include_object_, !sent_columns_);
+      if (sent_columns_) t["columnDefinitions"] = nullptr;
+      sent_columns_ = true;
+      t["metadata"] = {{"resourceVersion", std::to_string(obj.mod_revision)}};
+      out += json{{"type", type}, {"object", t}}.dump();
+    } else {
+      // {"type":"X","object":<cached serialisation>}
+      out += "{\"type\":\"";
+      out += type;
+      out += "\",\"object\":";
+      out += obj.raw();
+      out += '}';
+    }
+    out += '\n';
+  }
+
+  const KindSpec& k_;
+  ObjectFilter filter_;
+  std::shared_ptr<http::ResponseWriter> w_;
+  bool table_;
+  std::string include_object_;
+  std::mutex mu_;
+  bool done_ = false;
+  bool sent_columns_ = false;
+};
+
+// A bookmark a minute keeps informers' resourceVersions fresh across quiet periods.
+void scheduleBookmark(TimerQueue* tq, std::shared_ptr<StreamSink> sink,
+                      std::shared_ptr<std::atomic<bool>> ended, WatchCache* wc) {
+  tq->scheduleAfter(std::chrono::seconds(60), [tq, sink, ended, wc] {
+    if (ended->load() || !sink->bookmark(wc->revision())) return;
+    scheduleBookmark(tq, sink, ended, wc);
+  });
+}
+
+}  // namespace
+
+void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  const auto& req = ctx.req;
+  auto filter = ObjectFilter::fromRequest(k, req);
+  if (!filter.isOk()) return sendError(ctx, filter.status());
+  // A watch of one object (GET .../pods/x?watch=true) is a watch filtered by name.
+  if (!ctx.info.name.empty()) filter->addNameRequirement(ctx.info.name);
+  std::string rv = req.param("resourceVersion");
+  int64_t rv_num = 0;
+  if (!rv.empty()) {
+    try {
+      rv_num = std::stoll(rv);
+    } catch (...) {
+      return sendError(ctx, badRequest("resourceVersion: Invalid value: \"" + rv + "\""));
+    }
+  }
+  bool initial = rv.empty() || rv == "0";
+  if (req.param("sendInitialEvents") == "true") initial = true;
+  int timeout = 0;
+  if (req.hasParam("timeoutSeconds")) timeout = std::atoi(req.param("timeoutSeconds").c_str());
+  if (timeout <= 0) {
+    static thread_local std::mt19937 gen{std::random_device{}()};
+    timeout = 1800 + static_cast<int>(gen() % 1800);
+  }
+  if (initial && rv.empty()) {
+    Status st = cache->waitUntilFresh(kFreshTimeout);
+    if (!st.isOk()) return sendError(ctx, st);
+  } else if (!initial && !cache->waitForRevision(rv_num, kFreshTimeout)) {
+    return sendError(ctx, Status(Code::kTimeout, "Too large resource version: " + rv));
+  }
+
+  bool table = ctx.out == OutFormat::kTable;
+  std::string content_type = table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
+  auto sink = std::make_shared<StreamSink>(k, std::move(filter).value(), ctx.w, table,
+                                           req.param("includeObject"), false, 0);
+  ResourceCache* rc = cache->resource(resourcePrefix(k));
+  ctx.w->startStream(200, {{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}});
+  ctx.code = 200;
+  auto id = rc->addWatcher(rv_num, initial, listPrefix(k, ctx.info.namespace_), sink);
+  if (!id.isOk()) {
+    // 200 then one ERROR event, as upstream does for an expired resourceVersion.
+    sink->finish(&id.status());
+    return;
+  }
+  metrics.watchStarted();
+  metrics.observeRequest("watch", ctx.metric_resource, 200, 0);
+  uint64_t watcher = *id;
+  TimerQueue* tq = timers.get();
+  auto state = std::make_shared<std::atomic<bool>>(false);
+  auto end = [this, rc, watcher, sink, state]() {
+    if (state->exchange(true)) return;
+    rc->removeWatcher(watcher);
+    sink->finish(nullptr);
+    metrics.watchEnded();
+  };
+  uint64_t timeout_timer = tq->scheduleAfter(std::chrono::seconds(timeout), end);
+  // The client going away: clean up on the timer thread, not the connection's event loop.
+  ctx.w->setOnClose([tq, end, timeout_timer]() {
+    tq->cancel(timeout_timer);
+    tq->scheduleAfter(std::chrono::milliseconds(0), end);
+  });
+  if (req.param("allowWatchBookmarks") == "true") scheduleBookmark(tq, sink, state, cache.get());
+}
+
+}  // namespace berth::apiserver

@@ -1,0 +1,769 @@
+// Writes: create, update (PUT), patch (all four types), delete and deletecollection, with the
+// object lifecycle upstream's generic registry has: system metadata, defaulting, validation,
+// generation, no-op detection, compare-and-swap retries, finalizers and graceful deletion.
+#include <nlohmann/json.hpp>
+
+#include "apiserver/core/api_context.h"
+#include "apiserver/core/api_errors.h"
+#include "apiserver/core/object_filter.h"
+#include "apiserver/kinds/name_validation.h"
+#include "apiserver/patch/apply.h"
+#include "apiserver/patch/patch.h"
+#include "apiserver/patch/selectors.h"
+#include "apiserver/schema/protobuf.h"
+#include "apiserver/schema/schema.h"
+#include "apiserver/schema/validate.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace berth::apiserver {
+
+namespace {
+
+constexpr int kMaxCasRetries = 16;
+
+std::string nowRfc3339() { return formatRfc3339(std::chrono::system_clock::now()); }
+
+std::string mediaType(const std::string& content_type) {
+  return toLower(trim(content_type.substr(0, content_type.find(';'))));
+}
+
+const schema::Type* typeOf(const KindSpec& k) {
+  auto t = schema::Registry::get().forKind({k.group, k.version, k.kind});
+  return t.get();
+}
+
+// The field manager: ?fieldManager=, else the user agent's program name, as upstream.
+std::string fieldManager(const http::Request& req) {
+  std::string m = req.param("fieldManager");
+  if (!m.empty()) return m;
+  std::string ua = req.header("user-agent");
+  m = ua.substr(0, ua.find('/'));
+  return m.empty() ? "unknown" : m;
+}
+
+bool dryRun(const http::Request& req) {
+  for (const auto& v : req.params("dryRun"))
+    if (v == "All") return true;
+  return false;
+}
+
+// Removes the fields at `paths` (as unknownFields reports them: a.b[0].c).
+void pruneFields(json& obj, const std::vector<std::string>& paths) {
+  for (const auto& path : paths) {
+    json* cur = &obj;
+    std::vector<std::string> segs;
+    std::string seg;
+    for (size_t i = 0; i <= path.size(); ++i) {
+      if (i == path.size() || path[i] == '.') {
+        segs.push_back(seg);
+        seg.clear();
+      } else {
+        seg += path[i];
+      }
+    }
+    bool ok = true;
+    for (size_t i = 0; i + 1 < segs.size() && ok; ++i) {
+      std::string name = segs[i];
+      std::vector<size_t> idx;
+      while (!name.empty() && name.back() == ']') {
+        auto open = name.rfind('[');
+        if (open == std::string::npos) break;
+        idx.insert(idx.begin(), std::stoul(name.substr(open + 1, name.size() - open - 2)));
+        name = name.substr(0, open);
+      }
+      if (!cur->is_object() || !cur->contains(name)) {
+        ok = false;
+        break;
+      }
+      cur = &(*cur)[name];
+      for (size_t ix : idx) {
+        if (!cur->is_array() || ix >= cur->size()) {
+          ok = false;
+          break;
+        }
+        cur = &(*cur)[ix];
+      }
+    }
+    if (ok && cur->is_object()) cur->erase(segs.back());
+  }
+}
+
+// Everything but metadata and status: what a generation bump is about.
+bool specChanged(const json& a, const json& b) {
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (it.key() == "metadata" || it.key() == "status" || it.key() == "apiVersion" ||
+        it.key() == "kind")
+      continue;
+    if (!b.contains(it.key()) || b[it.key()] != it.value()) return true;
+  }
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (it.key() == "metadata" || it.key() == "status" || it.key() == "apiVersion" ||
+        it.key() == "kind")
+      continue;
+    if (!a.contains(it.key())) return true;
+  }
+  return false;
+}
+
+// Equal except for fields the server rewrites on every write.
+bool sameObject(json a, json b) {
+  for (json* o : {&a, &b}) {
+    if (!(*o)["metadata"].is_object()) continue;
+    (*o)["metadata"].erase("managedFields");
+    (*o)["metadata"].erase("resourceVersion");
+  }
+  return a == b;
+}
+
+std::vector<Cause> validateMetadata(const KindSpec& k, const json& obj) {
+  std::vector<Cause> causes;
+  const json& meta = obj["metadata"];
+  std::string name = meta.value("name", "");
+  if (name.empty()) {
+    causes.push_back({"FieldValueRequired", "Required value: name or generateName is required",
+                      "metadata.name"});
+  } else {
+    bool label_rule = k.resource == "namespaces" || k.resource == "services";
+    auto errs = label_rule ? validateDns1123Label(name) : validateDns1123Subdomain(name);
+    for (const auto& e : errs)
+      causes.push_back({"FieldValueInvalid", "Invalid value: \"" + name + "\": " + e, "metadata.name"});
+  }
+  if (meta.contains("labels") && !meta["labels"].is_null()) {
+    if (!meta["labels"].is_object()) {
+      causes.push_back({"FieldValueInvalid", "Invalid value: must be a map of strings", "metadata.labels"});
+    } else {
+      for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
+        for (const auto& e : patch::validateLabelKey(it.key()))
+          causes.push_back({"FieldValueInvalid", "Invalid value: \"" + it.key() + "\": " + e, "metadata.labels"});
+        if (!it.value().is_string()) {
+          causes.push_back({"FieldValueInvalid", "Invalid value: label values must be strings", "metadata.labels"});
+          continue;
+        }
+        std::string v = it.value().get<std::string>();
+        for (const auto& e : patch::validateLabelValue(v))
+          causes.push_back({"FieldValueInvalid", "Invalid value: \"" + v + "\": " + e, "metadata.labels"});
+      }
+    }
+  }
+  if (meta.contains("annotations") && !meta["annotations"].is_null()) {
+    size_t total = 0;
+    if (!meta["annotations"].is_object()) {
+      causes.push_back({"FieldValueInvalid", "Invalid value: must be a map of strings", "metadata.annotations"});
+    } else {
+      for (auto it = meta["annotations"].begin(); it != meta["annotations"].end(); ++it) {
+        for (const auto& e : patch::validateLabelKey(it.key()))
+          causes.push_back({"FieldValueInvalid", "Invalid value: \"" + it.key() + "\": " + e, "metadata.annotations"});
+        total += it.key().size() + (it.value().is_string() ? it.value().get<std::string>().size() : 0);
+      }
+      if (total > 256 * 1024)
+        causes.push_back({"FieldValueTooLong", "Too long: must have at most 262144 bytes", "metadata.annotations"});
+    }
+  }
+  return causes;
+}
+
+}  // namespace
+
+Result<json> ApiServer::Impl::decodeBody(RequestCtx& ctx, const KindSpec& k, bool check_kind) {
+  const auto& req = ctx.req;
+  std::string mt = mediaType(req.header("content-type"));
+  json obj;
+  std::vector<std::string> dups;
+  if (mt.empty() || mt == "application/json") {
+    auto r = schema::parseJsonStrict(req.body, &dups);
+    if (!r.isOk()) return r.status();
+    obj = std::move(r).value();
+  } else if (mt == "application/yaml") {
+    auto r = schema::yamlToJson(req.body);
+    if (!r.isOk()) return r.status();
+    obj = std::move(r).value();
+  } else if (mt == "application/vnd.kubernetes.protobuf") {
+    auto r = schema::decodeKubernetesProtobuf(req.body);
+    if (!r.isOk()) return r.status();
+    obj = std::move(r).value();
+  } else {
+    return Status(Code::kUnsupportedMediaType,
+                  "the body of the request was in an unknown format - accepted media types "
+                  "include: application/json, application/yaml, "
+                  "application/vnd.kubernetes.protobuf");
+  }
+  if (!obj.is_object())
+    return badRequest("the body of the request must be a JSON object, got " + std::string(obj.type_name()));
+  if (check_kind) {
+    std::string api_version = obj.value("apiVersion", "");
+    std::string kind = obj.value("kind", "");
+    if (!obj.contains("apiVersion") || api_version.empty()) obj["apiVersion"] = k.groupVersion();
+    else if (api_version != k.groupVersion())
+      return badRequest("the API version in the data (" + api_version +
+                        ") does not match the expected API version (" + k.groupVersion() + ")");
+    if (kind.empty()) obj["kind"] = k.kind;
+    else if (kind != k.kind)
+      return badRequest("the kind in the data (" + kind + ") does not match the expected kind (" +
+                        k.kind + ")");
+  }
+  ctx.duplicate_fields = std::move(dups);  // judged with the unknown fields by checkFields
+  return obj;
+}
+
+// Applies fieldValidation: unknown (and duplicate) fields fail (Strict), warn (Warn, the
+// default) or pass silently (Ignore); in the last two cases they are dropped, as upstream's
+// typed decoding drops them.
+static Status checkFields(RequestCtx& ctx, const KindSpec& k, json& obj) {
+  std::vector<std::string> dups = std::move(ctx.duplicate_fields);
+  ctx.duplicate_fields.clear();
+  std::string mode = ctx.req.param("fieldValidation");
+  if (mode.empty()) mode = "Warn";
+  if (mode != "Strict" && mode != "Warn" && mode != "Ignore")
+    return badRequest("fieldValidation: Unsupported value: \"" + mode +
+                      "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
+  const schema::Type* type = typeOf(k);
+  if (type) {
+    auto type_errs = schema::typeErrors(obj, *type);
+    if (!type_errs.empty())
+      return badRequest(k.kind + " in version \"" + k.version + "\" cannot be handled as a " +
+                        k.kind + ": " + type_errs[0].message);
+  }
+  std::vector<std::string> unknown = type ? schema::unknownFields(obj, *type) : std::vector<std::string>{};
+  if (unknown.empty() && dups.empty()) return Status::ok();
+  if (mode == "Strict") {
+    std::vector<std::string> parts;
+    for (const auto& u : unknown) parts.push_back("unknown field \"" + u + "\"");
+    for (const auto& d : dups) parts.push_back("duplicate field \"" + d + "\"");
+    return badRequest(k.kind + " in version \"" + k.version + "\" cannot be handled as a " +
+                      k.kind + ": strict decoding error: " + join(parts, ", "));
+  }
+  if (mode == "Warn") {
+    for (const auto& u : unknown) ctx.warnings.push_back("unknown field \"" + u + "\"");
+    for (const auto& d : dups) ctx.warnings.push_back("duplicate field \"" + d + "\"");
+  }
+  pruneFields(obj, unknown);
+  return Status::ok();
+}
+
+Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, json obj, bool dry_run) {
+  if (!obj["metadata"].is_object()) obj["metadata"] = json::object();
+  json& meta = obj["metadata"];
+  const std::string& path_ns = ctx.info.namespace_;
+  if (k.namespaced) {
+    std::string ns = meta.value("namespace", "");
+    std::string want = path_ns.empty() ? ns : path_ns;
+    if (!ns.empty() && !path_ns.empty() && ns != path_ns)
+      return badRequest("the namespace of the provided object does not match the namespace sent on the request");
+    if (want.empty()) want = "default";
+    meta["namespace"] = want;
+  } else {
+    meta.erase("namespace");
+  }
+  std::string name = meta.value("name", "");
+  if (name.empty() && meta.value("generateName", "") != "") {
+    name = meta["generateName"].get<std::string>() + randomSuffix(5);
+    meta["name"] = name;
+  }
+  // Namespace lifecycle: content only goes into namespaces that exist and are not terminating.
+  if (k.namespaced && namespaceKind()) {
+    const KindSpec& nsk = *namespaceKind();
+    std::string ns = meta["namespace"];
+    ObjPtr nso = cache->resource(resourcePrefix(nsk))->get(objectKey(nsk, "", ns));
+    if (!nso) {
+      // The cache may trail a namespace created a moment ago.
+      if (cache->waitUntilFresh(std::chrono::seconds(3)).isOk())
+        nso = cache->resource(resourcePrefix(nsk))->get(objectKey(nsk, "", ns));
+    }
+    if (!nso) return Status(Code::kNotFound, "namespaces \"" + ns + "\" not found");
+    if (nso->obj["metadata"].contains("deletionTimestamp"))
+      return Status(Code::kForbidden, k.resource + " \"" + name +
+                                          "\" is forbidden: unable to create new content in namespace " +
+                                          ns + " because it is being terminated");
+  }
+  for (const char* f : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                        "selfLink", "uid", "creationTimestamp"})
+    meta.erase(f);
+  if (!ctx.is_apply) meta.erase("managedFields");
+  meta["uid"] = newUuid();
+  meta["creationTimestamp"] = nowRfc3339();
+  if (k.uses_generation) meta["generation"] = 1;
+  else meta.erase("generation");
+  // Status is the controllers' to write; a new object starts with none (as upstream's
+  // PrepareForCreate), except Nodes, whose agent registers them with their status.
+  if (k.has_status && k.kind != "Node") obj.erase("status");
+  if (k.defaults) k.defaults(obj);
+  auto causes = validateMetadata(k, obj);
+  if (k.validate) {
+    auto more = k.validate(obj, nullptr);
+    causes.insert(causes.end(), more.begin(), more.end());
+  }
+  if (!causes.empty()) return invalidError(k, name, causes);
+  bool is_service = k.group.empty() && k.resource == "services";
+  if (is_service && !dry_run) BERTH_RETURN_IF_ERROR(services->allocate(obj));
+  if (!ctx.is_apply)  // server-side apply has recorded its own ownership
+    patch::recordUpdate(&obj, nullptr, fieldManager(ctx.req), meta.value("creationTimestamp", ""),
+                        k.groupVersion(), typeOf(k));
+  if (dry_run) return obj;
+  auto start = std::chrono::steady_clock::now();
+  json stored = obj;
+  stored["metadata"].erase("resourceVersion");
+  auto rev = store->create(objectKey(k, k.namespaced ? meta["namespace"].get<std::string>() : "", name),
+                           stored.dump());
+  metrics.observeStore("create", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (!rev.isOk()) {
+    if (is_service) services->release(obj);
+    if (rev.status().code() == Code::kAlreadyExists) return alreadyExistsError(k, name);
+    return rev.status();
+  }
+  obj["metadata"]["resourceVersion"] = std::to_string(*rev);
+  return obj;
+}
+
+Result<json> ApiServer::Impl::updateObject(
+    RequestCtx& ctx, const KindSpec& k, const std::string& ns, const std::string& name,
+    const std::function<Result<json>(const json* current)>& mutate, bool allow_create,
+    bool dry_run, bool* created) {
+  if (created) *created = false;
+  const std::string& sub = ctx.info.subresource;
+  for (int attempt = 0; attempt < kMaxCasRetries; ++attempt) {
+    auto cur_r = readCurrent(k, ns, name);
+    if (!cur_r.isOk() && cur_r.status().code() != Code::kNotFound) return cur_r.status();
+    ObjPtr cur = cur_r.isOk() ? *cur_r : nullptr;
+    auto desired_r = mutate(cur ? &cur->obj : nullptr);
+    if (!desired_r.isOk()) return desired_r.status();
+    json desired = std::move(desired_r).value();
+    if (!cur) {
+      if (!allow_create) return notFoundError(k, name);
+      if (created) *created = true;
+      auto r = createObject(ctx, k, std::move(desired), dry_run);
+      if (!r.isOk() && r.status().code() == Code::kAlreadyExists) continue;  // raced; retry
+      return r;
+    }
+    const json& old = cur->obj;
+    if (!desired.is_object()) return badRequest("the object must be a JSON object");
+    if (!desired["metadata"].is_object()) desired["metadata"] = json::object();
+    json& meta = desired["metadata"];
+    std::string body_name = meta.value("name", "");
+    if (!body_name.empty() && body_name != name)
+      return badRequest("the name of the object (" + body_name +
+                        ") does not match the name on the URL (" + name + ")");
+    meta["name"] = name;
+    if (k.namespaced) {
+      std::string body_ns = meta.value("namespace", "");
+      if (!body_ns.empty() && body_ns != ns)
+        return badRequest("the namespace of the provided object does not match the namespace sent on the request");
+      meta["namespace"] = ns;
+    }
+    std::string want_rv = meta.value("resourceVersion", "");
+    bool pinned = !want_rv.empty();
+    if (pinned && want_rv != old["metadata"].value("resourceVersion", "")) return conflictError(k, name);
+
+    json result;
+    if (sub == "status") {
+      // Only status changes through /status.
+      result = old;
+      if (desired.contains("status")) result["status"] = desired["status"];
+      else result.erase("status");
+    } else {
+      result = desired;
+      json& rm = result["metadata"];
+      const json& om = old["metadata"];
+      for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
+        if (om.contains(f)) rm[f] = om[f];
+        else rm.erase(f);
+      }
+      if (om.contains("managedFields") && !rm.contains("managedFields")) rm["managedFields"] = om["managedFields"];
+      if (k.has_status && sub != "finalize") {
+        if (old.contains("status")) result["status"] = old["status"];
+        else result.erase("status");
+      }
+      if (k.uses_generation) rm["generation"] = om.value("generation", 1);
+      else rm.erase("generation");
+      if (k.defaults) k.defaults(result);
+      if (k.uses_generation && specChanged(result, old))
+        rm["generation"] = om.value("generation", int64_t{1}) + 1;
+    }
+    result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
+    auto causes = validateMetadata(k, result);
+    if (k.validate) {
+      auto more = k.validate(result, &old);
+      causes.insert(causes.end(), more.begin(), more.end());
+    }
+    if (!causes.empty()) return invalidError(k, name, causes);
+    bool is_service = k.group.empty() && k.resource == "services";
+    if (is_service && sub.empty() && !dry_run) BERTH_RETURN_IF_ERROR(services->reallocate(result, old));
+    if (sameObject(result, old)) return old;  // no-op: no write, no new resourceVersion
+    if (!ctx.is_apply)
+      patch::recordUpdate(&result, &old, fieldManager(ctx.req), nowRfc3339(), k.groupVersion(), typeOf(k));
+    if (dry_run) return result;
+
+    int64_t old_rev = cur->mod_revision;
+    const json& rmeta = result["metadata"];
+    bool finalized = rmeta.contains("deletionTimestamp") &&
+                     (!rmeta.contains("finalizers") || rmeta["finalizers"].empty()) &&
+                     !(k.resource == "namespaces" && k.group.empty() &&
+                       result["spec"].contains("finalizers") && !result["spec"]["finalizers"].empty());
+    auto start = std::chrono::steady_clock::now();
+    if (finalized) {
+      auto del = store->remove(objectKey(k, ns, name), old_rev);
+      if (!del.isOk()) {
+        if (del.status().code() == Code::kConflict && !pinned) continue;
+        if (del.status().code() == Code::kConflict) return conflictError(k, name);
+        return del.status();
+      }
+      if (is_service) services->release(result);
+      result["metadata"]["resourceVersion"] = std::to_string(del->mod_revision);
+      return result;
+    }
+    json stored = result;
+    stored["metadata"].erase("resourceVersion");
+    auto rev = store->update(objectKey(k, ns, name), stored.dump(), old_rev);
+    metrics.observeStore("update", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (!rev.isOk()) {
+      if (rev.status().code() == Code::kConflict && !pinned) continue;
+      if (rev.status().code() == Code::kConflict) return conflictError(k, name);
+      if (rev.status().code() == Code::kNotFound) {
+        if (!pinned) continue;
+        return notFoundError(k, name);
+      }
+      return rev.status();
+    }
+    result["metadata"]["resourceVersion"] = std::to_string(*rev);
+    return result;
+  }
+  return conflictError(k, name);
+}
+
+void ApiServer::Impl::handleCreate(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  auto body = decodeBody(ctx, k, true);
+  if (!body.isOk()) return sendError(ctx, body.status());
+  json obj = std::move(body).value();
+  Status st = checkFields(ctx, k, obj);
+  if (!st.isOk()) return sendError(ctx, st);
+  auto r = createObject(ctx, k, std::move(obj), dryRun(ctx.req));
+  if (!r.isOk()) {
+    std::string name;
+    if (body->contains("metadata") && (*body)["metadata"].is_object()) name = (*body)["metadata"].value("name", "");
+    return sendError(ctx, r.status(), name);
+  }
+  sendObject(ctx, 201, *r);
+}
+
+void ApiServer::Impl::handleUpdate(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  const std::string& sub = ctx.info.subresource;
+  bool scale = sub == "scale";
+  auto body = decodeBody(ctx, k, !scale);
+  if (!body.isOk()) return sendError(ctx, body.status(), ctx.info.name);
+  json obj = std::move(body).value();
+  if (!scale) {
+    Status st = checkFields(ctx, k, obj);
+    if (!st.isOk()) return sendError(ctx, st, ctx.info.name);
+  }
+  bool dry = dryRun(ctx.req);
+  bool created = false;
+  std::function<Result<json>(const json*)> mutate;
+  if (scale) {
+    mutate = [&](const json* cur) -> Result<json> {
+      if (!cur) return notFoundError(k, ctx.info.name);
+      json res = *cur;
+      std::string want_rv = obj["metadata"].is_object() ? obj["metadata"].value("resourceVersion", "") : "";
+      if (!want_rv.empty()) res["metadata"]["resourceVersion"] = want_rv;
+      else res["metadata"].erase("resourceVersion");
+      if (!obj.contains("spec") || !obj["spec"].contains("replicas") || !obj["spec"]["replicas"].is_number_integer())
+        return invalidError(k, ctx.info.name, {{"FieldValueRequired", "Required value", "spec.replicas"}});
+      res[json::json_pointer(k.scale_spec_replicas)] = obj["spec"]["replicas"];
+      return res;
+    };
+  } else {
+    mutate = [&](const json* cur) -> Result<json> { return obj; };
+  }
+  // PUT creates when the object is missing (upstream allows create-on-update for most kinds
+  // only when AllowCreateOnUpdate; kubectl replace never relies on it), so we do not.
+  auto r = updateObject(ctx, k, ctx.info.namespace_, ctx.info.name, mutate, false, dry, &created);
+  if (!r.isOk()) return sendError(ctx, r.status(), ctx.info.name);
+  if (scale) return sendJson(ctx, 200, scaleObject(k, *r));
+  sendObject(ctx, created ? 201 : 200, *r);
+}
+
+static bool patchNamesRv(const json& patch) {
+  if (patch.is_object())
+    return patch.contains("metadata") && patch["metadata"].is_object() &&
+           patch["metadata"].contains("resourceVersion");
+  if (patch.is_array())
+    for (const auto& op : patch)
+      if (op.is_object() && op.value("path", "") == "/metadata/resourceVersion") return true;
+  return false;
+}
+
+void ApiServer::Impl::handlePatch(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  const auto& req = ctx.req;
+  const std::string& sub = ctx.info.subresource;
+  std::string mt = mediaType(req.header("content-type"));
+  bool is_apply = mt == "application/apply-patch+yaml";
+  ctx.is_apply = is_apply;
+  if (mt != "application/json-patch+json" && mt != "application/merge-patch+json" &&
+      mt != "application/strategic-merge-patch+json" && !is_apply)
+    return sendError(ctx, Status(Code::kUnsupportedMediaType,
+                                 "the body of the request was in an unknown format - accepted media "
+                                 "types include: application/json-patch+json, "
+                                 "application/merge-patch+json, application/apply-patch+yaml, "
+                                 "application/strategic-merge-patch+json"));
+  json patch_body;
+  if (is_apply) {
+    auto r = schema::yamlToJson(req.body);
+    if (!r.isOk()) return sendError(ctx, r.status(), ctx.info.name);
+    patch_body = std::move(r).value();
+  } else {
+    auto r = schema::parseJsonStrict(req.body, nullptr);
+    if (!r.isOk()) return sendError(ctx, r.status(), ctx.info.name);
+    patch_body = std::move(r).value();
+  }
+  if (mt == "application/json-patch+json" ? !patch_body.is_array() : !patch_body.is_object())
+    return sendError(ctx, badRequest(mt == "application/json-patch+json"
+                                         ? "json patch must be an array of operations"
+                                         : "patch body must be a JSON object"),
+                     ctx.info.name);
+  std::string manager = req.param("fieldManager");
+  if (is_apply && manager.empty())
+    return sendError(ctx, invalid("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+                              .withCause({"FieldValueRequired", "Required value: is required for apply patch", "fieldManager"}));
+  bool force = req.param("force") == "true";
+  if (!is_apply && req.hasParam("force"))
+    return sendError(ctx, invalid("PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"));
+  const schema::Type* type = typeOf(k);
+  bool scale = sub == "scale";
+  bool dry = dryRun(req);
+  Status field_status;
+
+  auto apply_patch = [&](const json& target, const schema::Type* t) -> Result<json> {
+    if (mt == "application/json-patch+json") return patch::applyJsonPatch(target, patch_body);
+    if (mt == "application/merge-patch+json") return patch::applyJsonMergePatch(target, patch_body);
+    return patch::applyStrategicMergePatch(target, patch_body, t);
+  };
+
+  auto mutate = [&](const json* cur) -> Result<json> {
+    if (is_apply) {
+      json applied = patch_body;
+      if (applied.value("apiVersion", "") != k.groupVersion() || applied.value("kind", "") != k.kind)
+        return badRequest("the API version and kind in the applied configuration (" +
+                          applied.value("apiVersion", "") + ", " + applied.value("kind", "") +
+                          ") must match the resource (" + k.groupVersion() + ", " + k.kind + ")");
+      Status st = checkFields(ctx, k, applied);
+      if (!st.isOk()) return st;
+      auto r = patch::serverSideApply(cur, applied, manager, force, type, nowRfc3339(), k.groupVersion());
+      if (!r.isOk()) return r.status();
+      json out = std::move(r).value();
+      if (cur) {
+        // The apply result is pinned to what we read; a concurrent write retries the apply.
+        out["metadata"].erase("resourceVersion");
+      }
+      return out;
+    }
+    if (!cur) return notFoundError(k, ctx.info.name);
+    if (scale) {
+      json sc = scaleObject(k, *cur);
+      auto patched = apply_patch(sc, nullptr);
+      if (!patched.isOk()) return patched.status();
+      json res = *cur;
+      const json& p = *patched;
+      std::string want_rv = p["metadata"].is_object() ? p["metadata"].value("resourceVersion", "") : "";
+      if (!want_rv.empty() && want_rv != (*cur)["metadata"].value("resourceVersion", ""))
+        return conflictError(k, ctx.info.name);
+      res["metadata"].erase("resourceVersion");
+      if (p.contains("spec") && p["spec"].contains("replicas")) {
+        if (!p["spec"]["replicas"].is_number_integer())
+          return invalidError(k, ctx.info.name, {{"FieldValueInvalid", "Invalid value: must be an integer", "spec.replicas"}});
+        res[json::json_pointer(k.scale_spec_replicas)] = p["spec"]["replicas"];
+      }
+      return res;
+    }
+    auto patched = apply_patch(*cur, type);
+    if (!patched.isOk()) return patched.status();
+    json res = std::move(patched).value();
+    if (!res.is_object()) return badRequest("the patch produced a non-object");
+    Status st = checkFields(ctx, k, res);
+    if (!st.isOk()) return st;
+    // A patch that does not name a resourceVersion applies to whatever is current: retries
+    // re-run it on the fresh object. One that names it is a precondition.
+    std::string patched_rv = res["metadata"].is_object() ? res["metadata"].value("resourceVersion", "") : "";
+    if (patched_rv == (*cur)["metadata"].value("resourceVersion", "") && !patchNamesRv(patch_body))
+      res["metadata"].erase("resourceVersion");
+    return res;
+  };
+  bool created = false;
+  auto r = updateObject(ctx, k, ctx.info.namespace_, ctx.info.name, mutate, is_apply, dry, &created);
+  if (!r.isOk()) return sendError(ctx, r.status(), ctx.info.name);
+  if (scale) return sendJson(ctx, 200, scaleObject(k, *r));
+  sendObject(ctx, created ? 201 : 200, *r);
+}
+
+Result<json> ApiServer::Impl::deleteObject(RequestCtx& ctx, const KindSpec& k, const std::string& ns,
+                                           const std::string& name, const json& options,
+                                           bool dry_run, bool* deleted_now) {
+  *deleted_now = false;
+  std::string policy = options.value("propagationPolicy", "");
+  if (policy.empty() && options.contains("orphanDependents") && options["orphanDependents"].is_boolean())
+    policy = options["orphanDependents"].get<bool>() ? "Orphan" : "Background";
+  if (policy.empty()) policy = "Background";
+  if (policy != "Background" && policy != "Foreground" && policy != "Orphan")
+    return invalid("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"" +
+                   policy + "\": supported values: \"Foreground\", \"Background\", \"Orphan\"");
+  for (int attempt = 0; attempt < kMaxCasRetries; ++attempt) {
+    auto cur_r = readCurrent(k, ns, name);
+    if (!cur_r.isOk()) return cur_r.status();
+    ObjPtr cur = *cur_r;
+    const json& old = cur->obj;
+    const json& om = old["metadata"];
+    if (options.contains("preconditions") && options["preconditions"].is_object()) {
+      const json& pre = options["preconditions"];
+      if (pre.contains("uid") && pre["uid"].is_string() && pre["uid"] != om.value("uid", ""))
+        return Status(Code::kConflict, "Precondition failed: UID in precondition: " +
+                                           pre["uid"].get<std::string>() + ", UID in object meta: " +
+                                           om.value("uid", ""));
+      if (pre.contains("resourceVersion") && pre["resourceVersion"].is_string() &&
+          pre["resourceVersion"] != om.value("resourceVersion", ""))
+        return Status(Code::kConflict, "Precondition failed: ResourceVersion in precondition: " +
+                                           pre["resourceVersion"].get<std::string>() +
+                                           ", ResourceVersion in object meta: " +
+                                           om.value("resourceVersion", ""));
+    }
+    json next = old;
+    json& nm = next["metadata"];
+    std::vector<std::string> finalizers;
+    if (om.contains("finalizers") && om["finalizers"].is_array())
+      for (const auto& f : om["finalizers"])
+        if (f.is_string()) finalizers.push_back(f);
+    auto add_finalizer = [&](const std::string& f) {
+      if (std::find(finalizers.begin(), finalizers.end(), f) == finalizers.end()) finalizers.push_back(f);
+    };
+    bool already_deleting = om.contains("deletionTimestamp");
+    bool is_ns = k.group.empty() && k.resource == "namespaces";
+    bool is_pod = k.group.empty() && k.resource == "pods";
+    // Graceful pod deletion: a pod on a node is given its grace period to stop; its node's
+    // agent deletes it for good.
+    int64_t grace = -1;
+    if (options.contains("gracePeriodSeconds") && options["gracePeriodSeconds"].is_number_integer())
+      grace = options["gracePeriodSeconds"].get<int64_t>();
+    bool graceful = false;
+    if (is_pod && old["spec"].value("nodeName", "") != "") {
+      std::string phase = old.contains("status") ? old["status"].value("phase", "") : "";
+      if (grace < 0) grace = old["spec"].value("terminationGracePeriodSeconds", int64_t{30});
+      graceful = grace > 0 && phase != "Succeeded" && phase != "Failed";
+    }
+    if (!already_deleting) {
+      if (policy == "Foreground") add_finalizer("foregroundDeletion");
+      if (policy == "Orphan") add_finalizer("orphan");
+    }
+    bool ns_pending = is_ns && old["spec"].contains("finalizers") && !old["spec"]["finalizers"].empty();
+    bool must_wait = !finalizers.empty() || graceful || ns_pending;
+    if (must_wait) {
+      if (already_deleting) {
+        // A second delete may shorten a pod's grace period; otherwise nothing changes.
+        if (!(graceful && grace < om.value("deletionGracePeriodSeconds", int64_t{0}))) return old;
+      }
+      auto now = std::chrono::system_clock::now();
+      nm["deletionTimestamp"] = formatRfc3339(graceful ? now + std::chrono::seconds(grace) : now);
+      nm["deletionGracePeriodSeconds"] = graceful ? grace : 0;
+      if (!finalizers.empty()) nm["finalizers"] = finalizers;
+      if (is_ns) next["status"]["phase"] = "Terminating";
+      if (dry_run) return next;
+      json stored = next;
+      stored["metadata"].erase("resourceVersion");
+      auto rev = store->update(objectKey(k, ns, name), stored.dump(), cur->mod_revision);
+      if (!rev.isOk()) {
+        if (rev.status().code() == Code::kConflict || rev.status().code() == Code::kNotFound) continue;
+        return rev.status();
+      }
+      nm["resourceVersion"] = std::to_string(*rev);
+      return next;
+    }
+    if (dry_run) {
+      *deleted_now = true;
+      return old;
+    }
+    auto del = store->remove(objectKey(k, ns, name), cur->mod_revision);
+    if (!del.isOk()) {
+      if (del.status().code() == Code::kConflict) continue;
+      if (del.status().code() == Code::kNotFound) return notFoundError(k, name);
+      return del.status();
+    }
+    if (k.group.empty() && k.resource == "services") services->release(old);
+    *deleted_now = true;
+    json out = old;
+    out["metadata"]["resourceVersion"] = std::to_string(del->mod_revision);
+    return out;
+  }
+  return conflictError(k, name);
+}
+
+static Result<json> deleteOptions(const http::Request& req) {
+  json options = json::object();
+  if (!trim(req.body).empty()) {
+    auto r = schema::parseJsonStrict(req.body, nullptr);
+    if (!r.isOk()) {
+      // kubectl 1.32 may send DeleteOptions as protobuf.
+      auto pb = schema::decodeKubernetesProtobuf(req.body);
+      if (!pb.isOk()) return r.status();
+      r = pb;
+    }
+    if (!r->is_object()) return badRequest("DeleteOptions must be a JSON object");
+    options = std::move(r).value();
+  }
+  // Query parameters work as well as a body.
+  if (req.hasParam("propagationPolicy")) options["propagationPolicy"] = req.param("propagationPolicy");
+  if (req.hasParam("gracePeriodSeconds")) {
+    try {
+      options["gracePeriodSeconds"] = std::stoll(req.param("gracePeriodSeconds"));
+    } catch (...) {
+      return badRequest("gracePeriodSeconds: invalid value \"" + req.param("gracePeriodSeconds") + "\"");
+    }
+  }
+  if (req.hasParam("orphanDependents")) options["orphanDependents"] = req.param("orphanDependents") == "true";
+  return options;
+}
+
+void ApiServer::Impl::handleDelete(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  if (!ctx.info.subresource.empty())
+    return sendError(ctx, Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource"));
+  auto options = deleteOptions(ctx.req);
+  if (!options.isOk()) return sendError(ctx, options.status());
+  bool dry = dryRun(ctx.req);
+  if (options->contains("dryRun") && (*options)["dryRun"].is_array())
+    for (const auto& v : (*options)["dryRun"])
+      if (v == "All") dry = true;
+  bool deleted_now = false;
+  auto r = deleteObject(ctx, k, ctx.info.namespace_, ctx.info.name, *options, dry, &deleted_now);
+  if (!r.isOk()) return sendError(ctx, r.status(), ctx.info.name);
+  sendObject(ctx, deleted_now ? 200 : 202, *r);
+}
+
+void ApiServer::Impl::handleDeleteCollection(RequestCtx& ctx) {
+  const KindSpec& k = *ctx.kind;
+  auto filter = ObjectFilter::fromRequest(k, ctx.req);
+  if (!filter.isOk()) return sendError(ctx, filter.status());
+  auto options = deleteOptions(ctx.req);
+  if (!options.isOk()) return sendError(ctx, options.status());
+  Status st = cache->waitUntilFresh(std::chrono::seconds(3));
+  if (!st.isOk()) return sendError(ctx, st);
+  int64_t rv = 0;
+  auto all = cache->resource(resourcePrefix(k))->list(listPrefix(k, ctx.info.namespace_), &rv);
+  json items = json::array();
+  bool dry = dryRun(ctx.req);
+  for (const auto& o : all) {
+    if (!filter->matches(o->obj)) continue;
+    const json& m = o->obj["metadata"];
+    bool deleted_now = false;
+    auto r = deleteObject(ctx, k, m.value("namespace", ""), m.value("name", ""), *options, dry, &deleted_now);
+    if (!r.isOk()) {
+      if (r.status().code() == Code::kNotFound) continue;
+      return sendError(ctx, r.status(), m.value("name", ""));
+    }
+    items.push_back(std::move(r).value());
+  }
+  json list = {{"kind", k.kind + "List"}, {"apiVersion", k.groupVersion()},
+               {"metadata", {{"resourceVersion", std::to_string(cache->revision())}}},
+               {"items", items}};
+  sendJson(ctx, 200, list);
+}
+
+}  // namespace berth::apiserver

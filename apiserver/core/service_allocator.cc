@@ -1,0 +1,214 @@
+#include "apiserver/core/service_allocator.h"
+
+#include <arpa/inet.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+
+namespace berth::apiserver {
+
+namespace {
+bool parseIp(const std::string& s, uint32_t* out) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
+  *out = ntohl(a.s_addr);
+  return true;
+}
+std::string formatIp(uint32_t ip) {
+  in_addr a{};
+  a.s_addr = htonl(ip);
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+bool needsNodePorts(const nlohmann::json& svc) {
+  std::string type = svc["spec"].value("type", "ClusterIP");
+  return type == "NodePort" || type == "LoadBalancer";
+}
+bool headless(const nlohmann::json& svc) {
+  return svc["spec"].value("clusterIP", "") == "None";
+}
+}  // namespace
+
+Result<std::unique_ptr<ServiceAllocator>> ServiceAllocator::create(const std::string& cidr,
+                                                                   const std::string& range) {
+  auto slash = cidr.find('/');
+  uint32_t base;
+  if (slash == std::string::npos || !parseIp(cidr.substr(0, slash), &base))
+    return badRequest("invalid service CIDR \"" + cidr + "\"");
+  int bits = std::atoi(cidr.c_str() + slash + 1);
+  if (bits < 8 || bits > 30) return badRequest("service CIDR \"" + cidr + "\" must be /8../30");
+  uint32_t size = 1u << (32 - bits);
+  base &= ~(size - 1);
+  auto dash = range.find('-');
+  if (dash == std::string::npos) return badRequest("invalid node port range \"" + range + "\"");
+  int lo = std::atoi(range.substr(0, dash).c_str()), hi = std::atoi(range.substr(dash + 1).c_str());
+  if (lo <= 0 || hi > 65535 || lo > hi) return badRequest("invalid node port range \"" + range + "\"");
+  return std::unique_ptr<ServiceAllocator>(new ServiceAllocator(base, size, lo, hi));
+}
+
+std::string ServiceAllocator::firstAddress() const { return formatIp(base_ + 1); }
+
+Result<std::string> ServiceAllocator::allocateIp(const std::string& requested) {
+  if (!requested.empty()) {
+    uint32_t ip;
+    if (!parseIp(requested, &ip))
+      return invalid("spec.clusterIPs[0]: Invalid value: \"" + requested +
+                     "\": must be a valid IP address");
+    if (ip <= base_ || ip >= base_ + size_ - 1)
+      return invalid("spec.clusterIPs[0]: Invalid value: \"" + requested +
+                     "\": provided IP is not in the valid range. The range of valid IPs is " +
+                     formatIp(base_) + "/" + std::to_string(32 - __builtin_ctz(size_)));
+    if (ips_.count(ip))
+      return invalid("spec.clusterIPs[0]: Invalid value: []string{\"" + requested +
+                     "\"}: failed to allocate IP " + requested +
+                     ": provided IP is already allocated");
+    ips_.insert(ip);
+    return requested;
+  }
+  for (uint32_t n = 0; n < size_ - 2; ++n) {
+    uint32_t off = 1 + (next_ip_ + n) % (size_ - 2);
+    uint32_t ip = base_ + off;
+    if (!ips_.count(ip)) {
+      ips_.insert(ip);
+      next_ip_ = off + 1;
+      return formatIp(ip);
+    }
+  }
+  return Status(Code::kInternal, "Internal error occurred: failed to allocate a serviceIP: range is full");
+}
+
+Result<int> ServiceAllocator::allocatePort(int requested) {
+  if (requested) {
+    if (requested < port_lo_ || requested > port_hi_)
+      return invalid("spec.ports[0].nodePort: Invalid value: " + std::to_string(requested) +
+                     ": provided port is not in the valid range. The range of valid ports is " +
+                     std::to_string(port_lo_) + "-" + std::to_string(port_hi_));
+    if (ports_.count(requested))
+      return invalid("spec.ports[0].nodePort: Invalid value: " + std::to_string(requested) +
+                     ": provided port is already allocated");
+    ports_.insert(requested);
+    return requested;
+  }
+  int span = port_hi_ - port_lo_ + 1;
+  for (int n = 0; n < span; ++n) {
+    int p = port_lo_ + (next_port_ + n) % span;
+    if (!ports_.count(p)) {
+      ports_.insert(p);
+      next_port_ = p - port_lo_ + 1;
+      return p;
+    }
+  }
+  return Status(Code::kInternal, "Internal error occurred: failed to allocate a nodePort: range is full");
+}
+
+Status ServiceAllocator::allocate(nlohmann::json& svc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& spec = svc["spec"];
+  std::string type = spec.value("type", "ClusterIP");
+  if (type == "ExternalName") return Status::ok();
+  std::vector<uint32_t> taken_ips;
+  std::vector<int> taken_ports;
+  auto rollback = [&] {
+    for (auto ip : taken_ips) ips_.erase(ip);
+    for (auto p : taken_ports) ports_.erase(p);
+  };
+  if (!headless(svc)) {
+    std::string requested = spec.value("clusterIP", "");
+    if (requested.empty() && spec.contains("clusterIPs") && spec["clusterIPs"].is_array() &&
+        !spec["clusterIPs"].empty() && spec["clusterIPs"][0].is_string())
+      requested = spec["clusterIPs"][0].get<std::string>();
+    auto ip = allocateIp(requested);
+    if (!ip.isOk()) return ip.status();
+    uint32_t raw;
+    parseIp(*ip, &raw);
+    taken_ips.push_back(raw);
+    spec["clusterIP"] = *ip;
+    spec["clusterIPs"] = nlohmann::json::array({*ip});
+  } else {
+    spec["clusterIPs"] = nlohmann::json::array({"None"});
+  }
+  if (needsNodePorts(svc) && spec.contains("ports") && spec["ports"].is_array()) {
+    for (auto& port : spec["ports"]) {
+      int requested = port.value("nodePort", 0);
+      auto p = allocatePort(requested);
+      if (!p.isOk()) {
+        rollback();
+        return p.status();
+      }
+      taken_ports.push_back(*p);
+      port["nodePort"] = *p;
+    }
+  }
+  return Status::ok();
+}
+
+Status ServiceAllocator::reallocate(nlohmann::json& svc, const nlohmann::json& old) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Keep the old cluster IP (immutable).
+    auto& spec = svc["spec"];
+    const auto& ospec = old["spec"];
+    if (ospec.contains("clusterIP") && !spec.contains("clusterIP"))
+      spec["clusterIP"] = ospec["clusterIP"];
+    if (ospec.contains("clusterIPs") && !spec.contains("clusterIPs"))
+      spec["clusterIPs"] = ospec["clusterIPs"];
+    std::map<int, int> old_ports;  // port -> nodePort
+    if (ospec.contains("ports") && ospec["ports"].is_array())
+      for (const auto& p : ospec["ports"])
+        if (p.contains("nodePort")) old_ports[p.value("port", 0)] = p.value("nodePort", 0);
+    std::set<int> keep;
+    if (needsNodePorts(svc) && spec.contains("ports") && spec["ports"].is_array()) {
+      for (auto& port : spec["ports"]) {
+        int want = port.value("nodePort", 0);
+        auto it = old_ports.find(port.value("port", 0));
+        if (want == 0 && it != old_ports.end()) want = it->second;
+        bool owned = false;
+        for (auto& [_, np] : old_ports) owned |= (np == want);
+        if (want && owned) {
+          port["nodePort"] = want;
+          keep.insert(want);
+          continue;
+        }
+        auto p = allocatePort(want);
+        if (!p.isOk()) return p.status();
+        port["nodePort"] = *p;
+        keep.insert(*p);
+      }
+    } else if (spec.contains("ports") && spec["ports"].is_array()) {
+      for (auto& port : spec["ports"]) port.erase("nodePort");
+    }
+    for (auto& [_, np] : old_ports)
+      if (!keep.count(np)) ports_.erase(np);
+  }
+  return Status::ok();
+}
+
+void ServiceAllocator::release(const nlohmann::json& svc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto& spec = svc.value("spec", nlohmann::json::object());
+  uint32_t ip;
+  if (spec.contains("clusterIP") && spec["clusterIP"].is_string() &&
+      parseIp(spec["clusterIP"].get<std::string>(), &ip))
+    ips_.erase(ip);
+  if (spec.contains("ports") && spec["ports"].is_array())
+    for (const auto& p : spec["ports"])
+      if (p.contains("nodePort") && p["nodePort"].is_number_integer())
+        ports_.erase(p["nodePort"].get<int>());
+}
+
+void ServiceAllocator::restore(const nlohmann::json& svc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto& spec = svc.value("spec", nlohmann::json::object());
+  uint32_t ip;
+  if (spec.contains("clusterIP") && spec["clusterIP"].is_string() &&
+      parseIp(spec["clusterIP"].get<std::string>(), &ip))
+    ips_.insert(ip);
+  if (spec.contains("ports") && spec["ports"].is_array())
+    for (const auto& p : spec["ports"])
+      if (p.contains("nodePort") && p["nodePort"].is_number_integer())
+        ports_.insert(p["nodePort"].get<int>());
+}
+
+}  // namespace berth::apiserver

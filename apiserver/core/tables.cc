@@ -1,0 +1,61 @@
+// Server-side printing: meta.k8s.io/v1 Tables from a KindSpec's columns and cells.
+#include <nlohmann/json.hpp>
+
+#include "apiserver/core/api_context.h"
+
+namespace berth::apiserver {
+
+json tableColumns(const KindSpec& k) {
+  json cols = json::array();
+  if (k.columns.empty() || !k.cells) {
+    cols.push_back({{"name", "Name"}, {"type", "string"}, {"format", "name"},
+                    {"description", "Name must be unique within a namespace."}, {"priority", 0}});
+    cols.push_back({{"name", "Created At"}, {"type", "date"}, {"format", ""},
+                    {"description", "CreationTimestamp is the time the object was created."},
+                    {"priority", 0}});
+    return cols;
+  }
+  for (const auto& c : k.columns)
+    cols.push_back({{"name", c.name}, {"type", c.type}, {"format", c.format},
+                    {"description", c.description}, {"priority", c.priority}});
+  return cols;
+}
+
+json tableRow(const KindSpec& k, const json& obj, const std::string& include_object, TimePoint now) {
+  json cells = json::array();
+  const json& meta = obj["metadata"];
+  if (k.columns.empty() || !k.cells) {
+    cells.push_back(meta.value("name", ""));
+    cells.push_back(meta.value("creationTimestamp", ""));
+  } else {
+    for (auto& c : k.cells(obj, now)) cells.push_back(std::move(c));
+  }
+  json row = {{"cells", cells}};
+  if (include_object == "Object") {
+    row["object"] = obj;
+  } else if (include_object != "None") {
+    row["object"] = {{"kind", "PartialObjectMetadata"},
+                     {"apiVersion", "meta.k8s.io/v1"},
+                     {"metadata", meta}};
+  }
+  // Finished pods are marked so `kubectl get` can hide them with --show-all=false.
+  if (k.group.empty() && k.kind == "Pod" && obj.contains("status")) {
+    std::string phase = obj["status"].value("phase", "");
+    if (phase == "Succeeded" || phase == "Failed")
+      row["conditions"] = json::array({{{"type", "Completed"}, {"status", "True"},
+                                        {"reason", phase}, {"message", "The pod has completed successfully."}}});
+  }
+  return row;
+}
+
+json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
+                const std::string& include_object, bool with_columns) {
+  TimePoint now = std::chrono::system_clock::now();
+  json rows = json::array();
+  for (const json* o : objs) rows.push_back(tableRow(k, *o, include_object, now));
+  json t = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", json::object()},
+            {"columnDefinitions", with_columns ? tableColumns(k) : json(nullptr)}, {"rows", rows}};
+  return t;
+}
+
+}  // namespace berth::apiserver

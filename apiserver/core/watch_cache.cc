@@ -1,0 +1,251 @@
+#include "apiserver/core/watch_cache.h"
+
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace berth::apiserver {
+
+const std::string& CachedObject::raw() const {
+  std::call_once(raw_once_, [this] { raw_ = obj.dump(); });
+  return raw_;
+}
+
+const char* eventTypeName(EventType t) {
+  switch (t) {
+    case EventType::kAdded: return "ADDED";
+    case EventType::kModified: return "MODIFIED";
+    case EventType::kDeleted: return "DELETED";
+    case EventType::kBookmark: return "BOOKMARK";
+    case EventType::kError: return "ERROR";
+  }
+  return "ERROR";
+}
+
+Result<ObjPtr> decodeStored(const storage::KeyValue& kv) {
+  auto obj = std::make_shared<CachedObject>();
+  obj->key = kv.key;
+  obj->mod_revision = kv.mod_revision;
+  try {
+    obj->obj = nlohmann::json::parse(kv.value);
+  } catch (const nlohmann::json::exception& e) {
+    return internalError("stored object " + kv.key + " is not valid JSON: " + e.what());
+  }
+  if (!obj->obj.is_object()) return internalError("stored object " + kv.key + " is not an object");
+  obj->obj["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
+  return ObjPtr(std::move(obj));
+}
+
+// ---- ResourceCache ----
+
+std::vector<ObjPtr> ResourceCache::list(const std::string& key_prefix, int64_t* revision) const {
+  std::shared_lock lock(mu_);
+  std::vector<ObjPtr> out;
+  for (auto it = objects_.lower_bound(key_prefix);
+       it != objects_.end() && startsWith(it->first, key_prefix); ++it)
+    out.push_back(it->second);
+  if (revision) *revision = revision_;
+  return out;
+}
+
+ObjPtr ResourceCache::get(const std::string& key) const {
+  std::shared_lock lock(mu_);
+  auto it = objects_.find(key);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+size_t ResourceCache::size() const {
+  std::shared_lock lock(mu_);
+  return objects_.size();
+}
+
+Result<uint64_t> ResourceCache::addWatcher(int64_t after_revision, bool initial_state,
+                                           const std::string& key_prefix,
+                                           std::shared_ptr<WatchSink> sink) {
+  std::unique_lock lock(mu_);
+  std::vector<CacheEvent> replay;
+  if (initial_state) {
+    for (auto it = objects_.lower_bound(key_prefix);
+         it != objects_.end() && startsWith(it->first, key_prefix); ++it)
+      replay.push_back({EventType::kAdded, it->second, nullptr, it->second->mod_revision});
+  } else {
+    if (after_revision < history_start_) {
+      return Status(Code::kExpired, "too old resource version: " + std::to_string(after_revision) +
+                                        " (" + std::to_string(history_start_) + ")");
+    }
+    for (const auto& ev : history_) {
+      if (ev.revision > after_revision && startsWith(ev.obj->key, key_prefix)) replay.push_back(ev);
+    }
+  }
+  if (!replay.empty() && !sink->onEvents(replay)) return Status(Code::kUnavailable, "watcher gone");
+  uint64_t id = next_watcher_++;
+  watchers_.emplace(id, Watcher{key_prefix, std::move(sink)});
+  return id;
+}
+
+void ResourceCache::removeWatcher(uint64_t id) {
+  std::unique_lock lock(mu_);
+  watchers_.erase(id);
+}
+
+size_t ResourceCache::watcherCount() const {
+  std::shared_lock lock(mu_);
+  return watchers_.size();
+}
+
+void ResourceCache::load(std::vector<ObjPtr> objects, int64_t revision) {
+  std::unique_lock lock(mu_);
+  objects_.clear();
+  for (auto& o : objects) objects_[o->key] = std::move(o);
+  revision_ = revision;
+  history_start_ = revision;
+  history_.clear();
+}
+
+void ResourceCache::setRevision(int64_t revision) {
+  std::unique_lock lock(mu_);
+  if (revision > revision_) revision_ = revision;
+}
+
+void ResourceCache::apply(const std::vector<CacheEvent>& events, int64_t revision) {
+  std::vector<std::pair<uint64_t, Watcher>> targets;
+  {
+    std::unique_lock lock(mu_);
+    for (const auto& ev : events) {
+      if (ev.type == EventType::kDeleted) objects_.erase(ev.obj->key);
+      else objects_[ev.obj->key] = ev.obj;
+      history_.push_back(ev);
+    }
+    while (history_.size() > history_limit_) {
+      history_start_ = history_.front().revision;
+      history_.pop_front();
+    }
+    if (revision > revision_) revision_ = revision;
+    targets.assign(watchers_.begin(), watchers_.end());
+  }
+  std::vector<uint64_t> dead;
+  for (auto& [id, w] : targets) {
+    std::vector<CacheEvent> mine;
+    for (const auto& ev : events)
+      if (startsWith(ev.obj->key, w.key_prefix)) mine.push_back(ev);
+    if (!mine.empty() && !w.sink->onEvents(mine)) dead.push_back(id);
+  }
+  if (!dead.empty()) {
+    std::unique_lock lock(mu_);
+    for (auto id : dead) watchers_.erase(id);
+  }
+}
+
+// ---- WatchCache ----
+
+WatchCache::~WatchCache() { stop(); }
+
+void WatchCache::addResource(const std::string& prefix) {
+  if (!resources_.count(prefix))
+    resources_[prefix] = std::make_unique<ResourceCache>(prefix, history_limit_);
+}
+
+ResourceCache* WatchCache::resource(const std::string& prefix) const {
+  auto it = resources_.find(prefix);
+  return it == resources_.end() ? nullptr : it->second.get();
+}
+
+ResourceCache* WatchCache::route(const std::string& key) const {
+  // Keys are /registry/<group>/<resource>/...: the prefix is the first three segments.
+  size_t p = 0;
+  for (int i = 0; i < 3 && p != std::string::npos; ++i) p = key.find('/', p + 1);
+  if (p == std::string::npos) return nullptr;
+  return resource(key.substr(0, p + 1));
+}
+
+Status WatchCache::start() {
+  auto listed = store_->list("/registry/", "", 0, 0);
+  if (!listed.isOk()) return listed.status().withContext("listing the store for the watch cache");
+  std::map<ResourceCache*, std::vector<ObjPtr>> by_resource;
+  for (const auto& kv : listed->kvs) {
+    ResourceCache* rc = route(kv.key);
+    if (!rc) continue;
+    auto obj = decodeStored(kv);
+    if (!obj.isOk()) {
+      BLOG_ERROR("skipping undecodable object").kv("key", kv.key).kv("err", obj.status().message());
+      continue;
+    }
+    by_resource[rc].push_back(std::move(obj).value());
+  }
+  for (auto& [prefix, rc] : resources_) rc->load(std::move(by_resource[rc.get()]), listed->revision);
+  {
+    std::lock_guard<std::mutex> lock(rev_mu_);
+    revision_ = listed->revision;
+  }
+  auto w = store_->watch("/registry/", listed->revision,
+                         [this](const std::vector<storage::Event>& events, const Status& st) {
+                           onStoreEvents(events, st);
+                         });
+  if (!w.isOk()) return w.status().withContext("watching the store");
+  watch_ = std::move(w).value();
+  return Status::ok();
+}
+
+void WatchCache::stop() {
+  if (watch_) {
+    watch_->cancel();
+    watch_.reset();
+  }
+}
+
+void WatchCache::onStoreEvents(const std::vector<storage::Event>& events, const Status& status) {
+  if (!status.isOk()) {
+    // The store ended our watch (it closed, or we fell behind its history). Nothing can be
+    // served consistently any more; this is a broken invariant for a single-process server.
+    BLOG_ERROR("watch cache lost its store watch").kv("err", status.message());
+    return;
+  }
+  std::map<ResourceCache*, std::vector<CacheEvent>> by_resource;
+  int64_t last = 0;
+  for (const auto& ev : events) {
+    last = std::max(last, ev.kv.mod_revision);
+    ResourceCache* rc = route(ev.kv.key);
+    if (!rc) continue;
+    auto obj = decodeStored(ev.kv);
+    if (!obj.isOk()) {
+      BLOG_ERROR("skipping undecodable event").kv("key", ev.kv.key);
+      continue;
+    }
+    CacheEvent ce;
+    ce.revision = ev.kv.mod_revision;
+    ce.obj = std::move(obj).value();
+    if (ev.prev) {
+      auto prev = decodeStored(*ev.prev);
+      if (prev.isOk()) ce.prev = std::move(prev).value();
+    }
+    if (ev.type == storage::Event::Type::kDelete) ce.type = EventType::kDeleted;
+    else ce.type = ce.prev ? EventType::kModified : EventType::kAdded;
+    by_resource[rc].push_back(std::move(ce));
+  }
+  for (auto& [rc, evs] : by_resource) rc->apply(evs, last);
+  for (auto& [prefix, rc] : resources_) rc->setRevision(last);
+  {
+    std::lock_guard<std::mutex> lock(rev_mu_);
+    if (last > revision_) revision_ = last;
+  }
+  rev_cv_.notify_all();
+}
+
+int64_t WatchCache::revision() const {
+  std::lock_guard<std::mutex> lock(rev_mu_);
+  return revision_;
+}
+
+bool WatchCache::waitForRevision(int64_t revision, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(rev_mu_);
+  return rev_cv_.wait_for(lock, timeout, [&] { return revision_ >= revision; });
+}
+
+Status WatchCache::waitUntilFresh(std::chrono::milliseconds timeout) const {
+  int64_t target = store_->currentRevision();
+  if (!waitForRevision(target, timeout))
+    return Status(Code::kTimeout, "Timeout: Too large resource version: " + std::to_string(target) +
+                                      ", current: " + std::to_string(revision()));
+  return Status::ok();
+}
+
+}  // namespace berth::apiserver

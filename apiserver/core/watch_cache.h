@@ -1,0 +1,137 @@
+// WatchCache: the API server's in-memory view of the store, one ResourceCache per resource.
+//
+// Filled by one list of "/registry/" at start-up and then one store watch, so it follows the
+// commit path without polling. It serves lists (all of them, or a first page), consistent
+// reads (waitForRevision), and fans each event out to the resource's watchers.
+//
+// Thread-safety: all methods are thread-safe. Events are applied and delivered on the store's
+// watch thread; WatchSink::onEvents runs there (and, for the replay, on the registering
+// thread under the resource's lock) and must only queue work, never block.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apiserver/storage/store.h"
+#include "common/status.h"
+
+namespace berth::apiserver {
+
+struct CachedObject {
+  std::string key;
+  int64_t mod_revision = 0;
+  nlohmann::json obj;  // with metadata.resourceVersion set; never mutated once cached
+
+  // The object serialised as compact JSON, computed once.
+  const std::string& raw() const;
+
+ private:
+  mutable std::once_flag raw_once_;
+  mutable std::string raw_;
+};
+using ObjPtr = std::shared_ptr<const CachedObject>;
+
+enum class EventType { kAdded, kModified, kDeleted, kBookmark, kError };
+const char* eventTypeName(EventType t);
+
+struct CacheEvent {
+  EventType type = EventType::kAdded;
+  ObjPtr obj;   // the new state; for kDeleted the last state with the deletion's revision
+  ObjPtr prev;  // the state before (kModified, kDeleted)
+  int64_t revision = 0;
+};
+
+class WatchSink {
+ public:
+  virtual ~WatchSink() = default;
+  // Returns false when the sink is finished (client gone); it is then dropped.
+  virtual bool onEvents(const std::vector<CacheEvent>& events) = 0;
+};
+
+class ResourceCache {
+ public:
+  explicit ResourceCache(std::string prefix, size_t history_limit)
+      : prefix_(std::move(prefix)), history_limit_(history_limit) {}
+
+  const std::string& prefix() const { return prefix_; }
+
+  // Objects whose key starts with key_prefix (a namespace's prefix or the resource's), in key
+  // order, and the cache revision they reflect.
+  std::vector<ObjPtr> list(const std::string& key_prefix, int64_t* revision) const;
+  ObjPtr get(const std::string& key) const;
+  size_t size() const;
+
+  // Registers a watcher for events after `after_revision`. With `initial_state`, first
+  // replays an ADDED for every current object (resourceVersion 0 / unset). kExpired when
+  // after_revision is older than the kept history.
+  Result<uint64_t> addWatcher(int64_t after_revision, bool initial_state,
+                              const std::string& key_prefix, std::shared_ptr<WatchSink> sink);
+  void removeWatcher(uint64_t id);
+  size_t watcherCount() const;
+
+  // Applied by WatchCache on the watch thread.
+  void apply(const std::vector<CacheEvent>& events, int64_t revision);
+  void setRevision(int64_t revision);
+  void load(std::vector<ObjPtr> objects, int64_t revision);
+
+ private:
+  struct Watcher {
+    std::string key_prefix;
+    std::shared_ptr<WatchSink> sink;
+  };
+  std::string prefix_;
+  size_t history_limit_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, ObjPtr> objects_;
+  std::deque<CacheEvent> history_;
+  int64_t revision_ = 0;          // last revision applied
+  int64_t history_start_ = 0;     // events after this revision are all in history_
+  std::map<uint64_t, Watcher> watchers_;
+  uint64_t next_watcher_ = 1;
+};
+
+class WatchCache {
+ public:
+  explicit WatchCache(storage::Store* store, size_t history_limit = 20000)
+      : store_(store), history_limit_(history_limit) {}
+  ~WatchCache();
+
+  // Declares a resource by its key prefix ("/registry/apps/deployments/"). Call before start().
+  void addResource(const std::string& prefix);
+  // Lists everything and starts the store watch.
+  Status start();
+  void stop();
+
+  ResourceCache* resource(const std::string& prefix) const;
+  int64_t revision() const;
+  // Blocks until the cache has applied `revision` (or timeout). False on timeout.
+  bool waitForRevision(int64_t revision, std::chrono::milliseconds timeout) const;
+  // Waits until the cache reflects every write the store has acknowledged so far.
+  Status waitUntilFresh(std::chrono::milliseconds timeout) const;
+
+ private:
+  void onStoreEvents(const std::vector<storage::Event>& events, const Status& status);
+  ResourceCache* route(const std::string& key) const;
+
+  storage::Store* store_;
+  size_t history_limit_;
+  std::map<std::string, std::unique_ptr<ResourceCache>> resources_;
+  std::unique_ptr<storage::Watch> watch_;
+  mutable std::mutex rev_mu_;
+  mutable std::condition_variable rev_cv_;
+  int64_t revision_ = 0;
+};
+
+// Decodes a stored value into a cached object (sets metadata.resourceVersion).
+Result<ObjPtr> decodeStored(const storage::KeyValue& kv);
+
+}  // namespace berth::apiserver

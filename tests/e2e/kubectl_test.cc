@@ -1,0 +1,392 @@
+// End-to-end: the real kubectl (v1.32 on the PATH) against a real `berth server`.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <memory>
+
+#include "tests/e2e/harness.h"
+
+namespace berth::e2e {
+namespace {
+
+using json = nlohmann::json;
+
+class KubectlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server();
+    ASSERT_TRUE(server_->ok()) << "berth server did not start";
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    ns_ = "t-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    for (auto& c : ns_) c = static_cast<char>(std::tolower(c));
+    auto r = k({"create", "namespace", ns_});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  CmdResult k(std::vector<std::string> args, const std::string& input = "") {
+    return server_->kubectl(args, input);
+  }
+  // kubectl in the test's namespace; asserts success and returns stdout.
+  std::string ok(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {"-n", ns_});
+    auto r = k(args, input);
+    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[2] << " failed: " << r.err;
+    return r.out;
+  }
+  CmdResult kn(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {"-n", ns_});
+    return k(args, input);
+  }
+  json getJson(const std::string& what) {
+    return json::parse(ok({"get", what, "-o", "json"}));
+  }
+
+  static Server* server_;
+  std::string ns_;
+};
+
+Server* KubectlTest::server_ = nullptr;
+
+const char* kDeployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        ports:
+        - containerPort: 80
+      - name: sidecar
+        image: busybox:1.36
+        command: ["sleep", "infinity"]
+)";
+
+TEST_F(KubectlTest, VersionReportsMinor32) {
+  auto r = k({"version", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json v = json::parse(r.out);
+  EXPECT_EQ(v["serverVersion"]["major"], "1");
+  EXPECT_EQ(v["serverVersion"]["minor"], "32");
+}
+
+TEST_F(KubectlTest, ApiResourcesListsKindsWithShortNames) {
+  auto r = k({"api-resources"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("deployments"), std::string::npos);
+  EXPECT_NE(r.out.find("deploy"), std::string::npos);
+  EXPECT_NE(r.out.find("nodegroups"), std::string::npos);
+  EXPECT_NE(r.out.find("berth.dev/v1alpha1"), std::string::npos);
+  EXPECT_NE(r.out.find("horizontalpodautoscalers"), std::string::npos);
+}
+
+TEST_F(KubectlTest, ExplainPrintsFieldsFromOpenApi) {
+  auto r = k({"explain", "deployment.spec.strategy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rollingUpdate"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("type"), std::string::npos);
+}
+
+TEST_F(KubectlTest, StartsWithTheStandardNamespaces) {
+  std::string out = ok({"get", "namespaces"});
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"})
+    EXPECT_NE(out.find(ns), std::string::npos) << ns;
+  EXPECT_NE(out.find("Active"), std::string::npos);
+}
+
+TEST_F(KubectlTest, ApplyCreatesThenMergesThenIsUnchanged) {
+  EXPECT_NE(ok({"apply", "-f", "-"}, kDeployment).find("deployment.apps/web created"), std::string::npos);
+  EXPECT_NE(ok({"apply", "-f", "-"}, kDeployment).find("unchanged"), std::string::npos);
+  json d = getJson("deploy/web");
+  EXPECT_EQ(d["metadata"]["generation"], 1);
+  // Defaults as upstream.
+  EXPECT_EQ(d["spec"]["strategy"]["type"], "RollingUpdate");
+  EXPECT_EQ(d["spec"]["revisionHistoryLimit"], 10);
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+
+  // Change the image and drop the sidecar: apply must remove the container (patch metadata
+  // from the OpenAPI documents says containers merge by name).
+  std::string changed = kDeployment;
+  changed.replace(changed.find("nginx:1.25"), 10, "nginx:1.26");
+  changed = changed.substr(0, changed.find("      - name: sidecar"));
+  EXPECT_NE(ok({"apply", "-f", "-"}, changed).find("configured"), std::string::npos);
+  d = getJson("deploy/web");
+  ASSERT_EQ(d["spec"]["template"]["spec"]["containers"].size(), 1u);
+  EXPECT_EQ(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.26");
+  EXPECT_EQ(d["metadata"]["generation"], 2);
+}
+
+TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
+  const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
+  EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);
+  ok({"patch", "configmap", "cfg", "--type=merge", "-p", R"({"data":{"a":"2"}})"});
+  auto r = kn({"apply", "--server-side", "-f", "-"}, cm);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("conflict"), std::string::npos) << r.err;
+  ok({"apply", "--server-side", "--force-conflicts", "-f", "-"}, cm);
+  EXPECT_EQ(getJson("cm/cfg")["data"]["a"], "1");
+}
+
+TEST_F(KubectlTest, CreateCommandsSendProtobuf) {
+  ok({"create", "deployment", "pb", "--image=nginx:1.25", "--replicas=3"});
+  ok({"create", "configmap", "pbcm", "--from-literal=k=v"});
+  ok({"create", "secret", "generic", "pbs", "--from-literal=pw=s3cret"});
+  ok({"create", "service", "clusterip", "pbsvc", "--tcp=80:8080"});
+  ok({"create", "job", "pbjob", "--image=busybox:1.36", "--", "true"});
+  ok({"create", "serviceaccount", "pbsa"});
+  EXPECT_EQ(getJson("deploy/pb")["spec"]["replicas"], 3);
+  EXPECT_EQ(getJson("cm/pbcm")["data"]["k"], "v");
+  EXPECT_EQ(getJson("secret/pbs")["data"]["pw"], "czNjcmV0");
+  json svc = getJson("svc/pbsvc");
+  EXPECT_EQ(svc["spec"]["ports"][0]["targetPort"], 8080);
+  EXPECT_TRUE(svc["spec"]["clusterIP"].get<std::string>().rfind("10.", 0) == 0) << svc.dump();
+  EXPECT_EQ(getJson("job/pbjob")["spec"]["template"]["spec"]["restartPolicy"], "Never");
+}
+
+TEST_F(KubectlTest, GetPrintsTablesAndFormats) {
+  ok({"apply", "-f", "-"}, kDeployment);
+  std::string table = ok({"get", "deployments"});
+  EXPECT_NE(table.find("NAME"), std::string::npos);
+  EXPECT_NE(table.find("READY"), std::string::npos);
+  EXPECT_NE(table.find("UP-TO-DATE"), std::string::npos);
+  EXPECT_NE(table.find("web"), std::string::npos);
+  std::string wide = ok({"get", "deploy", "-o", "wide"});
+  EXPECT_NE(wide.find("nginx:1.25,busybox:1.36"), std::string::npos) << wide;
+  EXPECT_EQ(ok({"get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"}), "nginx:1.25");
+  EXPECT_NE(ok({"get", "deploy", "web", "-o", "yaml"}).find("kind: Deployment"), std::string::npos);
+  EXPECT_EQ(ok({"get", "deploy", "-o", "name"}), "deployment.apps/web\n");
+  auto all = k({"get", "deploy", "-A"});
+  ASSERT_EQ(all.exit_code, 0);
+  EXPECT_NE(all.out.find(ns_), std::string::npos);
+}
+
+TEST_F(KubectlTest, SelectorsAndChunking) {
+  for (int i = 0; i < 5; ++i) {
+    std::string name = "cm" + std::to_string(i);
+    ok({"create", "configmap", name, "--from-literal=i=" + std::to_string(i)});
+    ok({"label", "configmap", name, std::string("parity=") + (i % 2 ? "odd" : "even")});
+  }
+  EXPECT_EQ(ok({"get", "cm", "-l", "parity=odd", "-o", "name"}), "configmap/cm1\nconfigmap/cm3\n");
+  EXPECT_EQ(ok({"get", "cm", "-l", "parity in (even),parity!=odd", "-o", "name"}),
+            "configmap/cm0\nconfigmap/cm2\nconfigmap/cm4\n");
+  EXPECT_EQ(ok({"get", "cm", "--field-selector", "metadata.name=cm2", "-o", "name"}), "configmap/cm2\n");
+  std::string chunked = ok({"get", "cm", "-l", "parity", "--chunk-size=2", "-o", "name"});
+  EXPECT_EQ(chunked, "configmap/cm0\nconfigmap/cm1\nconfigmap/cm2\nconfigmap/cm3\nconfigmap/cm4\n");
+  auto bad = kn({"get", "cm", "-l", "a in (b"});
+  EXPECT_NE(bad.exit_code, 0);
+  auto badfield = kn({"get", "cm", "--field-selector", "spec.foo=bar"});
+  EXPECT_NE(badfield.exit_code, 0);
+  EXPECT_NE(badfield.err.find("field label not supported"), std::string::npos) << badfield.err;
+}
+
+TEST_F(KubectlTest, WatchSeesChanges) {
+  ok({"create", "configmap", "watched", "--from-literal=a=1"});
+  Child watch(server_->kubectlArgv({"-n", ns_, "get", "configmap", "watched", "-w", "-o",
+                                    "jsonpath={.data.a}{\"\\n\"}"}),
+              server_->kubectlEnv());
+  std::string line;
+  ASSERT_TRUE(watch.readLine(&line, std::chrono::seconds(20)));
+  EXPECT_EQ(line, "1");
+  ok({"patch", "configmap", "watched", "-p", R"({"data":{"a":"2"}})"});
+  ASSERT_TRUE(watch.readLine(&line, std::chrono::seconds(20)));
+  EXPECT_EQ(line, "2");
+  watch.kill(SIGTERM);
+}
+
+TEST_F(KubectlTest, DescribeLabelAnnotatePatchScale) {
+  ok({"apply", "-f", "-"}, kDeployment);
+  std::string d = ok({"describe", "deployment", "web"});
+  EXPECT_NE(d.find("StrategyType:"), std::string::npos);
+  EXPECT_NE(d.find("RollingUpdate"), std::string::npos);
+  ok({"label", "deploy", "web", "tier=frontend"});
+  ok({"annotate", "deploy", "web", "note=hello"});
+  json obj = getJson("deploy/web");
+  EXPECT_EQ(obj["metadata"]["labels"]["tier"], "frontend");
+  EXPECT_EQ(obj["metadata"]["annotations"]["note"], "hello");
+  ok({"label", "deploy", "web", "tier-"});
+  EXPECT_FALSE(getJson("deploy/web")["metadata"]["labels"].contains("tier"));
+
+  // Strategic merge: containers merge by name.
+  ok({"patch", "deploy", "web", "-p",
+      R"({"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}})"});
+  obj = getJson("deploy/web");
+  EXPECT_EQ(obj["spec"]["template"]["spec"]["containers"].size(), 2u);
+  EXPECT_EQ(obj["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+  // JSON merge patch replaces lists.
+  ok({"patch", "deploy", "web", "--type=merge", "-p", R"({"metadata":{"labels":{"m":"x"}}})"});
+  EXPECT_EQ(getJson("deploy/web")["metadata"]["labels"]["m"], "x");
+  // JSON patch.
+  ok({"patch", "deploy", "web", "--type=json", "-p", R"([{"op":"replace","path":"/spec/replicas","value":4}])"});
+  EXPECT_EQ(getJson("deploy/web")["spec"]["replicas"], 4);
+  std::string nochange = ok({"patch", "deploy", "web", "--type=json", "-p", R"([{"op":"replace","path":"/spec/replicas","value":4}])"});
+  EXPECT_NE(nochange.find("no change"), std::string::npos) << nochange;
+  // Scale through the scale subresource.
+  EXPECT_NE(ok({"scale", "deploy", "web", "--replicas=7"}).find("scaled"), std::string::npos);
+  EXPECT_EQ(getJson("deploy/web")["spec"]["replicas"], 7);
+}
+
+TEST_F(KubectlTest, ReplaceWithStaleResourceVersionConflicts) {
+  ok({"create", "configmap", "rep", "--from-literal=a=1"});
+  json cm = getJson("cm/rep");
+  ok({"patch", "cm", "rep", "-p", R"({"data":{"a":"2"}})"});
+  cm["data"]["a"] = "3";
+  auto r = kn({"replace", "-f", "-"}, cm.dump());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the object has been modified"), std::string::npos) << r.err;
+  EXPECT_EQ(getJson("cm/rep")["data"]["a"], "2");
+  cm.erase("metadata");
+  cm["metadata"] = {{"name", "rep"}};
+  cm["data"]["a"] = "4";
+  ok({"replace", "-f", "-"}, cm.dump());
+  EXPECT_EQ(getJson("cm/rep")["data"]["a"], "4");
+}
+
+TEST_F(KubectlTest, DeleteAndWait) {
+  ok({"create", "configmap", "gone", "--from-literal=a=1"});
+  EXPECT_NE(ok({"delete", "configmap", "gone"}).find("deleted"), std::string::npos);
+  auto r = kn({"get", "configmap", "gone"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("NotFound"), std::string::npos);
+  EXPECT_NE(r.err.find("configmaps \"gone\" not found"), std::string::npos) << r.err;
+  // A finalizer holds the object in Terminating; removing it completes the delete that
+  // `kubectl wait --for=delete` is waiting for.
+  ok({"apply", "-f", "-"},
+     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n");
+  ok({"delete", "configmap", "held", "--wait=false"});
+  json held = getJson("cm/held");
+  EXPECT_TRUE(held["metadata"].contains("deletionTimestamp"));
+  Child waiter(server_->kubectlArgv({"-n", ns_, "wait", "--for=delete", "cm/held", "--timeout=30s"}),
+               server_->kubectlEnv());
+  ok({"patch", "cm", "held", "--type=json", "-p", R"([{"op":"remove","path":"/metadata/finalizers"}])"});
+  EXPECT_EQ(waiter.wait(), 0);
+  EXPECT_NE(kn({"get", "cm", "held"}).exit_code, 0);
+}
+
+TEST_F(KubectlTest, DryRunStoresNothing) {
+  EXPECT_NE(ok({"create", "configmap", "dry", "--from-literal=a=1", "--dry-run=server"}).find("server dry run"),
+            std::string::npos);
+  EXPECT_NE(kn({"get", "cm", "dry"}).exit_code, 0);
+}
+
+TEST_F(KubectlTest, GenerateName) {
+  std::string out = ok({"create", "-f", "-"},
+                       "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\n");
+  EXPECT_NE(out.find("configmap/gen-"), std::string::npos) << out;
+}
+
+TEST_F(KubectlTest, BadInputGetsUpstreamErrors) {
+  // Unknown field under kubectl's default strict validation.
+  auto r = kn({"apply", "-f", "-"},
+              "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndatta:\n  a: b\n");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("unknown field \"datta\""), std::string::npos) << r.err;
+  // Invalid name.
+  r = kn({"create", "configmap", "Bad_Name"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("Invalid value: \"Bad_Name\""), std::string::npos) << r.err;
+  // Validation with field paths.
+  r = kn({"apply", "-f", "-"}, std::string(kDeployment).replace(std::string(kDeployment).find("replicas: 2"), 11, "replicas: -1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("spec.replicas"), std::string::npos) << r.err;
+  // Selector that does not match the template.
+  std::string mismatch = kDeployment;
+  mismatch.replace(mismatch.find("matchLabels: {app: web}"), 23, "matchLabels: {app: other}");
+  r = kn({"apply", "-f", "-"}, mismatch);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("selector"), std::string::npos) << r.err;
+  // Nothing was stored.
+  EXPECT_NE(kn({"get", "deploy", "web"}).exit_code, 0);
+  // Malformed YAML never reaches the server but malformed JSON bodies do:
+  r = k({"get", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps/nope"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("NotFound"), std::string::npos) << r.err;
+}
+
+TEST_F(KubectlTest, ExpiredContinueAndBadResourceVersion) {
+  auto r = k({"get", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps?limit=1&continue=bm9wZQ"});
+  EXPECT_NE(r.exit_code, 0);
+  r = k({"get", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps?resourceVersion=abc"});
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(KubectlRestartTest, KillNineLosesNoAcknowledgedWrite) {
+  std::string dir = makeTempDir("berth-e2e-kill-");
+  std::vector<std::string> created;
+  {
+    Server s({}, dir);
+    ASSERT_TRUE(s.ok());
+    for (int i = 0; i < 20; ++i) {
+      std::string name = "ack-" + std::to_string(i);
+      auto r = s.kubectl({"create", "configmap", name, "--from-literal=i=" + std::to_string(i)});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      created.push_back(name);
+    }
+    s.kill(SIGKILL);
+  }
+  Server again({}, dir);
+  ASSERT_TRUE(again.ok());
+  auto r = again.kubectl({"get", "configmaps", "-o", "name"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& n : created) EXPECT_NE(r.out.find("configmap/" + n + "\n"), std::string::npos) << n;
+  // Revisions continue after the restart: a new write gets a larger resourceVersion.
+  auto before = json::parse(again.kubectl({"get", "cm", "ack-19", "-o", "json"}).out);
+  again.kubectl({"label", "cm", "ack-19", "x=y"});
+  auto after = json::parse(again.kubectl({"get", "cm", "ack-19", "-o", "json"}).out);
+  EXPECT_GT(std::stoll(after["metadata"]["resourceVersion"].get<std::string>()),
+            std::stoll(before["metadata"]["resourceVersion"].get<std::string>()));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST(KubectlAuthTest, TokensAndUnauthenticated) {
+  std::string dir = makeTempDir("berth-e2e-auth-");
+  {
+    std::ofstream f(dir + "/tokens.csv");
+    f << "s3cret-token,alice,1001,\"devs,ops\"\n";
+  }
+  Server s({"--token-auth-file", dir + "/tokens.csv"});
+  ASSERT_TRUE(s.ok());
+  std::string ca = s.dataDir() + "/pki/ca.crt";
+  // A token user.
+  auto r = run({"kubectl", "--server", s.url(), "--certificate-authority", ca, "--token", "s3cret-token",
+                "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"},
+               "", {"KUBECONFIG=/dev/null", "HOME=" + dir});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "alice");
+  // A wrong token.
+  r = run({"kubectl", "--server", s.url(), "--certificate-authority", ca, "--token", "wrong", "get", "ns"},
+          "", {"KUBECONFIG=/dev/null", "HOME=" + dir});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("You must be logged in to the server"), std::string::npos) << r.err;
+  // No credentials at all.
+  r = run({"kubectl", "--server", s.url(), "--certificate-authority", ca, "get", "ns"}, "",
+          {"KUBECONFIG=/dev/null", "HOME=" + dir});
+  EXPECT_NE(r.exit_code, 0);
+  // The admin certificate is CN=admin, O=system:masters.
+  r = s.kubectl({"auth", "whoami", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json who = json::parse(r.out);
+  EXPECT_EQ(who["status"]["userInfo"]["username"], "admin");
+  EXPECT_NE(who["status"]["userInfo"]["groups"].dump().find("system:masters"), std::string::npos);
+  EXPECT_EQ(s.kubectl({"auth", "can-i", "create", "pods"}).out, "yes\n");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace berth::e2e
