@@ -43,9 +43,8 @@ const berth::apiserver::schema::Type* fuzzType() {
     set.type = strlist;
     set.patch_merge = true;
     set.list_type = "set";
-    Field keep;
+    Field keep;  // an object field with the retainKeys strategy; its own type is unknown
     keep.name = "keep";
-    keep.type = root->fields.empty() ? nullptr : nullptr;
     keep.patch_retain_keys = true;
     root->fields = {items, set, keep};
     return root;

@@ -273,6 +273,51 @@ TEST_F(ApplyTest, PortsKeyedByPortAndDefaultProtocol) {
             R"([{"containerPort":80,"protocol":"TCP"}])"_json);
 }
 
+TEST_F(ApplyTest, FinalizersAreOwnedPerValue) {
+  json cfg = R"({"metadata":{"name":"x","finalizers":["a/one","b/two"]}})"_json;
+  json live = apply(nullptr, cfg, "kubectl");
+  json fields = (*entry(live, "kubectl", "Apply"))["fieldsV1"];
+  EXPECT_EQ(fields["f:metadata"]["f:finalizers"], R"({"v:\"a/one\"":{},"v:\"b/two\"":{}})"_json);
+  // Another writer adds a finalizer; the applier dropping one of its own leaves the other's.
+  json updated = live;
+  updated["metadata"]["finalizers"].push_back("c/three");
+  recordUpdate(&updated, &live, "controller", kT2, "v1", type_.get());
+  json out = apply(&updated, R"({"metadata":{"name":"x","finalizers":["a/one"]}})"_json, "kubectl");
+  EXPECT_EQ(out["metadata"]["finalizers"], R"(["a/one","c/three"])"_json);
+}
+
+TEST_F(ApplyTest, StatusSubresourceUpdatesOwnStatusOnly) {
+  json live = deployment(1, "a:1");
+  recordUpdate(&live, nullptr, "creator", kT1, "apps/v1", type_.get());
+  json next = live;
+  next["status"] = {{"replicas", 1}};
+  next["spec"]["replicas"] = 9;  // not the status writer's to own
+  recordUpdate(&next, &live, "controller", kT2, "apps/v1", type_.get(), "status");
+  const json* e = entry(next, "controller", "Update");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ((*e)["subresource"], "status");
+  EXPECT_EQ((*e)["fieldsV1"], R"({"f:status":{"f:replicas":{}}})"_json);
+  // The main-resource writer never owns status.
+  json main = live;
+  main["status"] = {{"replicas", 2}};
+  recordUpdate(&main, &live, "editor", kT2, "apps/v1", type_.get());
+  EXPECT_EQ(entry(main, "editor", "Update"), nullptr);
+}
+
+TEST_F(ApplyTest, ManagedFieldsAreSortedApplyFirst) {
+  json live = deployment(2, "a:1");
+  recordUpdate(&live, nullptr, "creator", kT1, "apps/v1", type_.get());
+  json out = apply(&live, R"({"metadata":{"annotations":{"k":"v"}}})"_json, "zed", false, kT2);
+  ASSERT_EQ(out["metadata"]["managedFields"].size(), 2u);
+  EXPECT_EQ(out["metadata"]["managedFields"][0]["operation"], "Apply");
+  EXPECT_EQ(out["metadata"]["managedFields"][1]["manager"], "creator");
+}
+
+TEST_F(ApplyTest, EmptyManagerIsRejected) {
+  auto r = serverSideApply(nullptr, deployment(1, "a"), "", false, type_.get(), kT1, "apps/v1");
+  EXPECT_EQ(r.status().code(), Code::kBadRequest);
+}
+
 TEST(FieldSetTest, FieldsV1RoundTrip) {
   json v1 = R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},
                 "f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:image":{}}},

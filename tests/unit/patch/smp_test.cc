@@ -233,6 +233,27 @@ TEST_F(SmpTest, DirectivesNeverReachTheResult) {
   EXPECT_EQ(out.dump().find('$'), std::string::npos);
 }
 
+TEST_F(SmpTest, DirectivesInsideNewListsAreResolved) {
+  // A brand-new merge list: delete elements vanish, a replace marker just drops out.
+  json out = apply(deploy(json::object()),
+                   deploy(R"({"containers":[{"name":"a"},{"$patch":"delete","name":"b"}],
+                               "initContainers":[{"name":"i"},{"$patch":"replace"}]})"_json));
+  EXPECT_EQ(out, deploy(R"({"containers":[{"name":"a"}],"initContainers":[{"name":"i"}]})"_json));
+}
+
+TEST_F(SmpTest, TopLevelDirectives) {
+  json orig = R"({"metadata":{"name":"x"},"spec":{"replicas":1}})"_json;
+  EXPECT_EQ(apply(orig, R"({"$patch":"delete"})"_json), json::object());
+  EXPECT_EQ(apply(orig, R"({"$patch":"replace","spec":{"replicas":2,"paused":null}})"_json),
+            R"({"spec":{"replicas":2}})"_json);
+}
+
+TEST_F(SmpTest, OwnerReferencesMergedByUid) {
+  json orig = R"({"metadata":{"ownerReferences":[{"uid":"1","name":"a"},{"uid":"2","name":"b"}]}})"_json;
+  EXPECT_EQ(apply(orig, R"({"metadata":{"ownerReferences":[{"$patch":"delete","uid":"1"}]}})"_json),
+            R"({"metadata":{"ownerReferences":[{"uid":"2","name":"b"}]}})"_json);
+}
+
 TEST_F(SmpTest, RolloutRestartAnnotation) {
   json orig = deploy(R"({"containers":[{"name":"a"}]})"_json);
   json p = R"({"spec":{"template":{"metadata":{"annotations":{
