@@ -1018,9 +1018,15 @@ void Loop::stopAndJoin() {
     for (auto& c : all) c->close("server stopping");
   });
   if (posted && thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  stopped_ = true;
-  tasks_.clear();
+  // Tasks posted after the loop's last turn still run (here, now that no loop thread exists):
+  // they carry onClose callbacks that callers were promised.
+  std::vector<std::function<void()>> leftover;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    leftover.swap(tasks_);
+  }
+  for (auto& t : leftover) t();
 }
 
 void Loop::runTasks() {
