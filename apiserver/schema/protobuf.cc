@@ -4,11 +4,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 #include "apiserver/schema/schema.h"
 #include "common/strings.h"
-#include "common/time_util.h"
 
 namespace berth::apiserver::schema {
 
@@ -230,6 +230,100 @@ bool parseGoDuration(std::string_view s, int64_t* out) {
   return true;
 }
 
+
+// Civil date from days since 1970-01-01 (H. Hinnant's algorithm); valid for all int64 days here.
+void civilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// metav1.Time / MicroTime JSON: "2006-01-02T15:04:05Z" / "2006-01-02T15:04:05.000000Z" (UTC).
+std::string formatTime(int64_t seconds, int64_t nanos, bool micro) {
+  int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
+  int64_t rem = seconds - days * 86400;
+  int64_t y;
+  unsigned mo, d;
+  civilFromDays(days, &y, &mo, &d);
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
+                        static_cast<long long>(y), mo, d, static_cast<long long>(rem / 3600),
+                        static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60));
+  std::string out(buf, static_cast<size_t>(n));
+  if (micro) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(nanos / 1000));
+    out += buf;
+  }
+  return out + "Z";
+}
+
+// Parses RFC 3339 ("Z" or +hh:mm offsets, optional fraction) into Unix seconds and nanos.
+bool parseTime(std::string_view s, int64_t* seconds, int64_t* nanos) {
+  auto digits = [&](size_t pos, size_t n, int64_t* v) {
+    if (pos + n > s.size()) return false;
+    *v = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int64_t y, mo, d, h, mi, se;
+  if (!digits(0, 4, &y) || s.size() < 20 || s[4] != '-' || !digits(5, 2, &mo) || s[7] != '-' ||
+      !digits(8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2, &h) ||
+      s[13] != ':' || !digits(14, 2, &mi) || s[16] != ':' || !digits(17, 2, &se)) {
+    return false;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return false;
+  size_t pos = 19;
+  int64_t ns = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t start = pos;
+    int64_t scale = 100000000;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      ns += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return false;
+  }
+  int64_t offset = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int64_t oh, om;
+    if (!digits(pos + 1, 2, &oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !digits(pos + 4, 2, &om)) {
+      return false;
+    }
+    offset = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return false;
+  }
+  if (pos != s.size()) return false;
+  *seconds = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+             h * 3600 + mi * 60 + se - offset;
+  *nanos = ns;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
@@ -373,8 +467,8 @@ Status Decoder::fields(const Type& type, std::string_view data, int inline_paren
       }
       if (!have_val) {
         switch (ft.elem->kind) {
-          case TypeKind::kString: case TypeKind::kBytes: case TypeKind::kQuantity:
-            val = ""; break;
+          case TypeKind::kString: case TypeKind::kBytes: val = ""; break;
+          case TypeKind::kQuantity: val = "0"; break;  // as a present but empty Quantity
           case TypeKind::kObject: val = json::object(); break;
           case TypeKind::kArray: val = json::array(); break;
           case TypeKind::kInt32: case TypeKind::kInt64: val = 0; break;
@@ -487,9 +581,7 @@ Status Decoder::special(const Type& type, std::string_view data, const std::stri
           nanos > 999999999) {
         return badRequest("protobuf: time out of range at " + at(path));
       }
-      TimePoint tp = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-          std::chrono::seconds(seconds) + std::chrono::nanoseconds(nanos)));
-      *out = type.kind == TypeKind::kTime ? formatRfc3339(tp) : formatRfc3339Micro(tp);
+      *out = formatTime(seconds, nanos, type.kind == TypeKind::kMicroTime);
       return Status::ok();
     }
     case TypeKind::kDuration: {
@@ -635,11 +727,18 @@ Status Encoder::message(const Type& type, const json& obj, const std::string& pa
   for (const auto& f : type.fields) {
     if (f.proto == 0) continue;
     auto it = obj.find(f.name);
-    if (it == obj.end() || it->is_null()) continue;
+    if (it == obj.end()) continue;
     std::string* target = out;
     if (f.proto_inline != 0) {
       if (!inlined.count(f.proto_inline)) inline_order.push_back(f.proto_inline);
       target = &inlined[f.proto_inline];
+    }
+    if (it->is_null()) {
+      // A zero Time is JSON null and an empty message on the wire (as upstream writes it).
+      if (f.type->kind == TypeKind::kTime || f.type->kind == TypeKind::kMicroTime) {
+        putBytes(*target, f.proto, "");
+      }
+      continue;
     }
     std::string fpath = path.empty() ? f.name : path + "." + f.name;
     const Type& ft = *f.type;
@@ -728,17 +827,11 @@ Status Encoder::value(const Type& type, int number, const json& v, const std::st
     case TypeKind::kTime:
     case TypeKind::kMicroTime: {
       if (!v.is_string()) return mismatch(path, "RFC 3339 time string", v);
-      TimePoint tp;
-      if (!parseRfc3339(v.get_ref<const std::string&>(), &tp)) {
+      int64_t secs, nanos;
+      if (!parseTime(v.get_ref<const std::string&>(), &secs, &nanos)) {
         return badRequest("protobuf: " + at(path) + ": not an RFC 3339 time");
       }
-      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
-      int64_t secs = ns / 1000000000;
-      int64_t nanos = ns % 1000000000;
-      if (nanos < 0) {
-        nanos += 1000000000;
-        secs -= 1;
-      }
+      if (type.kind == TypeKind::kTime) nanos = 0;  // metav1.Time keeps whole seconds
       std::string sub;
       putTag(sub, 1, kVarint);
       putVarint(sub, static_cast<uint64_t>(secs));

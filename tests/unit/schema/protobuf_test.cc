@@ -238,6 +238,20 @@ TEST(ProtobufTest, MalformedInputIsRejected) {
   EXPECT_TRUE(decodeKubernetesProtobuf(envelope("v1", "Pod", len(99, deep))).isOk());
 }
 
+TEST(ProtobufTest, TimesOutsideTheNanosecondClockRange) {
+  // Before 1970 and after 2262 (beyond a 64-bit nanosecond clock).
+  for (int64_t secs : {int64_t{-86401}, int64_t{12658231696}}) {
+    std::string raw = len(1, len(1, "n")) + len(2, len(4, num(1, static_cast<uint64_t>(secs)) +
+                                                      num(2, 7000)));
+    json got = decodeOk(envelope("coordination.k8s.io/v1", "Lease", raw));
+    std::string want = secs < 0 ? "1969-12-30T23:59:59.000007Z" : "2371-02-15T07:28:16.000007Z";
+    EXPECT_EQ(got["spec"]["renewTime"], want);
+    auto enc = encodeKubernetesProtobuf(got);
+    ASSERT_TRUE(enc.isOk()) << enc.status().toString();
+    EXPECT_EQ(decodeOk(*enc), got);
+  }
+}
+
 TEST(ProtobufTest, UnknownFieldsAreSkipped) {
   std::string raw = len(1, len(1, "n") + num(99, 1) + len(98, "zzz")) + num(77, 3);
   json got = decodeOk(envelope("v1", "Namespace", raw));
