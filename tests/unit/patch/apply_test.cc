@@ -318,6 +318,29 @@ TEST_F(ApplyTest, EmptyManagerIsRejected) {
   EXPECT_EQ(r.status().code(), Code::kBadRequest);
 }
 
+TEST_F(ApplyTest, ListMapMergeKeepsLiveOnlyItemsInPlace) {
+  json live = R"({"spec":{"template":{"spec":{"containers":[
+      {"name":"a","image":"1"},{"name":"b","image":"1"},{"name":"c","image":"1"}]}}}})"_json;
+  json cfg = R"({"spec":{"template":{"spec":{"containers":[
+      {"name":"c","image":"2"},{"name":"a","image":"2"}]}}}})"_json;
+  json out = apply(&live, cfg, "kubectl");
+  // Unowned "b" keeps its place ahead of "c"; the configured items follow the config's order.
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"], R"([
+      {"name":"b","image":"1"},{"name":"c","image":"2"},{"name":"a","image":"2"}])"_json);
+}
+
+TEST_F(ApplyTest, AtomicListsAreReplacedAndOwnedWhole) {
+  json live = apply(nullptr, R"({"spec":{"template":{"spec":{"tolerations":[{"key":"a"}],
+      "containers":[{"name":"c","command":["x","y"]}]}}}})"_json, "kubectl");
+  json fields = (*entry(live, "kubectl", "Apply"))["fieldsV1"]["f:spec"]["f:template"]["f:spec"];
+  EXPECT_EQ(fields["f:tolerations"], json::object());
+  EXPECT_EQ(fields["f:containers"]["k:{\"name\":\"c\"}"]["f:command"], json::object());
+  json out = apply(&live, R"({"spec":{"template":{"spec":{"tolerations":[{"key":"b"}],
+      "containers":[{"name":"c","command":["z"]}]}}}})"_json, "kubectl");
+  EXPECT_EQ(out["spec"]["template"]["spec"]["tolerations"], R"([{"key":"b"}])"_json);
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["command"], R"(["z"])"_json);
+}
+
 TEST(FieldSetTest, FieldsV1RoundTrip) {
   json v1 = R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},
                 "f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:image":{}}},
