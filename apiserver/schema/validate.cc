@@ -301,6 +301,9 @@ Status convertYaml(const YAML::Node& node, int depth, size_t* budget, json* out)
       *out = nullptr;
       return Status::ok();
     case YAML::NodeType::Scalar:
+      if (invalidUtf8At(node.Scalar()) != std::string_view::npos) {
+        return badRequest("yaml: a scalar decodes to invalid UTF-8");  // e.g. a bad \x escape
+      }
       *out = yamlScalar(node);
       return Status::ok();
     case YAML::NodeType::Sequence: {
@@ -321,6 +324,9 @@ Status convertYaml(const YAML::Node& node, int depth, size_t* budget, json* out)
                             ": only scalar mapping keys are supported");
         }
         std::string key = kv.first.IsNull() ? "null" : kv.first.Scalar();
+        if (invalidUtf8At(key) != std::string_view::npos) {
+          return badRequest("yaml: a mapping key decodes to invalid UTF-8");
+        }
         json v;
         BERTH_RETURN_IF_ERROR(convertYaml(kv.second, depth + 1, budget, &v));
         (*out)[key] = std::move(v);
@@ -394,6 +400,15 @@ Result<nlohmann::json> yamlToJson(std::string_view yaml) {
   if (size_t bad = invalidUtf8At(yaml); bad != std::string_view::npos) {
     // As go-yaml: the JSON we produce must be valid UTF-8.
     return badRequest("yaml: invalid UTF-8 at byte " + std::to_string(bad));
+  }
+  for (size_t i = 0; i < yaml.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(yaml[i]);
+    // YAML allows no C0 controls but tab and line breaks; NULs would also make yaml-cpp guess
+    // a UTF-16/32 encoding.
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      return badRequest("yaml: control character 0x" + std::to_string(c) + " at byte " +
+                        std::to_string(i) + " is not allowed");
+    }
   }
   try {
     YAML::Node node = YAML::Load(std::string(yaml));

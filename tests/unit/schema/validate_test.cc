@@ -174,6 +174,9 @@ TEST(YamlToJsonTest, ErrorsCarryLineAndColumn) {
   EXPECT_NE(r.status().message().find("column"), std::string::npos);
   EXPECT_FALSE(yamlToJson("a: b: c").isOk());
   EXPECT_FALSE(yamlToJson("a: \xff\xfe").isOk());  // invalid UTF-8
+  EXPECT_FALSE(yamlToJson(std::string("\0\0\0a: b", 7)).isOk());  // NULs (UTF-32 guess)
+  EXPECT_EQ((*yamlToJson("a: \"\\xff\"\n"))["a"], "\xc3\xbf");  // \xff is U+00FF
+  EXPECT_TRUE(yamlToJson("a: \"\\u00e9\"\n").isOk());
   EXPECT_FALSE(yamlToJson("? [1]\n: x\n").isOk());  // non-scalar key
 }
 
