@@ -709,7 +709,10 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
   json base = live ? *live : json::object();
   std::vector<Entry> entries;
   if (const json* mf = managedFieldsOf(live)) {
-    BERTH_ASSIGN_OR_RETURN(entries, decodeManagedFields(*mf));
+    // Unreadable stored ownership is dropped, as upstream resets it, rather than wedging
+    // every later apply.
+    auto d = decodeManagedFields(*mf);
+    if (d.isOk()) entries = std::move(d).value();
   }
 
   BERTH_ASSIGN_OR_RETURN(FieldSet config_set, fieldSetFromObject(config, type));

@@ -57,7 +57,8 @@ struct ApplyResult {
 // `live` null = create. `applied` is the configuration (apply-patch body). On conflict without
 // force: kConflict with causes {reason:"FieldManagerConflict", message:"conflict with \"m\"
 // using apps/v1", field:".spec.replicas"}. Fields the caller checks itself (resourceVersion
-// preconditions, name match) are ignored in `applied`.
+// preconditions, name match) are ignored in `applied`. Unreadable live managedFields are reset.
+// The caller applies defaults and validation to the returned object afterwards.
 Result<ApplyResult> serverSideApplyDetailed(const nlohmann::json* live,
                                             const nlohmann::json& applied,
                                             const std::string& manager, bool force,

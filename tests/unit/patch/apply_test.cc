@@ -341,6 +341,15 @@ TEST_F(ApplyTest, AtomicListsAreReplacedAndOwnedWhole) {
   EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["command"], R"(["z"])"_json);
 }
 
+TEST_F(ApplyTest, UnreadableManagedFieldsAreReset) {
+  json live = deployment(1, "a:1");
+  live["metadata"]["managedFields"] = R"([{"manager":"x","operation":"Bogus"}])"_json;
+  json out = apply(&live, deployment(2, "a:1"), "kubectl");
+  EXPECT_EQ(out["spec"]["replicas"], 2);
+  ASSERT_EQ(out["metadata"]["managedFields"].size(), 1u);
+  EXPECT_EQ(out["metadata"]["managedFields"][0]["manager"], "kubectl");
+}
+
 TEST(FieldSetTest, FieldsV1RoundTrip) {
   json v1 = R"({"f:metadata":{"f:labels":{".":{},"f:app":{}}},
                 "f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:image":{}}},
