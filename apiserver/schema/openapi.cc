@@ -287,15 +287,21 @@ nlohmann::json openApiDocument(const std::string& group_version,
   std::vector<const Type*> types;
   const std::string root = "/" + pathPrefix(group_version) + "/";
   bool any_scale = false;
+  std::set<std::string> free_form;
   for (const auto& r : resources) {
     if (groupVersionOf(r) != group_version) continue;
     GroupVersionKind gvk{r.group, r.version, r.kind};
     TypePtr type = registry.forKind(gvk);
     TypePtr list = registry.forKind({r.group, r.version, r.kind + "List"});
-    std::string type_name = type ? type->name : r.kind;
-    std::string list_name = list ? list->name : r.kind + "List";
+    // A kind the schema files do not describe gets a free-form schema that claims no GVK, so
+    // kubectl neither rejects its fields nor derives (wrong) patch metadata from it.
+    std::string unknown_prefix = "dev.berth.unknown." + group_version + ".";
+    std::string type_name = type ? type->name : unknown_prefix + r.kind;
+    std::string list_name = list ? list->name : unknown_prefix + r.kind + "List";
     if (type) collect(*type, seen, types);
     if (list) collect(*list, seen, types);
+    if (!type) free_form.insert(type_name);
+    if (!list) free_form.insert(list_name);
     std::string tag = camelGroup(r.group) + upperFirst(r.version);
     std::string scope = r.namespaced ? "Namespaced" : "";
     std::string id = tag + scope + r.kind;
@@ -371,6 +377,9 @@ nlohmann::json openApiDocument(const std::string& group_version,
   }
   json schemas = json::object();
   for (const Type* t : types) schemas[t->name] = componentSchema(*t, registry);
+  for (const auto& name : free_form) {
+    schemas[name] = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+  }
   return {{"openapi", "3.0.0"},
           {"info", {{"title", "Berth"}, {"version", "v1.32.0"}}},
           {"paths", paths},

@@ -20,6 +20,7 @@ std::vector<ResourceInfo> resources() {
       {"apps", "v1", "Deployment", "deployments", true, true, true},
       {"apps", "v1", "ReplicaSet", "replicasets", true, true, true},
       {"berth.dev", "v1alpha1", "NodeGroup", "nodegroups", false, true, true},
+      {"berth.dev", "v1alpha1", "Instance", "instances", false, true, false},  // no schema
   };
 }
 
@@ -165,6 +166,12 @@ TEST(OpenApiTest, BerthKindsAreDocumented) {
   const json& spec = schemaOf(doc, "dev.berth.api.v1alpha1.NodeGroupSpec");
   EXPECT_EQ(spec["properties"]["capacityType"]["enum"], json::array({"ON_DEMAND", "SPOT"}));
   EXPECT_TRUE(doc["paths"].contains("/apis/berth.dev/v1alpha1/nodegroups/{name}/scale"));
+  // A kind without a schema: served, free-form, claims no GVK, no dangling $ref.
+  const json& get = doc["paths"]["/apis/berth.dev/v1alpha1/instances/{name}"]["get"];
+  std::string ref = get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+  const json& s = schemaOf(doc, ref.substr(strlen("#/components/schemas/")));
+  EXPECT_EQ(s["x-kubernetes-preserve-unknown-fields"], true);
+  EXPECT_FALSE(s.contains("x-kubernetes-group-version-kind"));
 }
 
 }  // namespace
