@@ -32,7 +32,7 @@ enum class TypeKind {
   kMap,          // map[string]elem
   kTime,         // metav1.Time: JSON RFC 3339 string; protobuf {1: seconds, 2: nanos}
   kMicroTime,    // metav1.MicroTime: as kTime with microseconds
-  kDuration,     // metav1.Duration: JSON string "1m0s"; protobuf {1: duration string}
+  kDuration,     // metav1.Duration: JSON string "1m0s"; protobuf {1: int64 nanoseconds}
   kQuantity,     // resource.Quantity: JSON string or number; protobuf {1: string}
   kIntOrString,  // intstr.IntOrString: JSON int or string; protobuf {1 type, 2 intVal, 3 strVal}
   kAny,          // free-form JSON (RawExtension, JSON); protobuf: runtime.RawExtension {1: raw}
