@@ -1,0 +1,63 @@
+#include "controllers/controller_manager.h"
+
+#include <algorithm>
+
+#include "client/discovery.h"
+#include "client/informer.h"
+#include "client/rest_client.h"
+#include "common/log.h"
+#include "controllers/garbage_collector.h"
+#include "controllers/namespace_controller.h"
+
+namespace berth::controllers {
+
+Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const ControllerManagerOptions& opts) {
+  for (const auto& name : opts.enabled)
+    if (name != "garbagecollector" && name != "namespace")
+      return invalid("unknown controller \"" + name + "\" (known: garbagecollector, namespace)");
+  if (opts.workers < 1) return invalid("controller workers must be at least 1");
+  std::unique_ptr<ControllerManager> cm(new ControllerManager());
+  auto client = client::RestClient::fromKubeconfig(opts.kubeconfig);
+  if (!client.isOk()) return client.status().withContext("controller manager");
+  cm->client_ = std::move(client).value();
+  auto resources = client::discoverResources(cm->client_.get());
+  if (!resources.isOk()) return resources.status().withContext("controller manager");
+  client::Informer::Options io;
+  io.resync = std::chrono::minutes(5);
+  cm->informers_ = std::make_unique<client::InformerFactory>(cm->client_.get(), io);
+  auto enabled = [&](const char* n) {
+    return std::find(opts.enabled.begin(), opts.enabled.end(), n) != opts.enabled.end();
+  };
+  if (enabled("garbagecollector")) {
+    GarbageCollector::Config c;
+    c.resources = *resources;
+    c.workers = opts.workers;
+    c.queue.limiter.max_delay = std::chrono::seconds(60);
+    cm->gc_ = std::make_unique<GarbageCollector>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("namespace")) {
+    NamespaceController::Config c;
+    c.resources = *resources;
+    c.workers = opts.workers;
+    c.queue.limiter.max_delay = std::chrono::seconds(10);
+    cm->ns_ = std::make_unique<NamespaceController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  cm->informers_->start();
+  if (cm->gc_) cm->gc_->start();
+  if (cm->ns_) cm->ns_->start();
+  BLOG(0, "controller manager started").kv("controllers", opts.enabled.size())
+      .kv("informers", cm->informers_->informers().size());
+  return cm;
+}
+
+ControllerManager::~ControllerManager() { stop(); }
+
+void ControllerManager::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (gc_) gc_->stop();
+  if (ns_) ns_->stop();
+  if (informers_) informers_->stop();
+}
+
+}  // namespace berth::controllers

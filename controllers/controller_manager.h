@@ -1,0 +1,47 @@
+// ControllerManager: runs the enabled controllers against an API server, as
+// kube-controller-manager does: one client, one discovery pass, one informer factory shared
+// by every controller. start() returns once informers and workers are running (not synced);
+// stop() stops the workers, then the informers. Thread-safety: start/stop from one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace berth::client {
+class RestClient;
+class InformerFactory;
+}  // namespace berth::client
+
+namespace berth::controllers {
+
+class GarbageCollector;
+class NamespaceController;
+
+struct ControllerManagerOptions {
+  std::string kubeconfig;
+  int workers = 2;
+  std::vector<std::string> enabled = {"garbagecollector", "namespace"};
+};
+
+class ControllerManager {
+ public:
+  static Result<std::unique_ptr<ControllerManager>> start(const ControllerManagerOptions& opts);
+  ~ControllerManager();
+  void stop();
+
+  GarbageCollector* garbageCollector() { return gc_.get(); }
+  NamespaceController* namespaceController() { return ns_.get(); }
+
+ private:
+  ControllerManager() = default;
+  std::unique_ptr<client::RestClient> client_;
+  std::unique_ptr<client::InformerFactory> informers_;
+  std::unique_ptr<GarbageCollector> gc_;
+  std::unique_ptr<NamespaceController> ns_;
+  bool stopped_ = false;
+};
+
+}  // namespace berth::controllers
