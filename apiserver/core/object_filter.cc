@@ -56,6 +56,7 @@ bool ObjectFilter::matches(const nlohmann::json& obj) const {
 }
 
 std::string scaleSelector(const KindSpec& k, const nlohmann::json& obj) {
+  if (k.scale_selector) return k.scale_selector(obj);
   nlohmann::json::json_pointer ptr(k.scale_label_selector);
   if (!obj.contains(ptr)) return "";
   const auto& sel = obj.at(ptr);

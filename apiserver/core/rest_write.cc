@@ -123,8 +123,9 @@ std::vector<Cause> validateMetadata(const KindSpec& k, const json& obj) {
   if (name.empty()) {
     causes.push_back({"FieldValueRequired", "Required value: name or generateName is required",
                       "metadata.name"});
-  } else {
-    bool label_rule = k.resource == "namespaces" || k.resource == "services";
+  } else if (!(k.group.empty() && k.resource == "namespaces")) {
+    // (A Namespace's validate checks its stricter label rule itself.)
+    bool label_rule = k.group.empty() && k.resource == "services";
     auto errs = label_rule ? validateDns1123Label(name) : validateDns1123Subdomain(name);
     for (const auto& e : errs)
       causes.push_back({"FieldValueInvalid", "Invalid value: \"" + name + "\": " + e, "metadata.name"});

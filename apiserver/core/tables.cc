@@ -38,12 +38,10 @@ json tableRow(const KindSpec& k, const json& obj, const std::string& include_obj
                      {"apiVersion", "meta.k8s.io/v1"},
                      {"metadata", meta}};
   }
-  // Finished pods are marked so `kubectl get` can hide them with --show-all=false.
-  if (k.group.empty() && k.kind == "Pod" && obj.contains("status")) {
-    std::string phase = obj["status"].value("phase", "");
-    if (phase == "Succeeded" || phase == "Failed")
-      row["conditions"] = json::array({{{"type", "Completed"}, {"status", "True"},
-                                        {"reason", phase}, {"message", "The pod has completed successfully."}}});
+  // e.g. finished pods are marked Completed, so `kubectl get` can tell them apart.
+  if (k.row_conditions) {
+    json conditions = k.row_conditions(obj);
+    if (conditions.is_array() && !conditions.empty()) row["conditions"] = std::move(conditions);
   }
   return row;
 }
