@@ -1,0 +1,1051 @@
+// api_bench: the real `berth server` binary over HTTPS, measured against the API server
+// issue's targets. Starts the server on a temp data dir and port 0, drives it with a small
+// keep-alive TLS client of its own (OpenSSL, blocking for request/response, epoll for watch
+// streams), prints "figure | target" lines with the machine, then stops the server.
+//
+// Phases, each bounded in time and count, loopback only:
+//   floor   GET /healthz at C connections (the HTTP + TLS floor, no API work)
+//   create  POST ~2 KB pods at C connections (durable: SQLite WAL, synchronous=FULL)
+//   get     GET single pods at C connections
+//   list    all pods of the namespace (JSON and Table), and a ?limit=500 page
+//   watch   W watchers (one connection each) while a writer creates R pods/s for S seconds:
+//           delivery latency from the write's acknowledgement to each watcher's receipt
+//   rss     create pods until N are stored, then the server's VmRSS
+//
+// Usage: api_bench [BERTH_BIN] [--pods N] [--creates N] [--conns C] [--seconds S]
+//                  [--watchers W] [--watch-rate R] [--watch-seconds S] [--keep] [--perf DIR]
+// --perf DIR records the server with `perf record -g` during each phase (DIR/<phase>.perf.data).
+// BERTH_BIN defaults to $BERTH_BIN, then build-bench/cmd/berth.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+double percentileMs(std::vector<int64_t> v, double p) {
+  if (v.empty()) return 0;
+  size_t idx = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1)));
+  std::nth_element(v.begin(), v.begin() + idx, v.end());
+  return v[idx] / 1e6;
+}
+
+// ---- machine and process ----
+
+std::string cpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string kernel() {
+  utsname u{};
+  if (uname(&u) != 0) return "unknown";
+  return std::string(u.sysname) + " " + u.release + " " + u.machine;
+}
+
+// A "Key:   value kB" field of /proc/<pid>/status, as a number (-1 when absent).
+long statusField(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
+  return -1;
+}
+
+// utime + stime of a process in milliseconds.
+double cpuMs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t p = s.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::vector<std::string> f;
+  std::string cur;
+  for (size_t i = p + 2; i < s.size(); ++i) {
+    if (s[i] == ' ') {
+      f.push_back(cur);
+      cur.clear();
+    } else {
+      cur += s[i];
+    }
+  }
+  if (f.size() < 13) return 0;
+  // Fields after the command: state(0) ... utime(11) stime(12).
+  return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) * 1000.0 / sysconf(_SC_CLK_TCK);
+}
+
+// ---- a small keep-alive HTTPS client ----
+
+struct Tls {
+  SSL_CTX* ctx = nullptr;
+};
+
+bool makeTls(Tls* t, const std::string& pki) {
+  t->ctx = SSL_CTX_new(TLS_client_method());
+  if (!t->ctx) return false;
+  if (SSL_CTX_load_verify_locations(t->ctx, (pki + "/ca.crt").c_str(), nullptr) != 1) return false;
+  if (SSL_CTX_use_certificate_file(t->ctx, (pki + "/admin.crt").c_str(), SSL_FILETYPE_PEM) != 1)
+    return false;
+  if (SSL_CTX_use_PrivateKey_file(t->ctx, (pki + "/admin.key").c_str(), SSL_FILETYPE_PEM) != 1)
+    return false;
+  SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, nullptr);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(t->ctx), "127.0.0.1");
+  return true;
+}
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-cased names
+  std::string body;
+};
+
+class Conn {
+ public:
+  ~Conn() { close(); }
+
+  bool connect(const Tls& tls, int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return false;
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+    ssl_ = SSL_new(tls.ctx);
+    SSL_set_fd(ssl_, fd_);
+    return SSL_connect(ssl_) == 1;
+  }
+
+  void close() {
+    if (ssl_) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+    ssl_ = nullptr;
+    fd_ = -1;
+    buf_.clear();
+  }
+
+  int fd() const { return fd_; }
+  SSL* ssl() const { return ssl_; }
+
+  bool send(const std::string& data) {
+    size_t off = 0;
+    while (off < data.size()) {
+      int n = SSL_write(ssl_, data.data() + off, static_cast<int>(data.size() - off));
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  static std::string request(const std::string& method, const std::string& target,
+                             const std::string& accept, const std::string& body) {
+    std::string r = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    r += "User-Agent: api_bench/1.0\r\nAccept: " + (accept.empty() ? "application/json" : accept) +
+         "\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT")
+      r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n";
+    r += "\r\n";
+    r += body;
+    return r;
+  }
+
+  // One request and its whole response on this keep-alive connection.
+  bool roundTrip(const std::string& method, const std::string& target, const std::string& body,
+                 Response* out, const std::string& accept = "") {
+    if (!send(request(method, target, accept, body))) return false;
+    return readResponse(out);
+  }
+
+  bool readHead(Response* out) {
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill()) return false;
+    std::string head = buf_.substr(0, end);
+    buf_.erase(0, end + 4);
+    out->headers.clear();
+    size_t line_end = head.find("\r\n");
+    std::string status_line = head.substr(0, line_end);
+    size_t sp = status_line.find(' ');
+    out->status = sp == std::string::npos ? 0 : std::atoi(status_line.c_str() + sp + 1);
+    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+    while (pos < head.size()) {
+      size_t e = head.find("\r\n", pos);
+      if (e == std::string::npos) e = head.size();
+      std::string line = head.substr(pos, e - pos);
+      size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+        size_t v = colon + 1;
+        while (v < line.size() && line[v] == ' ') ++v;
+        out->headers[name] = line.substr(v);
+      }
+      pos = e + 2;
+    }
+    return true;
+  }
+
+  bool readResponse(Response* out) {
+    if (!readHead(out)) return false;
+    out->body.clear();
+    auto te = out->headers.find("transfer-encoding");
+    if (te != out->headers.end() && te->second.find("chunked") != std::string::npos) {
+      while (true) {
+        size_t e;
+        while ((e = buf_.find("\r\n")) == std::string::npos)
+          if (!fill()) return false;
+        size_t n = std::strtoul(buf_.c_str(), nullptr, 16);
+        buf_.erase(0, e + 2);
+        while (buf_.size() < n + 2)
+          if (!fill()) return false;
+        out->body.append(buf_, 0, n);
+        buf_.erase(0, n + 2);
+        if (n == 0) return true;
+      }
+    }
+    size_t len = 0;
+    auto cl = out->headers.find("content-length");
+    if (cl != out->headers.end()) len = std::strtoul(cl->second.c_str(), nullptr, 10);
+    while (buf_.size() < len)
+      if (!fill()) return false;
+    out->body.assign(buf_, 0, len);
+    buf_.erase(0, len);
+    return true;
+  }
+
+ private:
+  bool fill() {
+    char tmp[65536];
+    int n = SSL_read(ssl_, tmp, sizeof tmp);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  std::string buf_;
+};
+
+// `"resourceVersion":"123"` in a serialised object (the pod JSON has exactly one).
+int64_t findRv(std::string_view s) {
+  static constexpr std::string_view kKey = "\"resourceVersion\":\"";
+  size_t p = s.find(kKey);
+  if (p == std::string_view::npos) return -1;
+  return std::strtoll(s.data() + p + kKey.size(), nullptr, 10);
+}
+
+// ---- the server under test ----
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+  std::string dir;
+  int out_fd = -1;
+};
+
+bool startServer(const std::string& bin, Server* s) {
+  int p[2];
+  if (pipe(p) != 0) return false;
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    dup2(p[1], 1);
+    int log = open((s->dir + "/server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log >= 0) dup2(log, 2);
+    ::close(p[0]);
+    execl(bin.c_str(), bin.c_str(), "server", "--data-dir", s->dir.c_str(), "--secure-port", "0",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ::close(p[1]);
+  s->pid = pid;
+  s->out_fd = p[0];
+  std::string out;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  static constexpr std::string_view kReady = "serving at https://127.0.0.1:";
+  while (Clock::now() < deadline) {
+    pollfd pf{p[0], POLLIN, 0};
+    if (poll(&pf, 1, 500) <= 0) continue;
+    char tmp[4096];
+    ssize_t n = read(p[0], tmp, sizeof tmp);
+    if (n <= 0) return false;
+    out.append(tmp, static_cast<size_t>(n));
+    size_t at = out.find(kReady);
+    if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
+      s->port = std::atoi(out.c_str() + at + kReady.size());
+      return s->port > 0;
+    }
+  }
+  return false;
+}
+
+void stopServer(Server* s) {
+  if (s->pid <= 0) return;
+  kill(s->pid, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    int st;
+    if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+      s->pid = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(s->pid, SIGKILL);
+  waitpid(s->pid, nullptr, 0);
+  s->pid = -1;
+}
+
+// `perf record` of the server for one phase (with --perf DIR): DIR/<phase>.perf.data.
+class PerfRecord {
+ public:
+  PerfRecord(const std::string& dir, const std::string& phase, pid_t target) {
+    if (dir.empty()) return;
+    std::string out = dir + "/" + phase + ".perf.data";
+    std::string p = std::to_string(target);
+    pid_ = fork();
+    if (pid_ == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execlp("perf", "perf", "record", "-F", "499", "-g", "-p", p.c_str(), "-o", out.c_str(),
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // perf attaches
+  }
+  ~PerfRecord() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGINT);
+    waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// ---- workload ----
+
+// A realistic ~2 KB pod: labels, annotations, one container with env, ports, resources, probe,
+// a volume, tolerations.
+json podTemplate(const std::string& ns) {
+  json env = json::array();
+  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
+           {"DB_HOST", "postgres.payments.svc.cluster.local"},
+           {"DB_PORT", "5432"},
+           {"DB_NAME", "checkout"},
+           {"REDIS_URL", "redis://redis.payments.svc.cluster.local:6379/0"},
+           {"LOG_LEVEL", "info"},
+           {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector.observability:4317"},
+           {"FEATURE_FLAGS", "fast-checkout,new-pricing,async-receipts"}})
+    env.push_back({{"name", k}, {"value", v}});
+  env.push_back({{"name", "POD_NAME"},
+                 {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}});
+  env.push_back({{"name", "POD_IP"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}});
+  json container = {
+      {"name", "app"},
+      {"image", "registry.example.com/payments/checkout:v1.14.2"},
+      {"imagePullPolicy", "IfNotPresent"},
+      {"command", {"/app/checkout"}},
+      {"args", {"--config=/etc/checkout/config.yaml", "--log-level=info", "--port=8080"}},
+      {"ports",
+       {{{"name", "http"}, {"containerPort", 8080}, {"protocol", "TCP"}},
+        {{"name", "metrics"}, {"containerPort", 9090}, {"protocol", "TCP"}}}},
+      {"env", env},
+      {"resources",
+       {{"requests", {{"cpu", "250m"}, {"memory", "256Mi"}}},
+        {"limits", {{"cpu", "1"}, {"memory", "512Mi"}}}}},
+      {"volumeMounts", {{{"name", "config"}, {"mountPath", "/etc/checkout"}, {"readOnly", true}}}},
+      {"readinessProbe",
+       {{"httpGet", {{"path", "/healthz"}, {"port", 8080}}},
+        {"initialDelaySeconds", 5},
+        {"periodSeconds", 10}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", "x"},
+        {"namespace", ns},
+        {"labels",
+         {{"app", "checkout"},
+          {"tier", "backend"},
+          {"version", "v1.14.2"},
+          {"team", "payments"},
+          {"environment", "production"},
+          {"pod-template-hash", "7d9f8c6b5d"}}},
+        {"annotations",
+         {{"prometheus.io/scrape", "true"},
+          {"prometheus.io/port", "9090"},
+          {"kubectl.kubernetes.io/default-container", "app"}}}}},
+      {"spec",
+       {{"containers", {container}},
+        {"volumes", {{{"name", "config"}, {"configMap", {{"name", "checkout-config"}}}}}},
+        {"restartPolicy", "Always"},
+        {"terminationGracePeriodSeconds", 30},
+        {"dnsPolicy", "ClusterFirst"},
+        {"serviceAccountName", "default"},
+        {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
+        {"tolerations",
+         {{{"key", "node.kubernetes.io/not-ready"},
+           {"operator", "Exists"},
+           {"effect", "NoExecute"},
+           {"tolerationSeconds", 300}},
+          {{"key", "node.kubernetes.io/unreachable"},
+           {"operator", "Exists"},
+           {"effect", "NoExecute"},
+           {"tolerationSeconds", 300}}}}}}};
+}
+
+std::string podBody(const json& tmpl, const std::string& name) {
+  json p = tmpl;
+  p["metadata"]["name"] = name;
+  return p.dump();
+}
+
+struct LoadResult {
+  size_t ok = 0;
+  size_t errors = 0;
+  double seconds = 0;
+  std::vector<int64_t> lat;
+  int first_error_status = 0;
+  std::string first_error_body;
+  double rate() const { return seconds > 0 ? ok / seconds : 0; }
+};
+
+// `conns` threads, each with its own keep-alive connection, run `op(conn, i)` for indices
+// taken from a shared counter until `max_ops` are taken or `seconds` pass. op returns the HTTP
+// status (2xx counts as ok), filling `resp`.
+LoadResult runLoad(const Tls& tls, int port, int conns, double seconds, size_t max_ops,
+                   const std::function<int(Conn&, size_t, Response*)>& op) {
+  std::atomic<size_t> next{0};
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::vector<int64_t>> lat(conns);
+  std::vector<size_t> errs(conns, 0);
+  std::mutex err_mu;
+  LoadResult r;
+  int64_t start = 0, end_at = 0;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < conns; ++t) {
+    ts.emplace_back([&, t] {
+      Conn c;
+      bool ok = c.connect(tls, port);
+      ++ready;
+      while (!go) std::this_thread::yield();
+      if (!ok) {
+        ++errs[t];
+        return;
+      }
+      Response resp;
+      while (nowNs() < end_at) {
+        size_t i = next.fetch_add(1);
+        if (i >= max_ops) break;
+        int64_t t0 = nowNs();
+        int status = op(c, i, &resp);
+        int64_t t1 = nowNs();
+        if (status >= 200 && status < 300) {
+          lat[t].push_back(t1 - t0);
+        } else {
+          ++errs[t];
+          std::lock_guard<std::mutex> lock(err_mu);
+          if (!r.first_error_status) {
+            r.first_error_status = status;
+            r.first_error_body = resp.body.substr(0, 300);
+          }
+          if (status <= 0) {  // connection broke: reconnect
+            c.close();
+            if (!c.connect(tls, port)) return;
+          }
+        }
+      }
+    });
+  }
+  while (ready < conns) std::this_thread::yield();
+  start = nowNs();
+  end_at = start + static_cast<int64_t>(seconds * 1e9);
+  go = true;
+  for (auto& th : ts) th.join();
+  r.seconds = (nowNs() - start) / 1e9;
+  for (int t = 0; t < conns; ++t) {
+    r.lat.insert(r.lat.end(), lat[t].begin(), lat[t].end());
+    r.errors += errs[t];
+  }
+  r.ok = r.lat.size();
+  return r;
+}
+
+int doRoundTrip(Conn& c, const std::string& method, const std::string& target,
+                const std::string& body, Response* resp, const std::string& accept = "") {
+  if (!c.roundTrip(method, target, body, resp, accept)) return -1;
+  return resp->status;
+}
+
+// ---- watch fan-out ----
+
+// One watch stream, read without blocking on an epoll thread.
+struct Watcher {
+  Conn conn;
+  bool head_done = false;
+  int status = 0;
+  std::string raw;      // undecoded bytes
+  std::string payload;  // de-chunked bytes not yet split into lines
+  size_t chunk_left = 0;
+  bool in_chunk = false;
+  std::vector<std::pair<int64_t, int64_t>> got;  // (resourceVersion, receipt ns)
+  bool broken = false;
+};
+
+// Consumes raw bytes: headers, then chunks, then newline-separated events.
+void parseWatch(Watcher& w, int64_t now) {
+  size_t pos = 0;
+  if (!w.head_done) {
+    size_t e = w.raw.find("\r\n\r\n");
+    if (e == std::string::npos) return;
+    size_t sp = w.raw.find(' ');
+    w.status = std::atoi(w.raw.c_str() + sp + 1);
+    w.head_done = true;
+    pos = e + 4;
+  }
+  while (pos < w.raw.size()) {
+    if (!w.in_chunk) {
+      size_t e = w.raw.find("\r\n", pos);
+      if (e == std::string::npos) break;
+      w.chunk_left = std::strtoul(w.raw.c_str() + pos, nullptr, 16);
+      pos = e + 2;
+      w.in_chunk = true;
+      if (w.chunk_left == 0) {
+        w.broken = true;  // the stream ended
+        break;
+      }
+    }
+    size_t take = std::min(w.chunk_left, w.raw.size() - pos);
+    w.payload.append(w.raw, pos, take);
+    pos += take;
+    w.chunk_left -= take;
+    if (w.chunk_left == 0) {
+      if (w.raw.size() - pos < 2) break;  // wait for the chunk's CRLF
+      pos += 2;
+      w.in_chunk = false;
+    }
+  }
+  // A chunk whose data is complete but whose CRLF has not arrived: keep the "in chunk, 0 left"
+  // state so the CRLF is skipped next time.
+  if (w.in_chunk && w.chunk_left == 0 && w.raw.size() - pos >= 2) {
+    pos += 2;
+    w.in_chunk = false;
+  }
+  w.raw.erase(0, pos);
+  size_t start = 0, nl;
+  while ((nl = w.payload.find('\n', start)) != std::string::npos) {
+    std::string_view line(w.payload.data() + start, nl - start);
+    int64_t rv = findRv(line);
+    if (rv > 0 && line.find("\"type\":\"BOOKMARK\"") == std::string_view::npos)
+      w.got.emplace_back(rv, now);
+    start = nl + 1;
+  }
+  w.payload.erase(0, start);
+}
+
+void readerLoop(std::vector<Watcher*> mine, std::atomic<bool>* stop) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  for (size_t i = 0; i < mine.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, mine[i]->conn.fd(), &ev);
+  }
+  std::vector<epoll_event> evs(256);
+  char tmp[65536];
+  while (!stop->load()) {
+    int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 50);
+    int64_t now = nowNs();
+    for (int i = 0; i < n; ++i) {
+      Watcher& w = *mine[evs[i].data.u64];
+      while (true) {
+        int r = SSL_read(w.conn.ssl(), tmp, sizeof tmp);
+        if (r > 0) {
+          w.raw.append(tmp, static_cast<size_t>(r));
+          continue;
+        }
+        int err = SSL_get_error(w.conn.ssl(), r);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+          w.broken = true;
+          epoll_ctl(ep, EPOLL_CTL_DEL, w.conn.fd(), nullptr);
+        }
+        break;
+      }
+      parseWatch(w, now);
+    }
+  }
+  ::close(ep);
+}
+
+// ---- output ----
+
+void line(const std::string& figure, const std::string& target) {
+  std::printf("%-78s | %s\n", figure.c_str(), target.c_str());
+  std::fflush(stdout);
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char b[512];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(b, sizeof b, f, ap);
+  va_end(ap);
+  return b;
+}
+
+const char* verdict(bool ok) { return ok ? "MET" : "MISSED"; }
+
+struct Flags {
+  std::string bin;
+  size_t pods = 100000;
+  size_t creates = 10000;
+  int conns = 16;
+  double seconds = 5;
+  int watchers = 1000;
+  int watch_rate = 100;
+  double watch_seconds = 10;
+  bool keep = false;
+  std::string perf_dir;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  if (const char* e = std::getenv("BERTH_BIN")) f.bin = e;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "api_bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--pods") f.pods = std::stoul(val());
+    else if (a == "--creates") f.creates = std::stoul(val());
+    else if (a == "--conns") f.conns = std::stoi(val());
+    else if (a == "--seconds") f.seconds = std::stod(val());
+    else if (a == "--watchers") f.watchers = std::stoi(val());
+    else if (a == "--watch-rate") f.watch_rate = std::stoi(val());
+    else if (a == "--watch-seconds") f.watch_seconds = std::stod(val());
+    else if (a == "--keep") f.keep = true;
+    else if (a == "--perf") f.perf_dir = val();
+    else if (a == "-h" || a == "--help") {
+      std::puts("usage: api_bench [BERTH_BIN] [--pods N] [--creates N] [--conns C] [--seconds S]\n"
+                "                 [--watchers W] [--watch-rate R] [--watch-seconds S] [--keep]\n"
+                "                 [--perf DIR]  (perf record of the server, one file per phase)");
+      return 0;
+    } else if (!a.empty() && a[0] != '-') f.bin = a;
+    else {
+      std::fprintf(stderr, "api_bench: unknown flag %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (f.bin.empty()) f.bin = "build-bench/cmd/berth";
+  if (access(f.bin.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "api_bench: berth binary %s not found (pass it or set BERTH_BIN)\n",
+                 f.bin.c_str());
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  // 1000 watch connections on each side.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+
+  Server srv;
+  char tmpl[] = "/tmp/api_bench.XXXXXX";
+  if (!mkdtemp(tmpl)) {
+    std::perror("mkdtemp");
+    return 1;
+  }
+  srv.dir = tmpl;
+  std::printf("api_bench: machine %s, %u cores, %s\n", cpuModel().c_str(),
+              std::thread::hardware_concurrency(), kernel().c_str());
+  std::printf("api_bench: server %s, data dir %s (SQLite WAL, synchronous=FULL), open files %lu\n",
+              f.bin.c_str(), srv.dir.c_str(), static_cast<unsigned long>(rl.rlim_cur));
+  std::printf("api_bench: client and server share the machine; the client's TLS and parsing use "
+              "the same cores\n\n");
+  std::fflush(stdout);
+  if (!startServer(f.bin, &srv)) {
+    std::fprintf(stderr, "api_bench: server did not start; see %s/server.log\n", srv.dir.c_str());
+    stopServer(&srv);
+    return 1;
+  }
+  int rc = 0;
+  Tls tls;
+  if (!makeTls(&tls, srv.dir + "/pki")) {
+    std::fprintf(stderr, "api_bench: loading %s/pki failed\n", srv.dir.c_str());
+    ERR_print_errors_fp(stderr);
+    stopServer(&srv);
+    return 1;
+  }
+  const int port = srv.port;
+  const pid_t pid = srv.pid;
+  const std::string ns = "bench";
+  const std::string pods_path = "/api/v1/namespaces/" + ns + "/pods";
+  const json tmplPod = podTemplate(ns);
+  const std::string sample = podBody(tmplPod, "bench-000000");
+  std::printf("api_bench: server pid %d at https://127.0.0.1:%d; pod body %zu bytes; %d "
+              "connections\n\n",
+              pid, port, sample.size(), f.conns);
+
+  Conn admin;
+  Response resp;
+  if (!admin.connect(tls, port) ||
+      doRoundTrip(admin, "POST", "/api/v1/namespaces",
+                  json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}
+                      .dump(),
+                  &resp) != 201) {
+    std::fprintf(stderr, "api_bench: creating namespace failed: %d %s\n", resp.status,
+                 resp.body.c_str());
+    stopServer(&srv);
+    return 1;
+  }
+  auto podName = [](size_t i) { return fmt("bench-%06zu", i); };
+  std::atomic<size_t> stored{0};
+
+  auto rssNote = [&](const char* when) {
+    std::printf("  server VmRSS %.0f MiB, peak %.0f MiB, threads %ld %s\n",
+                statusField(pid, "VmRSS") / 1024.0, statusField(pid, "VmHWM") / 1024.0,
+                statusField(pid, "Threads"), when);
+    std::fflush(stdout);
+  };
+  rssNote("at start");
+
+  // Server CPU per operation: (server CPU ms) / ops, in microseconds.
+  auto cpuPerOp = [&](double cpu0, size_t ops) {
+    return ops ? (cpuMs(pid) - cpu0) * 1000.0 / ops : 0.0;
+  };
+
+  // ---- floor: GET /healthz ----
+  {
+    PerfRecord perf(f.perf_dir, "floor", pid);
+    double c0 = cpuMs(pid);
+    auto r = runLoad(tls, port, f.conns, f.seconds, SIZE_MAX, [&](Conn& c, size_t, Response* rp) {
+      return doRoundTrip(c, "GET", "/healthz", "", rp);
+    });
+    line(fmt("floor: GET /healthz %.0f req/s, p50 %.2f ms, p99 %.2f ms (%zu err, srv %.0f us "
+             "CPU/req)",
+             r.rate(), percentileMs(r.lat, 0.5), percentileMs(r.lat, 0.99), r.errors,
+             cpuPerOp(c0, r.ok)),
+         "reference (HTTP+TLS floor, no API work)");
+  }
+
+  // ---- create ----
+  size_t created = 0;
+  {
+    PerfRecord perf(f.perf_dir, "create", pid);
+    double c0 = cpuMs(pid);
+    auto r = runLoad(tls, port, f.conns, 120, f.creates, [&](Conn& c, size_t i, Response* rp) {
+      return doRoundTrip(c, "POST", pods_path, podBody(tmplPod, podName(i)), rp);
+    });
+    created = r.ok;
+    stored = r.ok;
+    double p99 = percentileMs(r.lat, 0.99);
+    line(fmt("create: %zu pods in %.1f s = %.0f creates/s, p50 %.2f ms, p99 %.2f ms (%zu err, "
+             "srv %.0f us CPU/create)",
+             r.ok, r.seconds, r.rate(), percentileMs(r.lat, 0.5), p99, r.errors,
+             cpuPerOp(c0, r.ok)),
+         fmt(">= 5000/s %s, p99 < 20 ms %s, durable", verdict(r.rate() >= 5000),
+             verdict(p99 < 20)));
+    if (r.errors) {
+      std::printf("  first error: %d %s\n", r.first_error_status, r.first_error_body.c_str());
+      rc = 1;
+    }
+    if (doRoundTrip(admin, "GET", pods_path + "/" + podName(0), "", &resp) == 200)
+      std::printf("  a stored pod as served: %zu bytes\n", resp.body.size());
+  }
+  rssNote("after the creates");
+  if (created == 0) {
+    stopServer(&srv);
+    return 1;
+  }
+
+  // ---- get ----
+  {
+    PerfRecord perf(f.perf_dir, "get", pid);
+    double c0 = cpuMs(pid);
+    auto r = runLoad(tls, port, f.conns, f.seconds, SIZE_MAX, [&](Conn& c, size_t i, Response* rp) {
+      return doRoundTrip(c, "GET", pods_path + "/" + podName((i * 7919) % created), "", rp);
+    });
+    line(fmt("get: %.0f gets/s, p50 %.2f ms, p99 %.2f ms (%zu err, srv %.0f us CPU/get)", r.rate(),
+             percentileMs(r.lat, 0.5), percentileMs(r.lat, 0.99), r.errors, cpuPerOp(c0, r.ok)),
+         fmt(">= 20000/s %s", verdict(r.rate() >= 20000)));
+  }
+
+  // ---- list ----
+  auto timeList = [&](const std::string& target, const std::string& accept, int reps,
+                      size_t* bytes, size_t* items) {
+    std::vector<int64_t> ts;
+    for (int i = 0; i < reps; ++i) {
+      int64_t t0 = nowNs();
+      int st = doRoundTrip(admin, "GET", target, "", &resp, accept);
+      ts.push_back(nowNs() - t0);
+      if (st != 200) {
+        std::printf("  %s: %d %s\n", target.c_str(), st, resp.body.substr(0, 200).c_str());
+        return -1.0;
+      }
+    }
+    *bytes = resp.body.size();
+    try {
+      json j = json::parse(resp.body);
+      *items = j.contains("items") ? j["items"].size() : j.value("rows", json::array()).size();
+    } catch (...) {
+      *items = 0;
+    }
+    return percentileMs(ts, 0.5);
+  };
+  {
+    const std::string table = "application/json;as=Table;v=v1;g=meta.k8s.io";
+    size_t bytes = 0, items = 0;
+    double ms;
+    {
+      PerfRecord perf(f.perf_dir, "list", pid);
+      ms = timeList(pods_path, "", 7, &bytes, &items);
+    }
+    line(fmt("list: %zu pods JSON %.1f ms median of 7 (%.1f MB)", items, ms, bytes / 1e6),
+         fmt("<= 100 ms (10,000 pods) %s", verdict(ms >= 0 && ms <= 100)));
+    ms = timeList(pods_path + "?limit=500", "", 21, &bytes, &items);
+    line(fmt("list: %zu-item page JSON %.2f ms median of 21 (%.2f MB)", items, ms, bytes / 1e6),
+         fmt("<= 10 ms %s", verdict(ms >= 0 && ms <= 10)));
+    {
+      PerfRecord perf(f.perf_dir, "list-table", pid);
+      ms = timeList(pods_path, table, 7, &bytes, &items);
+    }
+    line(fmt("list: %zu pods as Table %.1f ms median of 7 (%.1f MB)", items, ms, bytes / 1e6),
+         fmt("<= 100 ms %s", verdict(ms >= 0 && ms <= 100)));
+    ms = timeList(pods_path + "?limit=500", table, 21, &bytes, &items);
+    line(fmt("list: %zu-row page as Table %.2f ms median of 21", items, ms),
+         fmt("<= 10 ms %s", verdict(ms >= 0 && ms <= 10)));
+  }
+  rssNote("after the lists");
+
+  // ---- watch fan-out ----
+  {
+    int64_t list_rv = -1;
+    if (doRoundTrip(admin, "GET", pods_path + "?limit=1", "", &resp) == 200) {
+      try {
+        list_rv = std::stoll(json::parse(resp.body)["metadata"]["resourceVersion"].get<std::string>());
+      } catch (...) {
+      }
+    }
+    std::vector<std::unique_ptr<Watcher>> ws(f.watchers);
+    std::atomic<int> opened{0}, failed{0};
+    {
+      std::vector<std::thread> openers;
+      const int kOpeners = 4;
+      std::string target = pods_path + "?watch=true&resourceVersion=" + std::to_string(list_rv);
+      for (int t = 0; t < kOpeners; ++t)
+        openers.emplace_back([&, t] {
+          for (int i = t; i < f.watchers; i += kOpeners) {
+            auto w = std::make_unique<Watcher>();
+            if (!w->conn.connect(tls, port) ||
+                !w->conn.send(Conn::request("GET", target, "", ""))) {
+              ++failed;
+              continue;
+            }
+            fcntl(w->conn.fd(), F_SETFL, fcntl(w->conn.fd(), F_GETFL) | O_NONBLOCK);
+            ws[i] = std::move(w);
+            ++opened;
+          }
+        });
+      for (auto& t : openers) t.join();
+    }
+    std::vector<Watcher*> live;
+    for (auto& w : ws)
+      if (w) live.push_back(w.get());
+    std::atomic<bool> stop{false};
+    const int kReaders = 2;
+    std::vector<std::thread> readers;
+    for (int t = 0; t < kReaders; ++t) {
+      std::vector<Watcher*> mine;
+      for (size_t i = t; i < live.size(); i += kReaders) mine.push_back(live[i]);
+      readers.emplace_back(readerLoop, std::move(mine), &stop);
+    }
+    // Every stream answered (200 + headers) before the first write.
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline) {
+      size_t heads = 0;
+      for (auto* w : live) heads += w->head_done;  // racy read of a bool; only a progress check
+      if (heads == live.size()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    long threads_idle = statusField(pid, "Threads");
+    std::atomic<long> threads_max{threads_idle};
+    std::atomic<bool> sampling{true};
+    std::thread sampler([&] {
+      while (sampling) {
+        long t = statusField(pid, "Threads");
+        long cur = threads_max.load();
+        if (t > cur) threads_max = t;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+    // The writer: creates at a fixed rate on one connection, records each acknowledgement.
+    std::unordered_map<int64_t, int64_t> acked;  // resourceVersion -> ack time
+    size_t writes = static_cast<size_t>(f.watch_rate * f.watch_seconds);
+    size_t write_errors = 0;
+    double c0 = cpuMs(pid);
+    {
+      PerfRecord perf(f.perf_dir, "watch", pid);
+      Conn wc;
+      if (wc.connect(tls, port)) {
+        int64_t t_start = nowNs();
+        int64_t period = static_cast<int64_t>(1e9 / f.watch_rate);
+        for (size_t i = 0; i < writes; ++i) {
+          int64_t due = t_start + static_cast<int64_t>(i) * period;
+          int64_t wait = due - nowNs();
+          if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+          int st = doRoundTrip(wc, "POST", pods_path, podBody(tmplPod, fmt("watch-%06zu", i)),
+                               &resp);
+          int64_t t_ack = nowNs();
+          if (st != 201) {
+            ++write_errors;
+            continue;
+          }
+          acked[findRv(resp.body)] = t_ack;
+        }
+      }
+    }
+    double write_cpu = cpuPerOp(c0, writes);
+    stored += acked.size();
+    // Let the fan-out finish (bounded).
+    size_t expected = acked.size() * live.size();
+    deadline = Clock::now() + std::chrono::seconds(15);
+    while (Clock::now() < deadline) {
+      size_t n = 0;
+      for (auto* w : live) n += w->got.size();  // racy size read; progress check only
+      if (n >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    sampling = false;
+    sampler.join();
+    stop = true;
+    for (auto& t : readers) t.join();
+    std::vector<int64_t> lat;
+    size_t early = 0, broken = 0, non200 = 0;
+    for (auto* w : live) {
+      broken += w->broken;
+      non200 += w->head_done && w->status != 200;
+      for (auto [rv, t] : w->got) {
+        auto it = acked.find(rv);
+        if (it == acked.end()) continue;
+        int64_t d = t - it->second;
+        if (d < 0) {
+          ++early;
+          d = 0;
+        }
+        lat.push_back(d);
+      }
+    }
+    double p99 = percentileMs(lat, 0.99);
+    line(fmt("watch: %zu watchers, %zu writes at %d/s: %zu/%zu events delivered, p50 %.2f ms, "
+             "p99 %.2f ms",
+             live.size(), acked.size(), f.watch_rate, lat.size(), expected,
+             percentileMs(lat, 0.5), p99),
+         fmt("p99 < 50 ms %s", verdict(p99 < 50 && lat.size() == expected && expected > 0)));
+    line(fmt("watch: server threads %ld idle with %zu streams, max %ld during the writes",
+             threads_idle, live.size(), threads_max.load()),
+         "no thread per watcher");
+    std::printf("  (%d opens failed, %zu non-200, %zu streams ended, %zu write errors, %zu events "
+                "before the ack counted 0, srv %.0f us CPU per write incl. fan-out)\n",
+                failed.load(), non200, broken, write_errors, early, write_cpu);
+    for (auto& w : ws)
+      if (w) w->conn.close();
+  }
+  rssNote("after the watch phase");
+
+  // ---- RSS with N pods stored ----
+  {
+    size_t have = stored.load();
+    size_t need = f.pods > have ? f.pods - have : 0;
+    double secs = 0;
+    size_t errors = 0;
+    if (need) {
+      auto r = runLoad(tls, port, f.conns, 600, need, [&](Conn& c, size_t i, Response* rp) {
+        return doRoundTrip(c, "POST", pods_path, podBody(tmplPod, fmt("rss-%07zu", i)), rp);
+      });
+      have += r.ok;
+      secs = r.seconds;
+      errors = r.errors;
+      std::printf("  filled %zu more pods in %.1f s (%.0f creates/s, p99 %.2f ms, %zu err)\n",
+                  r.ok, r.seconds, r.rate(), percentileMs(r.lat, 0.99), errors);
+    }
+    (void)secs;
+    long rss_kb = statusField(pid, "VmRSS");
+    long hwm_kb = statusField(pid, "VmHWM");
+    double mib = rss_kb / 1024.0;
+    line(fmt("rss: %.0f MiB VmRSS (peak %.0f MiB) with %zu pods stored", mib, hwm_kb / 1024.0,
+             have),
+         fmt("<= 500 MiB at 100,000 pods %s%s", verdict(mib <= 500),
+             have < 100000 ? " (fewer pods: scale before comparing)" : ""));
+    std::error_code ec;
+    auto db = fs::file_size(srv.dir + "/state.db", ec);
+    auto wal = fs::file_size(srv.dir + "/state.db-wal", ec);
+    std::printf("  state.db %.1f MB, WAL %.1f MB\n", db / 1e6, ec ? 0.0 : wal / 1e6);
+    // The full list at this size, for scale.
+    size_t bytes = 0, items = 0;
+    double ms = timeList(pods_path, "", 3, &bytes, &items);
+    line(fmt("list: %zu pods JSON %.1f ms median of 3 (%.1f MB)", items, ms, bytes / 1e6),
+         "(for scale; target is at 10,000)");
+  }
+
+  admin.close();
+  stopServer(&srv);
+  if (!f.keep) fs::remove_all(srv.dir);
+  else std::printf("api_bench: kept %s\n", srv.dir.c_str());
+  SSL_CTX_free(tls.ctx);
+  return rc;
+}
