@@ -70,13 +70,17 @@ void Informer::start() {
   }
 }
 
-void Informer::stop() {
+void Informer::cancel() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
   cancel_.cancel();
+}
+
+void Informer::stop() {
+  cancel();
   if (thread_.joinable()) thread_.join();
   if (resync_thread_.joinable()) resync_thread_.join();
 }
@@ -333,6 +337,7 @@ void InformerFactory::start() {
 
 void InformerFactory::stop() {
   std::vector<Informer*> all = informers();
+  for (auto* i : all) i->cancel();  // a watch notices within a second: cancel all, then join
   for (auto* i : all) i->stop();
 }
 

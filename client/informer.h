@@ -64,6 +64,8 @@ class Informer {
   void addEventHandlers(EventHandlers h);
   void addIndexer(const std::string& name, IndexFunc fn);
   void start();
+  // Asks the informer to stop without waiting (stop() waits); lets many stop in parallel.
+  void cancel();
   void stop();
 
   bool hasSynced() const { return synced_.load(); }

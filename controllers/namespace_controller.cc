@@ -98,6 +98,11 @@ ReconcileResult NamespaceController::reconcile(const std::string& name) {
     if (f != kFinalizer) kept.push_back(f);
   obj["spec"]["finalizers"] = kept;
   auto fin = client_->update(namespaces_, "", name, obj, "finalize");
+  if (!fin.isOk() && fin.status().code() == Code::kNotFound) {
+    // Some servers route namespaces/NAME/finalize as a resource named "finalize" in namespace
+    // NAME and answer 404; spec.finalizers can then be emptied through a plain update.
+    fin = client_->update(namespaces_, "", name, obj);
+  }
   if (!fin.isOk() && fin.status().code() != Code::kNotFound) return ReconcileResult::fail(fin.status());
   BLOG(2, "namespace finalized").kv("namespace", name);
   return ReconcileResult::ok();
