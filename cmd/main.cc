@@ -3,10 +3,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "apiserver/core/api_server.h"
+#include "controllers/controller_manager.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -29,6 +31,8 @@ Server flags:
   --tls-san NAME                 extra subject alternative name (repeatable)
   --advertise-url URL            server URL written into kubeconfigs
   --worker-threads N             request workers (default 16)
+  --controllers LIST             controllers to run in-process, comma-separated, or "none"
+                                 (default garbagecollector,namespace)
   -v N, --v=N                    log verbosity (default 2)
 )";
 
@@ -63,6 +67,7 @@ int parsePort(const std::string& flag, const std::string& v) {
 
 int runServer(const std::vector<std::string>& args) {
   berth::apiserver::ServerOptions o;
+  std::string controllers = "garbagecollector,namespace";
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;
@@ -75,6 +80,7 @@ int runServer(const std::vector<std::string>& args) {
     else if (takeFlag(args, &i, "--tls-san", &v)) o.extra_sans.push_back(v);
     else if (takeFlag(args, &i, "--advertise-url", &v)) o.advertise_url = v;
     else if (takeFlag(args, &i, "--worker-threads", &v)) o.worker_threads = std::max(1, std::atoi(v.c_str()));
+    else if (takeFlag(args, &i, "--controllers", &v)) controllers = v;
     else if (takeFlag(args, &i, "-v", &v) || takeFlag(args, &i, "--v", &v)) berth::log::setVerbosity(std::atoi(v.c_str()));
     else if (args[i] == "-h" || args[i] == "--help") {
       std::fputs(kUsage, stdout);
@@ -98,6 +104,22 @@ int runServer(const std::vector<std::string>& args) {
     std::fprintf(stderr, "berth server: %s\n", st.toString().c_str());
     return 1;
   }
+  // Controllers talk to the server through its API, like any client.
+  std::unique_ptr<berth::controllers::ControllerManager> manager;
+  if (controllers != "none" && !controllers.empty()) {
+    berth::controllers::ControllerManagerOptions co;
+    co.kubeconfig = server.adminKubeconfigPath();
+    co.enabled.clear();
+    for (const auto& c : berth::split(controllers, ','))
+      if (!c.empty()) co.enabled.push_back(c);
+    auto m = berth::controllers::ControllerManager::start(co);
+    if (!m.isOk()) {
+      std::fprintf(stderr, "berth server: starting controllers: %s\n", m.status().toString().c_str());
+      server.stop();
+      return 1;
+    }
+    manager = std::move(m).value();
+  }
   std::printf("Berth API server is serving at %s\n", server.url().c_str());
   std::printf("Point kubectl at it:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
               server.adminKubeconfigPath().c_str());
@@ -105,6 +127,7 @@ int runServer(const std::vector<std::string>& args) {
   int sig = 0;
   sigwait(&set, &sig);
   BLOG(0, "shutting down").kv("signal", sig);
+  if (manager) manager->stop();
   server.stop();
   return 0;
 }

@@ -390,3 +390,69 @@ TEST(KubectlAuthTest, TokensAndUnauthenticated) {
 
 }  // namespace
 }  // namespace berth::e2e
+
+namespace berth::e2e {
+namespace {
+
+class KubectlDeleteTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.ok()); }
+  // Creates configmap `owner` and `dep` owned by it; returns the owner's uid.
+  std::string makeOwnerAndDependent(const std::string& ns) {
+    EXPECT_EQ(server_.kubectl({"create", "ns", ns}).exit_code, 0);
+    EXPECT_EQ(server_.kubectl({"-n", ns, "create", "configmap", "owner"}).exit_code, 0);
+    auto r = server_.kubectl({"-n", ns, "get", "cm", "owner", "-o", "jsonpath={.metadata.uid}"});
+    std::string uid = r.out;
+    nlohmann::json dep = {{"apiVersion", "v1"}, {"kind", "ConfigMap"},
+                          {"metadata", {{"name", "dep"}, {"ownerReferences",
+                                         {{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", "owner"},
+                                           {"uid", uid}, {"blockOwnerDeletion", true}}}}}}};
+    r = server_.kubectl({"-n", ns, "apply", "-f", "-"}, dep.dump());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return uid;
+  }
+  Server server_;
+};
+
+TEST_F(KubectlDeleteTest, BackgroundGarbageCollectsDependents) {
+  makeOwnerAndDependent("bg");
+  ASSERT_EQ(server_.kubectl({"-n", "bg", "delete", "cm", "owner"}).exit_code, 0);
+  auto r = server_.kubectl({"-n", "bg", "wait", "--for=delete", "cm/dep", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(KubectlDeleteTest, ForegroundDeletesDependentsFirst) {
+  makeOwnerAndDependent("fg");
+  auto r = server_.kubectl({"-n", "fg", "delete", "cm", "owner", "--cascade=foreground", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(server_.kubectl({"-n", "fg", "get", "cm", "dep"}).exit_code, 0);
+  EXPECT_NE(server_.kubectl({"-n", "fg", "get", "cm", "owner"}).exit_code, 0);
+}
+
+TEST_F(KubectlDeleteTest, OrphanKeepsDependentsWithoutOwnerReference) {
+  makeOwnerAndDependent("or");
+  auto r = server_.kubectl({"-n", "or", "delete", "cm", "owner", "--cascade=orphan", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(server_.kubectl({"-n", "or", "get", "cm", "owner"}).exit_code, 0);
+  r = server_.kubectl({"-n", "or", "get", "cm", "dep", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto dep = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(dep["metadata"].contains("ownerReferences") && !dep["metadata"]["ownerReferences"].empty())
+      << dep.dump();
+}
+
+TEST_F(KubectlDeleteTest, DeletingANamespaceDeletesItsContents) {
+  ASSERT_EQ(server_.kubectl({"create", "ns", "doomed"}).exit_code, 0);
+  ASSERT_EQ(server_.kubectl({"-n", "doomed", "create", "configmap", "a"}).exit_code, 0);
+  ASSERT_EQ(server_.kubectl({"-n", "doomed", "create", "secret", "generic", "b"}).exit_code, 0);
+  auto r = server_.kubectl({"delete", "ns", "doomed", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(server_.kubectl({"get", "ns", "doomed"}).exit_code, 0);
+  // Content cannot be created in a namespace that is gone.
+  r = server_.kubectl({"-n", "doomed", "create", "configmap", "c"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace berth::e2e
