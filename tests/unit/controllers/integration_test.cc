@@ -71,7 +71,8 @@ class Watcher {
 class ControllersIntegration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new e2e::Server();
+    // The server's own in-process controllers are off: the manager under test does the work.
+    server_ = new e2e::Server({"--controllers", "none"});
     ASSERT_TRUE(server_->ok()) << "berth server did not start";
     auto c = client::RestClient::fromKubeconfig(server_->kubeconfig());
     ASSERT_TRUE(c.isOk()) << c.status().toString();
