@@ -1,4 +1,5 @@
 // berth: one binary, subcommands (like k3s). `berth server` runs the API server.
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -90,6 +91,9 @@ int runServer(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  // glibc's per-thread arenas keep freed memory of big lists resident; two arenas bound
+  // that at a small cost in allocator contention (measured in bench/README.md).
+  mallopt(M_ARENA_MAX, 2);
   // Block the stop signals before any thread starts, then wait for one here.
   sigset_t set;
   sigemptyset(&set);

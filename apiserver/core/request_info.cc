@@ -32,7 +32,10 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
   std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
   // namespaces/<ns>/<resource>/... ; but "namespaces/<ns>" alone (or with status/finalize) is
   // the namespace object itself.
-  if (rest[0] == "namespaces" && rest.size() >= 3) {
+  // As upstream: namespaces/<name>/status and /finalize are the namespace's own
+  // subresources; any other third segment is a resource inside the namespace.
+  bool ns_subresource = rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize");
+  if (rest[0] == "namespaces" && rest.size() >= 3 && !ns_subresource) {
     info.namespace_ = rest[1];
     rest.erase(rest.begin(), rest.begin() + 2);
   } else if (rest[0] == "namespaces" && rest.size() == 2) {

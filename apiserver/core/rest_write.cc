@@ -89,6 +89,19 @@ void pruneFields(json& obj, const std::vector<std::string>& paths) {
   }
 }
 
+// The stored form: the object without metadata.resourceVersion (the row's revision is the
+// resourceVersion). Takes it out and puts it back rather than copying the object.
+std::string dumpWithoutResourceVersion(json& obj) {
+  json& meta = obj["metadata"];
+  auto it = meta.find("resourceVersion");
+  if (it == meta.end()) return obj.dump();
+  json rv = std::move(*it);
+  meta.erase(it);
+  std::string out = obj.dump();
+  meta["resourceVersion"] = std::move(rv);
+  return out;
+}
+
 // Everything but metadata and status: what a generation bump is about.
 bool specChanged(const json& a, const json& b) {
   for (auto it = a.begin(); it != a.end(); ++it) {
@@ -302,10 +315,9 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
                         k.groupVersion(), typeOf(k));
   if (dry_run) return obj;
   auto start = std::chrono::steady_clock::now();
-  json stored = obj;
-  stored["metadata"].erase("resourceVersion");
+  // resourceVersion is not stored: it is the row's revision (erased above).
   auto rev = store->create(objectKey(k, k.namespaced ? meta["namespace"].get<std::string>() : "", name),
-                           stored.dump());
+                           obj.dump());
   metrics.observeStore("create", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (!rev.isOk()) {
     if (is_service) services->release(obj);
@@ -361,6 +373,13 @@ Result<json> ApiServer::Impl::updateObject(
       result = old;
       if (desired.contains("status")) result["status"] = desired["status"];
       else result.erase("status");
+    } else if (sub == "finalize") {
+      // Only a namespace's spec.finalizers changes through /finalize.
+      result = old;
+      if (desired.contains("spec") && desired["spec"].is_object() && desired["spec"].contains("finalizers"))
+        result["spec"]["finalizers"] = desired["spec"]["finalizers"];
+      else if (result["spec"].is_object())
+        result["spec"].erase("finalizers");
     } else {
       result = desired;
       json& rm = result["metadata"];
@@ -412,9 +431,7 @@ Result<json> ApiServer::Impl::updateObject(
       result["metadata"]["resourceVersion"] = std::to_string(del->mod_revision);
       return result;
     }
-    json stored = result;
-    stored["metadata"].erase("resourceVersion");
-    auto rev = store->update(objectKey(k, ns, name), stored.dump(), old_rev);
+    auto rev = store->update(objectKey(k, ns, name), dumpWithoutResourceVersion(result), old_rev);
     metrics.observeStore("update", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!rev.isOk()) {
       if (rev.status().code() == Code::kConflict && !pinned) continue;
@@ -667,9 +684,7 @@ Result<json> ApiServer::Impl::deleteObject(RequestCtx& ctx, const KindSpec& k, c
       if (!finalizers.empty()) nm["finalizers"] = finalizers;
       if (is_ns) next["status"]["phase"] = "Terminating";
       if (dry_run) return next;
-      json stored = next;
-      stored["metadata"].erase("resourceVersion");
-      auto rev = store->update(objectKey(k, ns, name), stored.dump(), cur->mod_revision);
+      auto rev = store->update(objectKey(k, ns, name), dumpWithoutResourceVersion(next), cur->mod_revision);
       if (!rev.isOk()) {
         if (rev.status().code() == Code::kConflict || rev.status().code() == Code::kNotFound) continue;
         return rev.status();

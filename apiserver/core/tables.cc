@@ -34,9 +34,13 @@ json tableRow(const KindSpec& k, const json& obj, const std::string& include_obj
   if (include_object == "Object") {
     row["object"] = obj;
   } else if (include_object != "None") {
+    // Managed fields are large and no printer reads them; leave them out of the rows.
+    json m = json::object();
+    for (auto it = meta.begin(); it != meta.end(); ++it)
+      if (it.key() != "managedFields") m[it.key()] = it.value();
     row["object"] = {{"kind", "PartialObjectMetadata"},
                      {"apiVersion", "meta.k8s.io/v1"},
-                     {"metadata", meta}};
+                     {"metadata", std::move(m)}};
   }
   // e.g. finished pods are marked Completed, so `kubectl get` can tell them apart.
   if (k.row_conditions) {
@@ -50,9 +54,11 @@ json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
                 const std::string& include_object, bool with_columns) {
   TimePoint now = std::chrono::system_clock::now();
   json rows = json::array();
+  rows.get_ref<json::array_t&>().reserve(objs.size());
   for (const json* o : objs) rows.push_back(tableRow(k, *o, include_object, now));
   json t = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", json::object()},
-            {"columnDefinitions", with_columns ? tableColumns(k) : json(nullptr)}, {"rows", rows}};
+            {"columnDefinitions", with_columns ? tableColumns(k) : json(nullptr)}};
+  t["rows"] = std::move(rows);
   return t;
 }
 

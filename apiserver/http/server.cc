@@ -298,6 +298,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void processInput();
   void dispatch();
   void drainPending();
+  void appendOut(std::string&& bytes);
   void flush();
   void sendErrorAndClose(int status, const std::string& message);
   void updateInterest();
@@ -400,8 +401,15 @@ class WriterImpl : public ResponseWriter {
     if (!no_body) head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     if (close_after) head += "Connection: close\r\n";
     head += "\r\n";
-    if (!head_ && !no_body) head += body;
-    (void)conn_->enqueue({OutItem::kEndResponse, std::move(head), close_after});
+    if (head_ || no_body) body.clear();
+    // Head and body travel separately so a large body is moved, never copied.
+    if (body.size() < 64 * 1024) {
+      head += body;
+      (void)conn_->enqueue({OutItem::kEndResponse, std::move(head), close_after});
+    } else {
+      (void)conn_->enqueue({OutItem::kData, std::move(head)});
+      (void)conn_->enqueue({OutItem::kEndResponse, std::move(body), close_after});
+    }
     fireClose();
   }
 
@@ -567,6 +575,15 @@ bool Conn::enqueue(OutItem item) {
   return true;
 }
 
+void Conn::appendOut(std::string&& bytes) {
+  if (out_off_ == out_.size()) {
+    out_ = std::move(bytes);
+    out_off_ = 0;
+  } else {
+    out_ += bytes;
+  }
+}
+
 void Conn::drainPending() {
   std::vector<OutItem> items;
   {
@@ -579,10 +596,10 @@ void Conn::drainPending() {
   for (auto& item : items) {
     switch (item.kind) {
       case OutItem::kData:
-        out_ += item.bytes;
+        appendOut(std::move(item.bytes));
         break;
       case OutItem::kEndResponse:
-        out_ += item.bytes;
+        appendOut(std::move(item.bytes));
         busy_ = false;
         writer_.reset();
         request_done = true;
@@ -599,7 +616,9 @@ void Conn::drainPending() {
         break;
     }
   }
-  if (out_.size() - out_off_ > kMaxBufferedOutput) {
+  // A stream whose client does not keep up is cut off; a complete response is bounded by
+  // its own size and is always sent.
+  if (!request_done && out_.size() - out_off_ > kMaxBufferedOutput) {
     close("client too slow");
     return;
   }
@@ -899,7 +918,8 @@ void Conn::flush() {
       in_.clear();
       drain_deadline_ = SteadyClock::now() + kDrainTimeout;
     }
-  } else if (out_off_ > (1 << 20)) {
+  } else if (out_off_ > (1 << 20) && out_off_ * 2 > out_.size()) {
+    // Compact only once the sent part is the larger half: amortised O(n) for big responses.
     out_.erase(0, out_off_);
     out_off_ = 0;
   }

@@ -222,12 +222,18 @@ Server::Server(const std::vector<std::string>& extra_args, std::string data_dir)
   }
 }
 
+int Server::stop() {
+  if (!child_) return 0;
+  child_->kill(SIGTERM);
+  int status = child_->wait();
+  delete child_;
+  child_ = nullptr;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
 Server::~Server() {
-  if (child_) {
-    child_->kill(SIGTERM);
-    child_->wait();
-    delete child_;
-  }
+  stop();
   std::error_code ec;
   std::filesystem::remove_all(home_, ec);
   if (own_dir_) std::filesystem::remove_all(data_dir_, ec);

@@ -51,6 +51,9 @@ class Server {
   const std::string& url() const { return url_; }
   bool ok() const { return ok_; }
   void kill(int sig);  // and wait
+  // Stops the server with SIGTERM and returns its exit status (0 when it shut down cleanly;
+  // under ASan a leak or error makes it non-zero).
+  int stop();
   // kubectl with this server's kubeconfig and a private HOME.
   CmdResult kubectl(const std::vector<std::string>& args, const std::string& input = "") const;
   std::vector<std::string> kubectlEnv() const;

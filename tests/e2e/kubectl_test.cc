@@ -20,6 +20,7 @@ class KubectlTest : public ::testing::Test {
     ASSERT_TRUE(server_->ok()) << "berth server did not start";
   }
   static void TearDownTestSuite() {
+    EXPECT_EQ(server_->stop(), 0) << "berth server did not shut down cleanly";
     delete server_;
     server_ = nullptr;
   }
@@ -349,6 +350,7 @@ TEST(KubectlRestartTest, KillNineLosesNoAcknowledgedWrite) {
   auto after = json::parse(again.kubectl({"get", "cm", "ack-19", "-o", "json"}).out);
   EXPECT_GT(std::stoll(after["metadata"]["resourceVersion"].get<std::string>()),
             std::stoll(before["metadata"]["resourceVersion"].get<std::string>()));
+  EXPECT_EQ(again.stop(), 0) << "berth server did not shut down cleanly";
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
@@ -384,6 +386,7 @@ TEST(KubectlAuthTest, TokensAndUnauthenticated) {
   EXPECT_EQ(who["status"]["userInfo"]["username"], "admin");
   EXPECT_NE(who["status"]["userInfo"]["groups"].dump().find("system:masters"), std::string::npos);
   EXPECT_EQ(s.kubectl({"auth", "can-i", "create", "pods"}).out, "yes\n");
+  EXPECT_EQ(s.stop(), 0) << "berth server did not shut down cleanly";
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
@@ -397,6 +400,7 @@ namespace {
 class KubectlDeleteTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.ok()); }
+  void TearDown() override { EXPECT_EQ(server_.stop(), 0) << "berth server did not shut down cleanly"; }
   // Creates configmap `owner` and `dep` owned by it; returns the owner's uid.
   std::string makeOwnerAndDependent(const std::string& ns) {
     EXPECT_EQ(server_.kubectl({"create", "ns", ns}).exit_code, 0);

@@ -1,0 +1,124 @@
+#include "apiserver/core/watch_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+
+namespace berth::apiserver {
+namespace {
+
+class RecordingSink : public WatchSink {
+ public:
+  bool onEvents(const std::vector<CacheEvent>& events) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& e : events)
+      seen_.push_back(std::string(eventTypeName(e.type)) + " " + e.obj->obj["metadata"].value("name", "") +
+                      "@" + std::to_string(e.revision));
+    cv_.notify_all();
+    return true;
+  }
+  std::vector<std::string> waitFor(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return seen_.size() >= n; });
+    return seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> seen_;
+};
+
+class WatchCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("berth-wc-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    storage::SqliteOptions o;
+    o.path = (dir_ / "db").string();
+    o.compact_interval_seconds = 0;
+    store_ = std::move(storage::openSqliteStore(o)).value();
+  }
+  void TearDown() override {
+    cache_.reset();
+    store_->close();
+    std::filesystem::remove_all(dir_);
+  }
+  int64_t put(const std::string& ns, const std::string& name) {
+    std::string v = R"({"kind":"ConfigMap","metadata":{"name":")" + name + R"(","namespace":")" + ns + R"("}})";
+    return *store_->create("/registry/core/configmaps/" + ns + "/" + name, v);
+  }
+  void startCache(size_t history = 100) {
+    cache_ = std::make_unique<WatchCache>(store_.get(), history);
+    cache_->addResource("/registry/core/configmaps/");
+    ASSERT_TRUE(cache_->start().isOk());
+  }
+  ResourceCache* cms() { return cache_->resource("/registry/core/configmaps/"); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<WatchCache> cache_;
+};
+
+TEST_F(WatchCacheTest, ListsWhatTheStoreHoldsAndFollowsWrites) {
+  put("a", "one");
+  startCache();
+  put("a", "two");
+  put("b", "three");
+  ASSERT_TRUE(cache_->waitUntilFresh(std::chrono::seconds(5)).isOk());
+  int64_t rev = 0;
+  auto all = cms()->list("/registry/core/configmaps/", &rev);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(rev, store_->currentRevision());
+  EXPECT_EQ(cms()->list("/registry/core/configmaps/a/", nullptr).size(), 2u);
+  // resourceVersion comes from the revision, not the stored bytes.
+  EXPECT_EQ(all[0]->obj["metadata"]["resourceVersion"], std::to_string(all[0]->mod_revision));
+}
+
+TEST_F(WatchCacheTest, WatchReplaysThenFollowsInOrder) {
+  int64_t r1 = put("a", "one");
+  startCache();
+  int64_t r2 = put("a", "two");
+  ASSERT_TRUE(cache_->waitForRevision(r2, std::chrono::seconds(5)));
+  auto sink = std::make_shared<RecordingSink>();
+  // From r1: the event at r2 is replayed from history, then live events follow.
+  ASSERT_TRUE(cms()->addWatcher(r1, false, "/registry/core/configmaps/a/", sink).isOk());
+  int64_t r3 = put("a", "three");
+  put("b", "other-namespace");
+  auto ev = sink->waitFor(2);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0], "ADDED two@" + std::to_string(r2));
+  EXPECT_EQ(ev[1], "ADDED three@" + std::to_string(r3));
+}
+
+TEST_F(WatchCacheTest, InitialStateReplayAndModifiedDeleted) {
+  put("a", "one");
+  startCache();
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(cms()->addWatcher(0, true, "/registry/core/configmaps/", sink).isOk());
+  auto kv = *store_->get("/registry/core/configmaps/a/one");
+  int64_t r2 = *store_->update(kv.key, kv.value, kv.mod_revision);
+  auto del = *store_->remove(kv.key, r2);
+  auto ev = sink->waitFor(3);
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].rfind("ADDED one@", 0), 0u);
+  EXPECT_EQ(ev[1], "MODIFIED one@" + std::to_string(r2));
+  EXPECT_EQ(ev[2], "DELETED one@" + std::to_string(del.mod_revision));
+}
+
+TEST_F(WatchCacheTest, TooOldRevisionIsExpired) {
+  startCache(/*history=*/2);
+  int64_t first = put("a", "e0");
+  for (int i = 1; i < 6; ++i) put("a", "e" + std::to_string(i));
+  ASSERT_TRUE(cache_->waitUntilFresh(std::chrono::seconds(5)).isOk());
+  auto r = cms()->addWatcher(first, false, "/registry/core/configmaps/", std::make_shared<RecordingSink>());
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kExpired);
+}
+
+}  // namespace
+}  // namespace berth::apiserver
