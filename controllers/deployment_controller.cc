@@ -313,6 +313,16 @@ Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bo
       new_idx = i;
       break;
     }
+  std::optional<int64_t> cc;
+  if (field(ro.d, "status", "collisionCount").is_number_integer())
+    cc = field(ro.d, "status", "collisionCount").get<int64_t>();
+  std::string hash = podTemplateHash(tmpl, cc);
+  if (!new_idx) {
+    // Our own RS for this hash whose template differs only by server defaulting still counts:
+    // never create a second ReplicaSet for the same template.
+    for (size_t i = 0; i < rss.size(); ++i)
+      if (name(rss[i]) == name(ro.d) + "-" + hash) new_idx = i;
+  }
   ro.old_rss.clear();
   int64_t max_old = 0;
   for (size_t i = 0; i < rss.size(); ++i) {
@@ -353,10 +363,6 @@ Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bo
       setCondition(ro.status, "Progressing", "True", "FoundNewReplicaSet",
                    "Found new replica set \"" + name(rs) + "\"", now);
   } else if (create) {
-    std::optional<int64_t> cc;
-    if (field(ro.d, "status", "collisionCount").is_number_integer())
-      cc = field(ro.d, "status", "collisionCount").get<int64_t>();
-    std::string hash = podTemplateHash(tmpl, cc);
     json t = tmpl;
     if (!t.is_object()) t = json::object();
     metaOf(t);
@@ -395,11 +401,11 @@ Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bo
         return res.status().withContext("creating replicaset " + name(rs));
       // Someone holds the name: ours (cache behind) or a hash collision.
       auto live = client_->get(replicaSetsResource(), nsOf(ro.d), name(rs));
-      if (live.isOk()) {
-        const json* ref = controllerRefOf(*live);
-        if (ref && ref->value("uid", "") == uidOf(ro.d) &&
-            templateWithoutHash(field(*live, "spec", "template")) == templateWithoutHash(tmpl))
-          return conflict("replicaset " + name(rs) + " exists but is not cached yet");
+      if (!live.isOk()) return live.status().withContext("reading replicaset " + name(rs));
+      const json* ref = controllerRefOf(*live);
+      if (ref && ref->value("uid", "") == uidOf(ro.d)) {
+        // Ours, created by an earlier sync the cache has not shown yet: look again when it does.
+        return conflict("replicaset " + name(rs) + " exists but is not cached yet");
       }
       json copy = ro.d;
       copy["status"] = ro.status;

@@ -29,6 +29,7 @@ class ApplyingFake : public FakeClient {
     (void)FakeClient::create(r, ns, obj);
     json o = obj;
     std::string name = o["metadata"].value("name", "");
+    if (FakeClient::get(r, ns, name).isOk()) return alreadyExists(name + " already exists");
     o["metadata"]["uid"] = name + "-uid";
     o["metadata"]["generation"] = 1;
     o["metadata"]["resourceVersion"] = std::to_string(++rv_);
@@ -105,7 +106,7 @@ json deployObj(int replicas, const std::string& image, json strategy = nullptr) 
 class DeployTest : public ::testing::Test {
  protected:
   // Builds a controller over the fake's current objects (fresh caches), reconciles once.
-  ReconcileResult step() {
+  ReconcileResult step(bool expect_ok = true) {
     client::InformerFactory factory(&fake_);
     DeploymentController::Config c;
     c.clock = &clock_;
@@ -114,7 +115,9 @@ class DeployTest : public ::testing::Test {
     for (auto* i : factory.informers()) EXPECT_TRUE(i->waitForSync(std::chrono::seconds(5)));
     fake_.clearActions();
     auto r = dc.reconcile("ns/web");
-    EXPECT_TRUE(r.error.isOk()) << r.error.toString();
+    if (expect_ok) {
+      EXPECT_TRUE(r.error.isOk()) << r.error.toString();
+    }
     return r;
   }
   std::vector<Action> actions(const std::string& verb, const std::string& resource = "") {
@@ -401,6 +404,36 @@ TEST_F(DeployTest, PausedDoesNotRollOutButScales) {
   fake_.put(deploymentsResource(), d);
   step();
   EXPECT_EQ(rsByRevision(1)["spec"]["replicas"], 5);
+}
+
+TEST_F(DeployTest, CacheBehindItsOwnCreateDoesNotCreateTwice) {
+  fake_.put(deploymentsResource(), deployObj(2, "nginx:1"));
+  step();
+  json rs = replicaSets().at(0);
+  fake_.put(replicaSetsResource(), rs, /*listed=*/false);  // the informer has not seen it
+  auto r = step(/*expect_ok=*/false);
+  EXPECT_FALSE(r.error.isOk());  // retried once the cache catches up
+  EXPECT_EQ(actions("create", "apps/v1/replicasets").size(), 1u);  // the attempt, refused
+  EXPECT_FALSE(deployment()["status"].contains("collisionCount"));
+  fake_.put(replicaSetsResource(), rs);
+  step();
+  EXPECT_TRUE(actions("create", "apps/v1/replicasets").empty());
+}
+
+TEST_F(DeployTest, HashCollisionRaisesCollisionCount) {
+  fake_.put(deploymentsResource(), deployObj(2, "nginx:1"));
+  std::string hash =
+      DeploymentController::podTemplateHash(deployObj(2, "nginx:1")["spec"]["template"], std::nullopt);
+  json other = {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"},
+                {"metadata", {{"name", "web-" + hash}, {"namespace", "ns"}, {"uid", "x"}}},
+                {"spec", {{"replicas", 0}, {"selector", {{"matchLabels", {{"app", "other"}}}}}}}};
+  fake_.put(replicaSetsResource(), other);
+  EXPECT_FALSE(step(false).error.isOk());
+  EXPECT_EQ(deployment()["status"]["collisionCount"], 1);
+  step();
+  auto creates = actions("create", "apps/v1/replicasets");
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_NE(creates[0].body["metadata"]["name"], "web-" + hash);
 }
 
 TEST_F(DeployTest, ProgressDeadlineExceeded) {
