@@ -90,6 +90,9 @@ struct ApiServer::Impl {
   bool handleVirtual(RequestCtx& ctx);
 
   // ---- responses ----
+  // Every API response goes out here: Cache-Control, Warning headers, metrics.
+  void respond(RequestCtx& ctx, int code, const std::string& content_type, std::string body,
+               http::Headers extra = {});
   void sendJson(RequestCtx& ctx, int code, const json& body);
   void sendObject(RequestCtx& ctx, int code, const json& obj);  // honours ctx.out
   void sendError(RequestCtx& ctx, const Status& st, const std::string& name = "");

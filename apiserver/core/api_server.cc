@@ -262,18 +262,21 @@ void ApiServer::Impl::handle(http::Request& req, std::shared_ptr<http::ResponseW
   }
 }
 
-void ApiServer::Impl::sendJson(RequestCtx& ctx, int code, const json& body) {
+void ApiServer::Impl::respond(RequestCtx& ctx, int code, const std::string& content_type,
+                              std::string body, http::Headers extra) {
   if (!ctx.w) return;
-  http::Headers h = {{"Content-Type", "application/json"}, {"Cache-Control", "no-cache, private"}};
-  for (const auto& wmsg : ctx.warnings) {
-    json quoted = wmsg;
-    h.emplace_back("Warning", "299 - " + quoted.dump());
-  }
+  http::Headers h = {{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}};
+  for (auto& e : extra) h.push_back(std::move(e));
+  for (const auto& wmsg : ctx.warnings) h.emplace_back("Warning", "299 - " + json(wmsg).dump());
   ctx.code = code;
-  ctx.w->respond(code, h, body.dump());
+  ctx.w->respond(code, h, std::move(body));
   metrics.observeRequest(ctx.info.verb.empty() ? toLower(ctx.req.method) : ctx.info.verb,
                          ctx.metric_resource, code,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
+}
+
+void ApiServer::Impl::sendJson(RequestCtx& ctx, int code, const json& body) {
+  respond(ctx, code, "application/json", body.dump());
 }
 
 void ApiServer::Impl::sendError(RequestCtx& ctx, const Status& st, const std::string& name) {

@@ -12,6 +12,7 @@ namespace berth::apiserver {
 
 namespace {
 constexpr auto kFreshTimeout = std::chrono::seconds(3);
+constexpr const char* kTableType = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 std::string listKind(const KindSpec& k) { return k.kind + "List"; }
 
@@ -45,27 +46,11 @@ void ApiServer::Impl::sendObject(RequestCtx& ctx, int code, const json& obj) {
     std::vector<const json*> one = {&obj};
     json table = buildTable(*ctx.kind, one, ctx.req.param("includeObject"), true);
     table["metadata"]["resourceVersion"] = obj["metadata"].value("resourceVersion", "");
-    if (!ctx.w) return;
-    http::Headers h = {{"Content-Type", "application/json;as=Table;v=v1;g=meta.k8s.io"},
-                       {"Cache-Control", "no-cache, private"}};
-    for (const auto& wmsg : ctx.warnings) h.emplace_back("Warning", "299 - " + json(wmsg).dump());
-    ctx.code = code;
-    ctx.w->respond(code, h, table.dump());
-    metrics.observeRequest(ctx.info.verb, ctx.metric_resource, code,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
-    return;
+    return respond(ctx, code, kTableType, table.dump());
   }
-  if (ctx.out == OutFormat::kProtobuf && ctx.w) {
+  if (ctx.out == OutFormat::kProtobuf) {
     auto pb = schema::encodeKubernetesProtobuf(obj);
-    if (pb.isOk()) {
-      ctx.code = code;
-      ctx.w->respond(code, {{"Content-Type", "application/vnd.kubernetes.protobuf"},
-                            {"Cache-Control", "no-cache, private"}},
-                     std::move(pb).value());
-      metrics.observeRequest(ctx.info.verb, ctx.metric_resource, code,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
-      return;
-    }
+    if (pb.isOk()) return respond(ctx, code, "application/vnd.kubernetes.protobuf", std::move(pb).value());
   }
   sendJson(ctx, code, obj);
 }
@@ -87,14 +72,9 @@ void ApiServer::Impl::handleGet(RequestCtx& ctx) {
     ctx.out = ctx.out == OutFormat::kTable ? OutFormat::kJson : ctx.out;
     return sendJson(ctx, 200, scale);
   }
-  if (ctx.out == OutFormat::kJson && ctx.warnings.empty()) {
+  if (ctx.out == OutFormat::kJson) {
     // The cached serialisation: no re-encoding on the hottest read.
-    ctx.code = 200;
-    ctx.w->respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-cache, private"}},
-                   (*cur)->raw());
-    metrics.observeRequest("get", ctx.metric_resource, 200,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
-    return;
+    return respond(ctx, 200, "application/json", (*cur)->raw());
   }
   sendObject(ctx, 200, (*cur)->obj);
 }
@@ -263,20 +243,12 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   if (ctx.out == OutFormat::kTable) {
     json table = buildTable(k, objs, req.param("includeObject"), true);
     table["metadata"] = meta;
-    http::Headers h = {{"Content-Type", "application/json;as=Table;v=v1;g=meta.k8s.io"},
-                       {"Cache-Control", "no-cache, private"}};
-    ctx.code = 200;
-    ctx.w->respond(200, h, table.dump());
-  } else {
-    std::vector<const std::string*> raws;
-    raws.reserve(objs.size());
-    for (auto& h : holders) raws.push_back(&h->raw());
-    ctx.code = 200;
-    ctx.w->respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-cache, private"}},
-                   listBody(k, meta, raws));
+    return respond(ctx, 200, kTableType, table.dump());
   }
-  metrics.observeRequest("list", ctx.metric_resource, 200,
-                         std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
+  std::vector<const std::string*> raws;
+  raws.reserve(objs.size());
+  for (auto& h : holders) raws.push_back(&h->raw());
+  respond(ctx, 200, "application/json", listBody(k, meta, raws));
 }
 
 // ---- watch ----
@@ -405,7 +377,7 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
   }
 
   bool table = ctx.out == OutFormat::kTable;
-  std::string content_type = table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
+  std::string content_type = table ? kTableType : "application/json";
   auto sink = std::make_shared<StreamSink>(k, std::move(filter).value(), ctx.w, table,
                                            req.param("includeObject"), false, 0);
   ResourceCache* rc = cache->resource(resourcePrefix(k));

@@ -19,6 +19,11 @@ Result<json> decodeAny(const http::Request& req) {
   if (r.isOk() && !r->is_object()) return badRequest("the body of the request must be a JSON object");
   return r;
 }
+// What binding and eviction answer: a Success Status with code 201.
+json createdStatus() {
+  return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
+          {"status", "Success"}, {"code", 201}};
+}
 }  // namespace
 
 bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
@@ -102,8 +107,7 @@ bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
         sendError(ctx, r.status(), info.name);
         return true;
       }
-      sendJson(ctx, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
-                          {"status", "Success"}, {"code", 201}});
+      sendJson(ctx, 201, createdStatus());
       return true;
     }
     // Eviction: the pod is deleted with the eviction's DeleteOptions. PodDisruptionBudgets are
@@ -117,8 +121,7 @@ bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
       sendError(ctx, r.status(), info.name);
       return true;
     }
-    sendJson(ctx, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
-                        {"status", "Success"}, {"code", 201}});
+    sendJson(ctx, 201, createdStatus());
     return true;
   }
   return false;

@@ -44,7 +44,9 @@ constexpr int kCaDays = 3650;
 constexpr int kLeafDays = 365;
 constexpr int kRenewWithinDays = 30;
 
-std::string sslError() {
+}  // namespace
+
+std::string opensslErrors() {
   std::string out;
   unsigned long e;
   while ((e = ERR_get_error()) != 0) {
@@ -56,7 +58,9 @@ std::string sslError() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
-Status sslFailure(const std::string& what) { return internalError(what + ": " + sslError()); }
+namespace {
+
+Status sslFailure(const std::string& what) { return internalError(what + ": " + opensslErrors()); }
 
 Result<KeyPtr> generateKey() {
   KeyPtr key(EVP_EC_gen("P-256"));

@@ -36,6 +36,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "apiserver/http/pki.h"
 #include "apiserver/http/request_parser.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -129,17 +130,6 @@ const std::string& httpDate() {
   return cached;
 }
 
-std::string opensslError() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown error" : out;
-}
 
 // ---- Worker pool ----------------------------------------------------------------------------
 
@@ -765,7 +755,7 @@ void Conn::doHandshake() {
       }
       return;
     default:
-      BLOG(4, "tls handshake failed").kv("remote", remote_).kv("error", opensslError());
+      BLOG(4, "tls handshake failed").kv("remote", remote_).kv("error", opensslErrors());
       close("tls handshake failed");
   }
 }
@@ -1093,7 +1083,7 @@ void Loop::acceptSome() {
     if (core_->ssl_ctx) {
       ssl = SSL_new(core_->ssl_ctx);
       if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-        BLOG_WARN("http SSL_new failed").kv("error", opensslError());
+        BLOG_WARN("http SSL_new failed").kv("error", opensslErrors());
         if (ssl) SSL_free(ssl);
         ::close(fd);
         continue;
@@ -1175,9 +1165,9 @@ int alpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 
 Result<SSL_CTX*> makeSslContext(const TlsOptions& tls) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) return internalError("SSL_CTX_new: " + opensslError());
+  if (!ctx) return internalError("SSL_CTX_new: " + opensslErrors());
   auto fail = [&](const std::string& what) -> Status {
-    std::string err = opensslError();
+    std::string err = opensslErrors();
     SSL_CTX_free(ctx);
     return internalError(what + ": " + err);
   };
