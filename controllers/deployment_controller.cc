@@ -305,24 +305,40 @@ int64_t DeploymentController::newReplicasFor(const Rollout& ro, int64_t current_
   return current_new + std::max<int64_t>(0, up);
 }
 
+std::optional<size_t> DeploymentController::findNewReplicaSet(const json& d,
+                                                              const std::vector<json>& rss) {
+  const json& tmpl = field(d, "spec", "template");
+  for (size_t i = 0; i < rss.size(); ++i)  // oldest first: the oldest match wins, as upstream
+    if (templateWithoutHash(field(rss[i], "spec", "template")) == templateWithoutHash(tmpl)) return i;
+  std::optional<int64_t> cc;
+  if (field(d, "status", "collisionCount").is_number_integer())
+    cc = field(d, "status", "collisionCount").get<int64_t>();
+  // Our own RS for this hash whose template differs only by server defaulting still counts:
+  // never create a second ReplicaSet for the same template.
+  std::string want = name(d) + "-" + podTemplateHash(tmpl, cc);
+  for (size_t i = 0; i < rss.size(); ++i)
+    if (name(rss[i]) == want) return i;
+  return std::nullopt;
+}
+
+bool DeploymentController::isScalingEvent(const json& d, const std::vector<json>& rss) {
+  // As upstream: an active ReplicaSet whose desired-replicas annotation is not spec.replicas.
+  std::string want = std::to_string(specReplicas(d));
+  for (const auto& rs : rss) {
+    if (specReplicas(rs) <= 0) continue;
+    std::string desired = annotation(rs, kDesiredReplicasAnnotation);
+    if (!desired.empty() && desired != want) return true;
+  }
+  return false;
+}
+
 Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bool create) {
   const json& tmpl = field(ro.d, "spec", "template");
-  std::optional<size_t> new_idx;
-  for (size_t i = 0; i < rss.size(); ++i)  // oldest first: the oldest match wins, as upstream
-    if (templateWithoutHash(field(rss[i], "spec", "template")) == templateWithoutHash(tmpl)) {
-      new_idx = i;
-      break;
-    }
+  std::optional<size_t> new_idx = findNewReplicaSet(ro.d, rss);
   std::optional<int64_t> cc;
   if (field(ro.d, "status", "collisionCount").is_number_integer())
     cc = field(ro.d, "status", "collisionCount").get<int64_t>();
   std::string hash = podTemplateHash(tmpl, cc);
-  if (!new_idx) {
-    // Our own RS for this hash whose template differs only by server defaulting still counts:
-    // never create a second ReplicaSet for the same template.
-    for (size_t i = 0; i < rss.size(); ++i)
-      if (name(rss[i]) == name(ro.d) + "-" + hash) new_idx = i;
-  }
   ro.old_rss.clear();
   int64_t max_old = 0;
   for (size_t i = 0; i < rss.size(); ++i) {
@@ -349,8 +365,7 @@ Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bo
       }
       setAnnotation(rs, kRevisionAnnotation, std::to_string(new_revision));
     }
-    setAnnotation(rs, kDesiredReplicasAnnotation, desired);
-    setAnnotation(rs, kMaxReplicasAnnotation, max_replicas);
+    // desired/max-replicas change only with the size (scaleReplicaSet): scale() reads them.
     if (field(ro.d, "spec", "minReadySeconds") != field(rs, "spec", "minReadySeconds"))
       rs["spec"]["minReadySeconds"] = intField(ro.d, "spec", "minReadySeconds", 0);
     if (rs != before) {
@@ -473,23 +488,87 @@ ReconcileResult DeploymentController::reconcile(const std::string& key) {
   }
   bool paused = field(ro.d, "spec", "paused") == true;
   if (paused) return syncPaused(ro, std::move(*rss));
+  if (isScalingEvent(ro.d, *rss)) {
+    Status st = syncRevision(ro, std::move(*rss), false);
+    if (st.isOk()) st = scale(ro);
+    if (!st.isOk()) return ReconcileResult::fail(st);
+    return syncStatus(ro, false);
+  }
   if (isRecreate(ro.d)) return rolloutRecreate(ro, std::move(*rss));
   return rolloutRolling(ro, std::move(*rss));
 }
 
 // ---- strategies ----
 
+Status DeploymentController::scale(Rollout& ro) {
+  int64_t replicas = specReplicas(ro.d);
+  std::vector<json*> active;
+  if (ro.new_rs && specReplicas(*ro.new_rs) > 0) active.push_back(&*ro.new_rs);
+  for (auto& rs : ro.old_rss)
+    if (specReplicas(rs) > 0) active.push_back(&rs);
+  // One active ReplicaSet (or none: the newest) takes the whole size.
+  json* only = nullptr;
+  if (active.size() == 1) only = active[0];
+  else if (active.empty()) only = ro.new_rs ? &*ro.new_rs : (ro.old_rss.empty() ? nullptr : &ro.old_rss.back());
+  if (only || active.empty()) {
+    if (!only || specReplicas(*only) == replicas) return Status::ok();
+    return scaleReplicaSet(ro, *only, replicas);
+  }
+  // The new ReplicaSet is saturated: the old ones go.
+  if (ro.new_rs && specReplicas(*ro.new_rs) == replicas &&
+      annotation(*ro.new_rs, kDesiredReplicasAnnotation) == std::to_string(replicas) &&
+      statusInt(*ro.new_rs, "availableReplicas") == replicas) {
+    for (auto& rs : ro.old_rss)
+      if (specReplicas(rs) > 0) BERTH_RETURN_IF_ERROR(scaleReplicaSet(ro, rs, 0));
+    return Status::ok();
+  }
+  if (isRecreate(ro.d)) return Status::ok();
+  // Proportional scaling (upstream's scale()): each active ReplicaSet grows or shrinks by its
+  // share of the change, measured against the max-replicas it was last sized for; leftovers go
+  // to the first (largest when growing, smallest when shrinking).
+  int64_t surge, unavailable;
+  resolveFenceposts(ro.d, &surge, &unavailable);
+  int64_t allowed = replicas > 0 ? replicas + surge : 0;
+  int64_t current = 0;
+  for (json* rs : active) current += specReplicas(*rs);
+  int64_t to_add = allowed - current;
+  if (to_add == 0) return Status::ok();
+  std::sort(active.begin(), active.end(), [&](const json* a, const json* b) {
+    if (specReplicas(*a) != specReplicas(*b))
+      return to_add > 0 ? specReplicas(*a) > specReplicas(*b) : specReplicas(*a) < specReplicas(*b);
+    return to_add > 0 ? olderFirst(*b, *a) : olderFirst(*a, *b);
+  });
+  std::vector<int64_t> sizes;
+  int64_t added = 0;
+  for (json* rs : active) {
+    int64_t cur = specReplicas(*rs), share;
+    if (replicas == 0) {
+      share = -cur;
+    } else {
+      int64_t annotated = 0;
+      try {
+        annotated = std::stoll(annotation(*rs, kMaxReplicasAnnotation));
+      } catch (...) {
+        annotated = statusInt(ro.d, "replicas");
+      }
+      share = annotated > 0 ? std::llround(static_cast<double>(cur) * static_cast<double>(allowed) /
+                                           static_cast<double>(annotated)) - cur
+                            : 0;
+    }
+    sizes.push_back(cur + share);
+    added += share;
+  }
+  sizes[0] = std::max<int64_t>(0, sizes[0] + to_add - added);
+  for (size_t i = 0; i < active.size(); ++i)
+    BERTH_RETURN_IF_ERROR(scaleReplicaSet(ro, *active[i], std::max<int64_t>(0, sizes[i])));
+  return Status::ok();
+}
+
 ReconcileResult DeploymentController::syncPaused(Rollout& ro, std::vector<json> rss) {
   Status st = syncRevision(ro, std::move(rss), false);
   if (!st.isOk()) return ReconcileResult::fail(st);
-  // Scaling while paused: keep the new ReplicaSet at spec.replicas when it is the only active one.
-  bool old_active = false;
-  for (const auto& rs : ro.old_rss)
-    if (specReplicas(rs) > 0) old_active = true;
-  if (ro.new_rs && !old_active && specReplicas(*ro.new_rs) != specReplicas(ro.d)) {
-    st = scaleReplicaSet(ro, *ro.new_rs, specReplicas(ro.d));
-    if (!st.isOk()) return ReconcileResult::fail(st);
-  }
+  st = scale(ro);
+  if (!st.isOk()) return ReconcileResult::fail(st);
   st = cleanup(ro);
   if (!st.isOk()) return ReconcileResult::fail(st);
   return syncStatus(ro, false);

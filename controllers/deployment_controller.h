@@ -12,8 +12,10 @@
 //    (FNV-1a of the template's canonical JSON, safe-encoded as upstream); the new ReplicaSet's
 //    revision annotation is max(old revisions)+1, so a rollback (`rollout undo`) raises the
 //    reused ReplicaSet's revision; the revision is copied onto the Deployment;
-//  - paused: no rollout, only keeps the new ReplicaSet at spec.replicas when it is the only
-//    active one;
+//  - a change of spec.replicas (seen as active ReplicaSets whose desired-replicas annotation
+//    differs) or a paused Deployment: no rollout step, only resizing; with one active
+//    ReplicaSet it takes spec.replicas, during a rolling update each active one gets its
+//    proportional share of replicas+maxSurge, as upstream;
 //  - Recreate: scales old ReplicaSets to 0, waits until their pods are gone, then creates or
 //    scales up the new one;
 //  - RollingUpdate: scales the new ReplicaSet up within replicas+maxSurge, old ones down while
@@ -83,6 +85,11 @@ class DeploymentController {
   // Finds the new RS, raises revisions, creates the new RS when `create`; fills `ro`.
   Status syncRevision(Rollout& ro, std::vector<json> rss, bool create);
   Status scaleReplicaSet(Rollout& ro, json& rs, int64_t replicas);
+  static std::optional<size_t> findNewReplicaSet(const json& d, const std::vector<json>& rss);
+  static bool isScalingEvent(const json& d, const std::vector<json>& rss);
+  // Spec.replicas changed (or paused): resize the active ReplicaSets, proportionally when a
+  // rolling update is under way.
+  Status scale(Rollout& ro);
 
   // strategies
   Result<bool> reconcileNewReplicaSet(Rollout& ro);

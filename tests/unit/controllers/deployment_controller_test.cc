@@ -395,15 +395,55 @@ TEST_F(DeployTest, PausedDoesNotRollOutButScales) {
   fake_.put(deploymentsResource(), d);
   step();
   EXPECT_TRUE(actions("create", "apps/v1/replicasets").empty());
-  // The template changed, so the only ReplicaSet is an old one; it is not touched.
-  EXPECT_EQ(rsByRevision(1)["spec"]["replicas"], 2);
+  // No rollout while paused; the only active ReplicaSet takes the new size (as upstream).
+  EXPECT_EQ(rsByRevision(1)["spec"]["replicas"], 5);
+  EXPECT_EQ(rsByRevision(1)["metadata"]["annotations"][kDesiredReplicasAnnotation], "5");
   EXPECT_EQ((*cond(deployment(), "Progressing"))["reason"], "DeploymentPaused");
-  // Paused with the same template: scaling reaches the ReplicaSet.
+  EXPECT_EQ(replicaSets().size(), 1u);
+  // Resumed: the rollout starts.
   d = deployment();
-  d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1";
+  d["spec"].erase("paused");
   fake_.put(deploymentsResource(), d);
   step();
+  EXPECT_EQ(replicaSets().size(), 2u);
+  EXPECT_EQ((*cond(deployment(), "Progressing"))["reason"], "NewReplicaSetCreated");
+}
+
+TEST_F(DeployTest, ScalingMidRolloutIsProportional) {
+  fake_.put(deploymentsResource(), deployObj(4, "nginx:1"));
+  rollOutFully();
+  changeTemplate("nginx:2");
+  step();
+  podsCreatedNotReady();
+  step();
+  ASSERT_EQ(rsByRevision(1)["spec"]["replicas"], 3);
+  ASSERT_EQ(rsByRevision(2)["spec"]["replicas"], 2);
+  podsCreatedNotReady();
+  json d = deployment();
+  d["spec"]["replicas"] = 8;  // allowed 8+1: 4 more, shared 3:2 by size
+  fake_.put(deploymentsResource(), d);
+  step();
+  EXPECT_TRUE(actions("create", "apps/v1/replicasets").empty());
   EXPECT_EQ(rsByRevision(1)["spec"]["replicas"], 5);
+  EXPECT_EQ(rsByRevision(2)["spec"]["replicas"], 4);
+  EXPECT_EQ(rsByRevision(2)["metadata"]["annotations"][kMaxReplicasAnnotation], "9");
+  // The rollout then carries on to 8 new replicas.
+  rollOutFully();
+  EXPECT_EQ(rsByRevision(2)["spec"]["replicas"], 8);
+  EXPECT_EQ(rsByRevision(1)["spec"]["replicas"], 0);
+}
+
+TEST_F(DeployTest, ScaleDownCompleteDeployment) {
+  fake_.put(deploymentsResource(), deployObj(4, "nginx:1"));
+  rollOutFully();
+  json d = deployment();
+  d["spec"]["replicas"] = 2;
+  fake_.put(deploymentsResource(), d);
+  step();
+  EXPECT_EQ(rsByRevision(1)["spec"]["replicas"], 2);
+  podsBecomeAvailable();
+  step();
+  EXPECT_TRUE(rolledOut());
 }
 
 TEST_F(DeployTest, CacheBehindItsOwnCreateDoesNotCreateTwice) {
