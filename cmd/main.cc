@@ -33,7 +33,7 @@ Server flags:
   --advertise-url URL            server URL written into kubeconfigs
   --worker-threads N             request workers (default 16)
   --controllers LIST             controllers to run in-process, comma-separated, or "none"
-                                 (default garbagecollector,namespace)
+                                 (default garbagecollector,namespace,replicaset,deployment)
   -v N, --v=N                    log verbosity (default 2)
 )";
 
@@ -68,7 +68,7 @@ int parsePort(const std::string& flag, const std::string& v) {
 
 int runServer(const std::vector<std::string>& args) {
   berth::apiserver::ServerOptions o;
-  std::string controllers = "garbagecollector,namespace";
+  std::string controllers = "garbagecollector,namespace,replicaset,deployment";
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;

@@ -7,14 +7,19 @@
 #include "client/rest_client.h"
 #include "common/log.h"
 #include "controllers/garbage_collector.h"
+#include "controllers/deployment_controller.h"
 #include "controllers/namespace_controller.h"
+#include "controllers/replicaset_controller.h"
 
 namespace berth::controllers {
 
 Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const ControllerManagerOptions& opts) {
+  static const std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
+                                                  "deployment"};
   for (const auto& name : opts.enabled)
-    if (name != "garbagecollector" && name != "namespace")
-      return invalid("unknown controller \"" + name + "\" (known: garbagecollector, namespace)");
+    if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end())
+      return invalid("unknown controller \"" + name +
+                     "\" (known: garbagecollector, namespace, replicaset, deployment)");
   if (opts.workers < 1) return invalid("controller workers must be at least 1");
   std::unique_ptr<ControllerManager> cm(new ControllerManager());
   auto client = client::RestClient::fromKubeconfig(opts.kubeconfig);
@@ -42,9 +47,21 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.queue.limiter.max_delay = std::chrono::seconds(10);
     cm->ns_ = std::make_unique<NamespaceController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  if (enabled("replicaset")) {
+    ReplicaSetController::Config c;
+    c.workers = opts.workers;
+    cm->rs_ = std::make_unique<ReplicaSetController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("deployment")) {
+    DeploymentController::Config c;
+    c.workers = opts.workers;
+    cm->deploy_ = std::make_unique<DeploymentController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   cm->informers_->start();
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
+  if (cm->rs_) cm->rs_->start();
+  if (cm->deploy_) cm->deploy_->start();
   BLOG(0, "controller manager started").kv("controllers", opts.enabled.size())
       .kv("informers", cm->informers_->informers().size());
   return cm;
@@ -55,6 +72,8 @@ ControllerManager::~ControllerManager() { stop(); }
 void ControllerManager::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (deploy_) deploy_->stop();
+  if (rs_) rs_->stop();
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();
   if (informers_) informers_->stop();

@@ -17,13 +17,15 @@ class InformerFactory;
 
 namespace berth::controllers {
 
+class DeploymentController;
 class GarbageCollector;
 class NamespaceController;
+class ReplicaSetController;
 
 struct ControllerManagerOptions {
   std::string kubeconfig;
   int workers = 2;
-  std::vector<std::string> enabled = {"garbagecollector", "namespace"};
+  std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment"};
 };
 
 class ControllerManager {
@@ -41,6 +43,8 @@ class ControllerManager {
   std::unique_ptr<client::InformerFactory> informers_;
   std::unique_ptr<GarbageCollector> gc_;
   std::unique_ptr<NamespaceController> ns_;
+  std::unique_ptr<ReplicaSetController> rs_;
+  std::unique_ptr<DeploymentController> deploy_;
   bool stopped_ = false;
 };
 

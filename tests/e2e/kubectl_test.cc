@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 
@@ -456,6 +457,52 @@ TEST_F(KubectlDeleteTest, DeletingANamespaceDeletesItsContents) {
   r = server_.kubectl({"-n", "doomed", "create", "configmap", "c"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace berth::e2e
+
+namespace berth::e2e {
+namespace {
+
+// Workload controllers run in-process with the server. Without node agents pods stay Pending,
+// so these check what the controllers create, not rollout completion.
+TEST(KubectlWorkloadTest, DeploymentCreatesReplicaSetAndPods) {
+  Server s;
+  ASSERT_TRUE(s.ok());
+  auto r = s.kubectl({"create", "deployment", "web", "--image=nginx:1.25", "--replicas=3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = s.kubectl({"wait", "--for=jsonpath={.status.replicas}=3", "deployment/web", "--timeout=60s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = s.kubectl({"get", "pods", "-l", "app=web", "-o", "name"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3) << r.out;
+  auto rs = nlohmann::json::parse(s.kubectl({"get", "rs", "-l", "app=web", "-o", "json"}).out);
+  ASSERT_EQ(rs["items"].size(), 1u);
+  EXPECT_EQ(rs["items"][0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+  EXPECT_TRUE(rs["items"][0]["spec"]["selector"]["matchLabels"].contains("pod-template-hash"));
+
+  // Scaling goes through the scale subresource to the ReplicaSet and its pods.
+  ASSERT_EQ(s.kubectl({"scale", "deployment", "web", "--replicas=5"}).exit_code, 0);
+  r = s.kubectl({"wait", "--for=jsonpath={.status.replicas}=5", "rs", "-l", "app=web", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // A new template makes a second ReplicaSet with revision 2.
+  ASSERT_EQ(s.kubectl({"set", "image", "deployment/web", "nginx=nginx:1.26"}).exit_code, 0);
+  r = s.kubectl({"wait", "--for=jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}=2",
+                 "deployment/web", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = s.kubectl({"rollout", "history", "deployment/web"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 "), std::string::npos) << r.out;
+
+  // Deleting the deployment garbage-collects its ReplicaSets and pods.
+  ASSERT_EQ(s.kubectl({"delete", "deployment", "web"}).exit_code, 0);
+  r = s.kubectl({"wait", "--for=delete", "pods", "-l", "app=web", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(s.kubectl({"get", "rs", "-l", "app=web", "-o", "name"}).out, "");
+  EXPECT_EQ(s.stop(), 0) << "berth server did not shut down cleanly";
 }
 
 }  // namespace
