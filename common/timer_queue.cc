@@ -50,7 +50,9 @@ void TimerQueue::run() {
     }
     auto first = timers_.begin();
     if (first->first > Clock::now()) {
-      cv_.wait_until(lock, first->first);
+      // Copy the deadline: cancel() may erase the node while we wait.
+      const auto when = first->first;
+      cv_.wait_until(lock, when);
       continue;
     }
     auto fn = std::move(first->second.second);

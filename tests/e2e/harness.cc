@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,27 +38,28 @@ std::vector<std::string> envWith(const std::vector<std::string>& extra) {
   return env;
 }
 
+// fork + exec rather than posix_spawn so the child can ask to be killed when the test
+// process dies: a crashed test must not leave a server holding the test runner's pipes.
 pid_t spawn(const std::vector<std::string>& argv_in, const std::vector<std::string>& extra_env,
             int in_fd, int out_fd, int err_fd) {
   std::vector<std::string> argv = argv_in;
   std::vector<std::string> env = envWith(extra_env);
   auto a = cstrs(argv);
   auto e = cstrs(env);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-  if (out_fd >= 0) posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-  if (err_fd >= 0) posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Own process group, so a kill reaches the whole child.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, a[0], &fa, &attr, a.data(), e.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("spawn " + argv[0] + ": " + strerror(rc));
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    setpgid(0, 0);  // own process group, so a kill reaches the whole child
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    if (in_fd >= 0) dup2(in_fd, 0);
+    if (out_fd >= 0) dup2(out_fd, 1);
+    if (err_fd >= 0) dup2(err_fd, 2);
+    execvpe(a[0], a.data(), e.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);
   return pid;
 }
 

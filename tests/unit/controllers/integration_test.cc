@@ -79,6 +79,9 @@ class ControllersIntegration : public ::testing::Test {
     client_ = c->release();
     ControllerManagerOptions o;
     o.kubeconfig = server_->kubeconfig();
+    // Only the controllers under test: a ReplicaSet controller would delete the pods these
+    // tests give to ReplicaSets of 0 replicas.
+    o.enabled = {"garbagecollector", "namespace"};
     auto cm = ControllerManager::start(o);
     ASSERT_TRUE(cm.isOk()) << cm.status().toString();
     cm_ = cm->release();
