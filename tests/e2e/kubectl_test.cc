@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -317,6 +318,34 @@ TEST_F(KubectlTest, BadInputGetsUpstreamErrors) {
   r = k({"get", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps/nope"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("NotFound"), std::string::npos) << r.err;
+}
+
+// Raw bodies through `kubectl create --raw`: what a broken client could send.
+TEST_F(KubectlTest, MalformedBodiesAreRejectedAndNothingIsStored) {
+  std::string dir = makeTempDir("berth-e2e-raw-");
+  auto post = [&](const std::string& body) {
+    std::string f = dir + "/body";
+    std::ofstream(f, std::ios::trunc) << body;
+    return k({"create", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps", "-f", f});
+  };
+  auto r = post(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"broken")");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("BadRequest"), std::string::npos) << r.err;
+  r = post(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"wrongkind"}})");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("does not match the expected API version"), std::string::npos) << r.err;
+  r = post(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"typed"},"data":{"a":5}})");
+  EXPECT_NE(r.exit_code, 0);
+  r = post(std::string(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge"},"data":{"a":")") +
+           std::string(4 << 20, 'x') + R"("}})");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("too large"), std::string::npos) << r.err;
+  r = post(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup2"}})");
+  EXPECT_EQ(r.exit_code, 0) << "duplicates only warn without fieldValidation=Strict: " << r.err;
+  // None of the rejected bodies left anything behind, and the server still serves.
+  EXPECT_EQ(ok({"get", "configmaps", "-o", "name"}), "configmap/dup2\n");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 TEST_F(KubectlTest, ExpiredContinueAndBadResourceVersion) {
