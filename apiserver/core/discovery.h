@@ -26,7 +26,5 @@ DiscoveryDocuments buildDiscovery(const KindRegistry& kinds);
 // The APIGroup object for /apis/<group>; null when unknown.
 nlohmann::json groupObject(const KindRegistry& kinds, const std::string& group);
 
-struct RequestCtx;
-struct ApiServerImplFwd;
 
 }  // namespace berth::apiserver

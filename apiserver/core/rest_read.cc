@@ -258,12 +258,9 @@ namespace {
 class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamSink> {
  public:
   StreamSink(const KindSpec& k, ObjectFilter filter, std::shared_ptr<http::ResponseWriter> w,
-             bool table, std::string include_object, bool skip_until_rv, int64_t min_rv)
+             bool table, std::string include_object)
       : k_(k), filter_(std::move(filter)), w_(std::move(w)), table_(table),
-        include_object_(std::move(include_object)) {
-    (void)skip_until_rv;
-    (void)min_rv;
-  }
+        include_object_(std::move(include_object)) {}
 
   bool onEvents(const std::vector<CacheEvent>& events) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -379,7 +376,7 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
   bool table = ctx.out == OutFormat::kTable;
   std::string content_type = table ? kTableType : "application/json";
   auto sink = std::make_shared<StreamSink>(k, std::move(filter).value(), ctx.w, table,
-                                           req.param("includeObject"), false, 0);
+                                           req.param("includeObject"));
   ResourceCache* rc = cache->resource(resourcePrefix(k));
   ctx.w->startStream(200, {{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}});
   ctx.code = 200;
