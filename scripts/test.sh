@@ -14,4 +14,21 @@ if [ "${BERTH_SKIP_SANITIZERS:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 || status=1
 fi
+# One closing line over every suite run above (meson writes one JSON line per test).
+logs=(build/meson-logs/testlog.json)
+[ "${BERTH_SKIP_SANITIZERS:-0}" = "1" ] || logs+=(build-asan/meson-logs/testlog.json)
+python3 - "${logs[@]}" <<'PY'
+import json, os, sys
+passed = failed = 0
+for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        continue
+    for line in open(path):
+        if line.strip():
+            if json.loads(line).get("result") == "OK":
+                passed += 1
+            else:
+                failed += 1
+print(f"tests: {passed} passed, {failed} failed")
+PY
 exit $status
