@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "apiserver/patch/selectors.h"
 #include "common/log.h"
 
 namespace berth::controllers {
@@ -115,35 +116,18 @@ const json* controllerRefOf(const json& obj) {
   return nullptr;
 }
 
+// Label selectors are the API server's own (apiserver/patch/selectors.h), so controllers and
+// the server agree on what a selector matches.
 bool selectorEmpty(const json& sel) {
   if (!sel.is_object()) return true;
-  bool labels = sel.contains("matchLabels") && sel["matchLabels"].is_object() && !sel["matchLabels"].empty();
-  bool exprs = sel.contains("matchExpressions") && sel["matchExpressions"].is_array() &&
-               !sel["matchExpressions"].empty();
-  return !labels && !exprs;
+  auto parsed = apiserver::patch::LabelSelector::fromObject(sel);
+  return parsed.isOk() && parsed->empty();
 }
 
 bool selectorMatches(const json& sel, const json& labels) {
   if (!sel.is_object()) return false;
-  if (sel.contains("matchLabels") && !labelsContain(labels, sel["matchLabels"])) return false;
-  if (sel.contains("matchExpressions") && sel["matchExpressions"].is_array()) {
-    for (const auto& e : sel["matchExpressions"]) {
-      if (!e.is_object()) return false;
-      std::string key = e.value("key", ""), op = e.value("operator", "");
-      bool has = labels.is_object() && labels.contains(key) && labels[key].is_string();
-      std::string val = has ? labels[key].get<std::string>() : "";
-      bool in = false;
-      if (e.contains("values") && e["values"].is_array())
-        for (const auto& v : e["values"])
-          if (v == val) in = true;
-      if (op == "In" && !(has && in)) return false;
-      if (op == "NotIn" && has && in) return false;
-      if (op == "Exists" && !has) return false;
-      if (op == "DoesNotExist" && has) return false;
-      if (op != "In" && op != "NotIn" && op != "Exists" && op != "DoesNotExist") return false;
-    }
-  }
-  return true;
+  auto parsed = apiserver::patch::LabelSelector::fromObject(sel);
+  return parsed.isOk() && parsed->matches(labels);
 }
 
 bool podReady(const json& pod) {
