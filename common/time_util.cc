@@ -38,6 +38,9 @@ bool parseRfc3339(std::string_view s, TimePoint* out) {
       consumed != 19)
     return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return false;
+  // TimePoint counts nanoseconds in 64 bits: only 1678..2261 fit. Later or earlier times are
+  // rejected rather than overflowing.
+  if (y < 1678 || y > 2261) return false;
   size_t pos = 19;
   long nanos = 0;
   if (pos < str.size() && str[pos] == '.') {

@@ -22,6 +22,10 @@ TEST(TimeUtilTest, Rfc3339RejectsMalformed) {
   EXPECT_FALSE(parseRfc3339("2024-13-01T10:20:30Z", &t));
   EXPECT_FALSE(parseRfc3339("2024-05-01T10:20:30", &t));
   EXPECT_FALSE(parseRfc3339("", &t));
+  // Outside what a nanosecond TimePoint holds: rejected, not overflowed.
+  EXPECT_FALSE(parseRfc3339("9999-12-31T23:59:59Z", &t));
+  EXPECT_FALSE(parseRfc3339("0001-01-01T00:00:00Z", &t));
+  EXPECT_TRUE(parseRfc3339("2261-12-31T23:59:59Z", &t));
 }
 
 TEST(TimeUtilTest, HumanDurationMatchesKubectl) {
