@@ -185,30 +185,38 @@ Status ServiceAllocator::reallocate(nlohmann::json& svc, const nlohmann::json& o
   return Status::ok();
 }
 
-void ServiceAllocator::release(const nlohmann::json& svc) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const auto& spec = svc.value("spec", nlohmann::json::object());
+namespace {
+// The cluster IP and node ports a Service holds, as written in its spec.
+void heldBy(const nlohmann::json& svc, std::vector<uint32_t>* ips, std::vector<int>* ports) {
+  if (!svc.contains("spec") || !svc["spec"].is_object()) return;
+  const auto& spec = svc["spec"];
   uint32_t ip;
   if (spec.contains("clusterIP") && spec["clusterIP"].is_string() &&
       parseIp(spec["clusterIP"].get<std::string>(), &ip))
-    ips_.erase(ip);
+    ips->push_back(ip);
   if (spec.contains("ports") && spec["ports"].is_array())
     for (const auto& p : spec["ports"])
       if (p.contains("nodePort") && p["nodePort"].is_number_integer())
-        ports_.erase(p["nodePort"].get<int>());
+        ports->push_back(p["nodePort"].get<int>());
+}
+}  // namespace
+
+void ServiceAllocator::release(const nlohmann::json& svc) {
+  std::vector<uint32_t> ips;
+  std::vector<int> ports;
+  heldBy(svc, &ips, &ports);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto ip : ips) ips_.erase(ip);
+  for (auto p : ports) ports_.erase(p);
 }
 
 void ServiceAllocator::restore(const nlohmann::json& svc) {
+  std::vector<uint32_t> ips;
+  std::vector<int> ports;
+  heldBy(svc, &ips, &ports);
   std::lock_guard<std::mutex> lock(mu_);
-  const auto& spec = svc.value("spec", nlohmann::json::object());
-  uint32_t ip;
-  if (spec.contains("clusterIP") && spec["clusterIP"].is_string() &&
-      parseIp(spec["clusterIP"].get<std::string>(), &ip))
-    ips_.insert(ip);
-  if (spec.contains("ports") && spec["ports"].is_array())
-    for (const auto& p : spec["ports"])
-      if (p.contains("nodePort") && p["nodePort"].is_number_integer())
-        ports_.insert(p["nodePort"].get<int>());
+  ips_.insert(ips.begin(), ips.end());
+  ports_.insert(ports.begin(), ports.end());
 }
 
 }  // namespace berth::apiserver
