@@ -8,6 +8,7 @@ pkgs=(
   libcurl4-openssl-dev zlib1g-dev libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   openssl curl iproute2 procps
+  runc docker-registry umoci skopeo busybox-static
 )
 missing=()
 for p in "${pkgs[@]}"; do
