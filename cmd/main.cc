@@ -33,7 +33,7 @@ Server flags:
   --advertise-url URL            server URL written into kubeconfigs
   --worker-threads N             request workers (default 16)
   --controllers LIST             controllers to run in-process, comma-separated, or "none"
-                                 (default garbagecollector,namespace,replicaset,deployment)
+                                 (default: every controller the manager enables by default)
   -v N, --v=N                    log verbosity (default 2)
 )";
 
@@ -68,7 +68,7 @@ int parsePort(const std::string& flag, const std::string& v) {
 
 int runServer(const std::vector<std::string>& args) {
   berth::apiserver::ServerOptions o;
-  std::string controllers = "garbagecollector,namespace,replicaset,deployment";
+  std::string controllers = "default";
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;
@@ -113,9 +113,11 @@ int runServer(const std::vector<std::string>& args) {
   if (controllers != "none" && !controllers.empty()) {
     berth::controllers::ControllerManagerOptions co;
     co.kubeconfig = server.adminKubeconfigPath();
-    co.enabled.clear();
-    for (const auto& c : berth::split(controllers, ','))
-      if (!c.empty()) co.enabled.push_back(c);
+    if (controllers != "default") {
+      co.enabled.clear();
+      for (const auto& c : berth::split(controllers, ','))
+        if (!c.empty()) co.enabled.push_back(c);
+    }
     auto m = berth::controllers::ControllerManager::start(co);
     if (!m.isOk()) {
       std::fprintf(stderr, "berth server: starting controllers: %s\n", m.status().toString().c_str());

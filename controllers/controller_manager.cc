@@ -7,7 +7,11 @@
 #include "client/rest_client.h"
 #include "common/log.h"
 #include "controllers/garbage_collector.h"
+#include "controllers/daemonset_controller.h"
 #include "controllers/deployment_controller.h"
+#include "controllers/endpoints_controller.h"
+#include "controllers/endpointslice_controller.h"
+#include "controllers/job_controller.h"
 #include "controllers/namespace_controller.h"
 #include "controllers/replicaset_controller.h"
 
@@ -15,11 +19,13 @@ namespace berth::controllers {
 
 Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const ControllerManagerOptions& opts) {
   static const std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
-                                                  "deployment"};
+                                                  "deployment", "endpoints", "endpointslice",
+                                                  "daemonset", "job"};
   for (const auto& name : opts.enabled)
     if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end())
       return invalid("unknown controller \"" + name +
-                     "\" (known: garbagecollector, namespace, replicaset, deployment)");
+                     "\" (known: garbagecollector, namespace, replicaset, deployment, endpoints, "
+                     "endpointslice, daemonset, job)");
   if (opts.workers < 1) return invalid("controller workers must be at least 1");
   std::unique_ptr<ControllerManager> cm(new ControllerManager());
   auto client = client::RestClient::fromKubeconfig(opts.kubeconfig);
@@ -57,11 +63,36 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.workers = opts.workers;
     cm->deploy_ = std::make_unique<DeploymentController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  if (enabled("endpoints")) {
+    EndpointsController::Config c;
+    c.workers = opts.workers;
+    cm->endpoints_ = std::make_unique<EndpointsController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("endpointslice")) {
+    EndpointSliceController::Config c;
+    c.workers = opts.workers;
+    cm->endpointslice_ =
+        std::make_unique<EndpointSliceController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("daemonset")) {
+    DaemonSetController::Config c;
+    c.workers = opts.workers;
+    cm->daemonset_ = std::make_unique<DaemonSetController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("job")) {
+    JobController::Config c;
+    c.workers = opts.workers;
+    cm->job_ = std::make_unique<JobController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   cm->informers_->start();
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
   if (cm->rs_) cm->rs_->start();
   if (cm->deploy_) cm->deploy_->start();
+  if (cm->endpoints_) cm->endpoints_->start();
+  if (cm->endpointslice_) cm->endpointslice_->start();
+  if (cm->daemonset_) cm->daemonset_->start();
+  if (cm->job_) cm->job_->start();
   BLOG(0, "controller manager started").kv("controllers", opts.enabled.size())
       .kv("informers", cm->informers_->informers().size());
   return cm;
@@ -72,6 +103,10 @@ ControllerManager::~ControllerManager() { stop(); }
 void ControllerManager::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (job_) job_->stop();
+  if (daemonset_) daemonset_->stop();
+  if (endpointslice_) endpointslice_->stop();
+  if (endpoints_) endpoints_->stop();
   if (deploy_) deploy_->stop();
   if (rs_) rs_->stop();
   if (gc_) gc_->stop();

@@ -17,15 +17,20 @@ class InformerFactory;
 
 namespace berth::controllers {
 
+class DaemonSetController;
 class DeploymentController;
+class EndpointSliceController;
+class EndpointsController;
 class GarbageCollector;
+class JobController;
 class NamespaceController;
 class ReplicaSetController;
 
 struct ControllerManagerOptions {
   std::string kubeconfig;
   int workers = 2;
-  std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment"};
+  std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
+                                      "endpoints", "endpointslice", "daemonset", "job"};
 };
 
 class ControllerManager {
@@ -45,6 +50,10 @@ class ControllerManager {
   std::unique_ptr<NamespaceController> ns_;
   std::unique_ptr<ReplicaSetController> rs_;
   std::unique_ptr<DeploymentController> deploy_;
+  std::unique_ptr<EndpointsController> endpoints_;
+  std::unique_ptr<EndpointSliceController> endpointslice_;
+  std::unique_ptr<DaemonSetController> daemonset_;
+  std::unique_ptr<JobController> job_;
   bool stopped_ = false;
 };
 

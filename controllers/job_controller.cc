@@ -1,0 +1,314 @@
+#include "controllers/job_controller.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/log.h"
+#include "controllers/workload_util.h"
+
+namespace berth::controllers {
+
+using client::ObjectPtr;
+
+namespace {
+
+constexpr const char kJobNameLabel[] = "batch.kubernetes.io/job-name";
+constexpr const char kControllerUidLabel[] = "batch.kubernetes.io/controller-uid";
+
+bool conditionTrue(const json& obj, const std::string& type) {
+  const json& conds = jsonAt(obj, {"status", "conditions"});
+  if (!conds.is_array()) return false;
+  for (const auto& c : conds)
+    if (c.is_object() && c.value("type", "") == type && c.value("status", "") == "True") return true;
+  return false;
+}
+
+std::string conditionTime(const json& obj, const std::string& type) {
+  const json& conds = jsonAt(obj, {"status", "conditions"});
+  if (conds.is_array())
+    for (const auto& c : conds)
+      if (c.is_object() && c.value("type", "") == type) return c.value("lastTransitionTime", "");
+  return "";
+}
+
+void setCondition(json& status, const std::string& type, const std::string& reason,
+                  const std::string& message, TimePoint now) {
+  json& conds = status["conditions"];
+  if (!conds.is_array()) conds = json::array();
+  std::string ts = formatRfc3339(now);
+  json c = {{"type", type},         {"status", "True"},  {"lastProbeTime", ts},
+            {"lastTransitionTime", ts}, {"reason", reason}, {"message", message}};
+  for (auto& have : conds)
+    if (have.is_object() && have.value("type", "") == type) {
+      have = std::move(c);
+      return;
+    }
+  conds.push_back(std::move(c));
+}
+
+int64_t restartsOf(const json& pod) {
+  int64_t n = 0;
+  for (const char* list : {"initContainerStatuses", "containerStatuses"}) {
+    const json& cs = jsonAt(pod, {"status", list});
+    if (cs.is_array())
+      for (const auto& c : cs)
+        if (c.is_object()) n += c.value("restartCount", int64_t{0});
+  }
+  return n;
+}
+
+// Surplus pods go not-ready first, then newest first.
+bool deleteFirst(const ObjectPtr& a, const ObjectPtr& b) {
+  if (podReady(*a) != podReady(*b)) return !podReady(*a);
+  std::string ta = strAt(*a, {"metadata", "creationTimestamp"});
+  std::string tb = strAt(*b, {"metadata", "creationTimestamp"});
+  if (ta != tb) return ta > tb;
+  return nameOf(*a) > nameOf(*b);
+}
+
+}  // namespace
+
+struct JobController::Counts {
+  std::vector<ObjectPtr> active;
+  int64_t succeeded = 0, failed = 0, ready = 0, terminating = 0, restarts = 0;
+};
+
+JobController::JobController(client::Client* client, client::InformerFactory* informers,
+                             Config config)
+    : client_(client),
+      config_(std::move(config)),
+      clock_(config_.clock ? config_.clock : &SystemClock::instance()),
+      expectations_(clock_, config_.expectations_ttl) {
+  Controller::Options co;
+  co.name = "job";
+  co.workers = config_.workers;
+  co.queue = config_.queue;
+  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  jobs_ = informers->informerFor(res::jobs());
+  pods_ = informers->informerFor(podsResource());
+  pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
+
+  client::EventHandlers jh;
+  jh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
+  jh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
+    controller_->enqueue(client::objectKey(*o));
+  };
+  jh.on_delete = [this](const ObjectPtr& o) { expectations_.forget(client::objectKey(*o)); };
+  jobs_->addEventHandlers(std::move(jh));
+
+  client::EventHandlers ph;
+  ph.on_add = [this](const ObjectPtr& o) { onPodEvent(*o, true, false); };
+  ph.on_update = [this](const ObjectPtr& old_pod, const ObjectPtr& o) {
+    if (*old_pod != *o) onPodEvent(*o, false, false);
+  };
+  ph.on_delete = [this](const ObjectPtr& o) { onPodEvent(*o, false, true); };
+  pods_->addEventHandlers(std::move(ph));
+}
+
+JobController::~JobController() { stop(); }
+
+void JobController::start() { controller_->start({jobs_, pods_}); }
+void JobController::stop() { controller_->stop(); }
+
+std::string JobController::jobKeyFor(const json& pod) const {
+  const json* ref = controllerRefOfKind(pod, "Job");
+  if (!ref || ref->value("apiVersion", "").rfind("batch/", 0) != 0) return "";
+  std::string key = namespaceOf(pod) + "/" + ref->value("name", "");
+  ObjectPtr job = jobs_->get(key);
+  return job && uidOf(*job) == ref->value("uid", "") ? key : "";
+}
+
+void JobController::onPodEvent(const json& pod, bool added, bool deleted) {
+  std::string key = jobKeyFor(pod);
+  if (key.empty()) return;
+  if (added) expectations_.creationObserved(key);
+  if (deleted || isDeleting(pod)) expectations_.deletionObserved(key, client::objectKey(pod));
+  controller_->enqueue(key);
+}
+
+JobController::Counts JobController::count(const json& job) const {
+  Counts c;
+  for (const auto& pod : pods_->byIndex(client::kIndexOwnerUid, uidOf(job))) {
+    const json* ref = controllerRefOfKind(*pod, "Job");
+    if (!ref || ref->value("uid", "") != uidOf(job)) continue;
+    std::string phase = strAt(*pod, {"status", "phase"});
+    if (phase == "Succeeded") ++c.succeeded;
+    else if (phase == "Failed") ++c.failed;
+    else if (isDeleting(*pod)) ++c.terminating;
+    else {
+      c.active.push_back(pod);
+      c.ready += podReady(*pod);
+      c.restarts += restartsOf(*pod);
+    }
+  }
+  return c;
+}
+
+Status JobController::deletePods(const std::string& key, const std::vector<ObjectPtr>& pods) {
+  if (pods.empty()) return Status::ok();
+  std::set<std::string> keys;
+  for (const auto& p : pods) keys.insert(client::objectKey(*p));
+  expectations_.expectDeletions(key, keys);
+  Status first_err;
+  for (const auto& p : pods) {
+    auto r = client_->remove(podsResource(), namespaceOf(*p), nameOf(*p),
+                             {{"preconditions", {{"uid", uidOf(*p)}}}});
+    if (!r.isOk()) {
+      expectations_.deletionObserved(key, client::objectKey(*p));
+      if (r.status().code() != Code::kNotFound && first_err.isOk()) first_err = r.status();
+    }
+  }
+  BLOG(2, "deleted job pods").kv("job", key).kv("count", pods.size());
+  return first_err.isOk() ? first_err : first_err.withContext("deleting pods of " + key);
+}
+
+Status JobController::createPods(const std::string& key, const json& job, int64_t n) {
+  const json& tmpl = jsonAt(job, {"spec", "template"});
+  json m = json::object();
+  m["generateName"] = nameOf(job) + "-";
+  m["namespace"] = namespaceOf(job);
+  m["labels"] = jsonAt(tmpl, {"metadata", "labels"}).is_object() ? tmpl["metadata"]["labels"]
+                                                                  : json::object();
+  m["labels"][kJobNameLabel] = nameOf(job);
+  m["labels"][kControllerUidLabel] = uidOf(job);
+  if (jsonAt(tmpl, {"metadata", "annotations"}).is_object())
+    m["annotations"] = tmpl["metadata"]["annotations"];
+  m["ownerReferences"] = json::array({controllerRefTo("batch/v1", "Job", job)});
+  json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", m},
+              {"spec", jsonAt(tmpl, {"spec"}).is_object() ? tmpl["spec"] : json::object()}};
+  expectations_.expectCreations(key, static_cast<int>(n));
+  Status first_err;
+  for (int64_t i = 0; i < n; ++i) {
+    auto r = first_err.isOk() ? client_->create(podsResource(), namespaceOf(job), pod)
+                              : Result<json>(first_err);
+    if (!r.isOk()) {
+      expectations_.creationObserved(key);
+      if (first_err.isOk()) first_err = r.status();
+    }
+  }
+  BLOG(2, "created job pods").kv("job", key).kv("count", n);
+  return first_err.isOk() ? first_err : first_err.withContext("creating pods for " + key);
+}
+
+Status JobController::writeStatus(const std::string& key, const json& job, const json& status) {
+  if (jsonAt(job, {"status"}) == status) return Status::ok();
+  json copy = job;
+  copy["status"] = status;
+  auto r = client_->update(res::jobs(), namespaceOf(job), nameOf(job), copy, "status");
+  if (!r.isOk() && r.status().code() != Code::kNotFound)
+    return r.status().withContext("updating status of " + key);
+  return Status::ok();
+}
+
+ReconcileResult JobController::finished(const std::string& key, const json& job, TimePoint now) {
+  Counts c = count(job);
+  if (conditionTrue(job, "Failed") && expectations_.satisfied(key)) {
+    Status st = deletePods(key, c.active);
+    if (!st.isOk()) return ReconcileResult::fail(st);
+  }
+  const json& ttl = jsonAt(job, {"spec", "ttlSecondsAfterFinished"});
+  if (!ttl.is_number_integer()) return ReconcileResult::ok();
+  std::string at = strAt(job, {"status", "completionTime"});
+  if (at.empty()) at = conditionTime(job, conditionTrue(job, "Failed") ? "Failed" : "Complete");
+  TimePoint done;
+  if (!parseRfc3339(at, &done)) done = now;
+  TimePoint expiry = done + std::chrono::seconds(ttl.get<int64_t>());
+  if (now < expiry)
+    return ReconcileResult::after(
+        std::chrono::duration_cast<std::chrono::milliseconds>(expiry - now) +
+        std::chrono::milliseconds(100));
+  auto r = client_->remove(res::jobs(), namespaceOf(job), nameOf(job),
+                           {{"propagationPolicy", "Foreground"},
+                            {"preconditions", {{"uid", uidOf(job)}}}});
+  if (!r.isOk() && r.status().code() != Code::kNotFound)
+    return ReconcileResult::fail(r.status().withContext("deleting finished job " + key));
+  BLOG(2, "deleted finished job after its TTL").kv("job", key);
+  return ReconcileResult::ok();
+}
+
+ReconcileResult JobController::reconcile(const std::string& key) {
+  ObjectPtr cached = jobs_->get(key);
+  if (!cached) {
+    expectations_.forget(key);
+    return ReconcileResult::ok();
+  }
+  const json& job = *cached;
+  if (isDeleting(job)) return ReconcileResult::ok();
+  TimePoint now = clock_->now();
+  if (conditionTrue(job, "Complete") || conditionTrue(job, "Failed")) return finished(key, job, now);
+
+  Counts c = count(job);
+  json next = jsonAt(job, {"status"}).is_object() ? job["status"] : json::object();
+  int64_t succeeded = std::max(intAt(job, {"status", "succeeded"}, 0), c.succeeded);
+  int64_t failed = std::max(intAt(job, {"status", "failed"}, 0), c.failed);
+  bool suspended = jsonAt(job, {"spec", "suspend"}) == true;
+  if (!next.contains("startTime") && !suspended) next["startTime"] = formatRfc3339(now);
+  bool on_failure = strAt(job, {"spec", "template", "spec", "restartPolicy"}) == "OnFailure";
+  int64_t backoff_limit = intAt(job, {"spec", "backoffLimit"}, 6);
+  const json& completions = jsonAt(job, {"spec", "completions"});
+  int64_t parallelism = intAt(job, {"spec", "parallelism"}, 1);
+
+  std::string fail_reason, fail_message;
+  std::chrono::milliseconds deadline_in{0};
+  TimePoint start;
+  const json& ads = jsonAt(job, {"spec", "activeDeadlineSeconds"});
+  if (failed + (on_failure ? c.restarts : 0) > backoff_limit) {
+    fail_reason = "BackoffLimitExceeded";
+    fail_message = "Job has reached the specified backoff limit";
+  } else if (ads.is_number_integer() && next.contains("startTime") &&
+             parseRfc3339(next["startTime"].get<std::string>(), &start)) {
+    TimePoint deadline = start + std::chrono::seconds(ads.get<int64_t>());
+    if (now >= deadline) {
+      fail_reason = "DeadlineExceeded";
+      fail_message = "Job was active longer than specified deadline";
+    } else {
+      deadline_in = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    }
+  }
+  bool complete = completions.is_number_integer() ? succeeded >= completions.get<int64_t>()
+                                                  : succeeded > 0 && c.active.empty();
+  int64_t active = static_cast<int64_t>(c.active.size());
+  Status st;
+  if (!fail_reason.empty() || complete) {
+    // Finished: whatever still runs is no longer wanted.
+    st = deletePods(key, c.active);
+    c.terminating += active;
+    active = 0;
+    c.ready = 0;
+    if (complete && fail_reason.empty()) {
+      setCondition(next, "Complete", "CompletionsReached", "Reached expected number of succeeded pods",
+                   now);
+      next["completionTime"] = formatRfc3339(now);
+    } else {
+      setCondition(next, "Failed", fail_reason, fail_message, now);
+    }
+    BLOG(2, "job finished").kv("job", key).kv("result", fail_reason.empty() ? "Complete" : fail_reason);
+  } else if (expectations_.satisfied(key)) {
+    int64_t want = suspended ? 0 : parallelism;
+    if (completions.is_number_integer()) want = std::min(want, completions.get<int64_t>() - succeeded);
+    else if (succeeded > 0) want = 0;
+    want = std::max<int64_t>(want, 0);
+    if (want > active) {
+      st = createPods(key, job, want - active);
+    } else if (want < active) {
+      std::vector<ObjectPtr> surplus = c.active;
+      std::sort(surplus.begin(), surplus.end(), deleteFirst);
+      surplus.resize(static_cast<size_t>(active - want));
+      st = deletePods(key, surplus);
+    }
+  }
+  next["active"] = active;
+  next["ready"] = c.ready;
+  next["terminating"] = c.terminating;
+  next["succeeded"] = succeeded;
+  next["failed"] = failed;
+  next["uncountedTerminatedPods"] = json::object();
+  Status ws = writeStatus(key, job, next);
+  if (!ws.isOk()) return ReconcileResult::fail(ws);
+  if (!st.isOk()) return ReconcileResult::fail(st);
+  if (deadline_in.count() > 0)
+    return ReconcileResult::after(deadline_in + std::chrono::milliseconds(100));
+  return ReconcileResult::ok();
+}
+
+}  // namespace berth::controllers

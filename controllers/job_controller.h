@@ -1,0 +1,72 @@
+// JobController: runs a Job's pods to completion, as upstream's pkg/controller/job
+// (NonIndexed completion mode).
+//
+// Handlers only enqueue "ns/name" of Jobs: a pod maps to its controlling Job. reconcile(key)
+// reads the cache and counts the Job's pods: active (neither terminal nor deleting),
+// succeeded, failed. The counters are derived from the pods that exist, never lower than the
+// counters already in status, so a restart of the controller recounts the same numbers without
+// pod finalizers (a finished pod deleted by a user still counts once recorded). Then:
+//  - failed (plus container restarts under restartPolicy OnFailure) above spec.backoffLimit:
+//    condition Failed, reason BackoffLimitExceeded; running longer than activeDeadlineSeconds:
+//    Failed, reason DeadlineExceeded; either way the active pods are deleted;
+//  - succeeded reaching spec.completions (or, without completions, a success and nothing
+//    active): condition Complete and completionTime, surplus active pods deleted;
+//  - otherwise keeps min(parallelism, completions - succeeded) pods active (0 while suspended),
+//    creating pods (generateName "<job>-", the template's labels plus batch.kubernetes.io/
+//    job-name and controller-uid, a controlling ownerReference) or deleting surplus ones, only
+//    when expectations are met; failed pods are replaced at once (no exponential delay).
+// Status (active, ready, terminating, succeeded, failed, startTime, completionTime, conditions,
+// uncountedTerminatedPods {}) goes through PUT /status when it changes. A finished Job with
+// ttlSecondsAfterFinished is deleted (background propagation) once that time has passed.
+// Thread-safety: reconcile() may run on several workers at once (different keys).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "client/client.h"
+#include "client/informer.h"
+#include "controllers/controller.h"
+#include "controllers/replicaset_controller.h"
+
+namespace berth::controllers {
+
+class JobController {
+ public:
+  struct Config {
+    int workers = 2;
+    client::WorkQueue::Options queue;
+    std::chrono::seconds expectations_ttl{300};
+    const Clock* clock = nullptr;  // default SystemClock
+  };
+  // Registers informers (jobs, pods) and handlers (before informers->start()).
+  JobController(client::Client* client, client::InformerFactory* informers, Config config);
+  ~JobController();
+
+  void start();
+  void stop();
+  ReconcileResult reconcile(const std::string& key);
+  Controller& controller() { return *controller_; }
+  Expectations& expectations() { return expectations_; }
+
+ private:
+  struct Counts;
+  void onPodEvent(const json& pod, bool added, bool deleted);
+  std::string jobKeyFor(const json& pod) const;
+  Counts count(const json& job) const;
+  Status deletePods(const std::string& key, const std::vector<client::ObjectPtr>& pods);
+  Status createPods(const std::string& key, const json& job, int64_t n);
+  ReconcileResult finished(const std::string& key, const json& job, TimePoint now);
+  Status writeStatus(const std::string& key, const json& job, const json& status);
+
+  client::Client* client_;
+  Config config_;
+  const Clock* clock_;
+  client::Informer* jobs_;
+  client::Informer* pods_;
+  Expectations expectations_;
+  std::unique_ptr<Controller> controller_;
+};
+
+}  // namespace berth::controllers
