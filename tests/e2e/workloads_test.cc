@@ -1,0 +1,364 @@
+// End-to-end: the workload controllers (endpoints, endpointslice, daemonset, job) against a
+// real `berth server`, driven by the real kubectl. No node agent runs here, so the tests write
+// what a kubelet would: pod status (phase, podIP, Ready) through the status subresource.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <set>
+
+#include "tests/e2e/harness.h"
+
+namespace berth::e2e {
+namespace {
+
+using json = nlohmann::json;
+using std::chrono::seconds;
+
+class WorkloadsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server();
+    ASSERT_TRUE(server_->ok()) << "berth server did not start";
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server_->stop(), 0) << "berth server did not shut down cleanly";
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    ns_ = "w-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    for (auto& c : ns_) c = static_cast<char>(std::tolower(c));
+    auto r = server_->kubectl({"create", "namespace", ns_});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // kubectl in the test's namespace; expects success, returns stdout.
+  std::string ok(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {"-n", ns_});
+    auto r = server_->kubectl(args, input);
+    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[2] << " failed: " << r.err;
+    return r.out;
+  }
+  json list(const std::vector<std::string>& what) {
+    std::vector<std::string> args = {"get"};
+    args.insert(args.end(), what.begin(), what.end());
+    args.insert(args.end(), {"-o", "json"});
+    std::string out = ok(args);
+    json j = json::parse(out, nullptr, false);
+    return j.is_object() && j.contains("items") ? j["items"] : json::array();
+  }
+  // Lists `what` again each time a watch on it reports an event, until `pred` holds on the
+  // items; the watch starts before the first listing, so no change is missed.
+  bool await(const std::vector<std::string>& what, const std::function<bool(const json&)>& pred,
+             json* last = nullptr, seconds timeout = seconds(30)) {
+    std::vector<std::string> args = {"-n", ns_, "get"};
+    args.insert(args.end(), what.begin(), what.end());
+    args.insert(args.end(), {"-w", "--output-watch-events", "-o", "name"});
+    Child watch(server_->kubectlArgv(args), server_->kubectlEnv());
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    json items;
+    while (true) {
+      items = list(what);
+      if (last) *last = items;
+      if (pred(items)) break;
+      auto left = deadline - std::chrono::steady_clock::now();
+      std::string line;
+      if (left <= std::chrono::milliseconds(0) ||
+          !watch.readLine(&line, std::chrono::duration_cast<std::chrono::milliseconds>(left))) {
+        watch.kill(SIGTERM);
+        return false;
+      }
+    }
+    watch.kill(SIGTERM);
+    return true;
+  }
+  // What a kubelet would report for a pod.
+  void setPodStatus(const std::string& pod, const std::string& phase, const std::string& ip,
+                    bool ready) {
+    json status = {{"phase", phase},
+                   {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}};
+    if (!ip.empty()) {
+      status["podIP"] = ip;
+      status["podIPs"] = {{{"ip", ip}}};
+    }
+    ok({"patch", "pod", pod, "--subresource=status", "--type=merge", "-p",
+        json({{"status", status}}).dump()});
+  }
+  std::string nodeName(const std::string& n) { return ns_ + "-" + n; }
+
+  static Server* server_;
+  std::string ns_;
+};
+
+Server* WorkloadsTest::server_ = nullptr;
+
+// ---- Endpoints and EndpointSlices ----
+
+const char* kService = R"(apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+  - {name: metrics, port: 9090, targetPort: 9100}
+)";
+
+std::string podYaml(const std::string& name, const std::string& app, int http_port) {
+  return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", labels: {app: " + app +
+         "}}\nspec:\n  containers:\n  - name: c\n    image: nginx\n    ports: [{name: http, "
+         "containerPort: " + std::to_string(http_port) + "}]\n";
+}
+
+// The Endpoints "web" as {ready ips}, {not-ready ips}, or false when absent.
+bool endpointIps(const json& items, std::set<std::string>* ready, std::set<std::string>* not_ready,
+                 std::set<int>* ports = nullptr) {
+  if (items.size() != 1) return false;
+  ready->clear();
+  not_ready->clear();
+  for (const auto& ss : items[0].value("subsets", json::array())) {
+    for (const auto& a : ss.value("addresses", json::array())) ready->insert(a["ip"].get<std::string>());
+    for (const auto& a : ss.value("notReadyAddresses", json::array()))
+      not_ready->insert(a["ip"].get<std::string>());
+    if (ports)
+      for (const auto& p : ss.value("ports", json::array())) ports->insert(p["port"].get<int>());
+  }
+  return true;
+}
+
+// Pod name -> conditions.ready over every slice.
+std::map<std::string, bool> sliceReadiness(const json& slices) {
+  std::map<std::string, bool> out;
+  for (const auto& s : slices)
+    for (const auto& e : s.value("endpoints", json::array()))
+      out[e["targetRef"]["name"].get<std::string>()] = e["conditions"]["ready"].get<bool>();
+  return out;
+}
+
+TEST_F(WorkloadsTest, ServiceEndpointsFollowPods) {
+  ok({"apply", "-f", "-"}, kService);
+  ok({"apply", "-f", "-"}, podYaml("p1", "web", 8080));
+  ok({"apply", "-f", "-"}, podYaml("p2", "web", 8080));
+  ok({"apply", "-f", "-"}, podYaml("other", "db", 8080));
+  setPodStatus("p1", "Running", "10.244.1.1", true);
+  setPodStatus("p2", "Running", "10.244.1.2", true);
+  setPodStatus("other", "Running", "10.244.1.3", true);
+
+  std::set<std::string> ready, not_ready;
+  std::set<int> ports;
+  json last;
+  std::vector<std::string> eps = {"endpoints", "--field-selector=metadata.name=web"};
+  std::vector<std::string> slices = {"endpointslices", "-l", "kubernetes.io/service-name=web"};
+  ASSERT_TRUE(await(eps, [&](const json& items) {
+    return endpointIps(items, &ready, &not_ready) &&
+           ready == std::set<std::string>{"10.244.1.1", "10.244.1.2"} && not_ready.empty();
+  }, &last)) << last.dump();
+  ports.clear();
+  endpointIps(last, &ready, &not_ready, &ports);
+  EXPECT_EQ(ports, (std::set<int>{8080, 9100}));  // the named targetPort resolved
+  ASSERT_TRUE(await(slices, [&](const json& items) {
+    return sliceReadiness(items) == std::map<std::string, bool>{{"p1", true}, {"p2", true}};
+  }, &last)) << last.dump();
+  for (const auto& s : last) {
+    EXPECT_EQ(s["addressType"], "IPv4");
+    EXPECT_EQ(s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+              "endpointslice-controller.k8s.io");
+    EXPECT_EQ(s["metadata"]["ownerReferences"][0]["kind"], "Service");
+    EXPECT_EQ(s["ports"].size(), 2u);
+  }
+
+  // p2 turns unready.
+  setPodStatus("p2", "Running", "10.244.1.2", false);
+  ASSERT_TRUE(await(eps, [&](const json& items) {
+    return endpointIps(items, &ready, &not_ready) && ready == std::set<std::string>{"10.244.1.1"} &&
+           not_ready == std::set<std::string>{"10.244.1.2"};
+  }, &last)) << last.dump();
+  ASSERT_TRUE(await(slices, [&](const json& items) {
+    return sliceReadiness(items) == std::map<std::string, bool>{{"p1", true}, {"p2", false}};
+  }, &last)) << last.dump();
+
+  // p1 goes away.
+  ok({"delete", "pod", "p1", "--grace-period=0", "--force"});
+  ASSERT_TRUE(await(eps, [&](const json& items) {
+    return endpointIps(items, &ready, &not_ready) && ready.empty() &&
+           not_ready == std::set<std::string>{"10.244.1.2"};
+  }, &last)) << last.dump();
+  ASSERT_TRUE(await(slices, [&](const json& items) {
+    return sliceReadiness(items) == std::map<std::string, bool>{{"p2", false}};
+  }, &last)) << last.dump();
+}
+
+TEST_F(WorkloadsTest, ServiceWithoutSelectorKeepsItsOwnEndpoints) {
+  ok({"apply", "-f", "-"}, R"(apiVersion: v1
+kind: Service
+metadata: {name: external}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: external}
+subsets:
+- addresses: [{ip: 192.0.2.10}]
+  ports: [{port: 80}]
+)");
+  // A Service with a selector created afterwards gets its Endpoints: by then the controller
+  // has long seen "external" and must have left it as the user wrote it.
+  ok({"apply", "-f", "-"}, kService);
+  json last;
+  ASSERT_TRUE(await({"endpoints", "--field-selector=metadata.name=web"},
+                    [](const json& items) { return items.size() == 1; }, &last));
+  json ext = json::parse(ok({"get", "endpoints", "external", "-o", "json"}));
+  EXPECT_EQ(ext["subsets"][0]["addresses"][0]["ip"], "192.0.2.10");
+  EXPECT_EQ(list({"endpointslices", "-l", "kubernetes.io/service-name=external"}).size(), 0u);
+}
+
+// ---- DaemonSet ----
+
+const char* kDaemonSet = R"(apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: c, image: busybox:1.36}]
+)";
+
+std::string nodeYaml(const std::string& name, const std::string& extra_spec = "") {
+  return "apiVersion: v1\nkind: Node\nmetadata: {name: " + name + "}\n" +
+         (extra_spec.empty() ? "" : "spec:\n" + extra_spec);
+}
+
+// The node each DaemonSet pod is for (bound, or pinned by node affinity).
+std::string podNode(const json& pod) {
+  std::string n = pod["spec"].value("nodeName", "");
+  if (!n.empty()) return n;
+  return pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchFields"][0]["values"][0];
+}
+
+std::multiset<std::string> podNodes(const json& pods) {
+  std::multiset<std::string> out;
+  for (const auto& p : pods)
+    if (!p["metadata"].contains("deletionTimestamp")) out.insert(podNode(p));
+  return out;
+}
+
+TEST_F(WorkloadsTest, DaemonSetFollowsNodes) {
+  std::string n1 = nodeName("n1"), n2 = nodeName("n2"), n3 = nodeName("tainted"), n4 = nodeName("n4");
+  ok({"apply", "-f", "-"}, nodeYaml(n1));
+  ok({"apply", "-f", "-"}, nodeYaml(n2));
+  ok({"apply", "-f", "-"},
+     nodeYaml(n3, "  taints: [{key: dedicated, value: db, effect: NoSchedule}]\n"));
+  ok({"apply", "-f", "-"}, kDaemonSet);
+  std::vector<std::string> pods = {"pods", "-l", "app=agent"};
+  json last;
+  // Other tests' nodes may exist too: only this test's matter.
+  auto mine = [&](const json& items) {
+    std::multiset<std::string> out;
+    for (const auto& n : podNodes(items))
+      if (n.rfind(ns_ + "-", 0) == 0) out.insert(n);
+    return out;
+  };
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    return mine(items) == std::multiset<std::string>{n1, n2};
+  }, &last)) << last.dump();
+  for (const auto& p : last) {
+    EXPECT_EQ(p["metadata"]["ownerReferences"][0]["kind"], "DaemonSet");
+    EXPECT_FALSE(p["metadata"]["labels"].value("controller-revision-hash", "").empty());
+  }
+
+  ok({"apply", "-f", "-"}, nodeYaml(n4));
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    return mine(items) == std::multiset<std::string>{n1, n2, n4};
+  }, &last)) << last.dump();
+
+  std::string on_n1;
+  for (const auto& p : last)
+    if (podNode(p) == n1) on_n1 = p["metadata"]["name"];
+  ASSERT_FALSE(on_n1.empty());
+  ok({"delete", "node", n1});
+  auto r = server_->kubectl({"-n", ns_, "wait", "--for=delete", "pod/" + on_n1, "--timeout=30s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    return mine(items) == std::multiset<std::string>{n2, n4};
+  }, &last)) << last.dump();
+
+  // A node that turns Fargate loses its daemon pod.
+  ok({"label", "node", n4, "eks.amazonaws.com/compute-type=fargate"});
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    return mine(items) == std::multiset<std::string>{n2};
+  }, &last)) << last.dump();
+
+  for (const auto& n : {n2, n3, n4}) ok({"delete", "node", n});
+}
+
+// ---- Job ----
+
+std::string jobYaml(const std::string& name, int completions, int parallelism, int backoff_limit) {
+  return "apiVersion: batch/v1\nkind: Job\nmetadata: {name: " + name + "}\nspec:\n  completions: " +
+         std::to_string(completions) + "\n  parallelism: " + std::to_string(parallelism) +
+         "\n  backoffLimit: " + std::to_string(backoff_limit) +
+         "\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n";
+}
+
+std::vector<std::string> activePods(const json& pods) {
+  std::vector<std::string> out;
+  for (const auto& p : pods) {
+    std::string phase = p.contains("status") ? p["status"].value("phase", "") : "";
+    if (phase != "Succeeded" && phase != "Failed" && !p["metadata"].contains("deletionTimestamp"))
+      out.push_back(p["metadata"]["name"]);
+  }
+  return out;
+}
+
+TEST_F(WorkloadsTest, JobRunsToCompletions) {
+  ok({"apply", "-f", "-"}, jobYaml("batch", 3, 2, 6));
+  std::vector<std::string> pods = {"pods", "-l", "batch.kubernetes.io/job-name=batch"};
+  json last;
+  ASSERT_TRUE(await(pods, [](const json& items) { return activePods(items).size() == 2; }, &last))
+      << last.dump();
+  for (const auto& p : activePods(last)) setPodStatus(p, "Succeeded", "", false);
+  // Two done, one to go: exactly one more pod.
+  ASSERT_TRUE(await(pods, [](const json& items) {
+    return items.size() == 3 && activePods(items).size() == 1;
+  }, &last)) << last.dump();
+  for (const auto& p : activePods(last)) setPodStatus(p, "Succeeded", "", false);
+  auto r = server_->kubectl({"-n", ns_, "wait", "--for=condition=complete", "job/batch", "--timeout=30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json job = json::parse(ok({"get", "job", "batch", "-o", "json"}));
+  EXPECT_EQ(job["status"]["succeeded"], 3);
+  EXPECT_FALSE(job["status"].value("completionTime", "").empty());
+  EXPECT_EQ(list(pods).size(), 3u);
+  EXPECT_NE(ok({"get", "job", "batch"}).find("3/3"), std::string::npos);
+}
+
+TEST_F(WorkloadsTest, JobFailsPastBackoffLimit) {
+  ok({"apply", "-f", "-"}, jobYaml("flaky", 1, 1, 1));
+  std::vector<std::string> pods = {"pods", "-l", "batch.kubernetes.io/job-name=flaky"};
+  json last;
+  ASSERT_TRUE(await(pods, [](const json& items) { return activePods(items).size() == 1; }, &last));
+  setPodStatus(activePods(last)[0], "Failed", "", false);
+  // One failure is within the limit: a replacement starts.
+  ASSERT_TRUE(await(pods, [](const json& items) {
+    return items.size() == 2 && activePods(items).size() == 1;
+  }, &last)) << last.dump();
+  setPodStatus(activePods(last)[0], "Failed", "", false);
+  auto r = server_->kubectl({"-n", ns_, "wait", "--for=condition=failed", "job/flaky", "--timeout=30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json job = json::parse(ok({"get", "job", "flaky", "-o", "json"}));
+  EXPECT_EQ(job["status"]["failed"], 2);
+  std::string reason;
+  for (const auto& c : job["status"]["conditions"])
+    if (c["type"] == "Failed") reason = c["reason"];
+  EXPECT_EQ(reason, "BackoffLimitExceeded");
+  EXPECT_EQ(list(pods).size(), 2u);  // no third attempt
+}
+
+}  // namespace
+}  // namespace berth::e2e
