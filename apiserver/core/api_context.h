@@ -17,6 +17,7 @@
 #include "apiserver/core/request_info.h"
 #include "apiserver/core/service_allocator.h"
 #include "apiserver/core/watch_cache.h"
+#include "apiserver/http/pki.h"
 #include "apiserver/http/server.h"
 #include "apiserver/kinds/kind_spec.h"
 #include "apiserver/storage/store.h"
@@ -88,6 +89,10 @@ struct ApiServer::Impl {
   // Non-stored resources: access reviews, pod binding and eviction (virtual_resources.cc).
   // Returns true when it handled the request.
   bool handleVirtual(RequestCtx& ctx);
+  // pods/log, exec, attach, portforward through the node's kubelet (pod_proxy.cc).
+  bool handlePodProxy(RequestCtx& ctx);
+  Status setUpKubeletClient(const http::PkiFiles& pki);
+  std::string kubelet_client_cert, kubelet_client_key;  // PEM, issued at start-up
 
   // ---- responses ----
   // Every API response goes out here: Cache-Control, Warning headers, metrics.

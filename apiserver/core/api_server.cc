@@ -127,6 +127,7 @@ Status ApiServer::Impl::startServing() {
   sans.push_back(options.bind_address);
   auto pki = http::ensurePki((fs::path(options.data_dir) / "pki").string(), sans);
   if (!pki.isOk()) return pki.status().withContext("creating PKI");
+  BERTH_RETURN_IF_ERROR(setUpKubeletClient(*pki));
   http::Options ho;
   ho.bind_address = options.bind_address;
   ho.port = options.secure_port;

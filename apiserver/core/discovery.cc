@@ -85,6 +85,18 @@ json subresourceList(const KindSpec& k) {
     subs.push_back({{"subresource", "eviction"},
                     {"responseKind", {{"group", "policy"}, {"version", "v1"}, {"kind", "Eviction"}}},
                     {"verbs", {"create"}}});
+    // Served through the kubelet (pod_proxy.cc).
+    struct ProxySub {
+      const char* name;
+      const char* kind;
+      bool connect;  // exec/attach/portforward: GET (WebSocket) and POST (SPDY)
+    };
+    for (const ProxySub& p : {ProxySub{"log", "Pod", false}, ProxySub{"exec", "PodExecOptions", true},
+                              ProxySub{"attach", "PodAttachOptions", true},
+                              ProxySub{"portforward", "PodPortForwardOptions", true}})
+      subs.push_back({{"subresource", p.name},
+                      {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", p.kind}}},
+                      {"verbs", p.connect ? json{"create", "get"} : json{"get"}}});
   }
   if (k.group.empty() && k.resource == "namespaces")
     subs.push_back({{"subresource", "finalize"}, {"responseKind", self_kind}, {"verbs", {"update"}}});

@@ -28,6 +28,7 @@ json createdStatus() {
 
 bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
   const auto& info = ctx.info;
+  if (handlePodProxy(ctx)) return true;
   if (info.group == "authorization.k8s.io" && info.version == "v1" && info.name.empty() &&
       (info.resource == "selfsubjectaccessreviews" || info.resource == "selfsubjectrulesreviews")) {
     if (info.verb != "create") {
