@@ -164,35 +164,52 @@ TEST_F(StreamTest, ExecWithStdin) {
   EXPECT_EQ(r.out, "PIPED THROUGH\n");
 }
 
-TEST_F(StreamTest, PortForward) {
-  // "The pod's" server: loopback, since the fake runtime forwards to 127.0.0.1.
-  std::string www = *dir_ + "/www";
+// Forwards to a small HTTP server "in the pod" (on loopback: the fake runtime dials 127.0.0.1)
+// and fetches a page and a 2 MiB file (well past SPDY's 64 KiB initial window) twice over one
+// forwarding session. `extra_env` selects kubectl's transport.
+void portForwardRoundTrip(Server& server, const std::string& dir,
+                          const std::vector<std::string>& extra_env) {
+  std::string www = dir + "/www";
   fs::create_directories(www);
   std::ofstream(www + "/index.html") << "hello through port-forward\n";
+  std::string big;
+  for (int i = 0; big.size() < (2u << 20); ++i) big += "block " + std::to_string(i) + "\n";
+  std::ofstream(www + "/big.txt") << big;
   Child http({"python3", "-u", "-c",
               "import http.server,socketserver,functools,sys\n"
               "h=functools.partial(http.server.SimpleHTTPRequestHandler,directory=sys.argv[1])\n"
-              "s=socketserver.TCPServer(('127.0.0.1',0),h)\n"
+              "s=socketserver.ThreadingTCPServer(('127.0.0.1',0),h)\n"
               "print('listening',s.server_address[1],flush=True)\n"
               "s.serve_forever()\n",
               www});
   std::string line;
   ASSERT_TRUE(http.waitFor("listening", std::chrono::seconds(30), &line));
   std::string pod_port = std::to_string(std::stoi(line.substr(line.find(' ') + 1)));
-  Child pf(server_->kubectlArgv({"port-forward", "pod/web", ":" + pod_port}), server_->kubectlEnv());
+  auto env = server.kubectlEnv();
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  Child pf(server.kubectlArgv({"port-forward", "pod/web", ":" + pod_port}), env);
   ASSERT_TRUE(pf.waitFor("Forwarding from 127.0.0.1:", std::chrono::seconds(30), &line)) << line;
   // "Forwarding from 127.0.0.1:41234 -> 8080"
   auto start = line.find("127.0.0.1:") + 10;
   std::string local = line.substr(start, line.find(' ', start) - start);
-  for (int i = 0; i < 2; ++i) {  // two connections over one forwarding session
+  for (int i = 0; i < 2; ++i) {
     auto r = run({"curl", "-sS", "--max-time", "20", "http://127.0.0.1:" + local + "/index.html"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, "hello through port-forward\n");
   }
+  auto r = run({"curl", "-sS", "--max-time", "60", "http://127.0.0.1:" + local + "/big.txt"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out == big) << "got " << r.out.size() << " of " << big.size() << " bytes";
   pf.kill(SIGTERM);
   pf.wait();
   http.kill(SIGTERM);
   http.wait();
+}
+
+TEST_F(StreamTest, PortForwardOverWebSocket) { portForwardRoundTrip(*server_, *dir_, {}); }
+
+TEST_F(StreamTest, PortForwardOverSpdy) {
+  portForwardRoundTrip(*server_, *dir_, {"KUBECTL_PORT_FORWARD_WEBSOCKETS=false"});
 }
 
 TEST_F(StreamTest, KubeletRefusesClientsWithoutTheApiServersCertificate) {
