@@ -1,5 +1,6 @@
 // One exec session: a thread that polls the client's inbox, the pipes to and from the process
-// and an eventfd raised by a waiter thread when the process has ended.
+// and an eventfd raised by a waiter thread when the process has ended. The client's protocol
+// (WebSocket channels or SPDY streams) is behind ExecTransport.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -10,15 +11,14 @@
 #include <thread>
 #include <vector>
 
-#include "apiserver/http/websocket.h"
 #include "apiserver/streaming/channel.h"
 #include "apiserver/streaming/inbox.h"
 #include "common/log.h"
+#include "kubelet-lite/server/exec_transport.h"
 #include "kubelet-lite/server/sessions.h"
 
 namespace berth::kubelet {
 
-namespace ws = http::ws;
 namespace channel = streaming::channel;
 
 namespace {
@@ -49,14 +49,19 @@ struct Pipe {
 class ExecSession {
  public:
   ExecSession(std::shared_ptr<http::UpgradedConnection> conn,
-              std::shared_ptr<streaming::Inbox> inbox)
-      : conn_(std::move(conn)), inbox_(std::move(inbox)) {}
+              std::shared_ptr<streaming::Inbox> inbox, std::unique_ptr<ExecTransport> transport)
+      : conn_(std::move(conn)), inbox_(std::move(inbox)), transport_(std::move(transport)) {}
 
   ~ExecSession() {
     if (exited_fd_ >= 0) close(exited_fd_);
   }
 
   void run(ContainerRuntime* runtime, ExecRequest req, bool want_in, bool want_out, bool want_err) {
+    if (!awaitStreams()) {
+      if (!client_gone_) finish(channel::failureStatus("timed out waiting for the client's streams"));
+      conn_->close();
+      return;
+    }
     Status st = start(runtime, &req, want_in, want_out, want_err);
     if (!st.isOk()) {
       finish(channel::failureStatus(st.message()));
@@ -68,6 +73,7 @@ class ExecSession {
       uint64_t one = 1;
       (void)!write(exited_fd_, &one, sizeof one);
     });
+    flushStdin();
     while (!exited_ && !client_gone_) step();
     if (client_gone_) proc_->kill();
     waiter.join();
@@ -83,6 +89,19 @@ class ExecSession {
   }
 
  private:
+  // SPDY clients open one stream per stdio channel before anything may run.
+  bool awaitStreams() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!transport_->ready() && !client_gone_) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{inbox_->fd(), POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) > 0) readClient();
+    }
+    return !client_gone_;
+  }
+
   Status start(ContainerRuntime* runtime, ExecRequest* req, bool want_in, bool want_out,
                bool want_err) {
     exited_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -92,6 +111,8 @@ class ExecSession {
     req->stdin_fd = in_.theirs;
     req->stdout_fd = out_.theirs;
     req->stderr_fd = err_.theirs;
+    if (!resizes_.empty()) req->initial_size = TerminalSize{resizes_.back().width, resizes_.back().height};
+    resizes_.clear();
     auto proc = runtime->exec(*req);
     if (!proc.isOk()) return proc.status();
     proc_ = std::move(proc).value();
@@ -99,8 +120,7 @@ class ExecSession {
   }
 
   void finish(const std::string& status) {
-    conn_->write(channel::frame(channel::kError, status));
-    conn_->write(ws::encodeClose(1000));
+    conn_->write(transport_->finish(status));
     conn_->close();
   }
 
@@ -131,8 +151,8 @@ class ExecSession {
     char buf[32 * 1024];
     ssize_t n = read(p->ours, buf, sizeof buf);
     if (n > 0) {
-      if (!conn_->write(channel::frame(id, std::string_view(buf, static_cast<size_t>(n)))))
-        client_gone_ = true;
+      std::string msg = transport_->output(id, std::string_view(buf, static_cast<size_t>(n)));
+      if (!msg.empty() && !conn_->write(msg)) client_gone_ = true;
       return true;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
@@ -146,6 +166,7 @@ class ExecSession {
   }
 
   void flushStdin() {
+    if (!proc_) return;
     while (!stdin_buf_.empty() && in_.ours >= 0) {
       ssize_t n = write(in_.ours, stdin_buf_.data(), stdin_buf_.size());
       if (n < 0 && errno == EAGAIN) return;
@@ -156,58 +177,32 @@ class ExecSession {
       stdin_buf_.erase(0, static_cast<size_t>(n));
     }
     if (stdin_eof_ && stdin_buf_.empty()) in_.closeOurs();
+    for (const auto& r : resizes_) (void)proc_->resize({r.width, r.height});
+    resizes_.clear();
   }
 
   void readClient() {
     std::string bytes;
     bool open = inbox_->take(&bytes);
-    std::vector<ws::Message> msgs;
-    if (!decoder_.feed(bytes, &msgs)) {
-      conn_->write(ws::encodeClose(decoder_.errorCloseCode(), decoder_.error()));
-      client_gone_ = true;
-      return;
-    }
-    for (auto& m : msgs) handleMessage(m);
-    if (!open) client_gone_ = true;
+    ClientInput in;
+    transport_->decode(bytes, &in);
+    if (!in.reply.empty()) conn_->write(in.reply);
+    stdin_buf_ += in.stdin_data;
+    stdin_eof_ |= in.stdin_eof;
+    resizes_.insert(resizes_.end(), in.resizes.begin(), in.resizes.end());
+    if (in.gone || !open) client_gone_ = true;
     flushStdin();
-  }
-
-  void handleMessage(const ws::Message& m) {
-    switch (m.opcode) {
-      case ws::Opcode::kPing:
-        conn_->write(ws::encodeFrame(ws::Opcode::kPong, m.payload));
-        return;
-      case ws::Opcode::kClose:
-        conn_->write(ws::encodeClose(1000));
-        client_gone_ = true;
-        return;
-      case ws::Opcode::kBinary:
-        break;
-      default:
-        return;
-    }
-    if (m.payload.empty()) return;
-    auto id = static_cast<uint8_t>(m.payload[0]);
-    std::string_view data = std::string_view(m.payload).substr(1);
-    if (id == channel::kStdin) {
-      if (in_.ours >= 0) stdin_buf_.append(data);
-    } else if (id == channel::kResize) {
-      channel::TerminalSize size;
-      if (channel::parseResize(data, &size)) (void)proc_->resize({size.width, size.height});
-    } else if (id == channel::kClose && !data.empty() &&
-               static_cast<uint8_t>(data[0]) == channel::kStdin) {
-      stdin_eof_ = true;
-    }
   }
 
   std::shared_ptr<http::UpgradedConnection> conn_;
   std::shared_ptr<streaming::Inbox> inbox_;
+  std::unique_ptr<ExecTransport> transport_;
   std::unique_ptr<ExecProcess> proc_;
-  ws::FrameDecoder decoder_{true};
   Pipe in_, out_, err_;
   int exited_fd_ = -1;
   int exit_code_ = -1;
   std::string stdin_buf_;
+  std::vector<channel::TerminalSize> resizes_;
   bool stdin_eof_ = false;
   bool exited_ = false;
   bool client_gone_ = false;
@@ -216,11 +211,14 @@ class ExecSession {
 }  // namespace
 
 void startExecSession(std::shared_ptr<http::UpgradedConnection> conn, ContainerRuntime* runtime,
-                      ExecRequest request, bool want_stdin, bool want_stdout, bool want_stderr) {
+                      ExecRequest request, bool want_stdin, bool want_stdout, bool want_stderr,
+                      bool spdy) {
   auto inbox = std::make_shared<streaming::Inbox>();
   conn->setOnData([inbox](std::string_view b) { inbox->push(b); });
   conn->setOnClose([inbox] { inbox->close(); });
-  auto session = std::make_shared<ExecSession>(std::move(conn), inbox);
+  auto transport = spdy ? spdyTransport(want_stdin, want_stdout, want_stderr, request.tty)
+                        : webSocketTransport();
+  auto session = std::make_shared<ExecSession>(std::move(conn), inbox, std::move(transport));
   std::thread([session, runtime, request = std::move(request), want_stdin, want_stdout,
                want_stderr]() mutable {
     session->run(runtime, std::move(request), want_stdin, want_stdout, want_stderr);

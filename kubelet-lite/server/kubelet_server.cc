@@ -243,12 +243,15 @@ class KubeletServerImpl : public KubeletServer {
                  const std::string& kind, const std::string& ns, const std::string& pod,
                  const std::string& container) {
     if (kind == "attach") return sendError(*w, badRequest("attach is not supported by this node"));
-    std::string proto = channel::negotiate(req.header("sec-websocket-protocol"),
-                                           {channel::kV5, channel::kV4});
-    if (toLower(req.header("upgrade")) != "websocket" || proto.empty())
-      return sendError(*w, badRequest("exec needs a WebSocket upgrade with the " +
-                                      std::string(channel::kV5) + " or " +
-                                      std::string(channel::kV4) + " subprotocol"));
+    // WebSocket (kubectl's first choice) or its SPDY fallback; exit codes need v4 or later.
+    bool spdy = toLower(req.header("upgrade")) == "spdy/3.1";
+    std::string proto =
+        spdy ? channel::negotiate(req.header("x-stream-protocol-version"), {channel::kV4})
+             : channel::negotiate(req.header("sec-websocket-protocol"), {channel::kV5, channel::kV4});
+    if ((!spdy && toLower(req.header("upgrade")) != "websocket") || proto.empty())
+      return sendError(*w, badRequest("exec needs a WebSocket upgrade (" + std::string(channel::kV5) +
+                                      " or " + std::string(channel::kV4) +
+                                      ") or a SPDY/3.1 upgrade (" + std::string(channel::kV4) + ")"));
     bool in = truthy(req, "stdin") || truthy(req, "input");
     bool out = truthy(req, "stdout") || truthy(req, "output");
     bool err = truthy(req, "stderr") || truthy(req, "error");
@@ -261,10 +264,17 @@ class KubeletServerImpl : public KubeletServer {
     auto c = findContainer(*rt_, ns, pod, container);
     if (c.isOk() && c->state != ContainerState::kRunning)
       c = badRequest("container " + container + " is not running");
-    auto conn = w->upgrade({{"Upgrade", "websocket"},
-                            {"Connection", "Upgrade"},
-                            {"Sec-WebSocket-Accept", http::ws::acceptKey(req.header("sec-websocket-key"))},
-                            {"Sec-WebSocket-Protocol", proto}});
+    // Over SPDY a failure can only be an HTTP answer: the error stream does not exist yet.
+    if (spdy && !c.isOk()) return sendError(*w, c.status());
+    http::Headers upgrade_headers =
+        spdy ? http::Headers{{"Connection", "Upgrade"},
+                             {"Upgrade", "SPDY/3.1"},
+                             {"X-Stream-Protocol-Version", proto}}
+             : http::Headers{{"Upgrade", "websocket"},
+                             {"Connection", "Upgrade"},
+                             {"Sec-WebSocket-Accept", http::ws::acceptKey(req.header("sec-websocket-key"))},
+                             {"Sec-WebSocket-Protocol", proto}};
+    auto conn = w->upgrade(upgrade_headers);
     if (!conn) return;
     if (!c.isOk()) {
       // As upstream: a failure after the handshake travels on the error channel.
@@ -275,7 +285,7 @@ class KubeletServerImpl : public KubeletServer {
     }
     exec.container_id = c->id;
     BLOG(4, "exec").kv("pod", ns + "/" + pod).kv("container", container);
-    startExecSession(std::move(conn), rt_, std::move(exec), in, out, err);
+    startExecSession(std::move(conn), rt_, std::move(exec), in, out, err, spdy);
   }
 
   void servePortForward(http::Request& req, std::shared_ptr<http::ResponseWriter> w,

@@ -3,7 +3,7 @@
 //   GET /containerLogs/{ns}/{pod}/{container}?follow&tailLines&timestamps&previous&sinceSeconds
 //       &sinceTime&limitBytes                        CRI log files, streamed
 //   GET|POST /exec/{ns}/{pod}/{container}?command=..&stdin&stdout&stderr&tty
-//       WebSocket v5/v4.channel.k8s.io
+//       WebSocket v5/v4.channel.k8s.io, or SPDY/3.1 with v4.channel.k8s.io streams
 //   GET|POST /portForward/{ns}/{pod}                 SPDY/3.1, inside a WebSocket
 //       (SPDY/3.1+portforward.k8s.io) or as a plain `Upgrade: SPDY/3.1`
 //   GET /healthz

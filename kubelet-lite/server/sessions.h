@@ -10,11 +10,13 @@
 
 namespace berth::kubelet {
 
-// exec over WebSocket (v4/v5.channel.k8s.io): starts `request` (its fds are filled in here)
-// and pipes the process's stdio to channel frames, applies resize messages, ends with the exit
-// Status on channel 3 and a close frame. A start failure goes out on channel 3 too.
+// exec over WebSocket (v4/v5.channel.k8s.io) or SPDY/3.1 (v4.channel.k8s.io streams): starts
+// `request` (its fds are filled in here) once the client's streams are there, pipes the
+// process's stdio, applies resizes, ends with the exit Status on the error stream. A start
+// failure goes out on the error stream too.
 void startExecSession(std::shared_ptr<http::UpgradedConnection> conn, ContainerRuntime* runtime,
-                      ExecRequest request, bool want_stdin, bool want_stdout, bool want_stderr);
+                      ExecRequest request, bool want_stdin, bool want_stdout, bool want_stderr,
+                      bool spdy);
 
 // port-forward over SPDY/3.1 (inside WebSocket binary messages when `websocket`): pairs of
 // error/data streams per requestID, each data stream piped to a connection in the sandbox.

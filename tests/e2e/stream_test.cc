@@ -158,6 +158,19 @@ TEST_F(StreamTest, ExecRunsTheCommandAndPropagatesTheExitCode) {
   EXPECT_NE(r.err.find("command terminated with exit code 3"), std::string::npos) << r.err;
 }
 
+TEST_F(StreamTest, ExecOverSpdy) {
+  // kubectl's fallback transport, forced.
+  auto env = server_->kubectlEnv();
+  env.push_back("KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false");
+  auto r = run(server_->kubectlArgv({"exec", "-i", "web", "-c", "app", "--", "sh", "-c",
+                                     "tr a-z A-Z; echo done >&2; exit 4"}),
+               "over spdy\n", env);
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_EQ(r.out, "OVER SPDY\n");
+  EXPECT_NE(r.err.find("done\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("command terminated with exit code 4"), std::string::npos) << r.err;
+}
+
 TEST_F(StreamTest, ExecWithStdin) {
   auto r = k({"exec", "-i", "web", "-c", "app", "--", "tr", "a-z", "A-Z"}, "piped through\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;

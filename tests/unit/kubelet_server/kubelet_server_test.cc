@@ -249,6 +249,44 @@ TEST_F(KubeletServerTest, ExecInAnUnknownContainerFailsOnTheErrorChannel) {
   EXPECT_NE(status["message"].get<std::string>().find("ghost"), std::string::npos);
 }
 
+TEST_F(KubeletServerTest, ExecOverSpdyWaitsForTheStreamsThenReportsTheExit) {
+  auto c = dial(master_);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->writeAll("POST /exec/default/web/app?command=sh&command=-c&command=cat%3B+exit+5"
+                          "&stdin=true&stdout=true HTTP/1.1\r\nHost: x\r\nUpgrade: SPDY/3.1\r\n"
+                          "Connection: Upgrade\r\nX-Stream-Protocol-Version: v5.channel.k8s.io, "
+                          "v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n").isOk());
+  auto head = streaming::readResponseHead(*c, 5000);
+  ASSERT_TRUE(head.isOk());
+  ASSERT_EQ(head->status, 101);
+  EXPECT_EQ(head->header("x-stream-protocol-version"), "v4.channel.k8s.io");
+  streaming::spdy::Encoder enc;
+  std::string out = enc.synStream(1, {{"streamtype", "error"}});
+  out += enc.synStream(3, {{"streamtype", "stdin"}});
+  out += enc.data(3, "echoed", streaming::spdy::kFlagFin);
+  out += enc.synStream(5, {{"streamtype", "stdout"}});
+  ASSERT_TRUE(c->writeAll(out).isOk());
+  streaming::spdy::Decoder dec;
+  std::map<uint32_t, std::string> data;
+  std::string bytes = head->rest;
+  while (true) {
+    std::vector<streaming::spdy::Frame> frames;
+    ASSERT_TRUE(dec.feed(bytes, &frames)) << dec.error();
+    bool error_done = false;
+    for (auto& f : frames)
+      if (f.type == streaming::spdy::FrameType::kData) {
+        data[f.stream_id] += f.data;
+        error_done |= f.stream_id == 1 && f.fin();
+      }
+    if (error_done) break;
+    auto more = c->readSome(10000);
+    ASSERT_TRUE(more.isOk() && !more->empty());
+    bytes = *more;
+  }
+  EXPECT_EQ(data[5], "echoed");
+  EXPECT_EQ(json::parse(data[1])["details"]["causes"][0]["message"], "5");
+}
+
 // A one-connection echo server on a free loopback port.
 class EchoServer {
  public:
