@@ -177,9 +177,9 @@ TEST_F(StreamTest, ExecWithStdin) {
   EXPECT_EQ(r.out, "PIPED THROUGH\n");
 }
 
-// Forwards to a small HTTP server "in the pod" (on loopback: the fake runtime dials 127.0.0.1)
-// and fetches a page and a 2 MiB file (well past SPDY's 64 KiB initial window) twice over one
-// forwarding session. `extra_env` selects kubectl's transport.
+// Forwards to a small HTTP server "in the pod" (on loopback: the fake runtime dials 127.0.0.1).
+// Fetches a page twice over one forwarding session (two connections), then downloads and
+// uploads 2 MiB (well past SPDY's 64 KiB initial window). `extra_env` selects kubectl's transport.
 void portForwardRoundTrip(Server& server, const std::string& dir,
                           const std::vector<std::string>& extra_env) {
   std::string www = dir + "/www";
@@ -188,9 +188,16 @@ void portForwardRoundTrip(Server& server, const std::string& dir,
   std::string big;
   for (int i = 0; big.size() < (2u << 20); ++i) big += "block " + std::to_string(i) + "\n";
   std::ofstream(www + "/big.txt") << big;
+  // GET serves files; POST answers with the number of body bytes it received.
   Child http({"python3", "-u", "-c",
               "import http.server,socketserver,functools,sys\n"
-              "h=functools.partial(http.server.SimpleHTTPRequestHandler,directory=sys.argv[1])\n"
+              "class H(http.server.SimpleHTTPRequestHandler):\n"
+              "  def do_POST(self):\n"
+              "    n=len(self.rfile.read(int(self.headers['Content-Length'])))\n"
+              "    b=str(n).encode()\n"
+              "    self.send_response(200);self.send_header('Content-Length',str(len(b)))\n"
+              "    self.end_headers();self.wfile.write(b)\n"
+              "h=functools.partial(H,directory=sys.argv[1])\n"
               "s=socketserver.ThreadingTCPServer(('127.0.0.1',0),h)\n"
               "print('listening',s.server_address[1],flush=True)\n"
               "s.serve_forever()\n",
@@ -213,6 +220,10 @@ void portForwardRoundTrip(Server& server, const std::string& dir,
   auto r = run({"curl", "-sS", "--max-time", "60", "http://127.0.0.1:" + local + "/big.txt"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.out == big) << "got " << r.out.size() << " of " << big.size() << " bytes";
+  r = run({"curl", "-sS", "--max-time", "60", "--data-binary", "@" + www + "/big.txt",
+           "http://127.0.0.1:" + local + "/upload"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::to_string(big.size()));
   pf.kill(SIGTERM);
   pf.wait();
   http.kill(SIGTERM);
