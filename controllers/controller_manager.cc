@@ -14,18 +14,19 @@
 #include "controllers/job_controller.h"
 #include "controllers/namespace_controller.h"
 #include "controllers/replicaset_controller.h"
+#include "controllers/scheduler/scheduler.h"
 
 namespace berth::controllers {
 
 Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const ControllerManagerOptions& opts) {
   static const std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
                                                   "deployment", "endpoints", "endpointslice",
-                                                  "daemonset", "job"};
+                                                  "daemonset", "job", "scheduler"};
   for (const auto& name : opts.enabled)
     if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end())
       return invalid("unknown controller \"" + name +
                      "\" (known: garbagecollector, namespace, replicaset, deployment, endpoints, "
-                     "endpointslice, daemonset, job)");
+                     "endpointslice, daemonset, job, scheduler)");
   if (opts.workers < 1) return invalid("controller workers must be at least 1");
   std::unique_ptr<ControllerManager> cm(new ControllerManager());
   auto client = client::RestClient::fromKubeconfig(opts.kubeconfig);
@@ -84,6 +85,10 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.workers = opts.workers;
     cm->job_ = std::make_unique<JobController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  if (enabled("scheduler")) {
+    cm->scheduler_ = std::make_unique<scheduler::Scheduler>(cm->client_.get(), cm->informers_.get(),
+                                                            scheduler::Scheduler::Config());
+  }
   cm->informers_->start();
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
@@ -93,6 +98,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->endpointslice_) cm->endpointslice_->start();
   if (cm->daemonset_) cm->daemonset_->start();
   if (cm->job_) cm->job_->start();
+  if (cm->scheduler_) cm->scheduler_->start();
   BLOG(0, "controller manager started").kv("controllers", opts.enabled.size())
       .kv("informers", cm->informers_->informers().size());
   return cm;
@@ -107,6 +113,7 @@ void ControllerManager::stop() {
   if (daemonset_) daemonset_->stop();
   if (endpointslice_) endpointslice_->stop();
   if (endpoints_) endpoints_->stop();
+  if (scheduler_) scheduler_->stop();
   if (deploy_) deploy_->stop();
   if (rs_) rs_->stop();
   if (gc_) gc_->stop();

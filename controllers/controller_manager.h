@@ -25,12 +25,16 @@ class GarbageCollector;
 class JobController;
 class NamespaceController;
 class ReplicaSetController;
+namespace scheduler {
+class Scheduler;
+}
 
 struct ControllerManagerOptions {
   std::string kubeconfig;
   int workers = 2;
   std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
-                                      "endpoints", "endpointslice", "daemonset", "job"};
+                                      "endpoints", "endpointslice", "daemonset", "job",
+                                      "scheduler"};
 };
 
 class ControllerManager {
@@ -54,6 +58,7 @@ class ControllerManager {
   std::unique_ptr<EndpointSliceController> endpointslice_;
   std::unique_ptr<DaemonSetController> daemonset_;
   std::unique_ptr<JobController> job_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
   bool stopped_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include "apiserver/schema/protobuf.h"
 #include "apiserver/schema/validate.h"
 #include "common/strings.h"
+#include "common/time_util.h"
 
 namespace berth::apiserver {
 
@@ -23,6 +24,24 @@ Result<json> decodeAny(const http::Request& req) {
 json createdStatus() {
   return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
           {"status", "Success"}, {"code", 201}};
+}
+// A bound pod's PodScheduled condition becomes True, as upstream's binding storage sets it.
+void setPodScheduled(json* pod) {
+  json& status = (*pod)["status"];
+  if (!status.is_object()) status = json::object();
+  json& conds = status["conditions"];
+  if (!conds.is_array()) conds = json::array();
+  std::string now = formatRfc3339(std::chrono::system_clock::now());
+  for (auto& c : conds) {
+    if (!c.is_object() || c.value("type", "") != "PodScheduled") continue;
+    if (c.value("status", "") != "True") c["lastTransitionTime"] = now;
+    c["status"] = "True";
+    c.erase("reason");
+    c.erase("message");
+    return;
+  }
+  conds.push_back({{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                   {"lastTransitionTime", now}});
 }
 }  // namespace
 
@@ -99,6 +118,7 @@ bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
             json next = *cur;
             next["spec"]["nodeName"] = node;
             next["metadata"].erase("resourceVersion");
+            setPodScheduled(&next);
             return next;
           },
           false, false, nullptr);
