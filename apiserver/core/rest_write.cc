@@ -389,7 +389,8 @@ Result<json> ApiServer::Impl::updateObject(
         else rm.erase(f);
       }
       if (om.contains("managedFields") && !rm.contains("managedFields")) rm["managedFields"] = om["managedFields"];
-      if (k.has_status && sub != "finalize") {
+      // A binding sets the PodScheduled condition along with spec.nodeName, as upstream's.
+      if (k.has_status && sub != "finalize" && sub != "binding") {
         if (old.contains("status")) result["status"] = old["status"];
         else result.erase("status");
       }
