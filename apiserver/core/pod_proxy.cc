@@ -33,6 +33,15 @@ struct KubeletTarget {
   std::string container;
 };
 
+// obj[key], or an empty object when obj is not an object or lacks it (objects come from the
+// store, but a missing field must not take the server down).
+const json& field(const json& obj, const char* key) {
+  static const json kEmpty = json::object();
+  if (!obj.is_object()) return kEmpty;
+  auto it = obj.find(key);
+  return it == obj.end() || !it->is_object() ? kEmpty : *it;
+}
+
 std::vector<std::string> containerNames(const json& spec, const char* field) {
   std::vector<std::string> names;
   if (spec.contains(field) && spec[field].is_array())
@@ -45,15 +54,13 @@ std::vector<std::string> containerNames(const json& spec, const char* field) {
 // else the default-container annotation.
 Result<std::string> chooseContainer(const json& pod, const std::string& requested,
                                     const std::string& pod_name) {
-  const json& spec = pod.contains("spec") ? pod["spec"] : json::object();
+  const json& spec = field(pod, "spec");
   auto main = containerNames(spec, "containers");
   if (requested.empty()) {
     if (main.size() == 1) return main[0];
-    const json& meta = pod["metadata"];
-    if (meta.contains("annotations") && meta["annotations"].is_object()) {
-      auto it = meta["annotations"].find("kubectl.kubernetes.io/default-container");
-      if (it != meta["annotations"].end() && it->is_string()) return it->get<std::string>();
-    }
+    const json& annotations = field(field(pod, "metadata"), "annotations");
+    auto it = annotations.find("kubectl.kubernetes.io/default-container");
+    if (it != annotations.end() && it->is_string()) return it->get<std::string>();
     return badRequest("a container name must be specified for pod " + pod_name +
                       ", choose one of: [" + join(main, " ") + "]");
   }
@@ -65,7 +72,7 @@ Result<std::string> chooseContainer(const json& pod, const std::string& requeste
 
 Result<KubeletTarget> kubeletOf(const json& node) {
   KubeletTarget t;
-  const json& status = node.contains("status") ? node["status"] : json::object();
+  const json& status = field(node, "status");
   std::string first;
   if (status.contains("addresses") && status["addresses"].is_array()) {
     for (const auto& a : status["addresses"]) {
@@ -75,7 +82,7 @@ Result<KubeletTarget> kubeletOf(const json& node) {
     }
   }
   if (t.host.empty()) t.host = first;
-  std::string name = node["metadata"].value("name", "");
+  std::string name = field(node, "metadata").value("name", "");
   if (t.host.empty()) return badRequest("node \"" + name + "\" has no address to reach its kubelet");
   const json* port = &status;
   for (const char* k : {"daemonEndpoints", "kubeletEndpoint", "Port"}) {
@@ -259,7 +266,7 @@ bool ApiServer::Impl::handlePodProxy(RequestCtx& ctx) {
     return true;
   }
   const json& p = (*pod)->obj;
-  std::string node_name = p["spec"].value("nodeName", "");
+  std::string node_name = field(p, "spec").value("nodeName", "");
   if (node_name.empty()) {
     sendError(ctx, badRequest("pod " + info.name + " does not have a host assigned"));
     return true;

@@ -56,6 +56,8 @@ spec:
     image: busybox
   - name: side
     image: busybox
+  - name: restarted
+    image: busybox
 ---
 apiVersion: v1
 kind: Pod
@@ -81,6 +83,9 @@ spec:
         << "2026-11-27T10:00:01.000000000Z stderr F line two\n"
         << "2026-11-27T10:00:02.000000000Z stdout F line three\n";
     std::ofstream(*log_dir_ + "/side/0.log") << "2026-11-27T10:00:00Z stdout F from the side\n";
+    fs::create_directories(*log_dir_ + "/restarted");
+    std::ofstream(*log_dir_ + "/restarted/0.log") << "2026-11-27T10:00:00Z stdout F first run\n";
+    std::ofstream(*log_dir_ + "/restarted/1.log") << "2026-11-27T10:01:00Z stdout F second run\n";
   }
   static void TearDownTestSuite() {
     if (kubelet_) {
@@ -123,6 +128,13 @@ TEST_F(StreamTest, Logs) {
   EXPECT_EQ(r.out, "from the side\n") << r.err;
   r = k({"logs", "pod/web", "--all-containers", "--prefix"});
   EXPECT_NE(r.out.find("[pod/web/side] from the side"), std::string::npos) << r.out << r.err;
+}
+
+TEST_F(StreamTest, PreviousLogs) {
+  auto r = k({"logs", "web", "-c", "restarted"});
+  EXPECT_EQ(r.out, "second run\n") << r.err;
+  r = k({"logs", "web", "-c", "restarted", "--previous"});
+  EXPECT_EQ(r.out, "first run\n") << r.err;
 }
 
 TEST_F(StreamTest, LogErrors) {
