@@ -65,6 +65,8 @@ metadata:
   name: pending
   namespace: default
 spec:
+  nodeSelector:
+    stream-test/never: "true"  # stays unscheduled whatever the scheduler does
   containers:
   - name: app
     image: busybox
