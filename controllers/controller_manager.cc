@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "client/discovery.h"
+#include "client/event_recorder.h"
 #include "client/informer.h"
 #include "client/rest_client.h"
 #include "common/log.h"
@@ -78,11 +79,17 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (enabled("daemonset")) {
     DaemonSetController::Config c;
     c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "daemonset-controller", ""));
+    c.recorder = cm->recorders_.back().get();
     cm->daemonset_ = std::make_unique<DaemonSetController>(cm->client_.get(), cm->informers_.get(), c);
   }
   if (enabled("job")) {
     JobController::Config c;
     c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "job-controller", ""));
+    c.recorder = cm->recorders_.back().get();
     cm->job_ = std::make_unique<JobController>(cm->client_.get(), cm->informers_.get(), c);
   }
   if (enabled("scheduler")) {
@@ -115,6 +122,7 @@ void ControllerManager::stop() {
   if (endpoints_) endpoints_->stop();
   if (scheduler_) scheduler_->stop();
   if (deploy_) deploy_->stop();
+  for (auto& r : recorders_) r->stop();
   if (rs_) rs_->stop();
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();

@@ -11,6 +11,7 @@
 #include "common/status.h"
 
 namespace berth::client {
+class EventRecorder;
 class RestClient;
 class InformerFactory;
 }  // namespace berth::client
@@ -59,6 +60,8 @@ class ControllerManager {
   std::unique_ptr<DaemonSetController> daemonset_;
   std::unique_ptr<JobController> job_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  // One per event source ("daemonset-controller", ...); stopped after the controllers.
+  std::vector<std::unique_ptr<client::EventRecorder>> recorders_;
   bool stopped_ = false;
 };
 

@@ -288,6 +288,7 @@ Status DaemonSetController::execute(const std::string& key, const json& ds, cons
       json opts = {{"preconditions", {{"uid", uidOf(pod)}}}};
       if (p.deletes[i].force) opts["gracePeriodSeconds"] = 0;
       auto r = client_->remove(podsResource(), ns, nameOf(pod), opts);
+      if (r.isOk()) recordEvent(config_.recorder, ds, false, "SuccessfulDelete", "Deleted pod: " + nameOf(pod));
       if (!r.isOk()) {
         expectations_.deletionObserved(key, client::objectKey(pod));
         if (r.status().code() != Code::kNotFound && first_err.isOk()) first_err = r.status();
@@ -312,7 +313,9 @@ Status DaemonSetController::execute(const std::string& key, const json& ds, cons
     json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", m},
                 {"spec", podSpecForNode(jsonAt(tmpl, {"spec"}), p.create_on[i])}};
     auto r = client_->create(podsResource(), ns, pod);
+    if (r.isOk()) recordEvent(config_.recorder, ds, false, "SuccessfulCreate", "Created pod: " + nameOf(*r));
     if (!r.isOk()) {
+      recordEvent(config_.recorder, ds, true, "FailedCreate", "Error creating: " + r.status().message());
       expectations_.creationObserved(key);
       if (first_err.isOk()) first_err = r.status();
     }

@@ -30,6 +30,7 @@
 #include "client/informer.h"
 #include "controllers/controller.h"
 #include "controllers/replicaset_controller.h"
+#include "controllers/workload_util.h"
 
 namespace berth::controllers {
 
@@ -43,6 +44,7 @@ class DaemonSetController {
     int burst_replicas = 250;  // most creates or deletes per sync, as upstream
     std::chrono::seconds expectations_ttl{300};
     const Clock* clock = nullptr;  // default SystemClock
+    client::EventRecorder* recorder = nullptr;  // SuccessfulCreate/Delete, FailedCreate...
   };
   // Registers informers (daemonsets, pods, nodes) and handlers (before informers->start()).
   DaemonSetController(client::Client* client, client::InformerFactory* informers, Config config);

@@ -144,7 +144,8 @@ JobController::Counts JobController::count(const json& job) const {
   return c;
 }
 
-Status JobController::deletePods(const std::string& key, const std::vector<ObjectPtr>& pods) {
+Status JobController::deletePods(const std::string& key, const json& job,
+                                 const std::vector<ObjectPtr>& pods) {
   if (pods.empty()) return Status::ok();
   std::set<std::string> keys;
   for (const auto& p : pods) keys.insert(client::objectKey(*p));
@@ -153,6 +154,7 @@ Status JobController::deletePods(const std::string& key, const std::vector<Objec
   for (const auto& p : pods) {
     auto r = client_->remove(podsResource(), namespaceOf(*p), nameOf(*p),
                              {{"preconditions", {{"uid", uidOf(*p)}}}});
+    if (r.isOk()) recordEvent(config_.recorder, job, false, "SuccessfulDelete", "Deleted pod: " + nameOf(*p));
     if (!r.isOk()) {
       expectations_.deletionObserved(key, client::objectKey(*p));
       if (r.status().code() != Code::kNotFound && first_err.isOk()) first_err = r.status();
@@ -181,6 +183,9 @@ Status JobController::createPods(const std::string& key, const json& job, int64_
   for (int64_t i = 0; i < n; ++i) {
     auto r = first_err.isOk() ? client_->create(podsResource(), namespaceOf(job), pod)
                               : Result<json>(first_err);
+    if (r.isOk()) recordEvent(config_.recorder, job, false, "SuccessfulCreate", "Created pod: " + nameOf(*r));
+    else if (first_err.isOk())
+      recordEvent(config_.recorder, job, true, "FailedCreate", "Error creating: " + r.status().message());
     if (!r.isOk()) {
       expectations_.creationObserved(key);
       if (first_err.isOk()) first_err = r.status();
@@ -203,7 +208,7 @@ Status JobController::writeStatus(const std::string& key, const json& job, const
 ReconcileResult JobController::finished(const std::string& key, const json& job, TimePoint now) {
   Counts c = count(job);
   if (conditionTrue(job, "Failed") && expectations_.satisfied(key)) {
-    Status st = deletePods(key, c.active);
+    Status st = deletePods(key, job, c.active);
     if (!st.isOk()) return ReconcileResult::fail(st);
   }
   const json& ttl = jsonAt(job, {"spec", "ttlSecondsAfterFinished"});
@@ -271,7 +276,7 @@ ReconcileResult JobController::reconcile(const std::string& key) {
   Status st;
   if (!fail_reason.empty() || complete) {
     // Finished: whatever still runs is no longer wanted.
-    st = deletePods(key, c.active);
+    st = deletePods(key, job, c.active);
     c.terminating += active;
     active = 0;
     c.ready = 0;
@@ -279,8 +284,10 @@ ReconcileResult JobController::reconcile(const std::string& key) {
       setCondition(next, "Complete", "CompletionsReached", "Reached expected number of succeeded pods",
                    now);
       next["completionTime"] = formatRfc3339(now);
+      recordEvent(config_.recorder, job, false, "Completed", "Job completed");
     } else {
       setCondition(next, "Failed", fail_reason, fail_message, now);
+      recordEvent(config_.recorder, job, true, fail_reason, fail_message);
     }
     BLOG(2, "job finished").kv("job", key).kv("result", fail_reason.empty() ? "Complete" : fail_reason);
   } else if (expectations_.satisfied(key)) {
@@ -294,7 +301,7 @@ ReconcileResult JobController::reconcile(const std::string& key) {
       std::vector<ObjectPtr> surplus = c.active;
       std::sort(surplus.begin(), surplus.end(), deleteFirst);
       surplus.resize(static_cast<size_t>(active - want));
-      st = deletePods(key, surplus);
+      st = deletePods(key, job, surplus);
     }
   }
   next["active"] = active;

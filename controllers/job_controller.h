@@ -29,6 +29,7 @@
 #include "client/informer.h"
 #include "controllers/controller.h"
 #include "controllers/replicaset_controller.h"
+#include "controllers/workload_util.h"
 
 namespace berth::controllers {
 
@@ -39,6 +40,7 @@ class JobController {
     client::WorkQueue::Options queue;
     std::chrono::seconds expectations_ttl{300};
     const Clock* clock = nullptr;  // default SystemClock
+    client::EventRecorder* recorder = nullptr;  // SuccessfulCreate/Delete, FailedCreate...
   };
   // Registers informers (jobs, pods) and handlers (before informers->start()).
   JobController(client::Client* client, client::InformerFactory* informers, Config config);
@@ -55,7 +57,8 @@ class JobController {
   void onPodEvent(const json& pod, bool added, bool deleted);
   std::string jobKeyFor(const json& pod) const;
   Counts count(const json& job) const;
-  Status deletePods(const std::string& key, const std::vector<client::ObjectPtr>& pods);
+  Status deletePods(const std::string& key, const json& job,
+                    const std::vector<client::ObjectPtr>& pods);
   Status createPods(const std::string& key, const json& job, int64_t n);
   ReconcileResult finished(const std::string& key, const json& job, TimePoint now);
   Status writeStatus(const std::string& key, const json& job, const json& status);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <string_view>
 
+#include "client/event_recorder.h"
+
 namespace berth::controllers {
 
 namespace res {
@@ -57,6 +59,14 @@ std::string strAt(const json& obj, std::initializer_list<const char*> path, cons
 int64_t intAt(const json& obj, std::initializer_list<const char*> path, int64_t def) {
   const json& v = jsonAt(obj, path);
   return v.is_number_integer() ? v.get<int64_t>() : def;
+}
+
+void recordEvent(client::EventRecorder* recorder, const json& obj, bool warning,
+                 const std::string& reason, const std::string& message) {
+  if (!recorder) return;
+  recorder->event(obj, warning ? client::EventRecorder::Type::kWarning
+                               : client::EventRecorder::Type::kNormal,
+                  reason, message);
 }
 
 std::string nameOf(const json& obj) { return strAt(obj, {"metadata", "name"}); }

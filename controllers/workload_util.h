@@ -11,9 +11,17 @@
 
 #include "client/client.h"
 
+namespace berth::client {
+class EventRecorder;
+}  // namespace berth::client
+
 namespace berth::controllers {
 
 using client::json;
+
+// Records an Event about `obj` when `recorder` is set (controllers run without one in tests).
+void recordEvent(client::EventRecorder* recorder, const json& obj, bool warning,
+                 const std::string& reason, const std::string& message);
 
 namespace res {
 const client::Resource& services();

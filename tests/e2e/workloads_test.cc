@@ -336,6 +336,14 @@ TEST_F(WorkloadsTest, JobRunsToCompletions) {
   EXPECT_FALSE(job["status"].value("completionTime", "").empty());
   EXPECT_EQ(list(pods).size(), 3u);
   EXPECT_NE(ok({"get", "job", "batch"}).find("3/3"), std::string::npos);
+  // The job controller told what it did, as kubectl describe shows.
+  ASSERT_TRUE(await({"events"}, [](const json& items) {
+    std::multiset<std::string> reasons;
+    for (const auto& e : items)
+      if (e["involvedObject"].value("name", "") == "batch") reasons.insert(e.value("reason", ""));
+    return reasons.count("SuccessfulCreate") == 3 && reasons.count("Completed") == 1;  // one per pod
+  }, &last)) << last.dump();
+  EXPECT_NE(ok({"describe", "job", "batch"}).find("SuccessfulCreate"), std::string::npos);
 }
 
 TEST_F(WorkloadsTest, JobFailsPastBackoffLimit) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "client/event_recorder.h"
 #include "controllers/workload_util.h"
 #include "tests/unit/controllers/workload_fixture.h"
 
@@ -49,10 +52,11 @@ const json* condition(const json& status, const std::string& type) {
 
 class JobTest : public WorkloadFixture<JobController> {
  protected:
-  void startController() {
+  void startController(client::EventRecorder* recorder = nullptr) {
     start([&](client::Client* c, client::InformerFactory* f) {
       JobController::Config cfg;
       cfg.clock = &clock_;
+      cfg.recorder = recorder;
       return std::make_unique<JobController>(c, f, cfg);
     });
   }
@@ -204,6 +208,32 @@ TEST_F(JobTest, CountsNeverGoBelowWhatStatusRecorded) {
   startController();
   ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
   EXPECT_EQ(lastStatus()["failed"], 1);
+}
+
+TEST_F(JobTest, RecordsEventsAboutItsPodsAndTheOutcome) {
+  fake_.put(res::jobs(), jobObj(1, 1));
+  client::EventRecorder recorder(&fake_, "job-controller", "");
+  auto reasons = [&] {
+    recorder.flush();
+    std::multiset<std::string> out;
+    for (const auto& a : actions("create"))
+      if (a.resource == "v1/events") {
+        out.insert(a.body["reason"].get<std::string>());
+        EXPECT_EQ(a.body["involvedObject"]["kind"], "Job");
+        EXPECT_EQ(a.body["source"]["component"], "job-controller");
+      }
+    return out;
+  };
+  startController(&recorder);
+  ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
+  EXPECT_EQ(reasons(), (std::multiset<std::string>{"SuccessfulCreate"}));
+  ctl_.reset();
+  factory_.reset();
+  fake_.put(podsResource(), podObj("a", "Succeeded"));
+  startController(&recorder);
+  ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
+  EXPECT_EQ(reasons(), (std::multiset<std::string>{"Completed"}));
+  recorder.stop();
 }
 
 TEST_F(JobTest, FinishedJobIsDeletedAfterItsTtl) {
