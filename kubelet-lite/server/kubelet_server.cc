@@ -321,6 +321,21 @@ class KubeletServerImpl : public KubeletServer {
 
 }  // namespace
 
+KubeletServerOptions nodeServerOptions(const std::string& root_dir, const std::string& node_name,
+                                       const std::string& node_ip, int port,
+                                       std::string cluster_ca_pem) {
+  KubeletServerOptions o;
+  o.bind_address = "0.0.0.0";
+  o.port = port;
+  std::string node_dir = root_dir + "/" + node_name;
+  o.state_dir = node_dir + "/kubelet";
+  o.pods_dir = node_dir + "/pods";
+  o.client_ca_pem = std::move(cluster_ca_pem);
+  if (!node_ip.empty()) o.sans.push_back(node_ip);
+  o.sans.push_back(node_name);
+  return o;
+}
+
 Result<std::unique_ptr<KubeletServer>> KubeletServer::create(KubeletServerOptions options,
                                                              ContainerRuntime* runtime) {
   if (!runtime) return badRequest("kubelet server: no runtime");

@@ -40,6 +40,14 @@ struct KubeletServerOptions {
   std::vector<std::string> sans;  // node addresses and names for the serving certificate
 };
 
+// What a node agent passes: every address on `port` (0 picks one; read it back with port() for
+// daemonEndpoints), state under <root>/<node>/kubelet, logs from <root>/<node>/pods (the layout
+// in runtime.h), the node's IP and name in the serving certificate, and the cluster CA from the
+// agent's kubeconfig as the client CA.
+KubeletServerOptions nodeServerOptions(const std::string& root_dir, const std::string& node_name,
+                                       const std::string& node_ip, int port,
+                                       std::string cluster_ca_pem);
+
 class KubeletServer {
  public:
   // `runtime` must outlive the server.

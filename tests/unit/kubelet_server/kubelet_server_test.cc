@@ -150,6 +150,18 @@ std::map<int, std::string> readChannels(streaming::TlsConnection& c, std::string
   }
 }
 
+TEST(NodeServerOptions, FollowTheAgentsDirectoryLayout) {
+  auto o = nodeServerOptions("/var/lib/berth-agent", "n1", "10.0.0.5", 0, "CA");
+  EXPECT_EQ(o.bind_address, "0.0.0.0");
+  EXPECT_EQ(o.port, 0);
+  // Logs are where podLogDir() puts them.
+  EXPECT_EQ(o.pods_dir + "/default_web_uid",
+            podLogDir("/var/lib/berth-agent", "n1", "default", "web", "uid"));
+  EXPECT_EQ(o.state_dir, "/var/lib/berth-agent/n1/kubelet");
+  EXPECT_EQ(o.client_ca_pem, "CA");
+  EXPECT_EQ(o.sans, (std::vector<std::string>{"10.0.0.5", "n1"}));
+}
+
 TEST_F(KubeletServerTest, RefusesClientsWithoutTheApiServersCertificate) {
   streaming::TlsClientOptions anonymous;
   EXPECT_EQ(get(anonymous, "/containerLogs/default/web/app").first, 401);
