@@ -10,6 +10,7 @@
 
 #include "apiserver/core/api_server.h"
 #include "controllers/controller_manager.h"
+#include "kubelet-lite/runtime/runc_shim.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -149,6 +150,8 @@ int main(int argc, char** argv) {
   std::string cmd = args[0];
   args.erase(args.begin());
   if (cmd == "server") return runServer(args);
+  // Internal: the per-container process the runc runtime starts (not for users).
+  if (cmd == "runc-shim") return berth::kubelet::runc::runcShimMain(args);
   if (cmd == "version") {
     std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
     return 0;

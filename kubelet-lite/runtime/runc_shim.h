@@ -1,0 +1,28 @@
+// The runc shim (`berth runc-shim`): one small process per container that outlives the agent,
+// as containerd's shim does, so containers keep running and logging while the agent restarts.
+//
+//   berth runc-shim --runc PATH --root STATE_DIR --bundle DIR --id ID --log FILE
+//
+// 1. Starts a session of its own and becomes a child subreaper.
+// 2. Runs `runc create` with stdout/stderr on two pipes it owns. The container's init waits for
+//    `runc start`, so anything written before create returns is runc's own error text.
+// 3. Reports on descriptor 3: "ok <init pid>\n", or "error <message>\n" and exits 1.
+// 4. Copies the pipes into FILE in the CRI log format ("<RFC3339Nano> stdout|stderr F|P <text>",
+//    lines over 16 KiB split with P tags).
+// 5. The container's init is re-parented to the shim (subreaper), so it reaps it and writes
+//    DIR/exit.json {"exitCode", "signal", "finishedAt"} (temp file + rename) before exiting.
+// Thread-safety: single-threaded process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace berth::kubelet::runc {
+
+int runcShimMain(const std::vector<std::string>& args);
+
+// One CRI log line for `text` (without its newline): `partial` selects the P tag.
+std::string criLogLine(const std::string& timestamp, const char* stream, bool partial,
+                       const std::string& text);
+
+}  // namespace berth::kubelet::runc
