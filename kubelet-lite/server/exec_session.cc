@@ -212,7 +212,7 @@ class ExecSession {
 
 void startExecSession(std::shared_ptr<http::UpgradedConnection> conn, ContainerRuntime* runtime,
                       ExecRequest request, bool want_stdin, bool want_stdout, bool want_stderr,
-                      bool spdy) {
+                      bool spdy, SessionToken token) {
   auto inbox = std::make_shared<streaming::Inbox>();
   conn->setOnData([inbox](std::string_view b) { inbox->push(b); });
   conn->setOnClose([inbox] { inbox->close(); });
@@ -220,7 +220,7 @@ void startExecSession(std::shared_ptr<http::UpgradedConnection> conn, ContainerR
                         : webSocketTransport();
   auto session = std::make_shared<ExecSession>(std::move(conn), inbox, std::move(transport));
   std::thread([session, runtime, request = std::move(request), want_stdin, want_stdout,
-               want_stderr]() mutable {
+               want_stderr, token = std::move(token)]() mutable {
     session->run(runtime, std::move(request), want_stdin, want_stdout, want_stderr);
   }).detach();
 }

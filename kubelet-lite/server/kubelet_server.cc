@@ -134,8 +134,11 @@ class KubeletServerImpl : public KubeletServer {
   }
 
   void stop() override {
-    if (server_) server_->stop();
+    if (!server_) return;
+    server_->stop();  // closes every connection: the sessions see their client gone
     server_.reset();
+    if (!sessions_.waitIdle(std::chrono::seconds(30)))
+      BLOG_WARN("kubelet server: sessions still running 30s after stop");
   }
 
   int port() const override { return server_ ? server_->port() : 0; }
@@ -175,12 +178,13 @@ class KubeletServerImpl : public KubeletServer {
     if (!query.isOk()) return sendError(*w, query.status());
     auto file = findLogFile(opts_.pods_dir, ns, pod, container, query->previous);
     if (!file.isOk()) return sendError(*w, file.status());
-    std::thread(followLog, this, std::move(w), *file, *query, ns, pod, container).detach();
+    std::thread(followLog, rt_, sessions_.acquire(), std::move(w), *file, *query, ns, pod, container)
+        .detach();
   }
 
   // Writes the selected log, then (with follow) what is appended until the client goes, the
   // container stops running or a newer log file (a restart) appears.
-  static void followLog(KubeletServerImpl* self, std::shared_ptr<http::ResponseWriter> w,
+  static void followLog(ContainerRuntime* rt, SessionToken, std::shared_ptr<http::ResponseWriter> w,
                         std::string path, LogQuery q, std::string ns, std::string pod,
                         std::string container) {
     std::ifstream in(path, std::ios::binary);
@@ -231,7 +235,7 @@ class KubeletServerImpl : public KubeletServer {
       offset += used;
       pending.erase(0, used);
       if (!emit(std::move(text))) break;
-      auto c = findContainer(*self->rt_, ns, pod, container);
+      auto c = findContainer(*rt, ns, pod, container);
       running = !restarted && c.isOk() && c->state == ContainerState::kRunning;
     }
     close(ino);
@@ -285,7 +289,7 @@ class KubeletServerImpl : public KubeletServer {
     }
     exec.container_id = c->id;
     BLOG(4, "exec").kv("pod", ns + "/" + pod).kv("container", container);
-    startExecSession(std::move(conn), rt_, std::move(exec), in, out, err, spdy);
+    startExecSession(std::move(conn), rt_, std::move(exec), in, out, err, spdy, sessions_.acquire());
   }
 
   void servePortForward(http::Request& req, std::shared_ptr<http::ResponseWriter> w,
@@ -303,7 +307,7 @@ class KubeletServerImpl : public KubeletServer {
                               {"Connection", "Upgrade"},
                               {"Sec-WebSocket-Accept", http::ws::acceptKey(req.header("sec-websocket-key"))},
                               {"Sec-WebSocket-Protocol", proto}});
-      if (conn) startPortForwardSession(std::move(conn), rt_, id, name, true);
+      if (conn) startPortForwardSession(std::move(conn), rt_, id, name, true, sessions_.acquire());
       return;
     }
     if (toLower(req.header("upgrade")) != "spdy/3.1")
@@ -311,11 +315,12 @@ class KubeletServerImpl : public KubeletServer {
     auto conn = w->upgrade({{"Connection", "Upgrade"},
                             {"Upgrade", "SPDY/3.1"},
                             {"X-Stream-Protocol-Version", "portforward.k8s.io"}});
-    if (conn) startPortForwardSession(std::move(conn), rt_, id, name, false);
+    if (conn) startPortForwardSession(std::move(conn), rt_, id, name, false, sessions_.acquire());
   }
 
   KubeletServerOptions opts_;
   ContainerRuntime* rt_;
+  SessionCounter sessions_;
   std::unique_ptr<http::Server> server_;
 };
 

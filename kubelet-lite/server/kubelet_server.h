@@ -18,7 +18,8 @@
 // container.
 //
 // Sessions (exec, port-forward, followed logs) each run on their own thread, so the request
-// workers are never held by a long stream.
+// workers are never held by a long stream. stop() closes their connections and waits for them
+// (up to 30 s), so the runtime only has to outlive the server.
 // Thread-safety: start/stop from one thread; requests are served concurrently.
 #pragma once
 

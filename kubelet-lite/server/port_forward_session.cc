@@ -263,14 +263,14 @@ class PortForwardSession {
 
 void startPortForwardSession(std::shared_ptr<http::UpgradedConnection> conn,
                              ContainerRuntime* runtime, std::string sandbox_id, std::string pod,
-                             bool websocket) {
+                             bool websocket, SessionToken token) {
   auto inbox = std::make_shared<streaming::Inbox>();
   conn->setOnData([inbox](std::string_view b) { inbox->push(b); });
   conn->setOnClose([inbox] { inbox->close(); });
   auto session = std::make_shared<PortForwardSession>(std::move(conn), runtime,
                                                       std::move(sandbox_id), std::move(pod),
                                                       websocket, inbox);
-  std::thread([session] { session->run(); }).detach();
+  std::thread([session, token = std::move(token)] { session->run(); }).detach();
 }
 
 }  // namespace berth::kubelet

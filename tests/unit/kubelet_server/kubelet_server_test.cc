@@ -299,6 +299,29 @@ TEST_F(KubeletServerTest, ExecOverSpdyWaitsForTheStreamsThenReportsTheExit) {
   EXPECT_EQ(json::parse(data[1])["details"]["causes"][0]["message"], "5");
 }
 
+TEST_F(KubeletServerTest, StopEndsRunningSessions) {
+  std::string pid_file = (dir_ / "exec.pid").string();
+  std::string left;
+  auto c = openWs("/exec/default/web/app?command=sh&command=-c&command=echo+%24%24+%3E" + pid_file +
+                      "%3B+echo+started%3B+exec+sleep+600&stdout=true",
+                  "v5.channel.k8s.io", &left);
+  ASSERT_TRUE(c);
+  std::string seen = left;
+  while (seen.find("started") == std::string::npos) {
+    auto more = c->readSome(10000);
+    ASSERT_TRUE(more.isOk() && !more->empty());
+    seen += *more;
+  }
+  std::ifstream in(pid_file);
+  pid_t pid = 0;
+  in >> pid;
+  ASSERT_GT(pid, 0);
+  server_->stop();
+  // stop() returned after the session killed and reaped its command.
+  EXPECT_EQ(kill(pid, 0), -1);
+  EXPECT_EQ(errno, ESRCH);
+}
+
 // A one-connection echo server on a free loopback port.
 class EchoServer {
  public:
