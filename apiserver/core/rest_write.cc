@@ -456,12 +456,11 @@ void ApiServer::Impl::handleCreate(RequestCtx& ctx) {
   json obj = std::move(body).value();
   Status st = checkFields(ctx, k, obj);
   if (!st.isOk()) return sendError(ctx, st);
+  // The name the error's details carry (kubectl prints it), read before obj is moved.
+  std::string name;
+  if (obj.contains("metadata") && obj["metadata"].is_object()) name = obj["metadata"].value("name", "");
   auto r = createObject(ctx, k, std::move(obj), dryRun(ctx.req));
-  if (!r.isOk()) {
-    std::string name;
-    if (body->contains("metadata") && (*body)["metadata"].is_object()) name = (*body)["metadata"].value("name", "");
-    return sendError(ctx, r.status(), name);
-  }
+  if (!r.isOk()) return sendError(ctx, r.status(), name);
   sendObject(ctx, 201, *r);
 }
 

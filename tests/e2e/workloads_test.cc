@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <functional>
 #include <set>
 
@@ -366,6 +367,121 @@ TEST_F(WorkloadsTest, JobFailsPastBackoffLimit) {
     if (c["type"] == "Failed") reason = c["reason"];
   EXPECT_EQ(reason, "BackoffLimitExceeded");
   EXPECT_EQ(list(pods).size(), 2u);  // no third attempt
+}
+
+// ---- Deployment rollouts ----
+
+TEST_F(WorkloadsTest, DeploymentRolloutHistoryUndoPauseResumeRestart) {
+  ok({"create", "deployment", "web", "--image=nginx:1", "--replicas=2"});
+  auto waitFor = [&](const std::string& jsonpath, const std::string& value) {
+    auto r = server_->kubectl({"-n", ns_, "wait", "deploy/web", "--for=jsonpath=" + jsonpath + "=" + value,
+                               "--timeout=30s"});
+    EXPECT_EQ(r.exit_code, 0) << jsonpath << "=" << value << ": " << r.err;
+  };
+  const std::string rev = "{.metadata.annotations.deployment\\.kubernetes\\.io/revision}";
+  waitFor(rev, "1");
+  ok({"set", "image", "deploy/web", "nginx=nginx:2"});
+  waitFor(rev, "2");
+  std::string history = ok({"rollout", "history", "deploy/web"});
+  EXPECT_NE(history.find("\n1 "), std::string::npos) << history;
+  EXPECT_NE(history.find("\n2 "), std::string::npos) << history;
+  EXPECT_NE(ok({"rollout", "history", "deploy/web", "--revision=2"}).find("nginx:2"), std::string::npos);
+
+  // Undo brings revision 1's template back as revision 3.
+  ok({"rollout", "undo", "deploy/web"});
+  waitFor(rev, "3");
+  waitFor("{.spec.template.spec.containers[0].image}", "nginx:1");
+  history = ok({"rollout", "history", "deploy/web"});
+  EXPECT_EQ(history.find("\n1 "), std::string::npos) << history;
+  EXPECT_NE(history.find("\n3 "), std::string::npos) << history;
+
+  // Paused: a template change makes no new ReplicaSet until resumed.
+  ok({"rollout", "pause", "deploy/web"});
+  ok({"set", "image", "deploy/web", "nginx=nginx:3"});
+  json d = json::parse(ok({"get", "deploy", "web", "-o", "json"}));
+  waitFor("{.status.observedGeneration}", std::to_string(d["metadata"]["generation"].get<int64_t>()));
+  for (const auto& rs : list({"rs"}))
+    EXPECT_NE(rs["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:3");
+  EXPECT_EQ(json::parse(ok({"get", "deploy", "web", "-o", "json"}))["metadata"]["annotations"]
+                ["deployment.kubernetes.io/revision"], "3");
+  ok({"rollout", "resume", "deploy/web"});
+  waitFor(rev, "4");
+
+  // Restart stamps the template and rolls a new revision.
+  ok({"rollout", "restart", "deploy/web"});
+  waitFor(rev, "5");
+  d = json::parse(ok({"get", "deploy", "web", "-o", "json"}));
+  EXPECT_TRUE(d["spec"]["template"]["metadata"]["annotations"].contains("kubectl.kubernetes.io/restartedAt"));
+}
+
+TEST_F(WorkloadsTest, DeploymentSelectorNotMatchingTemplateIsInvalid) {
+  auto r = server_->kubectl({"-n", ns_, "apply", "-f", "-"}, R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mismatched}
+spec:
+  selector: {matchLabels: {app: one}}
+  template:
+    metadata: {labels: {app: two}}
+    spec: {containers: [{name: c, image: nginx}]}
+)");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("The Deployment \"mismatched\" is invalid"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("`selector` does not match template `labels`"), std::string::npos) << r.err;
+}
+
+TEST_F(WorkloadsTest, DeploymentThatCannotProgressExceedsItsDeadline) {
+  // No node agent runs here: the pods never become ready.
+  ok({"apply", "-f", "-"}, R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stuck}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 2
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec: {containers: [{name: c, image: nginx}]}
+)");
+  auto r = server_->kubectl({"-n", ns_, "wait", "deploy/stuck",
+                             "--for=jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}=ProgressDeadlineExceeded",
+                             "--timeout=30s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = server_->kubectl({"-n", ns_, "rollout", "status", "deploy/stuck", "--timeout=20s"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("exceeded its progress deadline"), std::string::npos) << r.err;
+}
+
+TEST_F(WorkloadsTest, DeploymentHonoursMinReadySeconds) {
+  ok({"apply", "-f", "-"}, R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: slow}
+spec:
+  replicas: 1
+  minReadySeconds: 3
+  selector: {matchLabels: {app: slow}}
+  template:
+    metadata: {labels: {app: slow}}
+    spec: {containers: [{name: c, image: nginx}]}
+)");
+  json last;
+  ASSERT_TRUE(await({"pods", "-l", "app=slow"}, [](const json& items) { return items.size() == 1; }, &last));
+  std::string pod = last[0]["metadata"]["name"];
+  // Ready from now on, as a kubelet would report it.
+  auto ready_at = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(ready_at);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  json status = {{"status", {{"phase", "Running"}, {"podIP", "10.244.9.9"},
+                             {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"lastTransitionTime", ts}}}}}}};
+  ok({"patch", "pod", pod, "--subresource=status", "--type=merge", "-p", status.dump()});
+  auto r = server_->kubectl({"-n", ns_, "wait", "deploy/slow", "--for=jsonpath={.status.availableReplicas}=1",
+                             "--timeout=30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Available no earlier than minReadySeconds after the second it became ready.
+  EXPECT_GE(std::chrono::system_clock::now(),
+            std::chrono::system_clock::from_time_t(t) + std::chrono::seconds(3));
+  json d = json::parse(ok({"get", "deploy", "slow", "-o", "json"}));
+  EXPECT_EQ(d["status"]["readyReplicas"], 1);
 }
 
 }  // namespace
