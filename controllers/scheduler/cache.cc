@@ -8,20 +8,23 @@ bool SchedulerCache::upsertNode(std::shared_ptr<const json> node) {
   NodeInfo parsed = parseNode(std::move(node));
   std::lock_guard<std::mutex> l(mu_);
   auto it = nodes_.find(parsed.name);
-  bool changed = true;
+  bool changed = true, order_changed = true;
   if (it == nodes_.end()) {
     std::string name = parsed.name;
     nodes_[name] = std::make_unique<NodeInfo>(std::move(parsed));
   } else {
     NodeInfo& n = *it->second;
+    order_changed = !n.node;  // a placeholder for pods that came first becomes a node
     changed = !n.node || !n.schedulingPropertiesEqual(parsed);
     n.node = parsed.node;
+    n.labels_json = parsed.labels_json;
     n.allocatable = parsed.allocatable;
     n.taints = parsed.taints;
     n.unschedulable = parsed.unschedulable;
     n.ready = parsed.ready;
   }
-  if (changed) rebuildOrderLocked();
+  if (order_changed) rebuildOrderLocked();
+  if (changed) num_domains_.clear();
   return changed;
 }
 
@@ -34,7 +37,17 @@ void SchedulerCache::removeNode(const std::string& name) {
   rebuildOrderLocked();
 }
 
+size_t SchedulerCache::numDomainsLocked(const std::string& key) const {
+  auto it = num_domains_.find(key);
+  if (it != num_domains_.end()) return it->second;
+  std::set<std::string> values;
+  for (const NodeInfo* n : order_)
+    if (const std::string* v = n->label(key)) values.insert(*v);
+  return num_domains_[key] = values.size();
+}
+
 void SchedulerCache::rebuildOrderLocked() {
+  num_domains_.clear();
   order_.clear();
   for (const auto& [name, n] : nodes_)
     if (n->node) order_.push_back(n.get());

@@ -53,6 +53,8 @@ class SchedulerCache {
   }
   // node name -> pods there controlled by `owner_uid`.
   const std::unordered_map<std::string, int>* ownerCountsLocked(const std::string& owner_uid) const;
+  // How many distinct values nodes have for the label `key` (memoised until nodes change).
+  size_t numDomainsLocked(const std::string& key) const;
   // Assigned pods with required pod anti-affinity terms.
   const std::set<std::string>& antiAffinityPodsLocked() const { return anti_affinity_pods_; }
 
@@ -77,6 +79,7 @@ class SchedulerCache {
   std::unordered_map<std::string, std::set<std::string>> pods_by_ns_;
   std::unordered_map<std::string, std::unordered_map<std::string, int>> owner_counts_;
   std::set<std::string> anti_affinity_pods_;
+  mutable std::unordered_map<std::string, size_t> num_domains_;
 };
 
 }  // namespace berth::controllers::scheduler

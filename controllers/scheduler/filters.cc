@@ -148,16 +148,26 @@ std::vector<SpreadConstraint> defaultSpread(const std::string& owner_uid) {
   return {host, zone};
 }
 
-void countSpread(SpreadConstraint* s, const PodInfo& pod, const SchedulerCache& cache) {
+void countSpread(SpreadConstraint* s, const PodInfo& pod, const NodeConstraints& nc,
+                 const SchedulerCache& cache) {
+  bool check_affinity = s->honor_node_affinity && nc.any();
   auto eligible = [&](const NodeInfo& n) -> const std::string* {
     const std::string* v = n.label(s->key);
     if (!v) return nullptr;
-    if (s->honor_node_affinity && !matchesNodeSelectorAndAffinity(pod.spec(), n)) return nullptr;
+    if (check_affinity && !nc.matches(n)) return nullptr;
     if (s->honor_taints && untoleratedTaint(pod, n)) return nullptr;
     return v;
   };
-  for (const NodeInfo* n : cache.nodesLocked())
-    if (const std::string* v = eligible(*n)) s->counts.emplace(*v, 0);
+  if (check_affinity || s->honor_taints) {
+    std::set<std::string> domains;
+    for (const NodeInfo* n : cache.nodesLocked())
+      if (const std::string* v = eligible(*n)) domains.insert(*v);
+    s->num_domains = domains.size();
+  } else {
+    // Every node with the label is eligible: the domain count is memoised by the cache, and
+    // counts stay sparse (a domain without matching pods is simply absent).
+    s->num_domains = cache.numDomainsLocked(s->key);
+  }
   auto add = [&](const std::string& node, int k) {
     const NodeInfo* n = cache.nodeLocked(node);
     if (!n) return;
@@ -175,8 +185,9 @@ void countSpread(SpreadConstraint* s, const PodInfo& pod, const SchedulerCache& 
         if (p && p->key != pod.key && s->selector->matches(p->labels())) add(p->node_name, 1);
       }
   }
-  if (s->counts.empty() || static_cast<int>(s->counts.size()) < s->min_domains) {
-    s->min_count = 0;
+  if (s->counts.size() < s->num_domains ||
+      static_cast<int>(s->num_domains) < s->min_domains) {
+    s->min_count = 0;  // some eligible domain has no matching pod (or too few domains)
     return;
   }
   s->min_count = INT_MAX;
@@ -288,7 +299,8 @@ Result<PodContext> PodContext::build(PodInfo pod, const SchedulerCache& cache) {
   } else if (!ctx.pod.owner_uid.empty()) {
     ctx.spread = defaultSpread(ctx.pod.owner_uid);
   }
-  for (auto& s : ctx.spread) countSpread(&s, ctx.pod, cache);
+  ctx.node_constraints = NodeConstraints::of(spec);
+  for (auto& s : ctx.spread) countSpread(&s, ctx.pod, ctx.node_constraints, cache);
 
   const json& affinity = get(spec, "affinity");
   const char* kRequired = "requiredDuringSchedulingIgnoredDuringExecution";
@@ -326,27 +338,35 @@ bool matchesNodeSelectorTerm(const json& term, const NodeInfo& node) {
   return true;
 }
 
-bool matchesNodeSelectorAndAffinity(const json& spec, const NodeInfo& node) {
+NodeConstraints NodeConstraints::of(const json& spec) {
+  NodeConstraints nc;
   const json& sel = get(spec, "nodeSelector");
-  if (sel.is_object())
-    for (auto it = sel.begin(); it != sel.end(); ++it) {
-      const std::string* v = node.label(it.key());
-      if (!v || !it.value().is_string() || *v != it.value().get<std::string>()) return false;
-    }
+  if (sel.is_object() && !sel.empty()) nc.node_selector = &sel;
   const json& required = get(get(get(spec, "affinity"), "nodeAffinity"),
                              "requiredDuringSchedulingIgnoredDuringExecution");
   if (required.is_object()) {
+    nc.has_required = true;
     const json& terms = get(required, "nodeSelectorTerms");
-    if (!terms.is_array()) return false;
-    bool any = false;
-    for (const auto& t : terms)
-      if (matchesNodeSelectorTerm(t, node)) {
-        any = true;
-        break;
-      }
-    if (!any) return false;
+    if (terms.is_array()) nc.required_terms = &terms;
   }
-  return true;
+  return nc;
+}
+
+bool NodeConstraints::matches(const NodeInfo& node) const {
+  if (node_selector)
+    for (auto it = node_selector->begin(); it != node_selector->end(); ++it) {
+      const std::string* v = node.label(it.key());
+      if (!v || !it.value().is_string() || *v != it.value().get<std::string>()) return false;
+    }
+  if (!has_required) return true;
+  if (!required_terms) return false;
+  for (const auto& t : *required_terms)
+    if (matchesNodeSelectorTerm(t, node)) return true;
+  return false;
+}
+
+bool matchesNodeSelectorAndAffinity(const json& spec, const NodeInfo& node) {
+  return NodeConstraints::of(spec).matches(node);
 }
 
 std::optional<Taint> untoleratedTaint(const PodInfo& pod, const NodeInfo& node) {
@@ -382,7 +402,7 @@ void runFilters(const PodContext& ctx, const NodeInfo& node, std::vector<std::st
     reasons->push_back("node(s) had untolerated taint {" + t->key + ": " + t->value + "}");
     return;
   }
-  if (!matchesNodeSelectorAndAffinity(pod.spec(), node)) {
+  if (!ctx.node_constraints.matches(node)) {
     reasons->push_back(kReasonNodeAffinity);
     return;
   }

@@ -51,7 +51,8 @@ struct SpreadConstraint {
   std::string owner_uid;
 
   // Computed by PodContext::build.
-  std::unordered_map<std::string, int> counts;  // domain value -> matching pods
+  std::unordered_map<std::string, int> counts;  // domain value -> matching pods (absent: 0)
+  size_t num_domains = 0;                       // eligible domains, with or without pods
   int min_count = 0;
   bool self_match = false;  // the pod matches its own selector (counts as +1 where it lands)
 };
@@ -65,8 +66,19 @@ struct AffinityTerm {
   bool matchesPod(const PodInfo& p) const;
 };
 
+// A pod's nodeSelector and required node affinity, looked up once per attempt.
+struct NodeConstraints {
+  const json* node_selector = nullptr;       // object or null
+  const json* required_terms = nullptr;      // nodeSelectorTerms when required affinity is set
+  bool has_required = false;
+  bool any() const { return node_selector || has_required; }
+  static NodeConstraints of(const json& pod_spec);
+  bool matches(const NodeInfo& node) const;
+};
+
 struct PodContext {
   PodInfo pod;
+  NodeConstraints node_constraints;
   std::vector<SpreadConstraint> spread;
   std::vector<AffinityTerm> affinity, anti_affinity;
   bool affinity_bootstrap = false;  // no pod matches the affinity terms yet but the pod itself does

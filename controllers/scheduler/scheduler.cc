@@ -179,6 +179,7 @@ void Scheduler::scheduleOne(const std::string& key, uint64_t move_seq) {
   if (cache_.isAssumedOrAssigned(key)) return;  // its binding is in flight
   PodInfo info = parsePod(pod);
   ScheduleResult res;
+  auto started = std::chrono::steady_clock::now();
   {
     auto lock = cache_.lock();
     auto ctx = PodContext::build(std::move(info), cache_);
@@ -199,6 +200,7 @@ void Scheduler::scheduleOne(const std::string& key, uint64_t move_seq) {
   }
   BLOG(4, "pod scheduled").kv("pod", key).kv("node", res.node).kv("evaluated", res.evaluated)
       .kv("feasible", res.feasible);
+  noteAttempt(std::chrono::steady_clock::now() - started);
   submit([this, pod, node = res.node] { bind(pod, node); });
 }
 
@@ -254,6 +256,16 @@ void Scheduler::recordFailure(const ObjectPtr& pod, const std::string& message) 
   if (!r.isOk() && r.status().code() != Code::kNotFound)
     BLOG_WARN("could not set PodScheduled condition").kv("pod", client::objectKey(*pod))
         .kv("error", r.status().toString());
+}
+
+void Scheduler::noteAttempt(std::chrono::steady_clock::duration took) {
+  constexpr int kEvery = 1000;
+  algorithm_time_ += took;
+  if (++scheduled_ % kEvery != 0) return;
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(algorithm_time_).count();
+  BLOG(2, "scheduler progress").kv("scheduled", scheduled_).kv("algorithm_us_per_pod", us / kEvery)
+      .kv("nodes", cache_.numNodes());
+  algorithm_time_ = {};
 }
 
 // ---- bind workers ----

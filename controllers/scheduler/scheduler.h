@@ -74,6 +74,8 @@ class Scheduler {
   void submit(std::function<void()> fn);
   void worker();
   void scheduleFlush();
+  // Scheduling-thread statistics, logged every 1000 pods placed.
+  void noteAttempt(std::chrono::steady_clock::duration took);
 
   client::Client* client_;
   Config config_;
@@ -93,6 +95,8 @@ class Scheduler {
   std::thread scheduling_thread_;
   std::vector<std::thread> workers_;
   std::unique_ptr<TimerQueue> timers_;
+  uint64_t scheduled_ = 0;  // scheduling thread only
+  std::chrono::steady_clock::duration algorithm_time_{};
 };
 
 }  // namespace berth::controllers::scheduler

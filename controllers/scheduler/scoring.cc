@@ -35,9 +35,12 @@ int64_t preferNoScheduleCount(const PodInfo& pod, const NodeInfo& node) {
   return n;
 }
 
-int64_t preferredAffinityWeight(const PodInfo& pod, const NodeInfo& node) {
-  const json& prefs = get(get(get(pod.spec(), "affinity"), "nodeAffinity"),
-                          "preferredDuringSchedulingIgnoredDuringExecution");
+const json& preferredTerms(const PodInfo& pod) {
+  return get(get(get(pod.spec(), "affinity"), "nodeAffinity"),
+             "preferredDuringSchedulingIgnoredDuringExecution");
+}
+
+int64_t preferredAffinityWeight(const json& prefs, const NodeInfo& node) {
   if (!prefs.is_array()) return 0;
   int64_t sum = 0;
   for (const auto& p : prefs) {
@@ -87,7 +90,7 @@ double spreadRawScore(const PodContext& ctx, const NodeInfo& node) {
     const std::string* v = node.label(s.key);
     if (!v) return -1;  // lacks a topology key: scored last
     auto it = s.counts.find(*v);
-    double weight = std::log(static_cast<double>(s.counts.size()) + 2);
+    double weight = std::log(static_cast<double>(s.num_domains) + 2);
     raw += weight * (it == s.counts.end() ? 0 : it->second);
   }
   return raw;
@@ -100,9 +103,10 @@ std::vector<int64_t> scoreNodes(const PodContext& ctx, const std::vector<const N
   std::vector<double> raw(n);
   double raw_min = 0, raw_max = 0;
   bool any_raw = false;
+  const json& prefs = preferredTerms(pod);
   for (size_t i = 0; i < n; ++i) {
     taint[i] = preferNoScheduleCount(pod, *nodes[i]);
-    affinity[i] = preferredAffinityWeight(pod, *nodes[i]);
+    affinity[i] = preferredAffinityWeight(prefs, *nodes[i]);
     raw[i] = spreadRawScore(ctx, *nodes[i]);
     if (raw[i] < 0) continue;
     raw_min = any_raw ? std::min(raw_min, raw[i]) : raw[i];

@@ -126,13 +126,12 @@ bool HostPort::conflicts(const HostPort& o) const {
   return ip == o.ip || ip == "0.0.0.0" || o.ip == "0.0.0.0";
 }
 
-const json& NodeInfo::labels() const { return at(at(*node, "metadata"), "labels"); }
+const json& NodeInfo::labels() const { return labels_json ? *labels_json : kNullJson(); }
 
 const std::string* NodeInfo::label(const std::string& key) const {
-  const json& l = labels();
-  if (!l.is_object()) return nullptr;
-  auto it = l.find(key);
-  if (it == l.end() || !it->is_string()) return nullptr;
+  if (!labels_json || !labels_json->is_object()) return nullptr;
+  auto it = labels_json->find(key);
+  if (it == labels_json->end() || !it->is_string()) return nullptr;
   return it->get_ptr<const std::string*>();
 }
 
@@ -146,6 +145,7 @@ NodeInfo parseNode(std::shared_ptr<const json> node) {
   n.node = std::move(node);
   const json& obj = *n.node;
   n.name = str(at(obj, "metadata"), "name");
+  n.labels_json = &at(at(obj, "metadata"), "labels");
   const json& status = at(obj, "status");
   n.allocatable = parseResourceList(at(status, "allocatable").is_object() ? at(status, "allocatable")
                                                                            : at(status, "capacity"));

@@ -70,6 +70,8 @@ struct NodeInfo {
   std::vector<HostPort> used_ports;
   int num_pods = 0;
 
+  const json* labels_json = nullptr;  // into *node, set by parseNode (lookups are hot)
+
   const json& labels() const;
   // Label value, or nullptr when the node lacks the label.
   const std::string* label(const std::string& key) const;
