@@ -10,9 +10,11 @@
 
 #include "apiserver/core/api_server.h"
 #include "controllers/controller_manager.h"
+#include "controllers/leader_elected_manager.h"
 #include "kubelet-lite/runtime/runc_shim.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/time_util.h"
 
 namespace {
 
@@ -34,7 +36,12 @@ Server flags:
   --advertise-url URL            server URL written into kubeconfigs
   --worker-threads N             request workers (default 16)
   --controllers LIST             controllers to run in-process, comma-separated, or "none"
-                                 (default: every controller the manager enables by default)
+                                 (default: every controller)
+  --leader-elect[=BOOL]          run controllers only while holding the kube-system Lease
+                                 berth-controller-manager, so several servers on one store
+                                 run one controller set (default true)
+  --leader-elect-lease-duration D, --leader-elect-renew-deadline D,
+  --leader-elect-retry-period D  durations like 15s (defaults 15s, 10s, 2s)
   -v N, --v=N                    log verbosity (default 2)
 )";
 
@@ -67,9 +74,28 @@ int parsePort(const std::string& flag, const std::string& v) {
   return static_cast<int>(p);
 }
 
+bool parseBool(const std::string& flag, const std::string& v) {
+  if (v == "true" || v == "1") return true;
+  if (v == "false" || v == "0") return false;
+  std::fprintf(stderr, "berth: %s: invalid boolean \"%s\" (true or false)\n", flag.c_str(), v.c_str());
+  std::exit(2);
+}
+
+std::chrono::milliseconds parseFlagDuration(const std::string& flag, const std::string& v) {
+  std::chrono::nanoseconds d;
+  if (!berth::parseDuration(v, &d) || d.count() <= 0) {
+    std::fprintf(stderr, "berth: %s: invalid duration \"%s\" (like 500ms, 15s, 1m)\n", flag.c_str(),
+                 v.c_str());
+    std::exit(2);
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
 int runServer(const std::vector<std::string>& args) {
   berth::apiserver::ServerOptions o;
   std::string controllers = "default";
+  bool leader_elect = true;
+  berth::client::LeaderElectionConfig election;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;
@@ -83,6 +109,14 @@ int runServer(const std::vector<std::string>& args) {
     else if (takeFlag(args, &i, "--advertise-url", &v)) o.advertise_url = v;
     else if (takeFlag(args, &i, "--worker-threads", &v)) o.worker_threads = std::max(1, std::atoi(v.c_str()));
     else if (takeFlag(args, &i, "--controllers", &v)) controllers = v;
+    else if (args[i] == "--leader-elect") leader_elect = true;
+    else if (takeFlag(args, &i, "--leader-elect", &v)) leader_elect = parseBool("--leader-elect", v);
+    else if (takeFlag(args, &i, "--leader-elect-lease-duration", &v))
+      election.lease_duration = parseFlagDuration("--leader-elect-lease-duration", v);
+    else if (takeFlag(args, &i, "--leader-elect-renew-deadline", &v))
+      election.renew_deadline = parseFlagDuration("--leader-elect-renew-deadline", v);
+    else if (takeFlag(args, &i, "--leader-elect-retry-period", &v))
+      election.retry_period = parseFlagDuration("--leader-elect-retry-period", v);
     else if (takeFlag(args, &i, "-v", &v) || takeFlag(args, &i, "--v", &v)) berth::log::setVerbosity(std::atoi(v.c_str()));
     else if (args[i] == "-h" || args[i] == "--help") {
       std::fputs(kUsage, stdout);
@@ -111,7 +145,8 @@ int runServer(const std::vector<std::string>& args) {
   }
   // Controllers talk to the server through its API, like any client.
   std::unique_ptr<berth::controllers::ControllerManager> manager;
-  if (controllers != "none" && !controllers.empty()) {
+  std::unique_ptr<berth::controllers::LeaderElectedManager> elected;
+  if (controllers != "none") {
     berth::controllers::ControllerManagerOptions co;
     co.kubeconfig = server.adminKubeconfigPath();
     if (controllers != "default") {
@@ -119,13 +154,22 @@ int runServer(const std::vector<std::string>& args) {
       for (const auto& c : berth::split(controllers, ','))
         if (!c.empty()) co.enabled.push_back(c);
     }
-    auto m = berth::controllers::ControllerManager::start(co);
-    if (!m.isOk()) {
-      std::fprintf(stderr, "berth server: starting controllers: %s\n", m.status().toString().c_str());
+    berth::Status started;
+    if (leader_elect) {
+      election.identity = berth::client::leaderIdentity(o.data_dir + "/controller-manager.identity");
+      auto m = berth::controllers::LeaderElectedManager::start(co, election);
+      if (m.isOk()) elected = std::move(m).value();
+      else started = m.status();
+    } else {
+      auto m = berth::controllers::ControllerManager::start(co);
+      if (m.isOk()) manager = std::move(m).value();
+      else started = m.status();
+    }
+    if (!started.isOk()) {
+      std::fprintf(stderr, "berth server: starting controllers: %s\n", started.toString().c_str());
       server.stop();
       return 1;
     }
-    manager = std::move(m).value();
   }
   std::printf("Berth API server is serving at %s\n", server.url().c_str());
   std::printf("Point kubectl at it:\n  export KUBECONFIG=%s\n  kubectl get namespaces\n",
@@ -134,6 +178,7 @@ int runServer(const std::vector<std::string>& args) {
   int sig = 0;
   sigwait(&set, &sig);
   BLOG(0, "shutting down").kv("signal", sig);
+  if (elected) elected->stop();
   if (manager) manager->stop();
   server.stop();
   return 0;

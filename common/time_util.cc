@@ -81,6 +81,48 @@ bool parseRfc3339(std::string_view s, TimePoint* out) {
   return true;
 }
 
+bool parseDuration(std::string_view s, std::chrono::nanoseconds* out) {
+  if (s == "0") {
+    *out = std::chrono::nanoseconds(0);
+    return true;
+  }
+  if (s.empty()) return false;
+  long double total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    long double value = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') value = value * 10 + (s[i++] - '0');
+    bool digits = i > start;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      long double scale = 0.1L;
+      size_t frac_start = i;
+      while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+        value += (s[i++] - '0') * scale;
+        scale /= 10;
+      }
+      digits = digits || i > frac_start;
+    }
+    if (!digits) return false;
+    size_t unit_start = i;
+    while (i < s.size() && !(s[i] >= '0' && s[i] <= '9') && s[i] != '.') ++i;
+    std::string_view unit = s.substr(unit_start, i - unit_start);
+    long double ns;
+    if (unit == "ns") ns = 1;
+    else if (unit == "us" || unit == "\u00b5s") ns = 1e3L;
+    else if (unit == "ms") ns = 1e6L;
+    else if (unit == "s") ns = 1e9L;
+    else if (unit == "m") ns = 60e9L;
+    else if (unit == "h") ns = 3600e9L;
+    else return false;
+    total += value * ns;
+    if (total > 9.2e18L) return false;
+  }
+  *out = std::chrono::nanoseconds(static_cast<int64_t>(total));
+  return true;
+}
+
 std::string humanDuration(std::chrono::nanoseconds d) {
   using namespace std::chrono;
   long long secs = duration_cast<seconds>(d).count();

@@ -19,6 +19,10 @@ std::string formatRfc3339Micro(TimePoint t);
 // Accepts "Z" or "+hh:mm" offsets and optional fractional seconds. Returns false when malformed.
 bool parseRfc3339(std::string_view s, TimePoint* out);
 
+// Go's time.ParseDuration subset used by Kubernetes flags: "300ms", "40s", "5m", "1h30m", "0".
+// Units ns, us, ms, s, m, h; decimal fractions ("1.5s"); no sign. False when malformed.
+bool parseDuration(std::string_view s, std::chrono::nanoseconds* out);
+
 // kubectl's duration.HumanDuration: 5s, 2m30s, 10m, 3h20m, 5d, 2y100d ...
 std::string humanDuration(std::chrono::nanoseconds d);
 // The AGE cell for a creation time: "<unknown>" for empty, "<invalid>" in the future.

@@ -19,16 +19,22 @@
 
 namespace berth::controllers {
 
-Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const ControllerManagerOptions& opts) {
+Status ControllerManager::validate(const ControllerManagerOptions& opts) {
   static const std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
                                                   "deployment", "endpoints", "endpointslice",
                                                   "daemonset", "job", "scheduler"};
-  for (const auto& name : opts.enabled)
-    if (std::find(kKnown.begin(), kKnown.end(), name) == kKnown.end())
-      return invalid("unknown controller \"" + name +
-                     "\" (known: garbagecollector, namespace, replicaset, deployment, endpoints, "
-                     "endpointslice, daemonset, job, scheduler)");
+  for (const auto& name : opts.enabled) {
+    if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
+    std::string known;
+    for (const auto& k : kKnown) known += (known.empty() ? "" : ", ") + k;
+    return invalid("unknown controller \"" + name + "\" (known: " + known + ")");
+  }
   if (opts.workers < 1) return invalid("controller workers must be at least 1");
+  return Status::ok();
+}
+
+Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const ControllerManagerOptions& opts) {
+  BERTH_RETURN_IF_ERROR(validate(opts));
   std::unique_ptr<ControllerManager> cm(new ControllerManager());
   auto client = client::RestClient::fromKubeconfig(opts.kubeconfig);
   if (!client.isOk()) return client.status().withContext("controller manager");

@@ -41,6 +41,8 @@ struct ControllerManagerOptions {
 class ControllerManager {
  public:
   static Result<std::unique_ptr<ControllerManager>> start(const ControllerManagerOptions& opts);
+  // Checks the options without starting anything (unknown controller names, workers).
+  static Status validate(const ControllerManagerOptions& opts);
   ~ControllerManager();
   void stop();
 

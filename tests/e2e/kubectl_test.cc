@@ -534,5 +534,52 @@ TEST(KubectlWorkloadTest, DeploymentCreatesReplicaSetAndPods) {
   EXPECT_EQ(s.stop(), 0) << "berth server did not shut down cleanly";
 }
 
+
+// Controllers run only while the server holds the controller-manager Lease: another holder's
+// valid lease stops them and is left alone; once released, the server takes it back.
+TEST(KubectlLeaderElectionTest, ControllersFollowTheLease) {
+  Server s({"--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s",
+            "--leader-elect-retry-period=500ms"});
+  ASSERT_TRUE(s.ok());
+  std::string id;
+  {
+    std::ifstream in(s.dataDir() + "/controller-manager.identity");
+    std::getline(in, id);
+  }
+  ASSERT_FALSE(id.empty());
+  {
+    Child watch(s.kubectlArgv({"get", "lease", "-n", "kube-system", "--watch", "-o",
+                               "custom-columns=HOLDER:.spec.holderIdentity"}),
+                s.kubectlEnv());
+    ASSERT_TRUE(watch.waitFor(id, std::chrono::seconds(30)));
+  }
+  const std::vector<std::string> lease = {"-n", "kube-system", "lease/berth-controller-manager"};
+  auto withLease = [&](std::vector<std::string> args) {
+    args.insert(args.end(), lease.begin(), lease.end());
+    return args;
+  };
+  auto r = s.kubectl(withLease({"patch", "--type=merge", "-p",
+                                R"({"spec":{"holderIdentity":"intruder","leaseDurationSeconds":30}})"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The server must not write over a lease another candidate holds and renewed.
+  r = s.kubectl(withLease({"wait", "--for=jsonpath={.spec.holderIdentity}=" + id, "--timeout=4s"}));
+  EXPECT_NE(r.exit_code, 0) << "server took a valid lease from its holder";
+  // Its controllers have stopped: a new Deployment gets no ReplicaSet.
+  ASSERT_EQ(s.kubectl({"create", "deployment", "led", "--image=nginx", "--replicas=2"}).exit_code, 0);
+  r = s.kubectl({"wait", "--for=jsonpath={.status.replicas}=2", "deployment/led", "--timeout=3s"});
+  EXPECT_NE(r.exit_code, 0) << "controllers ran without the lease";
+  // Released: the server takes the lease again (a transition) and its controllers catch up.
+  r = s.kubectl(withLease({"patch", "--type=merge", "-p",
+                           R"({"spec":{"holderIdentity":"","leaseDurationSeconds":1}})"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = s.kubectl(withLease({"wait", "--for=jsonpath={.spec.holderIdentity}=" + id, "--timeout=30s"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(s.kubectl(withLease({"get", "-o", "jsonpath={.spec.leaseTransitions}"})).out, "1");
+  r = s.kubectl({"wait", "--for=jsonpath={.status.replicas}=2", "deployment/led", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // A clean stop hands the lease back.
+  EXPECT_EQ(s.stop(), 0);
+}
+
 }  // namespace
 }  // namespace berth::e2e

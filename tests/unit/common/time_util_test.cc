@@ -50,3 +50,30 @@ TEST(TimeUtilTest, AgeOfMissingTimestampIsUnknown) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(ParseDuration, AcceptsGoDurations) {
+  using namespace std::chrono;
+  nanoseconds d;
+  ASSERT_TRUE(parseDuration("40s", &d));
+  EXPECT_EQ(d, seconds(40));
+  ASSERT_TRUE(parseDuration("1h30m", &d));
+  EXPECT_EQ(d, minutes(90));
+  ASSERT_TRUE(parseDuration("300ms", &d));
+  EXPECT_EQ(d, milliseconds(300));
+  ASSERT_TRUE(parseDuration("1.5s", &d));
+  EXPECT_EQ(d, milliseconds(1500));
+  ASSERT_TRUE(parseDuration("0", &d));
+  EXPECT_EQ(d, nanoseconds(0));
+}
+
+TEST(ParseDuration, RejectsMalformedInput) {
+  std::chrono::nanoseconds d;
+  for (const char* bad : {"", "40", "s", "5x", "-5s", "1.s.", "5 s", "99999999999h"})
+    EXPECT_FALSE(parseDuration(bad, &d)) << bad;
+}
+
+}  // namespace
+}  // namespace berth
