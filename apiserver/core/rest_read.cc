@@ -14,7 +14,6 @@ namespace {
 constexpr auto kFreshTimeout = std::chrono::seconds(3);
 constexpr const char* kTableType = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
-std::string listKind(const KindSpec& k) { return k.kind + "List"; }
 
 json scaleOf(const KindSpec& k, const json& obj) {
   const json& meta = obj["metadata"];
@@ -257,30 +256,50 @@ namespace {
 
 class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamSink> {
  public:
+  // `share_key` names the filter and format: sinks with equal keys encode events alike.
+  // Table streams are never shared (each sends its column definitions once).
   StreamSink(const KindSpec& k, ObjectFilter filter, std::shared_ptr<http::ResponseWriter> w,
-             bool table, std::string include_object)
+             bool table, std::string include_object, std::string share_key)
       : k_(k), filter_(std::move(filter)), w_(std::move(w)), table_(table),
-        include_object_(std::move(include_object)) {}
+        include_object_(std::move(include_object)),
+        share_key_(table ? std::string() : std::move(share_key)) {}
 
   bool onEvents(const std::vector<CacheEvent>& events) override {
+    if (!table_) {
+      auto bytes = encode(events);
+      if (!bytes) return alive();
+      return deliver(bytes);
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (done_ || w_->closed()) return false;
     std::string out;
-    for (const auto& ev : events) {
-      EventType type = ev.type;
-      bool now_match = filter_.matches(ev.obj->obj);
-      if (type == EventType::kModified && !filter_.empty()) {
-        bool was = ev.prev && filter_.matches(ev.prev->obj);
-        if (was && !now_match) type = EventType::kDeleted;
-        else if (!was && now_match) type = EventType::kAdded;
-        else if (!was && !now_match) continue;
-      } else if (!now_match) {
-        continue;
-      }
-      appendEvent(out, eventTypeName(type), *ev.obj);
-    }
+    forEachSelected(events, [&](const char* type, const CachedObject& obj) {
+      appendTableEvent(out, type, obj);
+    });
     if (out.empty()) return true;
     return w_->writeChunk(out);
+  }
+
+  const std::string& shareKey() const override { return share_key_; }
+
+  std::shared_ptr<const std::string> encode(const std::vector<CacheEvent>& events) const override {
+    std::string out;
+    forEachSelected(events, [&](const char* type, const CachedObject& obj) {
+      // {"type":"X","object":<cached serialisation>}
+      out += "{\"type\":\"";
+      out += type;
+      out += "\",\"object\":";
+      out += obj.raw();
+      out += "}\n";
+    });
+    if (out.empty()) return nullptr;
+    return std::make_shared<const std::string>(std::move(out));
+  }
+
+  bool deliver(const std::shared_ptr<const std::string>& bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_ || w_->closed()) return false;
+    return w_->writeSharedChunk(bytes);
   }
 
   bool bookmark(int64_t rv) {
@@ -302,22 +321,37 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   }
 
  private:
-  void appendEvent(std::string& out, const char* type, const CachedObject& obj) {
-    if (table_) {
-      std::vector<const json*> one = {&obj.obj};
-      json t = buildTable(k_, one, include_object_, !sent_columns_);
-      if (sent_columns_) t["columnDefinitions"] = nullptr;
-      sent_columns_ = true;
-      t["metadata"] = {{"resourceVersion", std::to_string(obj.mod_revision)}};
-      out += json{{"type", type}, {"object", t}}.dump();
-    } else {
-      // {"type":"X","object":<cached serialisation>}
-      out += "{\"type\":\"";
-      out += type;
-      out += "\",\"object\":";
-      out += obj.raw();
-      out += '}';
+  bool alive() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !done_ && !w_->closed();
+  }
+
+  // Calls fn(type, object) for each event this watch selects. With a selector, a MODIFIED
+  // that moves an object into or out of the selection becomes ADDED or DELETED, as upstream.
+  template <typename Fn>
+  void forEachSelected(const std::vector<CacheEvent>& events, Fn&& fn) const {
+    for (const auto& ev : events) {
+      EventType type = ev.type;
+      bool now_match = filter_.matches(ev.obj->obj);
+      if (type == EventType::kModified && !filter_.empty()) {
+        bool was = ev.prev && filter_.matches(ev.prev->obj);
+        if (was && !now_match) type = EventType::kDeleted;
+        else if (!was && now_match) type = EventType::kAdded;
+        else if (!was && !now_match) continue;
+      } else if (!now_match) {
+        continue;
+      }
+      fn(eventTypeName(type), *ev.obj);
     }
+  }
+
+  void appendTableEvent(std::string& out, const char* type, const CachedObject& obj) {
+    std::vector<const json*> one = {&obj.obj};
+    json t = buildTable(k_, one, include_object_, !sent_columns_);
+    if (sent_columns_) t["columnDefinitions"] = nullptr;
+    sent_columns_ = true;
+    t["metadata"] = {{"resourceVersion", std::to_string(obj.mod_revision)}};
+    out += json{{"type", type}, {"object", t}}.dump();
     out += '\n';
   }
 
@@ -326,6 +360,7 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   std::shared_ptr<http::ResponseWriter> w_;
   bool table_;
   std::string include_object_;
+  std::string share_key_;
   std::mutex mu_;
   bool done_ = false;
   bool sent_columns_ = false;
@@ -375,8 +410,11 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
 
   bool table = ctx.out == OutFormat::kTable;
   std::string content_type = table ? kTableType : "application/json";
+  // Watches with the same selectors share one encoding of each event.
+  std::string share_key = "json\n" + req.param("labelSelector") + "\n" + req.param("fieldSelector") +
+                          "\n" + ctx.info.name;
   auto sink = std::make_shared<StreamSink>(k, std::move(filter).value(), ctx.w, table,
-                                           req.param("includeObject"));
+                                           req.param("includeObject"), std::move(share_key));
   ResourceCache* rc = cache->resource(resourcePrefix(k));
   ctx.w->startStream(200, {{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}});
   ctx.code = 200;

@@ -1,5 +1,9 @@
 #include "apiserver/core/watch_cache.h"
 
+#include <algorithm>
+#include <string_view>
+#include <unordered_map>
+
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -34,6 +38,17 @@ Result<ObjPtr> decodeStored(const storage::KeyValue& kv) {
   obj->obj["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
   return ObjPtr(std::move(obj));
 }
+
+const std::string& WatchSink::shareKey() const {
+  static const std::string kNone;
+  return kNone;
+}
+
+std::shared_ptr<const std::string> WatchSink::encode(const std::vector<CacheEvent>&) const {
+  return nullptr;
+}
+
+bool WatchSink::deliver(const std::shared_ptr<const std::string>&) { return true; }
 
 // ---- ResourceCache ----
 
@@ -78,7 +93,13 @@ Result<uint64_t> ResourceCache::addWatcher(int64_t after_revision, bool initial_
   }
   if (!replay.empty() && !sink->onEvents(replay)) return Status(Code::kUnavailable, "watcher gone");
   uint64_t id = next_watcher_++;
-  watchers_.emplace(id, Watcher{key_prefix, std::move(sink)});
+  auto w = std::make_shared<Watcher>();
+  w->key_prefix = key_prefix;
+  w->replayed_to = revision_;
+  const std::string& share = sink->shareKey();
+  if (!share.empty()) w->share_key = key_prefix + '\n' + share;
+  w->sink = std::move(sink);
+  watchers_.emplace(id, std::move(w));
   return id;
 }
 
@@ -107,31 +128,60 @@ void ResourceCache::setRevision(int64_t revision) {
 }
 
 void ResourceCache::apply(const std::vector<CacheEvent>& events, int64_t revision) {
-  std::vector<std::pair<uint64_t, Watcher>> targets;
-  {
-    std::unique_lock lock(mu_);
-    for (const auto& ev : events) {
-      if (ev.type == EventType::kDeleted) objects_.erase(ev.obj->key);
-      else objects_[ev.obj->key] = ev.obj;
-      history_.push_back(ev);
-    }
-    while (history_.size() > history_limit_) {
-      history_start_ = history_.front().revision;
-      history_.pop_front();
-    }
-    if (revision > revision_) revision_ = revision;
-    targets.assign(watchers_.begin(), watchers_.end());
+  std::unique_lock lock(mu_);
+  for (const auto& ev : events) {
+    if (ev.type == EventType::kDeleted) objects_.erase(ev.obj->key);
+    else objects_[ev.obj->key] = ev.obj;
+    history_.push_back(ev);
   }
-  std::vector<uint64_t> dead;
-  for (auto& [id, w] : targets) {
+  while (history_.size() > history_limit_) {
+    history_start_ = history_.front().revision;
+    history_.pop_front();
+  }
+  if (revision > revision_) revision_ = revision;
+}
+
+void ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
+  std::vector<std::shared_ptr<const Watcher>> targets;
+  {
+    std::shared_lock lock(mu_);
+    targets.reserve(watchers_.size());
+    for (const auto& [id, w] : watchers_) targets.push_back(w);
+  }
+  if (targets.empty() || events.empty()) return;
+  // Encoded bytes per share key, for this batch: the encoding and filtering are done once
+  // per distinct (prefix, selector, format), however many watchers share them.
+  std::unordered_map<std::string_view, std::shared_ptr<const std::string>> encoded;
+  std::vector<const Watcher*> dead;
+  auto select = [&](const Watcher& w) {
     std::vector<CacheEvent> mine;
     for (const auto& ev : events)
-      if (startsWith(ev.obj->key, w.key_prefix)) mine.push_back(ev);
-    if (!mine.empty() && !w.sink->onEvents(mine)) dead.push_back(id);
+      if (ev.revision > w.replayed_to && startsWith(ev.obj->key, w.key_prefix)) mine.push_back(ev);
+    return mine;
+  };
+  for (const auto& w : targets) {
+    bool alive = true;
+    // A watcher registered during this batch already had its first events replayed.
+    bool fresh_watcher = w->replayed_to >= events.front().revision;
+    if (!w->share_key.empty() && !fresh_watcher) {
+      auto [it, first] = encoded.try_emplace(w->share_key);
+      if (first) {
+        auto mine = select(*w);
+        if (!mine.empty()) it->second = w->sink->encode(mine);
+      }
+      if (it->second) alive = w->sink->deliver(it->second);
+    } else {
+      auto mine = select(*w);
+      if (!mine.empty()) alive = w->sink->onEvents(mine);
+    }
+    if (!alive) dead.push_back(w.get());
   }
   if (!dead.empty()) {
     std::unique_lock lock(mu_);
-    for (auto id : dead) watchers_.erase(id);
+    for (auto it = watchers_.begin(); it != watchers_.end();) {
+      if (std::find(dead.begin(), dead.end(), it->second.get()) != dead.end()) it = watchers_.erase(it);
+      else ++it;
+    }
   }
 }
 
@@ -182,6 +232,7 @@ Status WatchCache::start() {
                          });
   if (!w.isOk()) return w.status().withContext("watching the store");
   watch_ = std::move(w).value();
+  dispatcher_ = std::thread([this] { dispatchLoop(); });
   return Status::ok();
 }
 
@@ -189,6 +240,32 @@ void WatchCache::stop() {
   if (watch_) {
     watch_->cancel();
     watch_.reset();
+  }
+  {
+    std::lock_guard<std::mutex> lock(fan_mu_);
+    fan_stop_ = true;
+  }
+  fan_cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+void WatchCache::dispatchLoop() {
+  auto last = std::chrono::steady_clock::now() - fan_out_interval_;
+  std::unique_lock<std::mutex> lock(fan_mu_);
+  while (true) {
+    fan_cv_.wait(lock, [&] { return fan_stop_ || !fan_queue_.empty(); });
+    if (fan_stop_) return;
+    // At most one delivery per interval: what arrives meanwhile joins this batch.
+    auto due = last + fan_out_interval_;
+    if (fan_cv_.wait_until(lock, due, [&] { return fan_stop_; })) return;
+    std::vector<std::pair<ResourceCache*, CacheEvent>> batch;
+    batch.swap(fan_queue_);
+    last = std::chrono::steady_clock::now();
+    lock.unlock();
+    std::map<ResourceCache*, std::vector<CacheEvent>> by_resource;
+    for (auto& [rc, ev] : batch) by_resource[rc].push_back(std::move(ev));
+    for (auto& [rc, evs] : by_resource) rc->fanOut(evs);
+    lock.lock();
   }
 }
 
@@ -223,6 +300,12 @@ void WatchCache::onStoreEvents(const std::vector<storage::Event>& events, const 
   }
   for (auto& [rc, evs] : by_resource) rc->apply(evs, last);
   for (auto& [prefix, rc] : resources_) rc->setRevision(last);
+  {
+    std::lock_guard<std::mutex> lock(fan_mu_);
+    for (auto& [rc, evs] : by_resource)
+      for (auto& ev : evs) fan_queue_.emplace_back(rc, std::move(ev));
+  }
+  fan_cv_.notify_one();
   {
     std::lock_guard<std::mutex> lock(rev_mu_);
     if (last > revision_) revision_ = last;

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -55,6 +56,15 @@ class WatchSink {
   virtual ~WatchSink() = default;
   // Returns false when the sink is finished (client gone); it is then dropped.
   virtual bool onEvents(const std::vector<CacheEvent>& events) = 0;
+
+  // Fan-out sharing. Sinks of one resource that return the same non-empty shareKey() (and
+  // watch the same key prefix) select and encode events identically: for each batch the cache
+  // calls encode() on one of them and hands the same bytes to every one through deliver(),
+  // instead of calling onEvents() on each. encode() returns nullptr when no event is selected.
+  virtual const std::string& shareKey() const;
+  virtual std::shared_ptr<const std::string> encode(const std::vector<CacheEvent>& events) const;
+  // Returns false when the sink is finished, as onEvents.
+  virtual bool deliver(const std::shared_ptr<const std::string>& bytes);
 };
 
 class ResourceCache {
@@ -78,14 +88,18 @@ class ResourceCache {
   void removeWatcher(uint64_t id);
   size_t watcherCount() const;
 
-  // Applied by WatchCache on the watch thread.
+  // Applied by WatchCache: apply() on the watch thread updates the state, fanOut() on the
+  // dispatcher thread delivers the same events (in order) to the watchers.
   void apply(const std::vector<CacheEvent>& events, int64_t revision);
+  void fanOut(const std::vector<CacheEvent>& events);
   void setRevision(int64_t revision);
   void load(std::vector<ObjPtr> objects, int64_t revision);
 
  private:
   struct Watcher {
     std::string key_prefix;
+    std::string share_key;  // key_prefix + sink's shareKey(), or empty when not shared
+    int64_t replayed_to = 0;  // the registration replayed every event up to this revision
     std::shared_ptr<WatchSink> sink;
   };
   std::string prefix_;
@@ -95,14 +109,15 @@ class ResourceCache {
   std::deque<CacheEvent> history_;
   int64_t revision_ = 0;          // last revision applied
   int64_t history_start_ = 0;     // events after this revision are all in history_
-  std::map<uint64_t, Watcher> watchers_;
+  std::map<uint64_t, std::shared_ptr<const Watcher>> watchers_;
   uint64_t next_watcher_ = 1;
 };
 
 class WatchCache {
  public:
-  explicit WatchCache(storage::Store* store, size_t history_limit = 20000)
-      : store_(store), history_limit_(history_limit) {}
+  explicit WatchCache(storage::Store* store, size_t history_limit = 20000,
+                      std::chrono::milliseconds fan_out_interval = std::chrono::milliseconds(10))
+      : store_(store), history_limit_(history_limit), fan_out_interval_(fan_out_interval) {}
   ~WatchCache();
 
   // Declares a resource by its key prefix ("/registry/apps/deployments/"). Call before start().
@@ -121,9 +136,17 @@ class WatchCache {
  private:
   void onStoreEvents(const std::vector<storage::Event>& events, const Status& status);
   ResourceCache* route(const std::string& key) const;
+  void dispatchLoop();
 
   storage::Store* store_;
   size_t history_limit_;
+  std::chrono::milliseconds fan_out_interval_;
+  // Events applied but not yet fanned out, in revision order, for the dispatcher.
+  std::mutex fan_mu_;
+  std::condition_variable fan_cv_;
+  std::vector<std::pair<ResourceCache*, CacheEvent>> fan_queue_;
+  bool fan_stop_ = false;
+  std::thread dispatcher_;
   std::map<std::string, std::unique_ptr<ResourceCache>> resources_;
   std::unique_ptr<storage::Watch> watch_;
   mutable std::mutex rev_mu_;

@@ -77,6 +77,7 @@ constexpr size_t kMaxBufferedInput = 256 * 1024;
 // A client that does not read its stream is dropped rather than buffered without bound.
 constexpr size_t kMaxBufferedOutput = 64 * 1024 * 1024;
 constexpr size_t kMaxTlsWrite = 64 * 1024;
+constexpr size_t kKeptOutputCapacity = 256 * 1024;
 constexpr auto kDrainTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxQueuedRequests = 10000;
 
@@ -248,6 +249,9 @@ struct OutItem {
   Kind kind;
   std::string bytes;
   bool close_after = false;
+  // kData only: bytes shared with other connections, sent after `bytes` and followed by CRLF
+  // (the end of a chunk whose size line is `bytes`).
+  std::shared_ptr<const std::string> shared_chunk;
 };
 
 class WriterImpl;
@@ -437,6 +441,17 @@ class WriterImpl : public ResponseWriter {
     return conn_->enqueue({OutItem::kData, std::move(chunk)});
   }
 
+  bool writeSharedChunk(std::shared_ptr<const std::string> data) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kStreaming) return false;
+    }
+    if (!data || data->empty()) return !conn_->isClosed();
+    char size[32];
+    int n = snprintf(size, sizeof size, "%zx\r\n", data->size());
+    return conn_->enqueue({OutItem::kData, std::string(size, n), false, std::move(data)});
+  }
+
   void endStream() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -586,7 +601,18 @@ void Conn::drainPending() {
   for (auto& item : items) {
     switch (item.kind) {
       case OutItem::kData:
-        appendOut(std::move(item.bytes));
+        if (item.shared_chunk) {
+          // Appended into the buffer's existing capacity: a stream reuses one buffer.
+          if (out_off_ == out_.size()) {
+            out_.clear();
+            out_off_ = 0;
+          }
+          out_ += item.bytes;
+          out_ += *item.shared_chunk;
+          out_ += "\r\n";
+        } else {
+          appendOut(std::move(item.bytes));
+        }
         break;
       case OutItem::kEndResponse:
         appendOut(std::move(item.bytes));
@@ -894,7 +920,9 @@ void Conn::flush() {
     return;
   }
   if (out_off_ == out_.size()) {
-    out_.clear();
+    // Keep a stream's buffer for its next events, but not the memory of a large response.
+    if (out_.capacity() > kKeptOutputCapacity) std::string().swap(out_);
+    else out_.clear();
     out_off_ = 0;
     if (close_after_flush_ && !draining_) {
       // Lingering close: send FIN (and close_notify), then discard input until the peer

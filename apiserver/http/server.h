@@ -77,6 +77,10 @@ class ResponseWriter {
   virtual void startStream(int status, const Headers& headers) = 0;
   // Returns false when the client has gone; the caller should stop streaming.
   virtual bool writeChunk(std::string_view data) = 0;
+  // Like writeChunk for bytes that many streams send (a watch event fanned out to every
+  // watcher): the buffer is queued by reference and copied only into the socket's output.
+  // `data` must not change afterwards.
+  virtual bool writeSharedChunk(std::shared_ptr<const std::string> data) = 0;
   virtual void endStream() = 0;
 
   // Answers 101 with the given headers and hands the raw connection to the caller.
