@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -29,6 +30,45 @@ class RecordingSink : public WatchSink {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> seen_;
+};
+
+// A sink that takes part in sharing: encode() names the events it selects, deliver() records
+// what it was handed. Counts encode() calls across all sinks of the test.
+class SharingSink : public WatchSink {
+ public:
+  SharingSink(std::string key, std::atomic<int>* encodes) : key_(std::move(key)), encodes_(encodes) {}
+  bool onEvents(const std::vector<CacheEvent>& events) override { return deliver(encode(events)); }
+  const std::string& shareKey() const override { return key_; }
+  std::shared_ptr<const std::string> encode(const std::vector<CacheEvent>& events) const override {
+    ++*encodes_;
+    std::string out;
+    for (const auto& e : events) out += e.obj->obj["metadata"].value("name", "") + ";";
+    return std::make_shared<const std::string>(out);
+  }
+  bool deliver(const std::shared_ptr<const std::string>& bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    got_ += *bytes;
+    buffers_.push_back(bytes.get());
+    cv_.notify_all();
+    return true;
+  }
+  std::string waitFor(size_t len) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return got_.size() >= len; });
+    return got_;
+  }
+  std::vector<const std::string*> buffers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return buffers_;
+  }
+
+ private:
+  std::string key_;
+  std::atomic<int>* encodes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string got_;
+  std::vector<const std::string*> buffers_;
 };
 
 class WatchCacheTest : public ::testing::Test {
@@ -108,6 +148,48 @@ TEST_F(WatchCacheTest, InitialStateReplayAndModifiedDeleted) {
   EXPECT_EQ(ev[0].rfind("ADDED one@", 0), 0u);
   EXPECT_EQ(ev[1], "MODIFIED one@" + std::to_string(r2));
   EXPECT_EQ(ev[2], "DELETED one@" + std::to_string(del.mod_revision));
+}
+
+TEST_F(WatchCacheTest, WatchersWithOneShareKeyShareOneEncoding) {
+  int64_t r0 = put("a", "zero");
+  startCache();
+  std::atomic<int> encodes{0};
+  std::vector<std::shared_ptr<SharingSink>> same;
+  for (int i = 0; i < 5; ++i) {
+    same.push_back(std::make_shared<SharingSink>("k", &encodes));
+    ASSERT_TRUE(cms()->addWatcher(r0, false, "/registry/core/configmaps/", same.back()).isOk());
+  }
+  auto other_ns = std::make_shared<SharingSink>("k", &encodes);  // same key, other prefix
+  ASSERT_TRUE(cms()->addWatcher(r0, false, "/registry/core/configmaps/b/", other_ns).isOk());
+  put("a", "one");
+  for (auto& s : same) EXPECT_EQ(s->waitFor(4), "one;");
+  put("b", "two");
+  for (auto& s : same) EXPECT_EQ(s->waitFor(8), "one;two;");
+  EXPECT_EQ(other_ns->waitFor(4), "two;");
+  // Each batch was encoded once per (prefix, key), and every watcher got the same buffer.
+  EXPECT_LE(encodes.load(), 3);
+  auto first = same[0]->buffers();
+  for (auto& s : same) EXPECT_EQ(s->buffers(), first);
+}
+
+TEST_F(WatchCacheTest, WatcherAddedWhileEventsAreInFlightSeesEachEventOnce) {
+  startCache();
+  std::atomic<int> encodes{0};
+  std::vector<std::shared_ptr<SharingSink>> sinks;
+  std::string expected;
+  for (int i = 0; i < 20; ++i) {
+    // Registered from revision 0 while earlier writes may still await their fan-out.
+    auto s = std::make_shared<SharingSink>("k", &encodes);
+    ASSERT_TRUE(cms()->addWatcher(0, true, "/registry/core/configmaps/", s).isOk());
+    sinks.push_back(s);
+    std::string name = (i < 10 ? "n0" : "n") + std::to_string(i);  // key order = write order
+    put("a", name);
+    expected += name + ";";
+  }
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    // Sink i saw names n0..n(i-1) by replay or fan-out, and everything after: all of them once.
+    EXPECT_EQ(sinks[i]->waitFor(expected.size()), expected) << i;
+  }
 }
 
 TEST_F(WatchCacheTest, TooOldRevisionIsExpired) {
