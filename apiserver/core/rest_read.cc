@@ -160,8 +160,7 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   if (!rv_match.empty() && rv.empty())
     return sendError(ctx, badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided"));
 
-  std::vector<ObjPtr> holders;     // keeps decoded objects alive
-  std::vector<const json*> objs;
+  std::vector<ObjPtr> holders;  // the selected objects, in key order
   std::string next_token;
   int64_t list_rv = 0;
   int64_t remaining = -1;
@@ -169,7 +168,7 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   auto from_store = [&](int64_t at_rev, const std::string& start_after) -> Status {
     std::string after = start_after;
     while (true) {
-      int64_t want = limit > 0 ? limit - static_cast<int64_t>(objs.size()) : 0;
+      int64_t want = limit > 0 ? limit - static_cast<int64_t>(holders.size()) : 0;
       auto page = store->list(prefix, after, want > 0 ? std::max<int64_t>(want, 100) : 0, at_rev);
       if (!page.isOk()) {
         if (page.status().code() == Code::kExpired)
@@ -183,10 +182,10 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
         after = kv.key;
         auto o = decodeStored(kv);
         if (!o.isOk()) continue;
-        if (!filter->matches((*o)->obj)) continue;
+        // Without selectors the object is never parsed: a JSON list sends its bytes.
+        if (!filter->empty() && !filter->matches((*o)->obj)) continue;
         holders.push_back(*o);
-        objs.push_back(&holders.back()->obj);
-        if (limit > 0 && static_cast<int64_t>(objs.size()) >= limit) {
+        if (limit > 0 && static_cast<int64_t>(holders.size()) >= limit) {
           // More may follow: hand out a token unless this was the last key.
           next_token = encodeContinue(at_rev, after);
           return Status::ok();
@@ -223,15 +222,14 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
     auto all = cache->resource(resourcePrefix(k))->list(prefix, &list_rv);
     size_t matched_total = 0;
     for (auto& o : all) {
-      if (!filter->matches(o->obj)) continue;
+      if (!filter->empty() && !filter->matches(o->obj)) continue;
       ++matched_total;
-      if (limit > 0 && static_cast<int64_t>(objs.size()) >= limit) continue;
+      if (limit > 0 && static_cast<int64_t>(holders.size()) >= limit) continue;
       holders.push_back(o);
-      objs.push_back(&o->obj);
     }
-    if (limit > 0 && matched_total > objs.size()) {
+    if (limit > 0 && matched_total > holders.size()) {
       next_token = encodeContinue(list_rv, holders.back()->key);
-      remaining = static_cast<int64_t>(matched_total - objs.size());
+      remaining = static_cast<int64_t>(matched_total - holders.size());
     }
   }
 
@@ -240,12 +238,15 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   if (remaining >= 0) meta["remainingItemCount"] = remaining;
 
   if (ctx.out == OutFormat::kTable) {
+    std::vector<const json*> objs;
+    objs.reserve(holders.size());
+    for (auto& h : holders) objs.push_back(&h->obj.get());
     json table = buildTable(k, objs, req.param("includeObject"), true);
     table["metadata"] = meta;
     return respond(ctx, 200, kTableType, table.dump());
   }
   std::vector<const std::string*> raws;
-  raws.reserve(objs.size());
+  raws.reserve(holders.size());
   for (auto& h : holders) raws.push_back(&h->raw());
   respond(ctx, 200, "application/json", listBody(k, meta, raws));
 }
@@ -332,7 +333,7 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   void forEachSelected(const std::vector<CacheEvent>& events, Fn&& fn) const {
     for (const auto& ev : events) {
       EventType type = ev.type;
-      bool now_match = filter_.matches(ev.obj->obj);
+      bool now_match = filter_.empty() || filter_.matches(ev.obj->obj);
       if (type == EventType::kModified && !filter_.empty()) {
         bool was = ev.prev && filter_.matches(ev.prev->obj);
         if (was && !now_match) type = EventType::kDeleted;
@@ -346,7 +347,7 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   }
 
   void appendTableEvent(std::string& out, const char* type, const CachedObject& obj) {
-    std::vector<const json*> one = {&obj.obj};
+    std::vector<const json*> one = {&obj.obj.get()};
     json t = buildTable(k_, one, include_object_, !sent_columns_);
     if (sent_columns_) t["columnDefinitions"] = nullptr;
     sent_columns_ = true;

@@ -338,7 +338,7 @@ Result<json> ApiServer::Impl::updateObject(
     auto cur_r = readCurrent(k, ns, name);
     if (!cur_r.isOk() && cur_r.status().code() != Code::kNotFound) return cur_r.status();
     ObjPtr cur = cur_r.isOk() ? *cur_r : nullptr;
-    auto desired_r = mutate(cur ? &cur->obj : nullptr);
+    auto desired_r = mutate(cur ? &cur->obj.get() : nullptr);
     if (!desired_r.isOk()) return desired_r.status();
     json desired = std::move(desired_r).value();
     if (!cur) {

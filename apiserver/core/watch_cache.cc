@@ -9,9 +9,14 @@
 
 namespace berth::apiserver {
 
-const std::string& CachedObject::raw() const {
-  std::call_once(raw_once_, [this] { raw_ = obj.dump(); });
-  return raw_;
+const nlohmann::json& LazyJson::get() const {
+  // The source was produced by decodeStored from valid JSON, so this cannot throw in practice;
+  // a failure still leaves an empty object rather than escaping into a request handler.
+  std::call_once(once_, [this] {
+    tree_ = nlohmann::json::parse(*source_, nullptr, false);
+    if (tree_.is_discarded()) tree_ = nlohmann::json::object();
+  });
+  return tree_;
 }
 
 const char* eventTypeName(EventType t) {
@@ -25,18 +30,101 @@ const char* eventTypeName(EventType t) {
   return "ERROR";
 }
 
-Result<ObjPtr> decodeStored(const storage::KeyValue& kv) {
-  auto obj = std::make_shared<CachedObject>();
-  obj->key = kv.key;
-  obj->mod_revision = kv.mod_revision;
-  try {
-    obj->obj = nlohmann::json::parse(kv.value);
-  } catch (const nlohmann::json::exception& e) {
-    return internalError("stored object " + kv.key + " is not valid JSON: " + e.what());
+namespace {
+
+size_t skipSpace(std::string_view s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) ++i;
+  return i;
+}
+
+// Index just past the JSON string starting at s[i] == '"', or npos.
+size_t skipString(std::string_view s, size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') ++i;
+    else if (s[i] == '"') return i + 1;
   }
-  if (!obj->obj.is_object()) return internalError("stored object " + kv.key + " is not an object");
-  obj->obj["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
-  return ObjPtr(std::move(obj));
+  return std::string_view::npos;
+}
+
+// Index just past the JSON value starting at s[i], or npos. Values are not validated here.
+size_t skipValue(std::string_view s, size_t i) {
+  if (i >= s.size()) return std::string_view::npos;
+  if (s[i] == '"') return skipString(s, i);
+  if (s[i] == '{' || s[i] == '[') {
+    int depth = 0;
+    while (i < s.size()) {
+      char c = s[i];
+      if (c == '"') {
+        i = skipString(s, i);
+        if (i == std::string_view::npos) return i;
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+      ++i;
+    }
+    return std::string_view::npos;
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
+  return i;
+}
+
+// The start of the value of member `key` (quoted) of the object whose '{' is at s[open], or
+// npos when it has no such member or the text is not an object.
+size_t findMember(std::string_view s, size_t open, std::string_view key) {
+  if (open >= s.size() || s[open] != '{') return std::string_view::npos;
+  size_t i = skipSpace(s, open + 1);
+  while (i < s.size() && s[i] == '"') {
+    size_t key_end = skipString(s, i);
+    if (key_end == std::string_view::npos) return key_end;
+    std::string_view name = s.substr(i, key_end - i);
+    i = skipSpace(s, key_end);
+    if (i >= s.size() || s[i] != ':') return std::string_view::npos;
+    i = skipSpace(s, i + 1);
+    if (name == key) return i;
+    i = skipSpace(s, skipValue(s, i));
+    if (i >= s.size() || s[i] != ',') return std::string_view::npos;
+    i = skipSpace(s, i + 1);
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+std::string withResourceVersion(std::string_view stored, int64_t revision) {
+  // Stored objects carry no resourceVersion (the revision is the row's): splice it in as the
+  // first member of metadata instead of parsing and re-serialising the whole object.
+  size_t meta = findMember(stored, skipSpace(stored, 0), "\"metadata\"");
+  if (meta == std::string_view::npos || stored[meta] != '{') return {};
+  if (findMember(stored, meta, "\"resourceVersion\"") != std::string_view::npos) return {};
+  size_t at = meta + 1;
+  std::string field = "\"resourceVersion\":\"" + std::to_string(revision) + "\"";
+  size_t next = skipSpace(stored, at);
+  bool empty = next < stored.size() && stored[next] == '}';
+  std::string out;
+  out.reserve(stored.size() + field.size() + 1);
+  out.append(stored.substr(0, at));
+  out += field;
+  if (!empty) out += ',';
+  out.append(stored.substr(at));
+  return out;
+}
+
+Result<ObjPtr> decodeStored(const storage::KeyValue& kv) {
+  std::string raw = withResourceVersion(kv.value, kv.mod_revision);
+  if (raw.empty()) {
+    // No metadata object to splice into, or a stored resourceVersion to replace: the slow way.
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(kv.value);
+    } catch (const nlohmann::json::exception& e) {
+      return internalError("stored object " + kv.key + " is not valid JSON: " + e.what());
+    }
+    if (!obj.is_object()) return internalError("stored object " + kv.key + " is not an object");
+    obj["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
+    raw = obj.dump();
+  }
+  return ObjPtr(std::make_shared<const CachedObject>(kv.key, kv.mod_revision, std::move(raw)));
 }
 
 const std::string& WatchSink::shareKey() const {

@@ -17,7 +17,9 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -27,17 +29,43 @@
 
 namespace berth::apiserver {
 
-struct CachedObject {
-  std::string key;
-  int64_t mod_revision = 0;
-  nlohmann::json obj;  // with metadata.resourceVersion set; never mutated once cached
-
-  // The object serialised as compact JSON, computed once.
-  const std::string& raw() const;
+// A JSON tree parsed from its serialisation on first use and then kept. Reads like a
+// `const nlohmann::json&` (conversion, operator[]). Thread-safe.
+class LazyJson {
+ public:
+  explicit LazyJson(const std::string* source) : source_(source) {}
+  const nlohmann::json& get() const;
+  operator const nlohmann::json&() const { return get(); }  // NOLINT: reads as the tree
+  template <typename K>
+  const nlohmann::json& operator[](K&& key) const {
+    return get()[std::forward<K>(key)];
+  }
 
  private:
-  mutable std::once_flag raw_once_;
-  mutable std::string raw_;
+  const std::string* source_;
+  mutable std::once_flag once_;
+  mutable nlohmann::json tree_;
+};
+
+// One cached object: its serialisation (with metadata.resourceVersion) is what the cache
+// holds; the JSON tree is parsed only when a caller reads `obj` (updates, Tables, selectors),
+// so objects that are only listed, watched or read as JSON cost their bytes and no tree.
+// Immutable once built.
+struct CachedObject {
+  CachedObject(std::string key_, int64_t mod_revision_, std::string raw)
+      : key(std::move(key_)), mod_revision(mod_revision_), raw_(std::move(raw)) {}
+  CachedObject(const CachedObject&) = delete;
+  CachedObject& operator=(const CachedObject&) = delete;
+
+  const std::string key;
+  const int64_t mod_revision = 0;
+  const LazyJson obj{&raw_};  // the parsed object, built on first use
+
+  // The object serialised as compact JSON.
+  const std::string& raw() const { return raw_; }
+
+ private:
+  const std::string raw_;
 };
 using ObjPtr = std::shared_ptr<const CachedObject>;
 
@@ -156,5 +184,9 @@ class WatchCache {
 
 // Decodes a stored value into a cached object (sets metadata.resourceVersion).
 Result<ObjPtr> decodeStored(const storage::KeyValue& kv);
+// `stored` (a JSON object without metadata.resourceVersion) with metadata.resourceVersion set
+// to `revision`, spliced in as text; "" when `stored` has no metadata object or already has a
+// resourceVersion.
+std::string withResourceVersion(std::string_view stored, int64_t revision);
 
 }  // namespace berth::apiserver

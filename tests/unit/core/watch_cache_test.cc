@@ -192,6 +192,38 @@ TEST_F(WatchCacheTest, WatcherAddedWhileEventsAreInFlightSeesEachEventOnce) {
   }
 }
 
+TEST(WithResourceVersion, SplicesIntoTheTopLevelMetadataOnly) {
+  // Keys and strings before metadata that look like it must not be taken for it.
+  std::string stored =
+      R"({"a":{"metadata":{"x":1}},"b":"\"metadata\":{","kind":"Pod","metadata":{"name":"p"},"spec":{}})";
+  std::string out = withResourceVersion(stored, 42);
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["metadata"]["resourceVersion"], "42");
+  EXPECT_EQ(j["metadata"]["name"], "p");
+  EXPECT_FALSE(j["a"]["metadata"].contains("resourceVersion"));
+  j["metadata"].erase("resourceVersion");
+  EXPECT_EQ(j, nlohmann::json::parse(stored));
+
+  EXPECT_EQ(nlohmann::json::parse(withResourceVersion(R"({"metadata":{}})", 7)),
+            nlohmann::json::parse(R"({"metadata":{"resourceVersion":"7"}})"));
+  EXPECT_EQ(withResourceVersion(R"({"kind":"X"})", 7), "");
+  EXPECT_EQ(withResourceVersion(R"({"metadata":{"resourceVersion":"3"}})", 7), "");
+  EXPECT_EQ(withResourceVersion(R"({"metadata":"no"})", 7), "");
+}
+
+TEST(DecodeStored, ReplacesAStoredResourceVersionAndParsesOnDemand) {
+  storage::KeyValue kv;
+  kv.key = "/registry/core/configmaps/a/x";
+  kv.mod_revision = 9;
+  kv.value = R"({"metadata":{"name":"x","resourceVersion":"3"}})";
+  auto o = decodeStored(kv);
+  ASSERT_TRUE(o.isOk());
+  EXPECT_EQ((*o)->obj["metadata"]["resourceVersion"], "9");
+  EXPECT_EQ(nlohmann::json::parse((*o)->raw())["metadata"]["resourceVersion"], "9");
+  kv.value = "not json";
+  EXPECT_FALSE(decodeStored(kv).isOk());
+}
+
 TEST_F(WatchCacheTest, TooOldRevisionIsExpired) {
   startCache(/*history=*/2);
   int64_t first = put("a", "e0");
