@@ -2,7 +2,9 @@
 #include <malloc.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -35,6 +37,9 @@ Server flags:
   --tls-san NAME                 extra subject alternative name (repeatable)
   --advertise-url URL            server URL written into kubeconfigs
   --worker-threads N             request workers (default 16)
+  --node-monitor-grace-period D  a node without heartbeat for D is marked Unknown (default 40s)
+  --default-not-ready-toleration-seconds N    pods tolerate a not-ready node N s (default 300)
+  --default-unreachable-toleration-seconds N  pods tolerate an unreachable node N s (default 300)
   --controllers LIST             controllers to run in-process, comma-separated, or "none"
                                  (default: every controller)
   --leader-elect[=BOOL]          run controllers only while holding the kube-system Lease
@@ -91,11 +96,22 @@ std::chrono::milliseconds parseFlagDuration(const std::string& flag, const std::
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
 
+int64_t parseSecondsFlag(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < 0) {
+    std::fprintf(stderr, "berth: %s: invalid number of seconds \"%s\"\n", flag.c_str(), v.c_str());
+    std::exit(2);
+  }
+  return n;
+}
+
 int runServer(const std::vector<std::string>& args) {
   berth::apiserver::ServerOptions o;
   std::string controllers = "default";
   bool leader_elect = true;
   berth::client::LeaderElectionConfig election;
+  std::chrono::milliseconds node_grace{40000};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;
@@ -117,6 +133,11 @@ int runServer(const std::vector<std::string>& args) {
       election.renew_deadline = parseFlagDuration("--leader-elect-renew-deadline", v);
     else if (takeFlag(args, &i, "--leader-elect-retry-period", &v))
       election.retry_period = parseFlagDuration("--leader-elect-retry-period", v);
+    else if (takeFlag(args, &i, "--node-monitor-grace-period", &v)) node_grace = parseFlagDuration("--node-monitor-grace-period", v);
+    else if (takeFlag(args, &i, "--default-not-ready-toleration-seconds", &v))
+      o.default_not_ready_toleration_seconds = parseSecondsFlag("--default-not-ready-toleration-seconds", v);
+    else if (takeFlag(args, &i, "--default-unreachable-toleration-seconds", &v))
+      o.default_unreachable_toleration_seconds = parseSecondsFlag("--default-unreachable-toleration-seconds", v);
     else if (takeFlag(args, &i, "-v", &v) || takeFlag(args, &i, "--v", &v)) berth::log::setVerbosity(std::atoi(v.c_str()));
     else if (args[i] == "-h" || args[i] == "--help") {
       std::fputs(kUsage, stdout);
@@ -154,6 +175,7 @@ int runServer(const std::vector<std::string>& args) {
       for (const auto& c : berth::split(controllers, ','))
         if (!c.empty()) co.enabled.push_back(c);
     }
+    co.node_monitor_grace_period = node_grace;
     berth::Status started;
     if (leader_elect) {
       election.identity = berth::client::leaderIdentity(o.data_dir + "/controller-manager.identity");

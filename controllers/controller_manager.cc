@@ -7,12 +7,16 @@
 #include "client/informer.h"
 #include "client/rest_client.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "controllers/garbage_collector.h"
 #include "controllers/daemonset_controller.h"
 #include "controllers/deployment_controller.h"
 #include "controllers/endpoints_controller.h"
 #include "controllers/endpointslice_controller.h"
 #include "controllers/job_controller.h"
+#include "controllers/disruption_controller.h"
+#include "controllers/node_lifecycle_controller.h"
+#include "controllers/taint_eviction_controller.h"
 #include "controllers/namespace_controller.h"
 #include "controllers/replicaset_controller.h"
 #include "controllers/scheduler/scheduler.h"
@@ -22,7 +26,8 @@ namespace berth::controllers {
 Status ControllerManager::validate(const ControllerManagerOptions& opts) {
   static const std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
                                                   "deployment", "endpoints", "endpointslice",
-                                                  "daemonset", "job", "scheduler"};
+                                                  "daemonset", "job", "scheduler",
+                                                  "nodelifecycle", "disruption"};
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
     std::string known;
@@ -102,6 +107,22 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     cm->scheduler_ = std::make_unique<scheduler::Scheduler>(cm->client_.get(), cm->informers_.get(),
                                                             scheduler::Scheduler::Config());
   }
+  if (enabled("nodelifecycle")) {
+    // Upstream runs taint-based eviction as its own controller; here it comes with node health.
+    NodeLifecycleController::Config c;
+    c.workers = opts.workers;
+    c.grace_period = opts.node_monitor_grace_period;
+    cm->nodelife_ = std::make_unique<NodeLifecycleController>(cm->client_.get(), cm->informers_.get(), c);
+    TaintEvictionController::Config t;
+    t.workers = opts.workers;
+    cm->taint_eviction_ =
+        std::make_unique<TaintEvictionController>(cm->client_.get(), cm->informers_.get(), t);
+  }
+  if (enabled("disruption")) {
+    DisruptionController::Config c;
+    c.workers = opts.workers;
+    cm->disruption_ = std::make_unique<DisruptionController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   cm->informers_->start();
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
@@ -112,6 +133,9 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->daemonset_) cm->daemonset_->start();
   if (cm->job_) cm->job_->start();
   if (cm->scheduler_) cm->scheduler_->start();
+  if (cm->nodelife_) cm->nodelife_->start();
+  if (cm->taint_eviction_) cm->taint_eviction_->start();
+  if (cm->disruption_) cm->disruption_->start();
   BLOG(0, "controller manager started").kv("controllers", opts.enabled.size())
       .kv("informers", cm->informers_->informers().size());
   return cm;
@@ -129,6 +153,9 @@ void ControllerManager::stop() {
   if (scheduler_) scheduler_->stop();
   if (deploy_) deploy_->stop();
   for (auto& r : recorders_) r->stop();
+  if (nodelife_) nodelife_->stop();
+  if (taint_eviction_) taint_eviction_->stop();
+  if (disruption_) disruption_->stop();
   if (rs_) rs_->stop();
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();

@@ -4,6 +4,7 @@
 // stop() stops the workers, then the informers. Thread-safety: start/stop from one thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ class DaemonSetController;
 class DeploymentController;
 class EndpointSliceController;
 class EndpointsController;
+class DisruptionController;
+class NodeLifecycleController;
+class TaintEvictionController;
 class GarbageCollector;
 class JobController;
 class NamespaceController;
@@ -35,7 +39,10 @@ struct ControllerManagerOptions {
   int workers = 2;
   std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
                                       "endpoints", "endpointslice", "daemonset", "job",
-                                      "scheduler"};
+                                      "scheduler", "nodelifecycle", "disruption"};
+  // How long a node may go without a heartbeat before it is marked Unknown (upstream's
+  // --node-monitor-grace-period).
+  std::chrono::milliseconds node_monitor_grace_period{40000};
 };
 
 class ControllerManager {
@@ -64,6 +71,9 @@ class ControllerManager {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   // One per event source ("daemonset-controller", ...); stopped after the controllers.
   std::vector<std::unique_ptr<client::EventRecorder>> recorders_;
+  std::unique_ptr<NodeLifecycleController> nodelife_;
+  std::unique_ptr<TaintEvictionController> taint_eviction_;
+  std::unique_ptr<DisruptionController> disruption_;
   bool stopped_ = false;
 };
 

@@ -93,6 +93,9 @@ struct ApiServer::Impl {
   bool handlePodProxy(RequestCtx& ctx);
   Status setUpKubeletClient(const http::PkiFiles& pki);
   std::string kubelet_client_cert, kubelet_client_key;  // PEM, issued at start-up
+  // pods/eviction with the PodDisruptionBudget checks (eviction.cc).
+  void handleEviction(RequestCtx& ctx, const json& eviction);
+  Result<std::vector<ObjPtr>> budgetsFor(const json& pod);
 
   // ---- responses ----
   // Every API response goes out here: Cache-Control, Warning headers, metrics.

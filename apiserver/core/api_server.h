@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,9 @@ struct ServerOptions {
   int io_threads = 2;
   int worker_threads = 16;
   std::string advertise_url;  // server URL written into kubeconfigs; default from bind/port
+  // DefaultTolerationSeconds admission: how long new pods tolerate a not-ready / unreachable node.
+  int64_t default_not_ready_toleration_seconds = 300;
+  int64_t default_unreachable_toleration_seconds = 300;
 };
 
 class ApiServer {

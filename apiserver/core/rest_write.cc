@@ -5,6 +5,7 @@
 
 #include "apiserver/core/api_context.h"
 #include "apiserver/core/api_errors.h"
+#include "apiserver/core/pod_admission.h"
 #include "apiserver/core/object_filter.h"
 #include "apiserver/kinds/name_validation.h"
 #include "apiserver/patch/apply.h"
@@ -301,6 +302,9 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
   // Status is the controllers' to write; a new object starts with none (as upstream's
   // PrepareForCreate), except Nodes, whose agent registers them with their status.
   if (k.has_status && k.kind != "Node") obj.erase("status");
+  if (k.group.empty() && k.resource == "pods")
+    addDefaultTolerations(obj, options.default_not_ready_toleration_seconds,
+                          options.default_unreachable_toleration_seconds);
   if (k.defaults) k.defaults(obj);
   auto causes = validateMetadata(k, obj);
   if (k.validate) {

@@ -131,18 +131,7 @@ bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
       sendJson(ctx, 201, createdStatus());
       return true;
     }
-    // Eviction: the pod is deleted with the eviction's DeleteOptions. PodDisruptionBudgets are
-    // consulted by the disruption controller's status (controllers issue).
-    json options = body->contains("deleteOptions") && (*body)["deleteOptions"].is_object()
-                       ? (*body)["deleteOptions"]
-                       : json::object();
-    bool deleted_now = false;
-    auto r = deleteObject(ctx, *pods, info.namespace_, info.name, options, false, &deleted_now);
-    if (!r.isOk()) {
-      sendError(ctx, r.status(), info.name);
-      return true;
-    }
-    sendJson(ctx, 201, createdStatus());
+    handleEviction(ctx, *body);
     return true;
   }
   return false;

@@ -1,0 +1,101 @@
+#include "apiserver/core/pod_admission.h"
+
+#include <gtest/gtest.h>
+
+namespace berth::apiserver {
+namespace {
+
+using json = nlohmann::json;
+
+TimePoint at(const char* s) {
+  TimePoint t;
+  EXPECT_TRUE(parseRfc3339(s, &t));
+  return t;
+}
+
+TEST(DefaultTolerationSeconds, AddsBothWithTheConfiguredSeconds) {
+  json pod = {{"spec", {{"containers", json::array()}}}};
+  addDefaultTolerations(pod, 7, 9);
+  json want = json::array({{{"key", "node.kubernetes.io/not-ready"}, {"operator", "Exists"},
+                            {"effect", "NoExecute"}, {"tolerationSeconds", 7}},
+                           {{"key", "node.kubernetes.io/unreachable"}, {"operator", "Exists"},
+                            {"effect", "NoExecute"}, {"tolerationSeconds", 9}}});
+  EXPECT_EQ(pod["spec"]["tolerations"], want);
+}
+
+TEST(DefaultTolerationSeconds, KeepsWhatThePodAlreadyTolerates) {
+  json own = {{"key", "node.kubernetes.io/unreachable"}, {"operator", "Exists"},
+              {"effect", "NoExecute"}, {"tolerationSeconds", 2}};
+  json pod = {{"spec", {{"tolerations", {own}}}}};
+  addDefaultTolerations(pod, 300, 300);
+  ASSERT_EQ(pod["spec"]["tolerations"].size(), 2u);
+  EXPECT_EQ(pod["spec"]["tolerations"][0], own);
+  EXPECT_EQ(pod["spec"]["tolerations"][1]["key"], "node.kubernetes.io/not-ready");
+  // A toleration of every taint covers both.
+  json all = {{"spec", {{"tolerations", {{{"operator", "Exists"}}}}}}};
+  addDefaultTolerations(all, 300, 300);
+  EXPECT_EQ(all["spec"]["tolerations"].size(), 1u);
+}
+
+json pdb(int allowed, int generation = 2, int observed = 2) {
+  return {{"metadata", {{"name", "b"}, {"generation", generation}}},
+          {"spec", {{"minAvailable", 2}}},
+          {"status", {{"observedGeneration", observed}, {"disruptionsAllowed", allowed},
+                      {"desiredHealthy", 2}, {"currentHealthy", 2 + allowed}, {"expectedPods", 3},
+                      {"conditions", {{{"type", "DisruptionAllowed"}, {"status", allowed > 0 ? "True" : "False"},
+                                       {"reason", allowed > 0 ? "SufficientPods" : "InsufficientPods"}}}}}}};
+}
+
+TEST(Eviction, BudgetAtZeroIsTooManyRequestsWithACause) {
+  auto r = consumeDisruption(pdb(0), "p", at("2026-01-01T00:00:00Z"));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kTooManyRequests);
+  EXPECT_EQ(r.status().message(), "Cannot evict pod as it would violate the pod's disruption budget.");
+  ASSERT_EQ(r.status().causes().size(), 1u);
+  EXPECT_EQ(r.status().causes()[0].reason, "DisruptionBudget");
+  EXPECT_EQ(r.status().causes()[0].message, "The disruption budget b needs 2 healthy pods and has 2 currently");
+}
+
+TEST(Eviction, StaleBudgetStatusRefuses) {
+  auto r = consumeDisruption(pdb(1, 3, 2), "p", at("2026-01-01T00:00:00Z"));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kTooManyRequests);
+  EXPECT_EQ(r.status().causes()[0].message, "The disruption budget b is still being processed by the server.");
+}
+
+TEST(Eviction, TakesOneDisruptionAndRecordsThePod) {
+  auto r = consumeDisruption(pdb(1), "p", at("2026-01-01T00:00:00Z"));
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ((*r)["status"]["disruptionsAllowed"], 0);
+  EXPECT_EQ((*r)["status"]["disruptedPods"]["p"], "2026-01-01T00:00:00Z");
+  EXPECT_EQ((*r)["status"]["conditions"][0]["status"], "False");
+  EXPECT_EQ((*r)["status"]["conditions"][0]["reason"], "InsufficientPods");
+  auto two = consumeDisruption(pdb(2), "p", at("2026-01-01T00:00:00Z"));
+  EXPECT_EQ((*two)["status"]["disruptionsAllowed"], 1);
+  EXPECT_EQ((*two)["status"]["conditions"][0]["status"], "True");
+}
+
+TEST(Eviction, WhichPodsIgnoreTheBudget) {
+  json running = {{"metadata", json::object()}, {"status", {{"phase", "Running"}}}};
+  EXPECT_FALSE(evictionIgnoresBudget(running));
+  for (const char* phase : {"Pending", "Succeeded", "Failed"})
+    EXPECT_TRUE(evictionIgnoresBudget({{"status", {{"phase", phase}}}})) << phase;
+  json deleting = running;
+  deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  EXPECT_TRUE(evictionIgnoresBudget(deleting));
+
+  json unready = running;
+  unready["status"]["conditions"] = {{{"type", "Ready"}, {"status", "False"}}};
+  json ready = running;
+  ready["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+  EXPECT_FALSE(unhealthyPodMayGo(ready, pdb(0)));
+  EXPECT_TRUE(unhealthyPodMayGo(unready, pdb(0)));  // currentHealthy 2 >= desiredHealthy 2
+  json short_budget = pdb(0);
+  short_budget["status"]["currentHealthy"] = 1;
+  EXPECT_FALSE(unhealthyPodMayGo(unready, short_budget));
+  short_budget["spec"]["unhealthyPodEvictionPolicy"] = "AlwaysAllow";
+  EXPECT_TRUE(unhealthyPodMayGo(unready, short_budget));
+}
+
+}  // namespace
+}  // namespace berth::apiserver
