@@ -167,12 +167,17 @@ Status Informer::listAndReplace() {
   std::string rv;
   ListOptions lo;
   lo.limit = 500;
+  lo.label_selector = opts_.label_selector;
+  lo.field_selector = opts_.field_selector;
   while (true) {
     auto r = client_->list(resource_, opts_.ns, lo);
     if (!r.isOk()) return r.status();
     json& page = *r;
     if (page.contains("items") && page["items"].is_array())
-      for (auto& it : page["items"]) all.push_back(std::move(it));
+      for (auto& it : page["items"]) {
+        if (opts_.transform && it.is_object()) opts_.transform(it);
+        all.push_back(std::move(it));
+      }
     const json& meta = page.value("metadata", json::object());
     rv = meta.value("resourceVersion", rv);
     std::string cont = meta.value("continue", "");
@@ -227,6 +232,7 @@ Status Informer::listAndReplace() {
 void Informer::apply(const std::string& type, const json& obj_in) {
   if (!obj_in.is_object() || !obj_in.contains("metadata")) return;
   json obj = obj_in;
+  if (opts_.transform) opts_.transform(obj);
   obj["kind"] = resource_.kind;
   obj["apiVersion"] = resource_.groupVersion();
   std::string key = objectKey(obj);
@@ -259,6 +265,8 @@ Status Informer::watchOnce(bool* expired) {
   WatchOptions wo;
   wo.resource_version = lastResourceVersion();
   wo.timeout_seconds = opts_.watch_timeout_seconds;
+  wo.label_selector = opts_.label_selector;
+  wo.field_selector = opts_.field_selector;
   Status event_error;
   Status st = client_->watch(
       resource_, opts_.ns, wo,

@@ -50,6 +50,12 @@ class Informer {
  public:
   struct Options {
     std::string ns;  // empty: all namespaces
+    std::string label_selector;  // list and watch only matching objects
+    std::string field_selector;  // e.g. "spec.nodeName=node-1"
+    // Applied to every object before it is cached (client-go's SetTransform): drop what the
+    // handlers never read so a large cache stays small. Must keep metadata name/namespace/
+    // resourceVersion.
+    std::function<void(json&)> transform;
     std::chrono::milliseconds resync{0};  // 0: no periodic resync
     int watch_timeout_seconds = 300;
     std::chrono::milliseconds min_backoff{100};

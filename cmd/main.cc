@@ -14,6 +14,7 @@
 #include "controllers/controller_manager.h"
 #include "controllers/leader_elected_manager.h"
 #include "kubelet-lite/runtime/runc_shim.h"
+#include "kubelet-lite/agent.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/time_util.h"
@@ -24,6 +25,7 @@ constexpr const char* kUsage = R"(berth: an EKS-like Kubernetes cluster manager
 
 Usage:
   berth server [flags]     run the API server on the embedded store
+  berth agent [flags]      run the node agent (kubelet-lite); berth agent --help
   berth version            print the version
 
 Server flags:
@@ -219,6 +221,7 @@ int main(int argc, char** argv) {
   if (cmd == "server") return runServer(args);
   // Internal: the per-container process the runc runtime starts (not for users).
   if (cmd == "runc-shim") return berth::kubelet::runc::runcShimMain(args);
+  if (cmd == "agent") return berth::kubelet::runAgent(args);
   if (cmd == "version") {
     std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
     return 0;

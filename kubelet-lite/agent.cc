@@ -1,0 +1,66 @@
+#include "kubelet-lite/agent.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "client/rest_client.h"
+#include "common/log.h"
+#include "kubelet-lite/agent_options.h"
+#include "kubelet-lite/simulated_agent.h"
+
+namespace berth::kubelet {
+
+int runAgent(const std::vector<std::string>& args) {
+  bool help = false;
+  auto parsed = parseAgentOptions(args, &help);
+  if (help) {
+    std::fputs(kAgentUsage, stdout);
+    return 0;
+  }
+  if (!parsed.isOk()) {
+    std::fprintf(stderr, "berth agent: %s\n\n%s", parsed.status().message().c_str(), kAgentUsage);
+    return 2;
+  }
+  AgentOptions opts = std::move(parsed).value();
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto kc = client::loadKubeConfig(opts.kubeconfig);
+  if (!kc.isOk()) {
+    std::fprintf(stderr, "berth agent: %s\n", kc.status().toString().c_str());
+    return 1;
+  }
+  client::RestClient::Options co;
+  co.user_agent = "berth-agent";
+  client::RestClient client(std::move(kc).value(), co);
+  HostFacts host = detectHost(opts.root_dir);
+  if (!opts.node_ip.empty()) host.internal_ip = opts.node_ip;
+
+  std::unique_ptr<SimulatedAgent> sim;
+  Status st;
+  if (opts.runtime == "simulated") {
+    sim = std::make_unique<SimulatedAgent>(&client, opts, host);
+    st = sim->start();
+  } else {
+    st = Status(Code::kUnavailable, "--runtime " + opts.runtime + " is not available yet");
+  }
+  if (!st.isOk()) {
+    std::fprintf(stderr, "berth agent: %s\n", st.toString().c_str());
+    return 1;
+  }
+  std::printf("berth agent running (runtime %s)\n", opts.runtime.c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  BLOG(0, "agent shutting down").kv("signal", sig);
+  if (sim) sim->stop();
+  return 0;
+}
+
+}  // namespace berth::kubelet

@@ -1,0 +1,150 @@
+#include "kubelet-lite/agent_options.h"
+
+#include <cstdlib>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "kubelet-lite/node_status.h"
+
+namespace berth::kubelet {
+
+const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime runc|process|simulated [flags]
+
+  --kubeconfig FILE          how to reach the API server (required)
+  --runtime R                runc, process (host processes) or simulated (required)
+  --node-name N              node name (default: host name)
+  --zone Z                   topology.kubernetes.io/zone
+  --region R                 topology.kubernetes.io/region
+  --instance-type T          node.kubernetes.io/instance-type
+  --labels k=v,...           extra node labels
+  --root-dir DIR             pod logs and volumes (default /var/lib/berth-agent)
+  --node-ip IP               InternalIP address (default: the host's first IPv4)
+  --cpu N                    cpu capacity, e.g. 4 or 3500m (default: the host's)
+  --memory Q                 memory capacity, e.g. 8Gi (default: the host's)
+  --max-pods N               pods capacity (default 110)
+  --kubelet-port PORT        daemonEndpoints.kubeletEndpoint.Port (default 10250)
+Simulated mode:
+  --nodes N                  how many nodes this process plays (default 1)
+  --zones a,b,c              zones the nodes are spread over, round robin
+  --node-name-prefix P       node names are P0, P1, ... (default sim-node-)
+  --delete-nodes-on-exit     delete the simulated Node objects on SIGTERM
+  --sync-workers N           pod status writers (default 4)
+  -v N                       log verbosity (default 2)
+)";
+
+namespace {
+
+// Reads "--name value" and "--name=value"; a flag missing its value is an error().
+class Flags {
+ public:
+  explicit Flags(const std::vector<std::string>& args) : args_(args) {}
+  bool done() const { return i_ >= args_.size() || !error_.isOk(); }
+  const std::string& current() const { return args_[i_]; }
+  void next() { ++i_; }
+  const Status& error() const { return error_; }
+  bool take(const std::string& name, std::string* out) {
+    const std::string& a = args_[i_];
+    if (a == name) {
+      if (i_ + 1 >= args_.size()) {
+        error_ = badRequest("flag " + name + " needs a value");
+        return false;
+      }
+      *out = args_[++i_];
+      return true;
+    }
+    if (startsWith(a, name + "=")) {
+      *out = a.substr(name.size() + 1);
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  size_t i_ = 0;
+  Status error_;
+};
+
+Result<int64_t> positiveInt(const std::string& flag, const std::string& v, int64_t max) {
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || n <= 0 || n > max)
+    return badRequest(flag + ": expected an integer in 1.." + std::to_string(max) + ", got \"" + v + "\"");
+  return static_cast<int64_t>(n);
+}
+
+Result<std::map<std::string, std::string>> parseLabels(const std::string& v) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : split(v, ',')) {
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return badRequest("--labels: expected key=value, got \"" + kv + "\"");
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, bool* help) {
+  AgentOptions o;
+  *help = false;
+  Flags f(args);
+  for (; !f.done(); f.next()) {
+    std::string v;
+    auto take = [&](const char* name) { return f.take(name, &v); };
+    if (take("--kubeconfig")) o.kubeconfig = v;
+    else if (take("--runtime")) o.runtime = v;
+    else if (take("--node-name")) o.node_name = v;
+    else if (take("--zone")) o.zone = v;
+    else if (take("--region")) o.region = v;
+    else if (take("--instance-type")) o.instance_type = v;
+    else if (take("--root-dir")) o.root_dir = v;
+    else if (take("--node-ip")) o.node_ip = v;
+    else if (take("--node-name-prefix")) o.node_name_prefix = v;
+    else if (take("--labels")) {
+      BERTH_ASSIGN_OR_RETURN(o.labels, parseLabels(v));
+    } else if (take("--cpu")) {
+      BERTH_ASSIGN_OR_RETURN(o.cpu_millis, parseCpuMillis(v));
+    } else if (take("--memory")) {
+      BERTH_ASSIGN_OR_RETURN(o.memory_bytes, parseBytes(v));
+    } else if (take("--max-pods")) {
+      BERTH_ASSIGN_OR_RETURN(o.max_pods, positiveInt("--max-pods", v, 100000));
+    } else if (take("--kubelet-port")) {
+      BERTH_ASSIGN_OR_RETURN(int64_t p, positiveInt("--kubelet-port", v, 65535));
+      o.kubelet_port = static_cast<int>(p);
+    } else if (take("--nodes")) {
+      BERTH_ASSIGN_OR_RETURN(int64_t n, positiveInt("--nodes", v, 100000));
+      o.nodes = static_cast<int>(n);
+    } else if (take("--sync-workers")) {
+      BERTH_ASSIGN_OR_RETURN(int64_t n, positiveInt("--sync-workers", v, 64));
+      o.sync_workers = static_cast<int>(n);
+    } else if (take("--zones")) {
+      for (const auto& z : split(v, ','))
+        if (!z.empty()) o.zones.push_back(z);
+    } else if (take("-v") || take("--v")) {
+      log::setVerbosity(std::atoi(v.c_str()));
+    } else if (f.current() == "--delete-nodes-on-exit") {
+      o.delete_nodes_on_exit = true;
+    } else if (f.current() == "-h" || f.current() == "--help") {
+      *help = true;
+      return o;
+    } else if (f.error().isOk()) {
+      return badRequest("unknown flag \"" + f.current() + "\"");
+    }
+  }
+  BERTH_RETURN_IF_ERROR(f.error());
+  if (o.kubeconfig.empty()) return badRequest("--kubeconfig is required");
+  if (o.runtime != "runc" && o.runtime != "process" && o.runtime != "simulated")
+    return badRequest("--runtime must be runc, process or simulated, got \"" + o.runtime + "\"");
+  if (o.runtime != "simulated" && o.nodes != 1)
+    return badRequest("--nodes is only for --runtime simulated");
+  if (o.region.empty() && !o.zone.empty() && o.zone.size() > 1) {
+    // Zone names end with a letter after the region: local-1a -> local-1.
+    o.region = o.zone.substr(0, o.zone.size() - 1);
+  }
+  return o;
+}
+
+}  // namespace berth::kubelet

@@ -1,0 +1,41 @@
+// `berth agent` flags, parsed and validated into AgentOptions (errors name the bad flag).
+// Thread-safety: values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace berth::kubelet {
+
+struct AgentOptions {
+  std::string kubeconfig;
+  std::string runtime;  // "runc" | "process" | "simulated"
+  std::string node_name;  // default: the host name (simulated: prefix + index)
+  std::string zone;
+  std::string region;
+  std::string instance_type;
+  std::map<std::string, std::string> labels;
+  std::string root_dir = "/var/lib/berth-agent";
+  std::string node_ip;  // default: the host's first IPv4
+  int64_t cpu_millis = 0;     // 0: from the host
+  int64_t memory_bytes = 0;   // 0: from the host
+  int64_t max_pods = 110;
+  int kubelet_port = 10250;
+  // simulated
+  int nodes = 1;
+  std::vector<std::string> zones;
+  std::string node_name_prefix = "sim-node-";
+  bool delete_nodes_on_exit = false;
+  int sync_workers = 4;
+};
+
+extern const char kAgentUsage[];
+
+// Parses the flags after `berth agent`. `help` is set for -h/--help.
+Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, bool* help);
+
+}  // namespace berth::kubelet

@@ -1,0 +1,71 @@
+// SimulatedAgent: one process plays many nodes (like kwok). Each simulated node has its own Node
+// object (spread round-robin over the zones), Lease and status heartbeats (all from one
+// Heartbeat thread) and a /24 pod range. ONE pod informer watches every pod with a nodeName
+// (cached in a stripped form so 30,000 pods stay small); pods bound to one of our nodes are
+// reported Running and Ready at once with an IP from that node's range, and a pod being deleted
+// gracefully is deleted for good at once (gracePeriodSeconds=0, uid precondition).
+// Nothing is deleted on shutdown unless delete_nodes_on_exit.
+// Thread-safety: start/stop from one thread; handlers and workers synchronise on mu_.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "client/informer.h"
+#include "client/workqueue.h"
+#include "kubelet-lite/agent_options.h"
+#include "kubelet-lite/heartbeat.h"
+#include "kubelet-lite/node_status.h"
+
+namespace berth::kubelet {
+
+class SimulatedAgent {
+ public:
+  SimulatedAgent(client::Client* client, AgentOptions opts, HostFacts host);
+  ~SimulatedAgent();
+  SimulatedAgent(const SimulatedAgent&) = delete;
+  SimulatedAgent& operator=(const SimulatedAgent&) = delete;
+
+  // Registers every node, then starts heartbeats, the pod watch and the status writers.
+  Status start();
+  void stop();
+
+  // The stripped form the pod cache keeps (exposed for tests).
+  static void stripPod(json& pod);
+
+ private:
+  struct SimNode {
+    NodeIdentity id;
+    TimePoint ready_since;
+    std::unordered_map<std::string, int> ip_by_uid;  // guarded by mu_
+    std::set<int> used_hosts;                         // guarded by mu_
+  };
+  NodeIdentity identityFor(int index) const;
+  Status registerNode(SimNode* node);
+  void enqueueIfOurs(const client::ObjectPtr& pod);
+  void onPodDeleted(const client::ObjectPtr& pod);
+  void worker();
+  Status syncPod(const std::string& key);
+  // The pod's IP in its node's range: the one already in its status, else a free one; empty
+  // when the range is full.
+  std::string podIp(SimNode* node, const json& pod);
+  void releaseIp(SimNode* node, const std::string& uid);
+
+  client::Client* client_;
+  AgentOptions opts_;
+  HostFacts host_;
+  std::unordered_map<std::string, std::unique_ptr<SimNode>> nodes_;  // fixed after start()
+  std::mutex mu_;
+  std::unique_ptr<Heartbeat> heartbeat_;
+  std::unique_ptr<client::Informer> pods_;
+  client::WorkQueue queue_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace berth::kubelet

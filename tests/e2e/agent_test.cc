@@ -1,0 +1,140 @@
+// End-to-end: `berth agent` (kubelet-lite) against a real `berth server`, driven by the real
+// kubectl. Simulated nodes (registration, labels, leases, pod status, graceful deletion,
+// re-registration after a restart) and the process runtime (pod lifecycle with host processes).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <set>
+
+#include "tests/e2e/harness.h"
+
+namespace berth::e2e {
+namespace {
+
+using json = nlohmann::json;
+
+class AgentTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server({"--controllers", "none"});
+    ASSERT_TRUE(server_->ok()) << "berth server did not start";
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server_->stop(), 0);
+    delete server_;
+    server_ = nullptr;
+  }
+  CmdResult k(const std::vector<std::string>& args, const std::string& input = "") {
+    return server_->kubectl(args, input);
+  }
+  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
+    auto r = k(args, input);
+    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << " " << (args.size() > 1 ? args[1] : "")
+                              << " failed: " << r.err;
+    return r.out;
+  }
+  // Starts `berth agent` with these flags and waits until it says it runs.
+  std::unique_ptr<Child> startAgent(std::vector<std::string> flags) {
+    std::vector<std::string> argv = {berthBinary(), "agent", "--kubeconfig", server_->kubeconfig()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    auto c = std::make_unique<Child>(argv);
+    EXPECT_TRUE(c->waitFor("berth agent running", std::chrono::seconds(60)))
+        << "berth agent did not start";
+    return c;
+  }
+
+  static Server* server_;
+};
+
+Server* AgentTest::server_ = nullptr;
+
+const char* kSimPod = R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: sim
+spec:
+  nodeName: sim-1
+  containers:
+  - name: app
+    image: nginx
+    resources:
+      limits: {cpu: 100m, memory: 64Mi}
+)";
+
+TEST_F(AgentTest, SimulatedNodesRegisterRunPodsAndSurviveARestart) {
+  auto agent = startAgent({"--runtime", "simulated", "--nodes", "3", "--zones",
+                           "local-1a,local-1b,local-1c", "--node-name-prefix", "sim-",
+                           "--instance-type", "m5.large"});
+  ok({"wait", "--for=condition=Ready", "node/sim-0", "node/sim-1", "node/sim-2", "--timeout=60s"});
+  std::string wide = ok({"get", "nodes", "-o", "wide"});
+  for (const char* n : {"sim-0", "sim-1", "sim-2"}) EXPECT_NE(wide.find(n), std::string::npos) << wide;
+  EXPECT_NE(wide.find("INTERNAL-IP"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("simulated://"), std::string::npos) << wide;
+
+  json nodes = json::parse(ok({"get", "nodes", "-o", "json"}));
+  std::set<std::string> zones, cidrs;
+  for (const auto& n : nodes["items"]) {
+    const auto& l = n["metadata"]["labels"];
+    std::string name = n["metadata"]["name"];
+    EXPECT_EQ(l.value("kubernetes.io/hostname", ""), name);
+    EXPECT_EQ(l.value("kubernetes.io/os", ""), "linux");
+    EXPECT_FALSE(l.value("kubernetes.io/arch", "").empty());
+    EXPECT_EQ(l.value("topology.kubernetes.io/region", ""), "local-1");
+    EXPECT_EQ(l.value("node.kubernetes.io/instance-type", ""), "m5.large");
+    zones.insert(l.value("topology.kubernetes.io/zone", ""));
+    cidrs.insert(n["spec"].value("podCIDR", ""));
+    EXPECT_EQ(n["status"]["capacity"].value("pods", ""), "110");
+    EXPECT_EQ(n["status"]["conditions"].size(), 4u);
+  }
+  EXPECT_EQ(zones, (std::set<std::string>{"local-1a", "local-1b", "local-1c"}));
+  EXPECT_EQ(cidrs.size(), 3u) << "each node has its own pod range";
+  ok({"get", "lease", "-n", "kube-node-lease", "sim-0", "sim-1", "sim-2"});
+
+  ok({"create", "namespace", "sim"});
+  ok({"apply", "-f", "-"}, kSimPod);
+  ok({"wait", "-n", "sim", "--for=condition=Ready", "pod/web", "--timeout=60s"});
+  json pod = json::parse(ok({"get", "-n", "sim", "pod", "web", "-o", "json"}));
+  std::string ip = pod["status"].value("podIP", "");
+  std::string cidr = nodes["items"][1]["spec"].value("podCIDR", "");
+  ASSERT_GT(cidr.size(), 4u);
+  EXPECT_EQ(ip.rfind(cidr.substr(0, cidr.size() - 4), 0), 0u) << ip << " not in " << cidr;
+  EXPECT_EQ(pod["status"].value("phase", ""), "Running");
+  EXPECT_EQ(pod["status"].value("qosClass", ""), "Guaranteed");
+  std::string row = ok({"get", "-n", "sim", "pod", "web", "--no-headers"});
+  EXPECT_NE(row.find("1/1"), std::string::npos) << row;
+  EXPECT_NE(row.find("Running"), std::string::npos) << row;
+
+  // The agent restarts: it re-registers its nodes (same ranges) and keeps the pod as it was.
+  agent->kill(SIGKILL);
+  agent = startAgent({"--runtime", "simulated", "--nodes", "3", "--zones",
+                      "local-1a,local-1b,local-1c", "--node-name-prefix", "sim-"});
+  ok({"wait", "--for=condition=Ready", "node/sim-1", "--timeout=60s"});
+  json again = json::parse(ok({"get", "-n", "sim", "pod", "web", "-o", "json"}));
+  EXPECT_EQ(again["status"].value("podIP", ""), ip);
+
+  // Graceful deletion completes (kubectl delete waits until the pod is gone).
+  ok({"delete", "-n", "sim", "pod", "web", "--timeout=60s"});
+  auto gone = k({"get", "-n", "sim", "pod", "web"});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("NotFound"), std::string::npos) << gone.err;
+  agent->kill(SIGTERM);
+  EXPECT_EQ(agent->wait(), 0);
+  // Nodes stay after a clean exit (no --delete-nodes-on-exit).
+  ok({"get", "node", "sim-0"});
+}
+
+TEST_F(AgentTest, BadFlagsAreNamed) {
+  auto r = run({berthBinary(), "agent", "--kubeconfig", server_->kubeconfig(), "--runtime", "docker"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--runtime must be runc, process or simulated"), std::string::npos) << r.err;
+  r = run({berthBinary(), "agent", "--kubeconfig", server_->kubeconfig(), "--runtime", "simulated",
+           "--nodes", "zero"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--nodes"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace berth::e2e
