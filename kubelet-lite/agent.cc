@@ -8,11 +8,15 @@
 #include "client/rest_client.h"
 #include "common/log.h"
 #include "kubelet-lite/agent_options.h"
+#include "kubelet-lite/node_agent.h"
+#include "kubelet-lite/runtime/process_runtime.h"
 #include "kubelet-lite/simulated_agent.h"
 
 namespace berth::kubelet {
 
 int runAgent(const std::vector<std::string>& args) {
+  // `berth agent shim DIR`: the process runtime's per-container supervisor.
+  if (args.size() == 2 && args[0] == "shim") return runProcessShim(args[1]);
   bool help = false;
   auto parsed = parseAgentOptions(args, &help);
   if (help) {
@@ -43,12 +47,19 @@ int runAgent(const std::vector<std::string>& args) {
   if (!opts.node_ip.empty()) host.internal_ip = opts.node_ip;
 
   std::unique_ptr<SimulatedAgent> sim;
+  std::unique_ptr<NodeAgent> node;
   Status st;
   if (opts.runtime == "simulated") {
     sim = std::make_unique<SimulatedAgent>(&client, opts, host);
     st = sim->start();
   } else {
-    st = Status(Code::kUnavailable, "--runtime " + opts.runtime + " is not available yet");
+    auto rt = makeRuntime(opts, host);
+    if (rt.isOk()) {
+      node = std::make_unique<NodeAgent>(&client, opts, host, std::move(rt).value());
+      st = node->start();
+    } else {
+      st = rt.status();
+    }
   }
   if (!st.isOk()) {
     std::fprintf(stderr, "berth agent: %s\n", st.toString().c_str());
@@ -60,6 +71,7 @@ int runAgent(const std::vector<std::string>& args) {
   sigwait(&set, &sig);
   BLOG(0, "agent shutting down").kv("signal", sig);
   if (sim) sim->stop();
+  if (node) node->stop();
   return 0;
 }
 

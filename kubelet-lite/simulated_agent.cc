@@ -185,8 +185,8 @@ void SimulatedAgent::enqueueIfOurs(const client::ObjectPtr& pod) {
   if (!ip.empty()) {
     // Remember IPs handed out before a restart so no new pod gets them.
     std::string prefix = podIpInCidr(it->second->id.pod_cidr, 0);
-    prefix.pop_back();
-    if (ip.rfind(prefix, 0) == 0) {
+    if (!prefix.empty()) prefix.pop_back();  // "10.244.3.0" -> "10.244.3."
+    if (!prefix.empty() && ip.rfind(prefix, 0) == 0) {
       int host = std::atoi(ip.c_str() + prefix.size());
       std::lock_guard<std::mutex> l(mu_);
       std::string uid = str(at(at(*pod, "metadata"), "uid"));

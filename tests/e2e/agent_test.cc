@@ -5,8 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "tests/e2e/harness.h"
 
@@ -134,6 +140,115 @@ TEST_F(AgentTest, BadFlagsAreNamed) {
            "--nodes", "zero"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--nodes"), std::string::npos) << r.err;
+}
+
+std::string podYaml(const std::string& name, const std::string& policy, const std::string& script) {
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}, {"namespace", "proc"}}},
+              {"spec",
+               {{"nodeName", "proc-1"},
+                {"restartPolicy", policy},
+                {"terminationGracePeriodSeconds", 5},
+                {"containers",
+                 json::array({{{"name", "app"},
+                               {"image", "busybox"},
+                               {"command", json::array({"sh", "-c", script})}}})}}}};
+  return pod.dump();
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The container writes its pid a moment after it is reported running; wait for a new one.
+int waitForPid(const std::string& path, int not_this, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int pid = std::atoi(readFile(path).c_str());
+    if (pid > 1 && pid != not_this) return pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
+}
+
+TEST_F(AgentTest, ProcessRuntimeRunsRestartsCompletesAndDeletesPods) {
+  std::string root = makeTempDir("berth-agent-root-");
+  std::vector<std::string> flags = {"--runtime", "process", "--node-name", "proc-1",
+                                    "--root-dir", root, "--zone", "local-1b"};
+  auto agent = startAgent(flags);
+  ok({"wait", "--for=condition=Ready", "node/proc-1", "--timeout=60s"});
+  json node = json::parse(ok({"get", "node", "proc-1", "-o", "json"}));
+  EXPECT_EQ(node["status"]["nodeInfo"].value("containerRuntimeVersion", ""), "process://0.1.0");
+  EXPECT_FALSE(node["status"]["nodeInfo"].value("kernelVersion", "").empty());
+  EXPECT_FALSE(node["spec"].value("podCIDR", "").empty());
+  ok({"create", "namespace", "proc"});
+
+  // A long-running pod: Running and Ready, its output in the CRI log file.
+  std::string pidfile = root + "/hello.pid";
+  // "$$$$" reaches sh as "$$" (the API's $(VAR) syntax escapes "$" as "$$").
+  ok({"apply", "-f", "-"}, podYaml("hello", "Always",
+                                   "echo hello; echo $$$$ > " + pidfile + "; exec sleep 1000"));
+  ok({"wait", "-n", "proc", "--for=condition=Ready", "pod/hello", "--timeout=60s"});
+  json pod = json::parse(ok({"get", "-n", "proc", "pod", "hello", "-o", "json"}));
+  std::string uid = pod["metadata"]["uid"];
+  EXPECT_EQ(pod["status"].value("phase", ""), "Running");
+  EXPECT_FALSE(pod["status"].value("podIP", "").empty());
+  EXPECT_FALSE(pod["status"].value("hostIP", "").empty());
+  EXPECT_FALSE(pod["status"].value("startTime", "").empty());
+
+  // The container dies: it is restarted and RESTARTS counts it.
+  int pid = waitForPid(pidfile, 0, std::chrono::seconds(30));
+  ASSERT_GT(pid, 1);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ok({"wait", "-n", "proc", "--for=jsonpath={.status.containerStatuses[0].restartCount}=1",
+      "pod/hello", "--timeout=60s"});
+  ok({"wait", "-n", "proc", "--for=condition=Ready", "pod/hello", "--timeout=60s"});
+  pod = json::parse(ok({"get", "-n", "proc", "pod", "hello", "-o", "json"}));
+  EXPECT_EQ(pod["status"]["containerStatuses"][0]["lastState"]["terminated"].value("exitCode", 0), 137);
+  // The first instance's output is complete in its CRI log file (its shim drained it at exit).
+  std::string log = readFile(root + "/proc-1/pods/proc_hello_" + uid + "/app/0.log");
+  EXPECT_NE(log.find(" stdout F hello\n"), std::string::npos) << log;
+  std::string row = ok({"get", "-n", "proc", "pod", "hello", "--no-headers"});
+  EXPECT_NE(row.find("1/1"), std::string::npos) << row;
+  EXPECT_NE(row.find("Running"), std::string::npos) << row;
+  EXPECT_NE(row.find("1 ("), std::string::npos) << row;  // "1 (5s ago)"
+
+  // The agent restarts: it adopts the running container instead of starting another.
+  std::string container_id = pod["status"]["containerStatuses"][0]["containerID"];
+  agent->kill(SIGKILL);
+  agent->wait();
+  agent = startAgent(flags);
+  ok({"wait", "-n", "proc", "--for=condition=Ready", "pod/hello", "--timeout=60s"});
+  pod = json::parse(ok({"get", "-n", "proc", "pod", "hello", "-o", "json"}));
+  EXPECT_EQ(pod["status"]["containerStatuses"][0].value("containerID", ""), container_id);
+  EXPECT_EQ(pod["status"]["containerStatuses"][0].value("restartCount", -1), 1);
+
+  // restartPolicy Never: Completed and Error, as kubectl shows them.
+  ok({"apply", "-f", "-"}, podYaml("done", "Never", "echo bye"));
+  ok({"apply", "-f", "-"}, podYaml("fail", "Never", "echo oops >&2; exit 3"));
+  ok({"wait", "-n", "proc", "--for=jsonpath={.status.phase}=Succeeded", "pod/done", "--timeout=60s"});
+  ok({"wait", "-n", "proc", "--for=jsonpath={.status.phase}=Failed", "pod/fail", "--timeout=60s"});
+  row = ok({"get", "-n", "proc", "pod", "done", "--no-headers"});
+  EXPECT_NE(row.find("0/1"), std::string::npos) << row;
+  EXPECT_NE(row.find("Completed"), std::string::npos) << row;
+  row = ok({"get", "-n", "proc", "pod", "fail", "--no-headers"});
+  EXPECT_NE(row.find("Error"), std::string::npos) << row;
+  pod = json::parse(ok({"get", "-n", "proc", "pod", "fail", "-o", "json"}));
+  EXPECT_EQ(pod["status"]["containerStatuses"][0]["state"]["terminated"].value("exitCode", 0), 3);
+
+  // Deletion stops the process within the grace period and removes the pod.
+  int pid2 = waitForPid(pidfile, pid, std::chrono::seconds(30));
+  ASSERT_GT(pid2, 1);
+  ok({"delete", "-n", "proc", "pod", "hello", "--timeout=60s"});
+  EXPECT_NE(::kill(pid2, 0), 0) << "the container process outlived its pod";
+  ok({"delete", "-n", "proc", "pod", "done", "fail", "--timeout=60s"});
+  agent->kill(SIGTERM);
+  EXPECT_EQ(agent->wait(), 0);
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace

@@ -1,0 +1,405 @@
+#include "kubelet-lite/pod_worker.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "kubelet-lite/node_status.h"
+
+namespace berth::kubelet {
+namespace {
+
+const json& at(const json& obj, const char* key) {
+  static const json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : ""; }
+
+int restartCountOf(const ContainerStatus& s) {
+  auto it = s.labels.find(kLabelRestartCount);
+  return it == s.labels.end() ? 0 : std::atoi(it->second.c_str());
+}
+
+ImagePullPolicy pullPolicy(const json& c) {
+  std::string p = str(at(c, "imagePullPolicy"));
+  if (p == "Always") return ImagePullPolicy::kAlways;
+  if (p == "Never") return ImagePullPolicy::kNever;
+  if (p == "IfNotPresent") return ImagePullPolicy::kIfNotPresent;
+  std::string image = str(at(c, "image"));
+  auto slash = image.rfind('/');
+  std::string last = slash == std::string::npos ? image : image.substr(slash + 1);
+  bool tagged = last.find(':') != std::string::npos || image.find('@') != std::string::npos;
+  return !tagged || endsWith(image, ":latest") ? ImagePullPolicy::kAlways : ImagePullPolicy::kIfNotPresent;
+}
+
+std::optional<int64_t> securityField(const json& pod, const json& c, const char* field) {
+  for (const json* sc : {&at(c, "securityContext"), &at(at(pod, "spec"), "securityContext")})
+    if (at(*sc, field).is_number_integer()) return (*sc)[field].get<int64_t>();
+  return std::nullopt;
+}
+
+int64_t quantity(const json& c, const char* group, const char* res, bool cpu) {
+  std::string q = str(at(at(at(c, "resources"), group), res));
+  if (q.empty()) return 0;
+  auto r = cpu ? parseCpuMillis(q) : parseBytes(q);
+  return r.isOk() ? *r : 0;
+}
+
+std::chrono::seconds gracePeriod(const json& pod) {
+  const json& md = at(pod, "metadata");
+  if (at(md, "deletionGracePeriodSeconds").is_number_integer())
+    return std::chrono::seconds(md["deletionGracePeriodSeconds"].get<int64_t>());
+  const json& spec = at(pod, "spec");
+  if (at(spec, "terminationGracePeriodSeconds").is_number_integer())
+    return std::chrono::seconds(spec["terminationGracePeriodSeconds"].get<int64_t>());
+  return std::chrono::seconds(30);
+}
+
+void minRequeue(std::optional<std::chrono::milliseconds>* r, std::chrono::milliseconds d) {
+  if (d.count() < 1) d = std::chrono::milliseconds(1);
+  if (!*r || d < **r) *r = d;
+}
+
+}  // namespace
+
+struct PodWorker::Instances {
+  std::map<std::string, std::vector<ContainerStatus>> by_name;  // newest first
+};
+
+PodWorker::PodWorker(ContainerRuntime* runtime, const Clock* clock, PodConfigResolver resolver,
+                     Options opts)
+    : rt_(runtime), clock_(clock), resolver_(std::move(resolver)), opts_(std::move(opts)) {}
+
+PodSandboxConfig PodWorker::sandboxConfig(const json& pod) const {
+  const json& md = at(pod, "metadata");
+  PodSandboxConfig c;
+  c.uid = str(at(md, "uid"));
+  c.name = str(at(md, "name"));
+  c.ns = str(at(md, "namespace"));
+  c.hostname = str(at(at(pod, "spec"), "hostname"));
+  if (c.hostname.empty()) c.hostname = c.name.substr(0, 63);
+  c.host_network = at(at(pod, "spec"), "hostNetwork").is_boolean() && pod["spec"]["hostNetwork"].get<bool>();
+  c.log_directory = podLogDir(opts_.root_dir, opts_.node_name, c.ns, c.name, c.uid);
+  c.labels = {{kLabelPodUid, c.uid}, {kLabelPodName, c.name}, {kLabelPodNamespace, c.ns}};
+  return c;
+}
+
+Result<PodWorker::Outcome> PodWorker::sync(const json& pod) {
+  TimePoint now = clock_->now();
+  const json& md = at(pod, "metadata");
+  std::string uid = str(at(md, "uid"));
+  Outcome out;
+  if (md.contains("deletionTimestamp")) {
+    BERTH_RETURN_IF_ERROR(terminate(pod, uid));
+    out.delete_pod = true;
+    return out;
+  }
+  BERTH_ASSIGN_OR_RETURN(auto all, rt_->listContainers());
+  Instances inst;
+  for (auto& c : all)
+    if (c.labels[kLabelPodUid] == uid) inst.by_name[c.name].push_back(std::move(c));
+  for (auto& [n, v] : inst.by_name)
+    std::sort(v.begin(), v.end(), [](const ContainerStatus& a, const ContainerStatus& b) {
+      int ra = restartCountOf(a), rb = restartCountOf(b);
+      return ra != rb ? ra > rb : a.created_at > b.created_at;
+    });
+
+  PodSandboxConfig sb = sandboxConfig(pod);
+  BERTH_ASSIGN_OR_RETURN(SandboxStatus sandbox, rt_->runPodSandbox(sb));
+  std::string pod_ip = sandbox.ip.empty() ? opts_.host_ip : sandbox.ip;
+  std::string old_phase = str(at(at(pod, "status"), "phase"));
+  bool terminal = old_phase == "Succeeded" || old_phase == "Failed";
+  std::string policy = str(at(at(pod, "spec"), "restartPolicy"));
+  if (policy.empty()) policy = "Always";
+
+  std::string config_error;
+  std::vector<std::pair<std::string, std::string>> volumes;
+  if (!terminal) {
+    auto v = resolver_.prepareVolumes(pod, podVolumesDir(opts_.root_dir, opts_.node_name, uid),
+                                      pod_ip, opts_.host_ip);
+    if (v.isOk()) volumes = std::move(v).value();
+    else config_error = v.status().message();
+  }
+
+  PodStatusInput in;
+  in.restart_policy = policy;
+  in.sandbox_ready = sandbox.state == SandboxState::kReady;
+  in.pod_ip = pod_ip;
+  in.host_ip = opts_.host_ip;
+  in.runtime_name = rt_->name();
+  auto view = [&](const json& spec) {
+    ContainerView v;
+    v.name = str(at(spec, "name"));
+    v.image = str(at(spec, "image"));
+    auto it = inst.by_name.find(v.name);
+    if (it != inst.by_name.end()) {
+      if (!it->second.empty()) v.current = it->second[0];
+      if (it->second.size() > 1) v.previous = it->second[1];
+      if (v.current) v.restart_count = restartCountOf(*v.current);
+    }
+    return v;
+  };
+  // Only the instance before the newest is kept (for lastState and `logs --previous`).
+  auto pruneOlder = [&](const std::string& name) {
+    auto it = inst.by_name.find(name);
+    if (it == inst.by_name.end()) return;
+    for (size_t i = 1; i < it->second.size(); ++i) {
+      Status st = rt_->removeContainer(it->second[i].id);
+      if (!st.isOk()) BLOG(2, "removing old container failed").kv("id", it->second[i].id).kv("err", st.toString());
+    }
+  };
+  // Runs, restarts or explains one container; returns true when it is running or done.
+  auto drive = [&](const json& spec, bool init, ContainerView* v) {
+    if (terminal) return false;
+    if (!config_error.empty()) {
+      if (!v->current || v->current->state != ContainerState::kRunning) {
+        v->waiting_reason = "CreateContainerConfigError";
+        v->waiting_message = config_error;
+        minRequeue(&out.requeue_after, std::chrono::seconds(10));
+      }
+      return false;
+    }
+    if (!v->current) {
+      startInstance(pod, spec, init, 0, sandbox.id, sb, pod_ip, volumes, v);
+      return false;
+    }
+    if (v->current->state == ContainerState::kRunning) return true;
+    if (v->current->state == ContainerState::kCreated) {
+      // Left by a start that did not finish: replace it.
+      (void)rt_->removeContainer(v->current->id);
+      int rc = v->restart_count;
+      v->current.reset();
+      startInstance(pod, spec, init, rc, sandbox.id, sb, pod_ip, volumes, v);
+      return false;
+    }
+    bool ok = v->current->exit_code == 0;
+    bool restart = init ? (!ok && policy != "Never")
+                        : (policy == "Always" || (policy == "OnFailure" && !ok));
+    if (!restart) return init && ok;
+    std::string key = uid + "/" + v->name;
+    if (!mayRestart(key, *v->current, pod, v, &out.requeue_after)) return false;
+    pruneOlder(v->name);
+    ContainerStatus ended = *v->current;
+    v->previous = ended;
+    v->current.reset();
+    startInstance(pod, spec, init, restartCountOf(ended) + 1, sandbox.id, sb, pod_ip, volumes, v);
+    if (!v->current) {
+      // The new instance did not start: keep reporting the one that ended.
+      v->current = ended;
+      v->restart_count = restartCountOf(ended);
+    }
+    return false;
+  };
+
+  const json& inits = at(at(pod, "spec"), "initContainers");
+  bool init_done = true;
+  if (inits.is_array()) {
+    for (const json& spec : inits) {
+      ContainerView v = view(spec);
+      bool done = init_done && v.current && v.current->state == ContainerState::kExited &&
+                  v.current->exit_code == 0;
+      if (init_done && !done) {
+        drive(spec, true, &v);
+        init_done = false;
+      } else if (!init_done && !v.current) {
+        v.waiting_reason = "PodInitializing";
+      }
+      in.init_containers.push_back(std::move(v));
+    }
+  }
+  for (const json& spec : at(at(pod, "spec"), "containers")) {
+    ContainerView v = view(spec);
+    if (init_done) drive(spec, false, &v);
+    else if (!v.current) v.waiting_reason = "PodInitializing";
+    if (v.current && v.current->state == ContainerState::kRunning && v.waiting_reason.empty()) {
+      v.ready = true;
+      v.started = true;
+    }
+    in.containers.push_back(std::move(v));
+  }
+  for (auto& v : in.init_containers)
+    if (v.current && v.current->state == ContainerState::kRunning) v.started = true;
+
+  out.status = computePodStatus(pod, in, now);
+  std::string phase = out.status.value("phase", "");
+  if (phase == "Running" || phase == "Pending") minRequeue(&out.requeue_after, opts_.resync);
+  return out;
+}
+
+bool PodWorker::mayRestart(const std::string& key, const ContainerStatus& exited, const json& pod,
+                           ContainerView* view, std::optional<std::chrono::milliseconds>* requeue) {
+  TimePoint now = clock_->now();
+  TimePoint until;
+  if (backoff_.inBackoff(key, exited.finished_at, now, &until)) {
+    const json& md = at(pod, "metadata");
+    view->waiting_reason = "CrashLoopBackOff";
+    view->waiting_message = "back-off " + humanDuration(backoff_.currentDelay(key)) +
+                            " restarting failed container=" + view->name + " pod=" +
+                            str(at(md, "name")) + "_" + str(at(md, "namespace")) + "(" +
+                            str(at(md, "uid")) + ")";
+    minRequeue(requeue, std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
+    return false;
+  }
+  backoff_.recordRestart(key, exited.started_at, exited.finished_at, now);
+  return true;
+}
+
+void PodWorker::startInstance(const json& pod, const json& spec, bool init, int restart_count,
+                              const std::string& sandbox_id, const PodSandboxConfig& sandbox,
+                              const std::string& pod_ip,
+                              const std::vector<std::pair<std::string, std::string>>& volumes,
+                              ContainerView* view) {
+  std::string name = str(at(spec, "name"));
+  std::string key = sandbox.uid + "/" + name;
+  TimePoint now = clock_->now();
+  view->waiting_reason = "ContainerCreating";
+  // Image.
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pull_failed_at_.find(key);
+    TimePoint until;
+    if (it != pull_failed_at_.end() && pull_backoff_.inBackoff(key, it->second, now, &until)) {
+      view->waiting_reason = "ImagePullBackOff";
+      view->waiting_message = "Back-off pulling image \"" + view->image + "\"";
+      return;
+    }
+  }
+  ImageSpec image{view->image, pullPolicy(spec), resolver_.dockerConfigs(pod)};
+  auto image_id = rt_->ensureImage(image);
+  if (!image_id.isOk()) {
+    std::lock_guard<std::mutex> l(mu_);
+    bool never = image_id.status().code() == Code::kNotFound && image.policy == ImagePullPolicy::kNever;
+    view->waiting_reason = never ? "ErrImageNeverPull" : "ErrImagePull";
+    view->waiting_message = image_id.status().message();
+    pull_backoff_.recordRestart(key, now, now, now);
+    pull_failed_at_[key] = now;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pull_failed_at_.erase(key);
+  }
+  auto env = resolver_.env(pod, spec, pod_ip, opts_.host_ip);
+  if (!env.isOk()) {
+    view->waiting_reason = "CreateContainerConfigError";
+    view->waiting_message = env.status().message();
+    return;
+  }
+  auto mounts = PodConfigResolver::mounts(spec, volumes);
+  if (!mounts.isOk()) {
+    view->waiting_reason = "CreateContainerConfigError";
+    view->waiting_message = mounts.status().message();
+    return;
+  }
+  ContainerConfig c;
+  c.name = name;
+  c.image = view->image;
+  c.image_id = *image_id;
+  for (const auto& a : at(spec, "command")) c.command.push_back(PodConfigResolver::expand(str(a), *env));
+  for (const auto& a : at(spec, "args")) c.args.push_back(PodConfigResolver::expand(str(a), *env));
+  c.env = *env;
+  c.working_dir = str(at(spec, "workingDir"));
+  c.mounts = *mounts;
+  c.cpu_limit_millis = quantity(spec, "limits", "cpu", true);
+  c.cpu_request_millis = quantity(spec, "requests", "cpu", true);
+  c.memory_limit_bytes = quantity(spec, "limits", "memory", false);
+  c.run_as_user = securityField(pod, spec, "runAsUser");
+  c.run_as_group = securityField(pod, spec, "runAsGroup");
+  c.tty = at(spec, "tty").is_boolean() && spec["tty"].get<bool>();
+  c.stdin = at(spec, "stdin").is_boolean() && spec["stdin"].get<bool>();
+  c.stdin_once = at(spec, "stdinOnce").is_boolean() && spec["stdinOnce"].get<bool>();
+  c.log_path = containerLogPath(sandbox.log_directory, name, restart_count);
+  c.labels = sandbox.labels;
+  c.labels[kLabelContainerName] = name;
+  c.labels[kLabelRestartCount] = std::to_string(restart_count);
+  if (init) c.labels[kLabelInitContainer] = "true";
+  std::error_code ec;
+  std::filesystem::create_directories(sandbox.log_directory + "/" + name, ec);
+  auto id = rt_->createContainer(sandbox_id, c, sandbox);
+  if (!id.isOk()) {
+    view->waiting_reason = "CreateContainerError";
+    view->waiting_message = id.status().message();
+    return;
+  }
+  Status st = rt_->startContainer(*id);
+  if (!st.isOk()) {
+    (void)rt_->removeContainer(*id);
+    view->waiting_reason = "RunContainerError";
+    view->waiting_message = st.message();
+    return;
+  }
+  BLOG(2, "container started").kv("pod", sandbox.ns + "/" + sandbox.name).kv("container", name)
+      .kv("restartCount", restart_count);
+  auto status = rt_->containerStatus(*id);
+  if (status.isOk()) view->current = std::move(status).value();
+  view->restart_count = restart_count;
+  view->waiting_reason.clear();
+  view->waiting_message.clear();
+}
+
+Status PodWorker::terminate(const json& pod, const std::string& uid) {
+  BERTH_ASSIGN_OR_RETURN(auto all, rt_->listContainers());
+  std::chrono::seconds grace = gracePeriod(pod);
+  std::vector<std::thread> stoppers;
+  std::mutex err_mu;
+  Status first;
+  std::map<std::string, const json*> specs;
+  for (const char* list : {"initContainers", "containers"})
+    for (const json& c : at(at(pod, "spec"), list)) specs[str(at(c, "name"))] = &c;
+  for (const auto& c : all) {
+    auto it = c.labels.find(kLabelPodUid);
+    if (it == c.labels.end() || it->second != uid || c.state != ContainerState::kRunning) continue;
+    const json* spec = specs.count(c.name) ? specs[c.name] : nullptr;
+    stoppers.emplace_back([&, c, spec] {
+      auto start = clock_->now();
+      const json& pre = spec ? at(at(at(*spec, "lifecycle"), "preStop"), "exec") : at(json(), "");
+      if (pre.is_object() && at(pre, "command").is_array()) {
+        std::vector<std::string> cmd;
+        for (const auto& a : pre["command"]) cmd.push_back(str(a));
+        auto r = rt_->execSync(c.id, cmd, std::chrono::duration_cast<std::chrono::milliseconds>(grace));
+        if (!r.isOk()) BLOG(2, "preStop hook failed").kv("container", c.name).kv("err", r.status().toString());
+      }
+      auto spent = std::chrono::duration_cast<std::chrono::seconds>(clock_->now() - start);
+      Status st = rt_->stopContainer(c.id, std::max(std::chrono::seconds(0), grace - spent));
+      if (!st.isOk()) {
+        std::lock_guard<std::mutex> l(err_mu);
+        if (first.isOk()) first = st;
+      }
+    });
+  }
+  for (auto& t : stoppers) t.join();
+  BERTH_RETURN_IF_ERROR(first);
+  return cleanup(uid);
+}
+
+Status PodWorker::cleanup(const std::string& uid) {
+  BERTH_ASSIGN_OR_RETURN(auto all, rt_->listContainers());
+  for (const auto& c : all) {
+    auto it = c.labels.find(kLabelPodUid);
+    if (it == c.labels.end() || it->second != uid) continue;
+    if (c.state == ContainerState::kRunning)
+      BERTH_RETURN_IF_ERROR(rt_->stopContainer(c.id, std::chrono::seconds(0)));
+    BERTH_RETURN_IF_ERROR(rt_->removeContainer(c.id));
+  }
+  BERTH_ASSIGN_OR_RETURN(auto sandboxes, rt_->listSandboxes());
+  for (const auto& s : sandboxes) {
+    auto it = s.labels.find(kLabelPodUid);
+    if (it == s.labels.end() || it->second != uid) continue;
+    BERTH_RETURN_IF_ERROR(rt_->stopPodSandbox(s.id));
+    BERTH_RETURN_IF_ERROR(rt_->removePodSandbox(s.id));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(podVolumesDir(opts_.root_dir, opts_.node_name, uid), ec);
+  backoff_.forgetPrefix(uid + "/");
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto it = pull_failed_at_.lower_bound(uid + "/");
+       it != pull_failed_at_.end() && it->first.rfind(uid + "/", 0) == 0;)
+    it = pull_failed_at_.erase(it);
+  return Status::ok();
+}
+
+}  // namespace berth::kubelet
