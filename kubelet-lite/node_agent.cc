@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "kubelet-lite/api_resources.h"
 #include "kubelet-lite/runtime/process_runtime.h"
+#include "kubelet-lite/runtime/runc_runtime.h"
 
 namespace berth::kubelet {
 namespace {
@@ -44,7 +45,14 @@ Result<std::unique_ptr<ContainerRuntime>> makeRuntime(const AgentOptions& opts,
   if (opts.runtime == "process")
     return std::unique_ptr<ContainerRuntime>(
         new ProcessRuntime(opts.root_dir + "/" + node + "/process", selfExe(), host.internal_ip));
-  return Status(Code::kUnavailable, "--runtime " + opts.runtime + " is not built into this agent yet");
+  if (opts.runtime == "runc") {
+    RuncRuntime::Options ro;
+    ro.root = opts.root_dir + "/" + node + "/runc";
+    ro.shim_binary = selfExe();
+    BERTH_ASSIGN_OR_RETURN(auto rt, RuncRuntime::create(ro));
+    return std::unique_ptr<ContainerRuntime>(std::move(rt));
+  }
+  return badRequest("unknown runtime " + opts.runtime);
 }
 
 NodeAgent::NodeAgent(client::Client* client, AgentOptions opts, HostFacts host,

@@ -58,7 +58,7 @@ class NodeAgent {
   std::map<std::string, std::string> uid_by_key_;  // guarded by mu_
 };
 
-// The runtime named by --runtime ("process"; "runc" once built in).
+// The runtime named by --runtime: "process" or "runc" (state under <root-dir>/<node>/).
 Result<std::unique_ptr<ContainerRuntime>> makeRuntime(const AgentOptions& opts,
                                                       const HostFacts& host);
 
