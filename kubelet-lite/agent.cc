@@ -40,6 +40,7 @@ int runAgent(const std::vector<std::string>& args) {
     std::fprintf(stderr, "berth agent: %s\n", kc.status().toString().c_str());
     return 1;
   }
+  opts.cluster_ca_pem = kc->ca_pem;
   client::RestClient::Options co;
   co.user_agent = "berth-agent";
   client::RestClient client(std::move(kc).value(), co);

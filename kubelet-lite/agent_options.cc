@@ -22,7 +22,7 @@ const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime run
   --cpu N                    cpu capacity, e.g. 4 or 3500m (default: the host's)
   --memory Q                 memory capacity, e.g. 8Gi (default: the host's)
   --max-pods N               pods capacity (default 110)
-  --kubelet-port PORT        daemonEndpoints.kubeletEndpoint.Port (default 10250)
+  --kubelet-port PORT        HTTPS port for logs/exec/port-forward, 0 picks one (default 10250)
 Simulated mode:
   --nodes N                  how many nodes this process plays (default 1)
   --zones a,b,c              zones the nodes are spread over, round robin
@@ -112,7 +112,9 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     } else if (take("--max-pods")) {
       BERTH_ASSIGN_OR_RETURN(o.max_pods, positiveInt("--max-pods", v, 100000));
     } else if (take("--kubelet-port")) {
-      BERTH_ASSIGN_OR_RETURN(int64_t p, positiveInt("--kubelet-port", v, 65535));
+      // 0 picks a free port (several agents on one machine).
+      BERTH_ASSIGN_OR_RETURN(int64_t p, v == "0" ? Result<int64_t>(int64_t{0})
+                                                 : positiveInt("--kubelet-port", v, 65535));
       o.kubelet_port = static_cast<int>(p);
     } else if (take("--nodes")) {
       BERTH_ASSIGN_OR_RETURN(int64_t n, positiveInt("--nodes", v, 100000));

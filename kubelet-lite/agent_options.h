@@ -25,6 +25,8 @@ struct AgentOptions {
   int64_t memory_bytes = 0;   // 0: from the host
   int64_t max_pods = 110;
   int kubelet_port = 10250;
+  // The cluster CA (from the kubeconfig): the kubelet endpoint serves only clients it signed.
+  std::string cluster_ca_pem;
   // simulated
   int nodes = 1;
   std::vector<std::string> zones;

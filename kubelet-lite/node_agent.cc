@@ -123,6 +123,13 @@ Status NodeAgent::start() {
     return nodeStatusPatch(id_, std::chrono::system_clock::now(), ready_since_);
   });
   BERTH_RETURN_IF_ERROR(heartbeat_->ensureLeaseNamespace());
+  // The endpoint the API server proxies logs, exec and port-forward to; its port goes into
+  // the Node's daemonEndpoints, so it starts before the node registers.
+  BERTH_ASSIGN_OR_RETURN(server_, KubeletServer::create(
+      nodeServerOptions(opts_.root_dir, id_.name, id_.internal_ip, opts_.kubelet_port,
+                        opts_.cluster_ca_pem), runtime_.get()));
+  BERTH_RETURN_IF_ERROR(server_->start());
+  id_.kubelet_port = server_->port();
   BERTH_RETURN_IF_ERROR(registerNode());
   heartbeat_->start();
 
@@ -193,6 +200,7 @@ void NodeAgent::stop() {
   workers_.clear();
   if (pods_) pods_->stop();
   if (heartbeat_) heartbeat_->stop();
+  if (server_) server_->stop();
 }
 
 void NodeAgent::worker() {

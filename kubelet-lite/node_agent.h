@@ -23,6 +23,7 @@
 #include "kubelet-lite/node_status.h"
 #include "kubelet-lite/pod_worker.h"
 #include "kubelet-lite/runtime/runtime.h"
+#include "kubelet-lite/server/kubelet_server.h"
 
 namespace berth::kubelet {
 
@@ -46,6 +47,7 @@ class NodeAgent {
   AgentOptions opts_;
   HostFacts host_;
   std::unique_ptr<ContainerRuntime> runtime_;
+  std::unique_ptr<KubeletServer> server_;  // logs, exec, port-forward; stopped before runtime_ goes
   NodeIdentity id_;
   TimePoint ready_since_;
   std::unique_ptr<PodWorker> pods_worker_;

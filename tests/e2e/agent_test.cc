@@ -177,7 +177,7 @@ int waitForPid(const std::string& path, int not_this, std::chrono::seconds timeo
 
 TEST_F(AgentTest, ProcessRuntimeRunsRestartsCompletesAndDeletesPods) {
   std::string root = makeTempDir("berth-agent-root-");
-  std::vector<std::string> flags = {"--runtime", "process", "--node-name", "proc-1",
+  std::vector<std::string> flags = {"--runtime", "process", "--kubelet-port", "0", "--node-name", "proc-1",
                                     "--root-dir", root, "--zone", "local-1b"};
   auto agent = startAgent(flags);
   ok({"wait", "--for=condition=Ready", "node/proc-1", "--timeout=60s"});
@@ -198,6 +198,9 @@ TEST_F(AgentTest, ProcessRuntimeRunsRestartsCompletesAndDeletesPods) {
   EXPECT_EQ(pod["status"].value("phase", ""), "Running");
   EXPECT_FALSE(pod["status"].value("podIP", "").empty());
   EXPECT_FALSE(pod["status"].value("hostIP", "").empty());
+  // Logs and exec go through the API server to this agent's kubelet endpoint.
+  EXPECT_NE(ok({"logs", "-n", "proc", "hello"}).find("hello"), std::string::npos);
+  EXPECT_EQ(ok({"exec", "-n", "proc", "hello", "--", "sh", "-c", "echo hi-from-exec"}), "hi-from-exec\n");
   EXPECT_FALSE(pod["status"].value("startTime", "").empty());
 
   // The container dies: it is restarted and RESTARTS counts it.
