@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-berth=build/cmd/berth
+berth="${BUILD_DIR:-build}/cmd/berth"
 data=$(realpath -m "${BERTH_DATA_DIR:-./berth-data}")
 mkdir -p "$data"
 runtime=${BERTH_NODE_RUNTIME:-}
