@@ -13,6 +13,7 @@
 #include "apiserver/core/api_server.h"
 #include "controllers/controller_manager.h"
 #include "controllers/leader_elected_manager.h"
+#include "cmd/server_extras.h"
 #include "kubelet-lite/runtime/runc_shim.h"
 #include "kubelet-lite/agent.h"
 #include "common/log.h"
@@ -49,6 +50,10 @@ Server flags:
                                  run one controller set (default true)
   --leader-elect-lease-duration D, --leader-elect-renew-deadline D,
   --leader-elect-retry-period D  durations like 15s (defaults 15s, 10s, 2s)
+  --cloud-provider NAME          cloud the node-group controllers launch instances in:
+                                 "local" (this machine's network namespaces) or none (default)
+  --cluster-name NAME            the cluster this server runs (names and tags cloud resources)
+  --cloud-state-dir DIR          the local cloud's state for this cluster
   -v N, --v=N                    log verbosity (default 2)
 )";
 
@@ -114,9 +119,13 @@ int runServer(const std::vector<std::string>& args) {
   bool leader_elect = true;
   berth::client::LeaderElectionConfig election;
   std::chrono::milliseconds node_grace{40000};
+  berth::cmd::ServerExtrasOptions extras;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string v;
     if (takeFlag(args, &i, "--data-dir", &v)) o.data_dir = v;
+    else if (takeFlag(args, &i, "--cloud-provider", &v)) extras.cloud_provider = v;
+    else if (takeFlag(args, &i, "--cluster-name", &v)) extras.cluster_name = v;
+    else if (takeFlag(args, &i, "--cloud-state-dir", &v)) extras.cloud_state_dir = v;
     else if (takeFlag(args, &i, "--bind-address", &v)) o.bind_address = v;
     else if (takeFlag(args, &i, "--secure-port", &v)) o.secure_port = parsePort("--secure-port", v);
     else if (takeFlag(args, &i, "--datastore-endpoint", &v)) o.datastore_endpoint = v;
@@ -149,6 +158,11 @@ int runServer(const std::vector<std::string>& args) {
       return 2;
     }
   }
+  if (!extras.cloud_provider.empty() && extras.cloud_provider != "local") {
+    std::fprintf(stderr, "berth server: --cloud-provider: unknown cloud \"%s\" (want local)\n",
+                 extras.cloud_provider.c_str());
+    return 2;
+  }
   // glibc's per-thread arenas keep freed memory of big lists resident; two arenas bound
   // that at a small cost in allocator contention (measured in bench/README.md).
   mallopt(M_ARENA_MAX, 2);
@@ -172,10 +186,16 @@ int runServer(const std::vector<std::string>& args) {
   if (controllers != "none") {
     berth::controllers::ControllerManagerOptions co;
     co.kubeconfig = server.adminKubeconfigPath();
+    extras.data_dir = o.data_dir;
+    extras.kubeconfig = co.kubeconfig;
+    extras.server_url = server.url();
+    berth::cmd::addServerExtras(co, extras);
     if (controllers != "default") {
       co.enabled.clear();
       for (const auto& c : berth::split(controllers, ','))
         if (!c.empty()) co.enabled.push_back(c);
+    } else {
+      co.enableDefaultExtras();
     }
     co.node_monitor_grace_period = node_grace;
     berth::Status started;

@@ -23,11 +23,20 @@
 
 namespace berth::controllers {
 
+void ControllerManagerOptions::enableDefaultExtras() {
+  for (const auto& e : extra) {
+    if (e.on_by_default && std::find(enabled.begin(), enabled.end(), e.name) == enabled.end()) {
+      enabled.push_back(e.name);
+    }
+  }
+}
+
 Status ControllerManager::validate(const ControllerManagerOptions& opts) {
-  static const std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
-                                                  "deployment", "endpoints", "endpointslice",
-                                                  "daemonset", "job", "scheduler",
-                                                  "nodelifecycle", "disruption"};
+  std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
+                                     "deployment", "endpoints", "endpointslice",
+                                     "daemonset", "job", "scheduler",
+                                     "nodelifecycle", "disruption"};
+  for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
     std::string known;
@@ -123,7 +132,22 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.workers = opts.workers;
     cm->disruption_ = std::make_unique<DisruptionController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  ControllerContext ctx;
+  ctx.client = cm->client_.get();
+  ctx.informers = cm->informers_.get();
+  ctx.workers = opts.workers;
+  ctx.recorder = [cm = cm.get()](const std::string& component) {
+    cm->recorders_.push_back(std::make_unique<client::EventRecorder>(cm->client_.get(), component, ""));
+    return cm->recorders_.back().get();
+  };
+  for (const auto& e : opts.extra) {
+    if (!enabled(e.name.c_str())) continue;
+    auto c = e.factory(ctx);
+    if (!c.isOk()) return c.status().withContext("controller " + e.name);
+    cm->extra_.push_back(std::move(c).value());
+  }
   cm->informers_->start();
+  for (auto& c : cm->extra_) c->start();
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
   if (cm->rs_) cm->rs_->start();
@@ -146,6 +170,7 @@ ControllerManager::~ControllerManager() { stop(); }
 void ControllerManager::stop() {
   if (stopped_) return;
   stopped_ = true;
+  for (auto it = extra_.rbegin(); it != extra_.rend(); ++it) (*it)->stop();
   if (job_) job_->stop();
   if (daemonset_) daemonset_->stop();
   if (endpointslice_) endpointslice_->stop();

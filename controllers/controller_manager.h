@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,35 @@ namespace scheduler {
 class Scheduler;
 }
 
+// A controller built outside this library (node groups, CSR signing, ...) that the manager
+// starts after the informers and stops before them. start() must not block.
+class ManagedController {
+ public:
+  virtual ~ManagedController() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
+// What a ControllerFactory gets: the manager's shared client and informers, its worker count,
+// and an event recorder per component (owned by the manager, stopped after the controllers).
+struct ControllerContext {
+  client::RestClient* client = nullptr;
+  client::InformerFactory* informers = nullptr;
+  int workers = 2;
+  std::function<client::EventRecorder*(const std::string& component)> recorder;
+};
+
+using ControllerFactory =
+    std::function<Result<std::unique_ptr<ManagedController>>(ControllerContext& ctx)>;
+
+// An extra controller: known to validate() under `name`; started when `name` is in `enabled`
+// (ControllerManagerOptions::withDefaults adds it when on_by_default).
+struct ExtraController {
+  std::string name;
+  ControllerFactory factory;
+  bool on_by_default = true;
+};
+
 struct ControllerManagerOptions {
   std::string kubeconfig;
   int workers = 2;
@@ -43,6 +73,12 @@ struct ControllerManagerOptions {
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
+  // Controllers from other libraries, wired by the binary (cmd/main.cc).
+  std::vector<ExtraController> extra;
+
+  // Adds each on_by_default extra controller to `enabled` (call after filling `extra` when the
+  // user asked for the default set).
+  void enableDefaultExtras();
 };
 
 class ControllerManager {
@@ -74,6 +110,7 @@ class ControllerManager {
   std::unique_ptr<NodeLifecycleController> nodelife_;
   std::unique_ptr<TaintEvictionController> taint_eviction_;
   std::unique_ptr<DisruptionController> disruption_;
+  std::vector<std::unique_ptr<ManagedController>> extra_;
   bool stopped_ = false;
 };
 
