@@ -13,6 +13,8 @@
 //     updateConfig: {maxUnavailable | maxUnavailablePercentage}  (default maxUnavailable 1)
 //     availabilityZones: [..], subnets: [..], privateNetworking: bool,
 //     labels: {k: v}, taints: [{key, value, effect}], volumeSize: GiB
+//     maxPods, preBootstrapCommands: [..], instancesDistribution: {instanceTypes,
+//       onDemandBaseCapacity, onDemandPercentageAboveBaseCapacity, spotAllocationStrategy, ...}
 //   status: {observedGeneration, replicas, readyReplicas, phase, conditions, selector}
 //   The scale subresource reads spec.scaling.desiredSize and status.replicas; its selector is
 //   "eks.amazonaws.com/nodegroup=<name>" (the label every node of the group carries).
