@@ -15,6 +15,16 @@ Controller::Controller(Options opts, ReconcileFn reconcile)
 
 Controller::~Controller() { stop(); }
 
+client::EventHandlers Controller::keyHandlers(bool on_delete) {
+  client::EventHandlers h;
+  h.on_add = [this](const client::ObjectPtr& o) { enqueue(client::objectKey(*o)); };
+  h.on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& o) {
+    enqueue(client::objectKey(*o));
+  };
+  if (on_delete) h.on_delete = h.on_add;
+  return h;
+}
+
 void Controller::start(std::vector<client::Informer*> wait_for) {
   starter_ = std::thread([this, wait_for] {
     for (auto* inf : wait_for) {

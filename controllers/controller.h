@@ -49,6 +49,9 @@ class Controller {
 
   client::WorkQueue& queue() { return queue_; }
   void enqueue(const std::string& key) { queue_.add(key); }
+  // Informer handlers that enqueue the object's key on add and update, and on delete when
+  // `on_delete` (callers that must also forget state on delete set their own).
+  client::EventHandlers keyHandlers(bool on_delete);
 
   // Starts a thread that waits for every `synced` check, then the workers.
   void start(std::vector<client::Informer*> wait_for);

@@ -81,11 +81,7 @@ DaemonSetController::DaemonSetController(client::Client* client, client::Informe
   nodes_ = informers->informerFor(res::nodes());
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
 
-  client::EventHandlers dh;
-  dh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  dh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
+  client::EventHandlers dh = controller_->keyHandlers(false);
   dh.on_delete = [this](const ObjectPtr& o) { expectations_.forget(client::objectKey(*o)); };
   dss_->addEventHandlers(std::move(dh));
 

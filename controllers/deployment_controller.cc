@@ -205,12 +205,7 @@ DeploymentController::DeploymentController(client::Client* client, client::Infor
   rss_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
 
-  client::EventHandlers dh;
-  dh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  dh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
-  dh.on_delete = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
+  client::EventHandlers dh = controller_->keyHandlers(true);
   deployments_->addEventHandlers(std::move(dh));
 
   client::EventHandlers rh;

@@ -173,11 +173,7 @@ DisruptionController::DisruptionController(client::Client* client,
   pdbs_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
 
-  client::EventHandlers bh;
-  bh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  bh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
+  client::EventHandlers bh = controller_->keyHandlers(false);
   pdbs_->addEventHandlers(std::move(bh));
 
   client::EventHandlers ph;

@@ -80,11 +80,7 @@ EndpointSliceController::EndpointSliceController(client::Client* client,
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   slices_->addIndexer(kIndexService, serviceIndex);
 
-  client::EventHandlers sh;
-  sh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  sh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
+  client::EventHandlers sh = controller_->keyHandlers(false);
   sh.on_delete = [this](const ObjectPtr& o) {
     expectations_.forget(client::objectKey(*o));
     controller_->enqueue(client::objectKey(*o));

@@ -88,11 +88,7 @@ JobController::JobController(client::Client* client, client::InformerFactory* in
   pods_ = informers->informerFor(podsResource());
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
 
-  client::EventHandlers jh;
-  jh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  jh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
+  client::EventHandlers jh = controller_->keyHandlers(false);
   jh.on_delete = [this](const ObjectPtr& o) { expectations_.forget(client::objectKey(*o)); };
   jobs_->addEventHandlers(std::move(jh));
 

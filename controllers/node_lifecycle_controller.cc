@@ -181,11 +181,7 @@ NodeLifecycleController::NodeLifecycleController(client::Client* client,
   pods_ = informers->informerFor(podsResource());
   pods_->addIndexer(kIndexNodeName, podNodeNameIndex);
 
-  client::EventHandlers nh;
-  nh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  nh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
+  client::EventHandlers nh = controller_->keyHandlers(false);
   nh.on_delete = [this](const ObjectPtr& o) {
     heartbeats_.forget(client::objectKey(*o));
   };

@@ -218,11 +218,7 @@ ReplicaSetController::ReplicaSetController(client::Client* client, client::Infor
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
   rss_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
 
-  client::EventHandlers rh;
-  rh.on_add = [this](const ObjectPtr& o) { controller_->enqueue(client::objectKey(*o)); };
-  rh.on_update = [this](const ObjectPtr&, const ObjectPtr& o) {
-    controller_->enqueue(client::objectKey(*o));
-  };
+  client::EventHandlers rh = controller_->keyHandlers(false);
   rh.on_delete = [this](const ObjectPtr& o) {
     expectations_.forget(client::objectKey(*o));
     controller_->enqueue(client::objectKey(*o));
