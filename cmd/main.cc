@@ -13,6 +13,7 @@
 #include "apiserver/core/api_server.h"
 #include "controllers/controller_manager.h"
 #include "controllers/leader_elected_manager.h"
+#include "cmd/net_cmd.h"
 #include "cmd/server_extras.h"
 #include "kubelet-lite/runtime/runc_shim.h"
 #include "kubelet-lite/agent.h"
@@ -242,6 +243,8 @@ int main(int argc, char** argv) {
   // Internal: the per-container process the runc runtime starts (not for users).
   if (cmd == "runc-shim") return berth::kubelet::runc::runcShimMain(args);
   if (cmd == "agent") return berth::kubelet::runAgent(args);
+  // Hidden: drives a cluster's local network directly (tests, debugging).
+  if (cmd == "net") return berth::cmd::runNet(args);
   if (cmd == "version") {
     std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
     return 0;

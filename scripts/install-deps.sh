@@ -9,6 +9,7 @@ pkgs=(
   clang libclang-rt-14-dev
   openssl curl iproute2 procps
   runc docker-registry umoci skopeo busybox-static
+  haproxy nftables dnsmasq-base
 )
 missing=()
 for p in "${pkgs[@]}"; do

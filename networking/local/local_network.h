@@ -32,6 +32,9 @@ class LocalNetwork : public cloud::NetworkDriver {
   struct Options {
     std::string cluster;    // [a-z0-9-], <= 20 characters
     std::string state_dir;  // e.g. /var/lib/berth/clusters/<cluster>/cloud
+    // The `berth` executable that runs helper daemons (the internet namespace's echo server);
+    // empty: this process's own executable.
+    std::string berth_binary;
   };
   static Result<std::unique_ptr<LocalNetwork>> open(const Options& opts);
 
