@@ -121,9 +121,15 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     NodeLifecycleController::Config c;
     c.workers = opts.workers;
     c.grace_period = opts.node_monitor_grace_period;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "node-controller", ""));
+    c.recorder = cm->recorders_.back().get();
     cm->nodelife_ = std::make_unique<NodeLifecycleController>(cm->client_.get(), cm->informers_.get(), c);
     TaintEvictionController::Config t;
     t.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "taint-eviction-controller", ""));
+    t.recorder = cm->recorders_.back().get();
     cm->taint_eviction_ =
         std::make_unique<TaintEvictionController>(cm->client_.get(), cm->informers_.get(), t);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "client/event_recorder.h"
 #include "common/log.h"
 #include "controllers/replicaset_controller.h"
 
@@ -245,7 +246,12 @@ ReconcileResult NodeLifecycleController::reconcile(const std::string& key) {
       return ReconcileResult::fail(res.status().withContext("marking node " + key + " Unknown"));
     }
     if (res->is_object() && res->contains("metadata")) current = std::move(res).value();
-    // Upstream records NodeNotReady on the node; events come with the event recorder.
+    if (config_.recorder) {
+      json ref = {{"kind", "Node"}, {"apiVersion", "v1"}, {"name", key},
+                  {"uid", str(current, "metadata", "uid")}};
+      config_.recorder->event(ref, client::EventRecorder::Type::kNormal, "NodeNotReady",
+                              "Node " + key + " status is now: NodeNotReady");
+    }
     BLOG(0, "node stopped posting status").kv("node", key).kv("was", was.empty() ? "-" : was)
         .kv("reason", "NodeNotReady");
   }
@@ -289,8 +295,15 @@ Status NodeLifecycleController::markPodsNotReady(const std::string& node, TimePo
     auto res = client_->update(podsResource(), ns, name, copy, "status");
     if (!res.isOk() && res.status().code() != Code::kNotFound && first_err.isOk())
       first_err = res.status().withContext("marking pod " + ns + "/" + name + " not ready");
-    else if (res.isOk())
+    else if (res.isOk()) {
       BLOG(2, "marked pod not ready").kv("pod", ns + "/" + name).kv("node", node);
+      if (config_.recorder) {
+        json ref = {{"kind", "Pod"}, {"apiVersion", "v1"}, {"namespace", ns}, {"name", name},
+                    {"uid", str(copy, "metadata", "uid")}};
+        config_.recorder->event(ref, client::EventRecorder::Type::kWarning, "NodeNotReady",
+                                "Node is not ready");
+      }
+    }
   }
   return first_err;
 }

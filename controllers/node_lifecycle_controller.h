@@ -33,6 +33,10 @@
 #include "common/time_util.h"
 #include "controllers/controller.h"
 
+namespace berth::client {
+class EventRecorder;
+}
+
 namespace berth::controllers {
 
 inline constexpr char kTaintNotReady[] = "node.kubernetes.io/not-ready";
@@ -77,6 +81,9 @@ class NodeLifecycleController {
     client::WorkQueue::Options queue;
     std::chrono::milliseconds grace_period{40000};  // upstream's node-monitor-grace-period
     const Clock* clock = nullptr;                   // default SystemClock
+    // Records NodeNotReady on the node and NodeNotReady on each pod marked not ready, as
+    // upstream does. Optional.
+    client::EventRecorder* recorder = nullptr;
   };
   // Registers informers (nodes, leases, pods) and handlers (before informers->start()).
   NodeLifecycleController(client::Client* client, client::InformerFactory* informers, Config config);

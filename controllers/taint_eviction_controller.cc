@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "client/event_recorder.h"
 #include "common/log.h"
 #include "controllers/node_lifecycle_controller.h"
 #include "controllers/replicaset_controller.h"
@@ -169,7 +170,12 @@ ReconcileResult TaintEvictionController::reconcile(const std::string& key) {
                              {{"preconditions", {{"uid", str(*pod, "metadata", "uid")}}}});
   if (!res.isOk() && res.status().code() != Code::kNotFound && res.status().code() != Code::kConflict)
     return ReconcileResult::fail(res.status().withContext("evicting pod " + key));
-  // Upstream records TaintManagerEviction on the pod; events come with the event recorder.
+  if (res.isOk() && config_.recorder) {
+    json ref = {{"kind", "Pod"}, {"apiVersion", "v1"}, {"namespace", ns}, {"name", name},
+                {"uid", str(*pod, "metadata", "uid")}};
+    config_.recorder->event(ref, client::EventRecorder::Type::kNormal, "TaintManagerEviction",
+                            "Marking for deletion Pod " + key);
+  }
   BLOG(0, "Marking for deletion Pod").kv("pod", key).kv("node", node_name)
       .kv("reason", "TaintManagerEviction");
   return ReconcileResult::ok();

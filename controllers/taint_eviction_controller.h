@@ -23,6 +23,10 @@
 #include "common/time_util.h"
 #include "controllers/controller.h"
 
+namespace berth::client {
+class EventRecorder;
+}
+
 namespace berth::controllers {
 
 // One toleration against one taint: upstream's Toleration.ToleratesTaint. (workload_util.h's
@@ -57,6 +61,8 @@ class TaintEvictionController {
     double zone_qps = 5;  // deletions per second per zone
     int zone_burst = 20;
     const Clock* clock = nullptr;  // default SystemClock
+    // Records TaintManagerEviction on each pod it deletes, as upstream does. Optional.
+    client::EventRecorder* recorder = nullptr;
   };
   TaintEvictionController(client::Client* client, client::InformerFactory* informers, Config config);
   ~TaintEvictionController();

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "common/time_util.h"
 #include "tests/e2e/harness.h"
@@ -155,6 +157,11 @@ TEST_F(NodeLifeTest, ExpiredLeaseTaintsEvictsAndRecovers) {
   Child watch(server_->kubectlArgv({"-n", ns_, "get", "pods", "-l", "app=evict", "-w", "--no-headers",
                                     "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName"}),
               server_->kubectlEnv());
+  // The node controller's events, as upstream records them.
+  Child events(server_->kubectlArgv({"get", "events", "-A", "-w", "-o",
+                                     "jsonpath={.reason}/{.involvedObject.kind}/"
+                                     "{.involvedObject.name}{\"\\n\"}"}),
+               server_->kubectlEnv());
 
   // No heartbeat: Unknown after the 4 s grace period, with upstream's reason and message.
   ok({"wait", "node/" + n1, "--for=condition=Ready=Unknown", "--timeout=30s"});
@@ -174,6 +181,15 @@ TEST_F(NodeLifeTest, ExpiredLeaseTaintsEvictsAndRecovers) {
   okNs({"wait", "pod/victim", "--for=delete", "--timeout=40s"});
   std::string seen;
   EXPECT_TRUE(watch.waitFor(n2, std::chrono::seconds(30), &seen)) << seen;
+  std::set<std::string> want = {"NodeNotReady/Node/" + n1, "NodeNotReady/Pod/victim",
+                                "TaintManagerEviction/Pod/victim"};
+  std::string line, lines;
+  while (!want.empty() && events.readLine(&line, std::chrono::seconds(20))) {
+    want.erase(line);
+    lines += line + "\n";
+  }
+  EXPECT_TRUE(want.empty()) << "missing " << *want.begin() << " in events:\n" << lines;
+  events.kill(SIGTERM);
 
   // The node comes back: Ready, and the taints are gone.
   Child taints(server_->kubectlArgv({"get", "node", n1, "-w", "-o",
