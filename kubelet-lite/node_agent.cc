@@ -137,21 +137,29 @@ Status NodeAgent::start() {
                                     const std::string& name) -> Result<json> {
     return client_->get(kind == "secrets" ? secretsResource() : configMapsResource(), ns, name);
   });
+  recorder_ = std::make_unique<client::EventRecorder>(client_, "kubelet", id_.name);
+  ContainerEventSink sink = [this](const PodRef& pod, const std::string& container, bool warning,
+                                   const std::string& reason, const std::string& message) {
+    json ref = {{"kind", "Pod"}, {"apiVersion", "v1"}, {"name", pod.name}, {"namespace", pod.ns},
+                {"uid", pod.uid}, {"fieldPath", "spec.containers{" + container + "}"}};
+    recorder_->event(ref, warning ? client::EventRecorder::Type::kWarning
+                                  : client::EventRecorder::Type::kNormal, reason, message);
+  };
+  ProbeManager::Hooks hooks;
+  hooks.changed = [this](const std::string& uid) { requeueUid(uid); };
+  hooks.event = sink;
+  prober_ = std::make_unique<ProbeManager>(runtime_.get(), &SystemClock::instance(),
+                                           ProbeManager::Options(), std::move(hooks));
+  prober_->start();
   PodWorker::Options wo;
   wo.root_dir = opts_.root_dir;
   wo.node_name = id_.name;
   wo.host_ip = id_.internal_ip;
+  wo.prober = prober_.get();
+  wo.event = sink;
   pods_worker_ = std::make_unique<PodWorker>(runtime_.get(), &SystemClock::instance(),
                                              std::move(resolver), wo);
-  runtime_->setEventHandler([this](const ContainerEvent& ev) {
-    std::string key;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      auto it = key_by_uid_.find(ev.pod_uid);
-      if (it != key_by_uid_.end()) key = it->second;
-    }
-    if (!key.empty()) queue_.add(key);
-  });
+  runtime_->setEventHandler([this](const ContainerEvent& ev) { requeueUid(ev.pod_uid); });
 
   client::Informer::Options io;
   io.field_selector = "spec.nodeName=" + id_.name;
@@ -194,10 +202,22 @@ Status NodeAgent::start() {
   return Status::ok();
 }
 
+void NodeAgent::requeueUid(const std::string& uid) {
+  std::string key;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = key_by_uid_.find(uid);
+    if (it != key_by_uid_.end()) key = it->second;
+  }
+  if (!key.empty()) queue_.add(key);
+}
+
 void NodeAgent::stop() {
   queue_.shutDown();
   for (auto& t : workers_) t.join();
   workers_.clear();
+  if (prober_) prober_->stop();
+  if (recorder_) recorder_->stop();
   if (pods_) pods_->stop();
   if (heartbeat_) heartbeat_->stop();
   if (server_) server_->stop();

@@ -211,16 +211,15 @@ Result<PodWorker::Outcome> PodWorker::sync(const json& pod) {
       in.init_containers.push_back(std::move(v));
     }
   }
-  for (const json& spec : at(at(pod, "spec"), "containers")) {
+  const json& containers = at(at(pod, "spec"), "containers");
+  for (const json& spec : containers) {
     ContainerView v = view(spec);
     if (init_done) drive(spec, false, &v);
     else if (!v.current) v.waiting_reason = "PodInitializing";
-    if (v.current && v.current->state == ContainerState::kRunning && v.waiting_reason.empty()) {
-      v.ready = true;
-      v.started = true;
-    }
     in.containers.push_back(std::move(v));
   }
+  applyProbes(pod, sandbox.id, pod_ip, &in.containers,
+              [&](size_t i) { drive(containers[i], false, &in.containers[i]); });
   for (auto& v : in.init_containers)
     if (v.current && v.current->state == ContainerState::kRunning) v.started = true;
 
@@ -228,6 +227,87 @@ Result<PodWorker::Outcome> PodWorker::sync(const json& pod) {
   std::string phase = out.status.value("phase", "");
   if (phase == "Running" || phase == "Pending") minRequeue(&out.requeue_after, opts_.resync);
   return out;
+}
+
+namespace {
+
+bool runningNow(const ContainerView& v) {
+  return v.current && v.current->state == ContainerState::kRunning && v.waiting_reason.empty();
+}
+
+}  // namespace
+
+std::vector<ProbeManager::Container> PodWorker::probeTargets(const json& pod,
+                                                             const std::string& sandbox_id,
+                                                             const std::string& pod_ip,
+                                                             const std::vector<ContainerView>& views) {
+  std::vector<ProbeManager::Container> out;
+  const json& specs = at(at(pod, "spec"), "containers");
+  for (size_t i = 0; i < views.size() && i < specs.size(); ++i) {
+    if (!runningNow(views[i])) continue;
+    ProbeManager::Container c;
+    c.name = views[i].name;
+    c.target = {views[i].current->id, sandbox_id, pod_ip};
+    c.started_at = views[i].current->started_at;
+    for (auto [kind, slot] : {std::pair{ProbeKind::kLiveness, &c.liveness},
+                              std::pair{ProbeKind::kReadiness, &c.readiness},
+                              std::pair{ProbeKind::kStartup, &c.startup}}) {
+      auto p = parseProbe(specs[i], kind);
+      if (p.isOk()) *slot = std::move(p).value();
+      else if (p.status().code() != Code::kNotFound)
+        BLOG(1, "ignoring a malformed probe").kv("container", c.name).kv("err", p.status().message());
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void PodWorker::applyProbes(const json& pod, const std::string& sandbox_id, const std::string& pod_ip,
+                            std::vector<ContainerView>* views,
+                            const std::function<void(size_t)>& restart) {
+  if (!opts_.prober) {
+    for (auto& v : *views) v.ready = v.started = runningNow(v);
+    return;
+  }
+  const json& md = at(pod, "metadata");
+  PodRef ref{str(at(md, "uid")), str(at(md, "name")), str(at(md, "namespace"))};
+  opts_.prober->syncPod(ref, probeTargets(pod, sandbox_id, pod_ip, *views));
+  bool killed = false;
+  for (size_t i = 0; i < views->size(); ++i) {
+    ContainerView& v = (*views)[i];
+    if (!runningNow(v)) continue;
+    auto verdict = opts_.prober->verdict(ref.uid, v.name, v.current->id);
+    if (!verdict.kill) continue;
+    killForProbe(pod, ref, *verdict.kill, &v);
+    restart(i);
+    killed = true;
+  }
+  if (killed) opts_.prober->syncPod(ref, probeTargets(pod, sandbox_id, pod_ip, *views));
+  for (auto& v : *views) {
+    if (!runningNow(v)) continue;
+    auto verdict = opts_.prober->verdict(ref.uid, v.name, v.current->id);
+    v.started = verdict.started;
+    v.ready = verdict.ready;
+  }
+}
+
+void PodWorker::killForProbe(const json& pod, const PodRef& ref, ProbeKind kind, ContainerView* v) {
+  std::string which = kind == ProbeKind::kLiveness ? "liveness" : "startup";
+  std::string msg = "Container " + v->name + " failed " + which + " probe, will be restarted";
+  BLOG(1, "killing container").kv("pod", ref.ns + "/" + ref.name).kv("container", v->name).kv("why", msg);
+  if (opts_.event) opts_.event(ref, v->name, false, "Killing", msg);
+  std::chrono::seconds grace(30);
+  const json& spec_grace = at(at(pod, "spec"), "terminationGracePeriodSeconds");
+  if (spec_grace.is_number_integer()) grace = std::chrono::seconds(spec_grace.get<int64_t>());
+  for (const json& c : at(at(pod, "spec"), "containers")) {
+    if (str(at(c, "name")) != v->name) continue;
+    auto p = parseProbe(c, kind);
+    if (p.isOk() && p->termination_grace) grace = *p->termination_grace;
+  }
+  Status st = rt_->stopContainer(v->current->id, grace);
+  if (!st.isOk()) BLOG(0, "stopping container failed").kv("container", v->name).kv("err", st.toString());
+  auto now = rt_->containerStatus(v->current->id);
+  if (now.isOk()) v->current = std::move(now).value();
 }
 
 bool PodWorker::mayRestart(const std::string& key, const ContainerStatus& exited, const json& pod,
@@ -395,6 +475,7 @@ Status PodWorker::cleanup(const std::string& uid) {
   std::error_code ec;
   std::filesystem::remove_all(podVolumesDir(opts_.root_dir, opts_.node_name, uid), ec);
   backoff_.forgetPrefix(uid + "/");
+  if (opts_.prober) opts_.prober->removePod(uid);
   std::lock_guard<std::mutex> l(mu_);
   for (auto it = pull_failed_at_.lower_bound(uid + "/");
        it != pull_failed_at_.end() && it->first.rfind(uid + "/", 0) == 0;)

@@ -2,8 +2,10 @@
 // kubelet SyncPod: make the sandbox, prepare volumes, run init containers one at a time in
 // order, then the containers; restart exited ones per restartPolicy with CrashBackoff; report
 // why a container waits (ContainerCreating, PodInitializing, CrashLoopBackOff, ErrImagePull,
-// ImagePullBackOff, CreateContainerConfigError, CreateContainerError, RunContainerError); on a
-// pod with deletionTimestamp run preStop hooks and stop every container within the grace period.
+// ImagePullBackOff, CreateContainerConfigError, CreateContainerError, RunContainerError); take
+// started/ready from the ProbeManager's verdicts and restart (per restartPolicy, with back-off)
+// a container whose liveness or startup probe failed, recording "Killing"; on a pod with
+// deletionTimestamp run preStop hooks and stop every container within the grace period.
 // Everything it knows comes from the runtime's labels (pod uid, container name, restart
 // count), so after an agent restart it adopts what runs instead of starting duplicates.
 // Thread-safety: sync() for different pods may run concurrently; the same pod must not be
@@ -11,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -23,6 +26,7 @@
 #include "kubelet-lite/backoff.h"
 #include "kubelet-lite/pod_config.h"
 #include "kubelet-lite/pod_status.h"
+#include "kubelet-lite/prober.h"
 #include "kubelet-lite/runtime/runtime.h"
 
 namespace berth::kubelet {
@@ -36,6 +40,10 @@ class PodWorker {
     // Running pods are looked at again this often even without events (adopted containers
     // whose exit no event reports).
     std::chrono::milliseconds resync{10000};
+    // Runs the containers' probes (not owned); null: a running container is started and ready.
+    ProbeManager* prober = nullptr;
+    // Events about containers ("Killing" after a failed liveness/startup probe); may be empty.
+    ContainerEventSink event;
   };
   struct Outcome {
     json status;              // the status to report; null when the pod is to be deleted
@@ -62,6 +70,14 @@ class PodWorker {
   bool mayRestart(const std::string& key, const ContainerStatus& exited, const json& pod,
                   ContainerView* view, std::optional<std::chrono::milliseconds>* requeue);
   PodSandboxConfig sandboxConfig(const json& pod) const;
+  // Probes: tells the prober what runs, kills (and via `restart(i)` restarts per policy)
+  // containers whose liveness/startup probe failed, then sets started/ready from the verdicts.
+  void applyProbes(const json& pod, const std::string& sandbox_id, const std::string& pod_ip,
+                   std::vector<ContainerView>* views, const std::function<void(size_t)>& restart);
+  std::vector<ProbeManager::Container> probeTargets(const json& pod, const std::string& sandbox_id,
+                                                    const std::string& pod_ip,
+                                                    const std::vector<ContainerView>& views);
+  void killForProbe(const json& pod, const PodRef& ref, ProbeKind kind, ContainerView* v);
 
   ContainerRuntime* rt_;
   const Clock* clock_;

@@ -144,6 +144,47 @@ void validateQuantities(const json& c, const std::string& path, Errors& errs) {
   }
 }
 
+// A probe port: a number in 1..65535 or an IANA service name (upstream ValidatePortNumOrName).
+void validateProbePort(const json* v, const std::string& path, Errors& errs) {
+  if (v && v->is_string()) {
+    std::string n = v->get<std::string>();
+    for (const auto& msg : validateIanaSvcName(n)) errs.invalid(path, n, msg);
+    return;
+  }
+  validatePortNumber(v, path, errs, true);
+}
+
+// Upstream's validateProbe beyond the numeric bounds: exactly one handler, handler fields,
+// successThreshold 1 for liveness/startup, terminationGracePeriodSeconds only there.
+void validateProbe(const json& pr, const std::string& pp, bool restarts, Errors& errs) {
+  int handlers = 0;
+  for (const char* h : {"exec", "httpGet", "tcpSocket", "grpc"}) {
+    const json* hv = find(pr, {h});
+    if (!hv || hv->is_null()) continue;
+    if (++handlers > 1) errs.forbidden(at(pp, h), "may not specify more than 1 handler type");
+  }
+  if (handlers == 0) errs.required(pp, "must specify a handler type");
+  if (const json* e = find(pr, {"exec", "command"}); find(pr, {"exec"}) && (!e || !e->is_array() || e->empty()))
+    errs.required(at(at(pp, "exec"), "command"));
+  if (const json* h = find(pr, {"httpGet"}); h && h->is_object()) {
+    validateProbePort(find(*h, {"port"}), at(at(pp, "httpGet"), "port"), errs);
+    std::string scheme = str(*h, {"scheme"});
+    if (!scheme.empty() && scheme != "HTTP" && scheme != "HTTPS")
+      errs.notSupported(at(at(pp, "httpGet"), "scheme"), scheme, {"HTTP", "HTTPS"});
+  }
+  if (const json* t = find(pr, {"tcpSocket"}); t && t->is_object())
+    validateProbePort(find(*t, {"port"}), at(at(pp, "tcpSocket"), "port"), errs);
+  if (const json* g = find(pr, {"grpc"}); g && g->is_object())
+    validatePortNumber(find(*g, {"port"}), at(at(pp, "grpc"), "port"), errs, true);
+  if (const json* st = find(pr, {"successThreshold"}); restarts && st && st->is_number_integer() &&
+                                                        st->get<int64_t>() != 1)
+    errs.invalid(at(pp, "successThreshold"), *st, "must be 1");
+  if (const json* g = find(pr, {"terminationGracePeriodSeconds"}); g && !g->is_null()) {
+    if (!restarts) errs.invalid(at(pp, "terminationGracePeriodSeconds"), *g, "must not be set for readinessProbes");
+    else errs.positive(at(pp, "terminationGracePeriodSeconds"), g);
+  }
+}
+
 void validateContainer(const json& c, const std::string& path, Errors& errs,
                        std::set<std::string>& names, const std::set<std::string>& volumes) {
   if (!c.is_object()) {
@@ -230,6 +271,7 @@ void validateContainer(const json& c, const std::string& path, Errors& errs,
                           "successThreshold", "failureThreshold"}) {
       errs.nonNegative(at(pp, f), find(*pr, {f}));
     }
+    validateProbe(*pr, pp, std::string(probe) != "readinessProbe", errs);
   }
   validateQuantities(c, at(path, "resources"), errs);
 }

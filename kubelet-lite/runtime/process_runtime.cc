@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "kubelet-lite/runtime/cri_log.h"
+#include "kubelet-lite/runtime/dial.h"
 
 extern char** environ;
 
@@ -500,6 +501,12 @@ Result<int> ProcessRuntime::portForward(const std::string& sandbox_id, int port)
     return Status(Code::kUnavailable, e);
   }
   return fd;
+}
+
+Result<int> ProcessRuntime::dialPod(const std::string& sandbox_id, int port,
+                                    std::chrono::milliseconds timeout) {
+  BERTH_RETURN_IF_ERROR(sandboxStatus(sandbox_id).status());
+  return dialTcp("127.0.0.1", port, timeout);
 }
 
 // ---- the shim ----

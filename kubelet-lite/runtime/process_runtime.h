@@ -49,6 +49,8 @@ class ProcessRuntime : public ContainerRuntime {
                                   const std::vector<std::string>& command,
                                   std::chrono::milliseconds timeout) override;
   Result<int> portForward(const std::string& sandbox_id, int port) override;
+  Result<int> dialPod(const std::string& sandbox_id, int port,
+                      std::chrono::milliseconds timeout) override;
   void setEventHandler(ContainerEventHandler handler) override;
 
  private:

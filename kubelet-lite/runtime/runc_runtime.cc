@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "kubelet-lite/images/blob_store.h"
+#include "kubelet-lite/runtime/dial.h"
 #include "kubelet-lite/runtime/host_command.h"
 #include "kubelet-lite/runtime/oci_spec.h"
 #include "kubelet-lite/runtime/runc_exec.h"
@@ -712,13 +713,13 @@ Result<ExecSyncResult> RuncRuntime::execSync(const std::string& container_id, co
   return out;
 }
 
-Result<int> RuncRuntime::portForward(const std::string& sandbox_id, int port) {
-  BERTH_ASSIGN_OR_RETURN(auto s, findSandbox(sandbox_id));
-  if (port <= 0 || port > 65535) return invalid("port-forward: invalid port " + std::to_string(port));
-  std::string netns = s->status.netns_path;
-  // setns changes only the calling thread's namespace; a fresh thread keeps the agent's own
-  // threads where they are. The socket stays in the namespace it was made in.
-  auto task = std::async(std::launch::async, [netns, port]() -> Result<int> {
+namespace {
+
+// A TCP socket made in the network namespace at `netns` (the agent's own when empty). setns
+// changes only the calling thread's namespace, so a short-lived thread does it and the agent's
+// threads stay where they are; the socket keeps the namespace it was made in.
+Result<int> socketIn(const std::string& netns) {
+  auto task = std::async(std::launch::async, [netns]() -> Result<int> {
     if (!netns.empty()) {
       int nfd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
       if (nfd < 0) return internalError("opening " + netns + ": " + std::strerror(errno));
@@ -728,18 +729,40 @@ Result<int> RuncRuntime::portForward(const std::string& sandbox_id, int port) {
     }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return internalError(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      std::string err = std::strerror(errno);
-      ::close(fd);
-      return Status(Code::kUnavailable, "connecting to port " + std::to_string(port) + " in the pod: " + err);
-    }
     return fd;
   });
   return task.get();
+}
+
+}  // namespace
+
+Result<int> RuncRuntime::portForward(const std::string& sandbox_id, int port) {
+  BERTH_ASSIGN_OR_RETURN(auto s, findSandbox(sandbox_id));
+  if (port <= 0 || port > 65535) return invalid("port-forward: invalid port " + std::to_string(port));
+  BERTH_ASSIGN_OR_RETURN(int fd, socketIn(s->status.netns_path));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    std::string err = std::strerror(errno);
+    ::close(fd);
+    return Status(Code::kUnavailable, "connecting to port " + std::to_string(port) + " in the pod: " + err);
+  }
+  return fd;
+}
+
+Result<int> RuncRuntime::dialPod(const std::string& sandbox_id, int port,
+                                 std::chrono::milliseconds timeout) {
+  BERTH_ASSIGN_OR_RETURN(auto s, findSandbox(sandbox_id));
+  std::string ip = s->status.ip.empty() ? "127.0.0.1" : s->status.ip;
+  BERTH_ASSIGN_OR_RETURN(int fd, socketIn(s->status.netns_path));
+  Status st = connectWithin(fd, ip, port, timeout);
+  if (!st.isOk()) {
+    ::close(fd);
+    return st;
+  }
+  return fd;
 }
 
 }  // namespace berth::kubelet

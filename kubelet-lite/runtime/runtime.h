@@ -232,6 +232,15 @@ class ContainerRuntime {
   // Returns a connected TCP socket to 127.0.0.1:`port` inside the sandbox's network namespace.
   // The caller owns (and closes) the fd.
   virtual Result<int> portForward(const std::string& sandbox_id, int port) = 0;
+  // Returns a TCP socket connected to `port` of the pod as its own network sees it (probes:
+  // httpGet and tcpSocket reach the pod's port inside its network namespace), giving up after
+  // `timeout` (kUnavailable, with a Go-style "dial tcp ...: connect: ..." message). The default
+  // is portForward() without a deadline; runtimes override it to honour the timeout.
+  virtual Result<int> dialPod(const std::string& sandbox_id, int port,
+                              std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return portForward(sandbox_id, port);
+  }
 
   // Optional: runtimes that learn of exits call `handler` (set once, before use).
   virtual void setEventHandler(ContainerEventHandler handler) { (void)handler; }

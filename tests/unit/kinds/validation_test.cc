@@ -160,6 +160,29 @@ TEST(Validation, PodRestartPolicyAndVolumes) {
                    "\"Always\", \"OnFailure\", \"Never\""}));
 }
 
+TEST(Validation, PodProbes) {
+  const KindSpec& k = spec("", "v1", "Pod");
+  json pod = json::parse(R"({"spec": {"containers": [{"name": "c", "image": "x",
+    "livenessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 80}, "successThreshold": 2},
+    "readinessProbe": {"httpGet": {"port": "Bad_Name", "scheme": "FTP"}, "terminationGracePeriodSeconds": 5},
+    "startupProbe": {"periodSeconds": 1}}]}})");
+  EXPECT_EQ(check(k, pod),
+            (Lines{"spec.containers[0].livenessProbe.tcpSocket: Forbidden: may not specify more than 1 handler type",
+                   "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+                   "spec.containers[0].readinessProbe.httpGet.port: Invalid value: \"Bad_Name\": must contain only "
+                   "alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+                   "spec.containers[0].readinessProbe.httpGet.scheme: Unsupported value: \"FTP\": supported "
+                   "values: \"HTTP\", \"HTTPS\"",
+                   "spec.containers[0].readinessProbe.terminationGracePeriodSeconds: Invalid value: 5: must "
+                   "not be set for readinessProbes",
+                   "spec.containers[0].startupProbe: Required value: must specify a handler type"}));
+  json ok = json::parse(R"({"spec": {"containers": [{"name": "c", "image": "x",
+    "ports": [{"name": "http", "containerPort": 8080}],
+    "readinessProbe": {"httpGet": {"port": "http"}, "successThreshold": 3},
+    "livenessProbe": {"tcpSocket": {"port": 8080}, "terminationGracePeriodSeconds": 3}}]}})");
+  EXPECT_EQ(check(k, ok), Lines{});
+}
+
 TEST(Validation, PodUpdatesOnlyChangeMutableFields) {
   const KindSpec& k = spec("", "v1", "Pod");
   json old = defaulted(k, json::parse(R"({"spec": {"containers": [{"name": "c", "image": "nginx:1"}],

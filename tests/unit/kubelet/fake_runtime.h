@@ -128,11 +128,21 @@ class FakeRuntime : public ContainerRuntime {
                                   std::chrono::milliseconds) override {
     std::lock_guard<std::mutex> l(mu_);
     execs_.push_back(id);
+    auto it = containers_.find(id);
+    if (it != containers_.end()) {
+      auto r = exec_results_.find(it->second.name);
+      if (r != exec_results_.end()) return r->second;
+    }
     return ExecSyncResult{0, "", false};
   }
   Result<int> portForward(const std::string&, int) override { return badRequest("no"); }
 
   // ---- test helpers ----
+  // What execSync (exec probes, hooks) in container `name` returns from now on.
+  void setExecResult(const std::string& name, int code, const std::string& output = "") {
+    std::lock_guard<std::mutex> l(mu_);
+    exec_results_[name] = ExecSyncResult{code, output, false};
+  }
   // Ends the running instance of container `name` with `code`.
   void exitContainer(const std::string& name, int code) {
     std::lock_guard<std::mutex> l(mu_);
@@ -184,6 +194,7 @@ class FakeRuntime : public ContainerRuntime {
   std::vector<std::string> created_;
   std::vector<std::pair<std::string, std::chrono::seconds>> stops_;
   std::vector<std::string> execs_;
+  std::map<std::string, ExecSyncResult> exec_results_;
   int next_id_ = 0;
   int pulls_ = 0;
 };
