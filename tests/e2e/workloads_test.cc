@@ -353,7 +353,7 @@ TEST_F(WorkloadsTest, JobFailsPastBackoffLimit) {
   json last;
   ASSERT_TRUE(await(pods, [](const json& items) { return activePods(items).size() == 1; }, &last));
   setPodStatus(activePods(last)[0], "Failed", "", false);
-  // One failure is within the limit: a replacement starts.
+  // One failure is within the limit: a replacement starts after the 10 s failure back-off.
   ASSERT_TRUE(await(pods, [](const json& items) {
     return items.size() == 2 && activePods(items).size() == 1;
   }, &last)) << last.dump();
@@ -367,6 +367,44 @@ TEST_F(WorkloadsTest, JobFailsPastBackoffLimit) {
     if (c["type"] == "Failed") reason = c["reason"];
   EXPECT_EQ(reason, "BackoffLimitExceeded");
   EXPECT_EQ(list(pods).size(), 2u);  // no third attempt
+}
+
+// An Indexed Job gives each pod a completion index (label, annotation, hostname, env) and
+// completes once every index succeeded; completedIndexes shows the done ones.
+TEST_F(WorkloadsTest, IndexedJobRunsEachIndexOnce) {
+  std::string yaml = jobYaml("idx", 3, 2, 6);
+  yaml.replace(yaml.find("  backoffLimit"), 0, "  completionMode: Indexed\n");
+  ok({"apply", "-f", "-"}, yaml);
+  std::vector<std::string> pods = {"pods", "-l", "batch.kubernetes.io/job-name=idx"};
+  auto indexOf = [](const json& p) {
+    return p["metadata"]["labels"].value("batch.kubernetes.io/job-completion-index", "?");
+  };
+  json last;
+  ASSERT_TRUE(await(pods, [](const json& items) { return activePods(items).size() == 2; }, &last))
+      << last.dump();
+  std::multiset<std::string> first;
+  for (const auto& p : last) {
+    first.insert(indexOf(p));
+    EXPECT_EQ(p["spec"].value("hostname", ""), "idx-" + indexOf(p));
+    EXPECT_EQ(p["spec"]["containers"][0]["env"][0].value("name", ""), "JOB_COMPLETION_INDEX");
+  }
+  EXPECT_EQ(first, (std::multiset<std::string>{"0", "1"}));
+  // Index 1 finishes: index 2 starts (index 0 still runs).
+  for (const auto& p : last)
+    if (indexOf(p) == "1") setPodStatus(p["metadata"]["name"], "Succeeded", "", false);
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    std::multiset<std::string> running;
+    for (const auto& p : items)
+      if (p.contains("status") && p["status"].value("phase", "") != "Succeeded") running.insert(indexOf(p));
+    return running == std::multiset<std::string>{"0", "2"};
+  }, &last)) << last.dump();
+  EXPECT_EQ(ok({"get", "job", "idx", "-o", "jsonpath={.status.completedIndexes}"}), "1");
+  for (const auto& p : last)
+    if (p["status"].value("phase", "") != "Succeeded") setPodStatus(p["metadata"]["name"], "Succeeded", "", false);
+  auto r = server_->kubectl({"-n", ns_, "wait", "--for=condition=complete", "job/idx", "--timeout=30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ok({"get", "job", "idx", "-o", "jsonpath={.status.completedIndexes}"}), "0-2");
+  EXPECT_EQ(list(pods).size(), 3u);
 }
 
 // ---- Deployment rollouts ----

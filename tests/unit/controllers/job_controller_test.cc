@@ -236,6 +236,98 @@ TEST_F(JobTest, RecordsEventsAboutItsPodsAndTheOutcome) {
   recorder.stop();
 }
 
+json indexedPod(const std::string& name, int index, const std::string& phase) {
+  json p = podObj(name, phase);
+  p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] = std::to_string(index);
+  return p;
+}
+
+TEST_F(JobTest, CompletedIndexesRoundTrip) {
+  EXPECT_EQ(formatCompletedIndexes({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
+  EXPECT_EQ(formatCompletedIndexes({}), "");
+  EXPECT_EQ(parseCompletedIndexes("0-2,5,7-8", 100), (std::set<int64_t>{0, 1, 2, 5, 7, 8}));
+  EXPECT_EQ(parseCompletedIndexes("1,3-9", 5), (std::set<int64_t>{1, 3, 4}));  // beyond completions
+  EXPECT_EQ(parseCompletedIndexes("x,2,-,4-", 10), (std::set<int64_t>{2}));    // junk is skipped
+}
+
+TEST_F(JobTest, IndexedStartsLowestMissingIndexesWithIndexEnvAndHostname) {
+  json job = jobObj(4, 2);
+  job["spec"]["completionMode"] = "Indexed";
+  fake_.put(res::jobs(), job);
+  fake_.put(podsResource(), indexedPod("done0", 0, "Succeeded"));
+  fake_.put(podsResource(), indexedPod("run1", 1, "Running"));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
+  auto creates = actions("create");
+  ASSERT_EQ(creates.size(), 1u);  // parallelism 2, one running
+  const json& pod = creates[0].body;
+  EXPECT_EQ(pod["metadata"]["generateName"], "pi-2-");
+  EXPECT_EQ(pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"], "2");
+  EXPECT_EQ(pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"], "2");
+  EXPECT_EQ(pod["spec"]["hostname"], "pi-2");
+  const json& env = pod["spec"]["containers"][0]["env"];
+  ASSERT_EQ(env.size(), 1u);
+  EXPECT_EQ(env[0]["name"], "JOB_COMPLETION_INDEX");
+  EXPECT_EQ(env[0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.annotations['batch.kubernetes.io/job-completion-index']");
+  json st = lastStatus();
+  EXPECT_EQ(st["completedIndexes"], "0");
+  EXPECT_EQ(st["succeeded"], 1);
+}
+
+TEST_F(JobTest, IndexedDeletesDuplicatesAndPodsOfFinishedIndexesFirst) {
+  json job = jobObj(3, 3);
+  job["spec"]["completionMode"] = "Indexed";
+  fake_.put(res::jobs(), job);
+  fake_.put(podsResource(), indexedPod("done0", 0, "Succeeded"));
+  fake_.put(podsResource(), indexedPod("again0", 0, "Running"));
+  fake_.put(podsResource(), indexedPod("one", 1, "Running"));
+  fake_.put(podsResource(), indexedPod("dup1", 1, "Running"));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
+  EXPECT_TRUE(actions("create").empty());  // surplus goes first
+  std::set<std::string> deleted;
+  for (const auto& a : actions("delete")) deleted.insert(a.key.substr(a.key.find('/') + 1));
+  ASSERT_EQ(deleted.size(), 2u);
+  EXPECT_TRUE(deleted.count("again0"));
+  EXPECT_TRUE(deleted.count("one") || deleted.count("dup1"));
+}
+
+TEST_F(JobTest, IndexedCompletesWhenEveryIndexSucceeded) {
+  json job = jobObj(3, 3);
+  job["spec"]["completionMode"] = "Indexed";
+  job["status"]["completedIndexes"] = "0";  // recorded before its pod was deleted
+  fake_.put(res::jobs(), job);
+  fake_.put(podsResource(), indexedPod("a", 1, "Succeeded"));
+  fake_.put(podsResource(), indexedPod("b", 1, "Succeeded"));  // a second success of index 1
+  fake_.put(podsResource(), indexedPod("c", 2, "Succeeded"));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
+  json st = lastStatus();
+  EXPECT_EQ(st["completedIndexes"], "0-2");
+  EXPECT_EQ(st["succeeded"], 3);
+  EXPECT_NE(condition(st, "Complete"), nullptr);
+}
+
+TEST_F(JobTest, AFreshFailureDelaysTheReplacementExponentially) {
+  fake_.put(res::jobs(), jobObj(1, 1, /*backoff_limit=*/6));
+  json a = podObj("a", "Failed"), b = podObj("b", "Failed");
+  // Two failures, the latest 5 s ago: the next pod waits 10 s x 2 = 20 s after it.
+  a["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"] = "2026-01-01T00:09:00Z";
+  b["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"] = "2026-01-01T00:09:55Z";
+  fake_.put(podsResource(), a);
+  fake_.put(podsResource(), b);
+  startController();
+  auto r = ctl_->reconcile("ns/pi");
+  ASSERT_TRUE(r.error.isOk());
+  EXPECT_TRUE(actions("create").empty());
+  EXPECT_GE(r.requeue_after.count(), 15000);
+  EXPECT_LE(r.requeue_after.count(), 15200);
+  clock_.now_ += std::chrono::seconds(16);
+  ASSERT_TRUE(ctl_->reconcile("ns/pi").error.isOk());
+  EXPECT_EQ(actions("create").size(), 1u);
+}
+
 TEST_F(JobTest, FinishedJobIsDeletedAfterItsTtl) {
   json job = jobObj(1, 1);
   job["spec"]["ttlSecondsAfterFinished"] = 60;
