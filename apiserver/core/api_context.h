@@ -83,7 +83,12 @@ struct ApiServer::Impl {
 
   // ---- dispatch (api_server.cc) ----
   void handle(http::Request& req, std::shared_ptr<http::ResponseWriter> w);
-  bool authenticate(RequestCtx& ctx);
+  // Who is asking: kUnauthorized with the reason when a presented credential is bad.
+  Status authenticate(RequestCtx& ctx);
+  // Bootstrap tokens against kube-system/bootstrap-token-<id> Secrets, and what their users may
+  // do (bootstrap_auth.cc).
+  Result<UserInfo> authenticateBootstrapToken(const std::string& token);
+  Status authorizeBootstrapper(const RequestCtx& ctx);
   void handleNonResource(RequestCtx& ctx);
   void handleResource(RequestCtx& ctx);
   // Non-stored resources: access reviews, pod binding and eviction (virtual_resources.cc).
@@ -138,6 +143,15 @@ struct ApiServer::Impl {
 std::string resourcePrefix(const KindSpec& k);
 std::string objectKey(const KindSpec& k, const std::string& ns, const std::string& name);
 std::string listPrefix(const KindSpec& k, const std::string& ns);
+
+// CertificateSigningRequests (bootstrap_auth.cc): a user in system:bootstrappers; the requestor
+// written into spec on create; the object after an /approval or /status update; the rule that
+// Approved and Denied exclude each other.
+bool isBootstrapper(const UserInfo& u);
+bool isCsrKind(const KindSpec& k);
+void stampCsrRequestor(const UserInfo& user, json& csr);
+json csrSubresourceUpdate(const std::string& sub, const json& old, const json& desired);
+std::vector<Cause> validateCsrConditions(const json& csr);
 
 // Table rendering (tables.cc).
 json tableColumns(const KindSpec& k);

@@ -211,7 +211,7 @@ Status ApiServer::Impl::bootstrap() {
 
 // ---- dispatch ----
 
-bool ApiServer::Impl::authenticate(RequestCtx& ctx) {
+Status ApiServer::Impl::authenticate(RequestCtx& ctx) {
   const auto& req = ctx.req;
   std::string auth = req.header("authorization");
   if (startsWith(auth, "Bearer ") || startsWith(auth, "bearer ")) {
@@ -220,17 +220,26 @@ bool ApiServer::Impl::authenticate(RequestCtx& ctx) {
     if (it != tokens.end()) {
       ctx.user = it->second;
       ctx.user.groups.push_back("system:authenticated");
-      return true;
+      return Status::ok();
     }
-    return false;  // a bad token is rejected even if a certificate was also presented
+    // A bad token is rejected even if a certificate was also presented. Other short tokens are
+    // taken as bootstrap tokens (<id>.<secret>), refused with the reason: malformed, unknown,
+    // expired...
+    if (token.size() < 64) {
+      auto who = authenticateBootstrapToken(token);
+      if (!who.isOk()) return who.status();
+      ctx.user = std::move(who).value();
+      return Status::ok();
+    }
+    return Status(Code::kUnauthorized, "Unauthorized");
   }
   if (!req.client_cert_cn.empty()) {
     ctx.user.name = req.client_cert_cn;
     ctx.user.groups = req.client_cert_orgs;
     ctx.user.groups.push_back("system:authenticated");
-    return true;
+    return Status::ok();
   }
-  return false;
+  return Status(Code::kUnauthorized, "Unauthorized");
 }
 
 void ApiServer::Impl::handle(http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
@@ -249,13 +258,19 @@ void ApiServer::Impl::handle(http::Request& req, std::shared_ptr<http::ResponseW
   bool is_public = path == "/version" || path == "/healthz" || path == "/livez" ||
                    path == "/readyz" || startsWith(path, "/healthz/") ||
                    startsWith(path, "/livez/") || startsWith(path, "/readyz/");
-  if (!authenticate(ctx) && !is_public) {
+  Status authn = authenticate(ctx);
+  if (!authn.isOk() && !is_public) {
     ctx.metric_resource = "";
-    sendError(ctx, Status(Code::kUnauthorized, "Unauthorized"));
+    sendError(ctx, authn);
     return;
   }
   bool watch = req.param("watch") == "true" || req.param("watch") == "1";
   ctx.info = parseRequestInfo(req.method, path, watch);
+  // Authorisation is all-allowed except for bootstrap-token users.
+  if (authn.isOk() && isBootstrapper(ctx.user)) {
+    Status authz = authorizeBootstrapper(ctx);
+    if (!authz.isOk()) return sendError(ctx, authz);
+  }
   if (ctx.info.is_resource_request) {
     handleResource(ctx);
   } else {
@@ -391,7 +406,8 @@ void ApiServer::Impl::handleResource(RequestCtx& ctx) {
   if (!info.subresource.empty()) {
     bool ok = (info.subresource == "status" && k->has_status) ||
               (info.subresource == "scale" && k->has_scale) ||
-              (info.resource == "namespaces" && info.subresource == "finalize");
+              (info.resource == "namespaces" && info.subresource == "finalize") ||
+              (isCsrKind(*k) && info.subresource == "approval");
     if (!ok || info.name.empty()) {
       if (handleVirtual(ctx)) return;
       sendError(ctx, Status(Code::kNotFound, "the server could not find the requested resource"));

@@ -372,7 +372,9 @@ Result<json> ApiServer::Impl::updateObject(
     if (pinned && want_rv != old["metadata"].value("resourceVersion", "")) return conflictError(k, name);
 
     json result;
-    if (sub == "status") {
+    if (isCsrKind(k) && (sub == "status" || sub == "approval")) {
+      result = csrSubresourceUpdate(sub, old, desired);
+    } else if (sub == "status") {
       // Only status changes through /status.
       result = old;
       if (desired.contains("status")) result["status"] = desired["status"];
@@ -408,6 +410,10 @@ Result<json> ApiServer::Impl::updateObject(
     auto causes = validateMetadata(k, result);
     if (k.validate) {
       auto more = k.validate(result, &old);
+      causes.insert(causes.end(), more.begin(), more.end());
+    }
+    if (isCsrKind(k)) {
+      auto more = validateCsrConditions(result);
       causes.insert(causes.end(), more.begin(), more.end());
     }
     if (!causes.empty()) return invalidError(k, name, causes);
@@ -463,6 +469,7 @@ void ApiServer::Impl::handleCreate(RequestCtx& ctx) {
   // The name the error's details carry (kubectl prints it), read before obj is moved.
   std::string name;
   if (obj.contains("metadata") && obj["metadata"].is_object()) name = obj["metadata"].value("name", "");
+  if (isCsrKind(k)) stampCsrRequestor(ctx.user, obj);
   auto r = createObject(ctx, k, std::move(obj), dryRun(ctx.req));
   if (!r.isOk()) return sendError(ctx, r.status(), name);
   sendObject(ctx, 201, *r);
