@@ -52,7 +52,8 @@ Server flags:
   --leader-elect-lease-duration D, --leader-elect-renew-deadline D,
   --leader-elect-retry-period D  durations like 15s (defaults 15s, 10s, 2s)
   --cloud-provider NAME          cloud the node-group controllers launch instances in:
-                                 "local" (this machine's network namespaces) or none (default)
+                                 "local" (this machine's network namespaces), "simulated"
+                                 (simulated agents as processes, for tests) or none (default)
   --cluster-name NAME            the cluster this server runs (names and tags cloud resources)
   --cloud-state-dir DIR          the local cloud's state for this cluster
   -v N, --v=N                    log verbosity (default 2)
@@ -159,8 +160,10 @@ int runServer(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  if (!extras.cloud_provider.empty() && extras.cloud_provider != "local") {
-    std::fprintf(stderr, "berth server: --cloud-provider: unknown cloud \"%s\" (want local)\n",
+  if (!extras.cloud_provider.empty() && extras.cloud_provider != "local" &&
+      extras.cloud_provider != "simulated") {
+    std::fprintf(stderr,
+                 "berth server: --cloud-provider: unknown cloud \"%s\" (want local or simulated)\n",
                  extras.cloud_provider.c_str());
     return 2;
   }
@@ -190,6 +193,7 @@ int runServer(const std::vector<std::string>& args) {
     extras.data_dir = o.data_dir;
     extras.kubeconfig = co.kubeconfig;
     extras.server_url = server.url();
+    extras.service_cidr = o.service_cidr;
     berth::cmd::addServerExtras(co, extras);
     if (controllers != "default") {
       co.enabled.clear();

@@ -6,8 +6,37 @@
 
 #include "nodegroups/bootstrap/csr_controller.h"
 #include "nodegroups/bootstrap/token_cleaner.h"
+#include "nodegroups/controller/launch_setup.h"
+#include "nodegroups/controller/nodegroup_controller.h"
 
 namespace berth::cmd {
+
+namespace {
+
+// NodeGroup controller: instances through the cloud driver (none: it counts joined nodes).
+void addNodeGroups(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
+  nodegroups::CloudOptions cloud{o.cloud_provider, o.cluster_name, o.cloud_state_dir, o.kubeconfig};
+  nodegroups::UserDataSource::Params ud{o.cluster_name, o.server_url, o.data_dir + "/pki/ca.crt",
+                                        o.service_cidr};
+  auto factory = [cloud, ud](controllers::ControllerContext& ctx)
+      -> Result<std::unique_ptr<controllers::ManagedController>> {
+    BERTH_ASSIGN_OR_RETURN(std::shared_ptr<berth::cloud::CloudDriver> driver,
+                           nodegroups::newCloudDriver(cloud));
+    nodegroups::NodeGroupController::Config c;
+    c.cluster_name = cloud.cluster_name;
+    c.cloud = driver.get();
+    c.cloud_owner = driver;
+    c.user_data_factory = [ud](client::Client* client) {
+      auto src = std::make_shared<nodegroups::UserDataSource>(client, ud);
+      return nodegroups::UserDataFn(
+          [src](const nodegroups::LaunchSpec& s) { return src->render(s); });
+    };
+    return nodegroups::nodeGroupControllerFactory(c)(ctx);
+  };
+  co.extra.push_back({"nodegroup", factory, true});
+}
+
+}  // namespace
 
 void addServerExtras(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
   // Modules append {name, factory, on_by_default} here, one block each.
@@ -31,8 +60,7 @@ void addServerExtras(controllers::ControllerManagerOptions& co, const ServerExtr
           std::make_unique<nb::TokenCleaner>(ctx.client, ctx.informers, nb::TokenCleaner::Config()));
     }, true});
   }
-  (void)co;
-  (void)o;
+  addNodeGroups(co, o);
 }
 
 }  // namespace berth::cmd

@@ -14,10 +14,11 @@ struct ServerExtrasOptions {
   std::string kubeconfig;    // admin kubeconfig the controllers use
   std::string server_url;    // https URL nodes use to reach this server
   // Cloud the node-group controllers launch instances in: "" (none: node groups only count
-  // nodes that join by themselves) or "local".
+  // nodes that join by themselves), "local" or "simulated" (agents as processes, for tests).
   std::string cloud_provider;
   std::string cluster_name;     // --cluster-name: names and tags everything of this cluster
   std::string cloud_state_dir;  // --cloud-state-dir: the local driver's state for this cluster
+  std::string service_cidr = "10.96.0.0/12";  // --service-cluster-ip-range (node user-data)
 };
 
 // Appends the extra controllers (ControllerManagerOptions::extra).

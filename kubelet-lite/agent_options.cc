@@ -12,7 +12,7 @@ const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime run
 
   --kubeconfig FILE          how to reach the API server (required)
   --runtime R                runc, process (host processes) or simulated (required)
-  --node-name N              node name (default: host name)
+  --node-name N              node name (default: host name; simulated: with --nodes 1)
   --zone Z                   topology.kubernetes.io/zone
   --region R                 topology.kubernetes.io/region
   --instance-type T          node.kubernetes.io/instance-type

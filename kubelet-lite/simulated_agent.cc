@@ -61,7 +61,10 @@ void SimulatedAgent::stripPod(json& pod) {
 
 NodeIdentity SimulatedAgent::identityFor(int index) const {
   NodeIdentity id;
-  id.name = opts_.node_name_prefix + std::to_string(index);
+  // One node with --node-name (a simulated cloud instance) takes that name.
+  id.name = opts_.nodes == 1 && !opts_.node_name.empty()
+                ? opts_.node_name
+                : opts_.node_name_prefix + std::to_string(index);
   if (!opts_.zones.empty()) id.zone = opts_.zones[index % opts_.zones.size()];
   else id.zone = opts_.zone;
   id.region = opts_.region;

@@ -1,0 +1,245 @@
+#include "nodegroups/controller/sim_cloud.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "nodegroups/bootstrap/user_data.h"
+
+namespace berth::nodegroups {
+
+using nlohmann::json;
+
+namespace {
+
+std::string randomHex(size_t n) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s.push_back(kHex[rng() % 16]);
+  return s;
+}
+
+// The node labels the user-data asks for (--node-labels of its NodeConfig).
+std::map<std::string, std::string> labelsOf(const std::string& user_data) {
+  if (user_data.empty()) return {};
+  Result<bootstrap::UserData> ud = bootstrap::parseUserData(user_data);
+  if (!ud.isOk()) return {};
+  Result<bootstrap::KubeletSettings> ks = bootstrap::kubeletSettings(ud->config);
+  if (!ks.isOk()) return {};
+  return ks->labels;
+}
+
+}  // namespace
+
+SimCloud::SimCloud(Options opts) : opts_(std::move(opts)) {
+  if (opts_.berth_bin.empty()) {
+    std::error_code ec;
+    opts_.berth_bin = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.state_dir, ec);
+}
+
+SimCloud::~SimCloud() {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [id, vm] : vms_) {
+    if (vm.pid > 0) kill(vm.pid, SIGTERM);
+  }
+  for (auto& [id, vm] : vms_) {
+    if (vm.pid > 0) waitpid(vm.pid, nullptr, 0);
+  }
+}
+
+SimCloud::Faults SimCloud::readFaults() const {
+  Faults f;
+  std::ifstream in(opts_.state_dir + "/faults.json");
+  if (!in) return f;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json doc = json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    BLOG(1, "sim cloud: faults.json is not a JSON object; ignored");
+    return f;
+  }
+  for (const json& p : doc.value("insufficientCapacity", json::array())) {
+    if (!p.is_object()) continue;
+    Result<cloud::CapacityType> ct = cloud::parseCapacityType(p.value("capacityType", "on-demand"));
+    if (!ct.isOk()) continue;
+    f.ice.insert(p.value("instanceType", "") + "/" + p.value("zone", "") + "/" + cloud::toString(*ct));
+  }
+  for (const json& id : doc.value("crash", json::array())) {
+    if (id.is_string()) f.crash.insert(id.get<std::string>());
+  }
+  for (const json& id : doc.value("spotInterruption", json::array())) {
+    if (id.is_string()) f.interrupt.insert(id.get<std::string>());
+  }
+  return f;
+}
+
+Result<int> SimCloud::spawnAgent(const cloud::Instance& inst, const std::string& user_data) {
+  std::vector<std::string> labels;
+  for (const auto& [k, v] : labelsOf(user_data)) {
+    if (k == "topology.kubernetes.io/zone" || k == "topology.kubernetes.io/region" ||
+        k == "node.kubernetes.io/instance-type") {
+      continue;  // the agent's own flags set these
+    }
+    labels.push_back(k + "=" + v);
+  }
+  std::string dir = opts_.state_dir + "/" + inst.id;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::vector<std::string> args = {opts_.berth_bin, "agent", "--runtime", "simulated",
+                                   "--nodes", "1", "--node-name", inst.id,
+                                   "--kubeconfig", opts_.kubeconfig, "--zone", inst.zone,
+                                   "--region", opts_.region, "--instance-type", inst.instance_type,
+                                   "--kubelet-port", "0", "--root-dir", dir,
+                                   "--delete-nodes-on-exit"};
+  if (!labels.empty()) {
+    args.push_back("--labels");
+    args.push_back(join(labels, ","));
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string log = dir + "/agent.log";
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return internalError("fork: " + std::string(strerror(errno)));
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec. The agent dies with the server.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return static_cast<int>(pid);
+}
+
+Result<cloud::Instance> SimCloud::runInstance(const cloud::RunInstanceRequest& req) {
+  if (req.client_token.empty()) return invalid("runInstance: client_token is required");
+  if (!req.tags.count(cloud::kTagCluster)) return invalid("runInstance: the cluster tag is required");
+  if (std::find(opts_.zones.begin(), opts_.zones.end(), req.zone) == opts_.zones.end()) {
+    return invalid("runInstance: unknown zone \"" + req.zone + "\" (zones: " + join(opts_.zones, ", ") + ")");
+  }
+  Faults f = readFaults();
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto it = by_token_.find(req.client_token); it != by_token_.end()) {
+    return vms_[it->second].inst;
+  }
+  std::string pool = req.instance_type + "/" + req.zone + "/" + cloud::toString(req.capacity_type);
+  if (f.ice.count(pool)) return cloud::insufficientCapacity(req.instance_type, req.zone, req.capacity_type);
+  cloud::Instance inst;
+  inst.id = "i-" + randomHex(17);
+  inst.instance_type = req.instance_type;
+  inst.zone = req.zone;
+  inst.subnet_id = req.subnet_id;
+  inst.capacity_type = req.capacity_type;
+  inst.state = cloud::InstanceState::kRunning;
+  inst.launch_time = std::chrono::system_clock::now();
+  inst.tags = req.tags;
+  inst.region = opts_.region;
+  BERTH_ASSIGN_OR_RETURN(int pid, spawnAgent(inst, req.user_data));
+  vms_[inst.id] = Vm{inst, pid};
+  by_token_[req.client_token] = inst.id;
+  BLOG(2, "sim cloud: launched").kv("instance", inst.id).kv("pool", pool).kv("pid", pid);
+  return inst;
+}
+
+Status SimCloud::terminateInstance(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = vms_.find(id);
+  if (it == vms_.end()) return notFound("instance " + id + " not found");
+  Vm& vm = it->second;
+  if (vm.inst.state == cloud::InstanceState::kTerminated) return Status::ok();
+  if (vm.pid > 0) {
+    kill(vm.pid, SIGTERM);
+    waitpid(vm.pid, nullptr, 0);
+    vm.pid = -1;
+  }
+  vm.inst.state = cloud::InstanceState::kTerminated;
+  vm.inst.state_reason = "Client.UserInitiatedShutdown";
+  return Status::ok();
+}
+
+void SimCloud::reapLocked(const Faults& f) {
+  for (auto& [id, vm] : vms_) {
+    if (vm.inst.state == cloud::InstanceState::kTerminated) continue;
+    if (f.crash.count(id) && vm.pid > 0) {
+      kill(vm.pid, SIGKILL);
+      waitpid(vm.pid, nullptr, 0);
+      vm.pid = -1;
+    }
+    if (vm.pid > 0 && waitpid(vm.pid, nullptr, WNOHANG) == vm.pid) vm.pid = -1;
+    if (vm.pid < 0) {
+      vm.inst.state = cloud::InstanceState::kTerminated;
+      vm.inst.state_reason = "Server.InternalError";
+      continue;
+    }
+    if (f.interrupt.count(id) && !vm.inst.interruption_time) {
+      vm.inst.interruption_time = std::chrono::system_clock::now() + std::chrono::minutes(2);
+    }
+  }
+}
+
+Result<std::vector<cloud::Instance>> SimCloud::describeInstances(
+    const std::map<std::string, std::string>& tags) {
+  Faults f = readFaults();
+  std::lock_guard<std::mutex> l(mu_);
+  reapLocked(f);
+  std::vector<cloud::Instance> out;
+  for (const auto& [id, vm] : vms_) {
+    bool match = true;
+    for (const auto& [k, v] : tags) {
+      auto t = vm.inst.tags.find(k);
+      if (t == vm.inst.tags.end() || t->second != v) match = false;
+    }
+    if (match) out.push_back(vm.inst);
+  }
+  return out;
+}
+
+Result<cloud::Vpc> SimCloud::describeNetwork() {
+  cloud::Vpc vpc;
+  vpc.id = "vpc-sim";
+  vpc.cluster = opts_.cluster;
+  vpc.cidr = "192.168.0.0/16";
+  vpc.state = "available";
+  int i = 0;
+  for (const std::string& z : opts_.zones) {
+    for (bool pub : {true, false}) {
+      cloud::Subnet s;
+      s.id = std::string("subnet-sim-") + (pub ? "public-" : "private-") + z;
+      s.zone = z;
+      s.cidr = "192.168." + std::to_string(i++ * 32) + ".0/19";
+      s.is_public = pub;
+      vpc.subnets.push_back(s);
+    }
+  }
+  return vpc;
+}
+
+Result<cloud::Vpc> SimCloud::ensureNetwork(const cloud::NetworkSpec&) { return describeNetwork(); }
+
+Result<cloud::LoadBalancer> SimCloud::ensureLoadBalancer(const cloud::LoadBalancerSpec& spec) {
+  return cloud::LoadBalancer{spec.name, "lb-sim-" + spec.name, "127.0.0.1", "active"};
+}
+
+}  // namespace berth::nodegroups
