@@ -23,6 +23,10 @@ const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime run
   --memory Q                 memory capacity, e.g. 8Gi (default: the host's)
   --max-pods N               pods capacity (default 110)
   --kubelet-port PORT        HTTPS port for logs/exec/port-forward, 0 picks one (default 10250)
+  --insecure-registry H:P    pull from this registry over plain HTTP (repeatable; loopback
+                             registries always may)
+  --registry-mirror FROM=TO  pull images named FROM/... from registry TO, keeping their names,
+                             e.g. localhost:5000=10.0.0.2:5000 (repeatable)
 Simulated mode:
   --nodes N                  how many nodes this process plays (default 1)
   --zones a,b,c              zones the nodes are spread over, round robin
@@ -85,6 +89,24 @@ Result<std::map<std::string, std::string>> parseLabels(const std::string& v) {
   return out;
 }
 
+// A registry host[:port] as image names carry it: no scheme, no path, a port in 1..65535.
+Status checkRegistry(const std::string& flag, const std::string& v) {
+  std::string what = flag + ": expected HOST:PORT, got \"" + v + "\"";
+  if (v.empty() || v.find("://") != std::string::npos)
+    return badRequest(what + (v.empty() ? "" : " (no scheme: plain HTTP is what the flag allows)"));
+  if (v.find('/') != std::string::npos || v.find_first_of(" \t=,") != std::string::npos)
+    return badRequest(what);
+  auto colon = v.rfind(':');
+  if (colon == 0) return badRequest(what);
+  if (colon != std::string::npos && v.find(']', colon) == std::string::npos) {
+    std::string port = v.substr(colon + 1);
+    char* end = nullptr;
+    long n = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end || n < 1 || n > 65535) return badRequest(what + ": bad port");
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, bool* help) {
@@ -122,6 +144,19 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     } else if (take("--sync-workers")) {
       BERTH_ASSIGN_OR_RETURN(int64_t n, positiveInt("--sync-workers", v, 64));
       o.sync_workers = static_cast<int>(n);
+    } else if (take("--insecure-registry")) {
+      BERTH_RETURN_IF_ERROR(checkRegistry("--insecure-registry", v));
+      o.insecure_registries.push_back(v);
+    } else if (take("--registry-mirror")) {
+      auto eq = v.find('=');
+      if (eq == std::string::npos)
+        return badRequest("--registry-mirror: expected FROM=TO, got \"" + v + "\"");
+      std::string from = v.substr(0, eq), to = v.substr(eq + 1);
+      BERTH_RETURN_IF_ERROR(checkRegistry("--registry-mirror FROM", from));
+      BERTH_RETURN_IF_ERROR(checkRegistry("--registry-mirror TO", to));
+      if (from == to) return badRequest("--registry-mirror: " + from + " mirrors itself");
+      if (!o.registry_mirrors.emplace(from, to).second)
+        return badRequest("--registry-mirror: " + from + " is given two mirrors");
     } else if (take("--zones")) {
       for (const auto& z : split(v, ','))
         if (!z.empty()) o.zones.push_back(z);

@@ -27,6 +27,10 @@ struct AgentOptions {
   int kubelet_port = 10250;
   // The cluster CA (from the kubeconfig): the kubelet endpoint serves only clients it signed.
   std::string cluster_ca_pem;
+  // Image pulls (runc): registries allowed over plain HTTP (--insecure-registry HOST:PORT), and
+  // mirrors (--registry-mirror FROM=TO: images named FROM/... are pulled from TO).
+  std::vector<std::string> insecure_registries;
+  std::map<std::string, std::string> registry_mirrors;
   // simulated
   int nodes = 1;
   std::vector<std::string> zones;

@@ -49,6 +49,8 @@ Result<std::unique_ptr<ContainerRuntime>> makeRuntime(const AgentOptions& opts,
     RuncRuntime::Options ro;
     ro.root = opts.root_dir + "/" + node + "/runc";
     ro.shim_binary = selfExe();
+    ro.insecure_registries = opts.insecure_registries;
+    ro.registry_mirrors = opts.registry_mirrors;
     BERTH_ASSIGN_OR_RETURN(auto rt, RuncRuntime::create(ro));
     return std::unique_ptr<ContainerRuntime>(std::move(rt));
   }

@@ -93,7 +93,7 @@ struct ImageStore::Resolved {
 
 ImageStore::ImageStore(Options opts)
     : opts_(std::move(opts)), blobs_(opts_.root),
-      registry_(RegistryClient::Options{opts_.insecure_registries}) {
+      registry_(RegistryClient::Options{opts_.insecure_registries, opts_.registry_mirrors}) {
   if (opts_.arch.empty()) opts_.arch = hostArchitecture();
 }
 

@@ -56,6 +56,7 @@ class ImageStore {
     std::string root;                          // e.g. <agent root>/images lives under it
     std::string default_registry = "docker.io";
     std::vector<std::string> insecure_registries;  // HOST:PORT allowed over plain HTTP
+    std::map<std::string, std::string> registry_mirrors;  // FROM -> TO (RegistryClient::mirrors)
     std::string os = "linux";
     std::string arch;  // OCI architecture; empty = this host's (amd64, arm64, ...)
   };

@@ -141,7 +141,9 @@ struct RegistryClient::Response {
 
 RegistryClient::RegistryClient(Options opts) : opts_(std::move(opts)) { ensureCurlInit(); }
 
-std::string RegistryClient::baseUrl(const std::string& registry) const {
+std::string RegistryClient::baseUrl(const std::string& name) const {
+  auto mirror = opts_.mirrors.find(name);
+  const std::string& registry = mirror == opts_.mirrors.end() ? name : mirror->second;
   std::string host = registry == "docker.io" ? "registry-1.docker.io" : registry;
   bool plain = isLoopback(registry) ||
                std::find(opts_.insecure_registries.begin(), opts_.insecure_registries.end(),

@@ -8,7 +8,8 @@
 //   Tokens are cached per registry and repository.
 // - Scheme: plain HTTP for loopback registries (localhost, 127.0.0.0/8, ::1) and for the hosts
 //   named in `insecure_registries` ("HOST:PORT"), HTTPS with certificate checks otherwise.
-//   "docker.io" is served by registry-1.docker.io.
+//   "docker.io" is served by registry-1.docker.io. A registry with a mirror (Options::mirrors)
+//   is served by the mirror instead (plain HTTP when the mirror is loopback or insecure).
 // - Errors carry the registry's own message (e.g. "manifest unknown"): NotFound for 404,
 //   Unauthorized for 401/403, Unavailable when the registry cannot be reached.
 // Keyring reads imagePullSecrets (".dockerconfigjson" {"auths":{...}} or legacy ".dockercfg").
@@ -56,6 +57,9 @@ class RegistryClient {
  public:
   struct Options {
     std::vector<std::string> insecure_registries;  // "HOST:PORT" allowed over plain HTTP
+    // Registry mirrors, "FROM" -> "TO" (host[:port] each): requests for images named FROM/...
+    // go to TO; the image keeps the name the user wrote (tags, credentials look-up).
+    std::map<std::string, std::string> mirrors;
     std::chrono::seconds connect_timeout{15};
     std::chrono::seconds low_speed_timeout{60};  // abort a transfer stalled this long
     std::string user_agent = "berth-agent";
@@ -75,7 +79,7 @@ class RegistryClient {
   Status fetchBlob(const ImageReference& ref, const std::string& digest,
                    const std::optional<RegistryCredential>& cred, const Sink& sink);
 
-  // "http://127.0.0.1:5000" or "https://registry-1.docker.io".
+  // "http://127.0.0.1:5000" or "https://registry-1.docker.io" (the mirror's, when it has one).
   std::string baseUrl(const std::string& registry) const;
 
  private:

@@ -145,6 +145,7 @@ Status RuncRuntime::init() {
   io.root = opts_.image_root;
   io.default_registry = opts_.default_registry;
   io.insecure_registries = opts_.insecure_registries;
+  io.registry_mirrors = opts_.registry_mirrors;
   images_ = std::make_unique<images::ImageStore>(io);
   BERTH_RETURN_IF_ERROR(images_->init());
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);

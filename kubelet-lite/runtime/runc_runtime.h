@@ -49,6 +49,7 @@ class RuncRuntime : public ContainerRuntime {
     std::string shim_binary;  // the berth binary, run as `<shim_binary> runc-shim ...`
     std::string default_registry = "docker.io";
     std::vector<std::string> insecure_registries;
+    std::map<std::string, std::string> registry_mirrors;  // FROM -> TO host[:port]
     std::string cgroup_parent = "berth";  // cgroupsPath /<parent>/<container id> by default
   };
 

@@ -55,6 +55,21 @@ class ImagePullTest : public ::testing::Test {
 };
 testing::TestRegistry* ImagePullTest::registry_ = nullptr;
 
+TEST_F(ImagePullTest, MirrorServesImagesUnderTheirOwnName) {
+  // "mirrored.invalid" does not resolve: the pull can only succeed through the mirror.
+  ImageStore::Options o;
+  o.root = root_;
+  o.registry_mirrors = {{"mirrored.invalid:5000", registry_->address()}};
+  ImageStore store(o);
+  ASSERT_TRUE(store.init().isOk());
+  auto img = store.pull("mirrored.invalid:5000/berth/busybox:1", Keyring());
+  ASSERT_TRUE(img.isOk()) << img.status().toString();
+  EXPECT_EQ(img->tags, std::vector<std::string>{"mirrored.invalid:5000/berth/busybox:1"});
+  EXPECT_TRUE(store.find("mirrored.invalid:5000/berth/busybox:1"));
+  auto unmirrored = store.pull("other.invalid:5000/berth/busybox:1", Keyring());
+  EXPECT_FALSE(unmirrored.isOk());
+}
+
 TEST_F(ImagePullTest, PullsUnpacksAndExposesTheConfig) {
   auto img = store_->pull(registry_->image("1"), Keyring());
   ASSERT_TRUE(img.isOk()) << img.status().toString();

@@ -19,6 +19,18 @@ TEST(RegistryClient, LoopbackAndNamedInsecureRegistriesArePlainHttp) {
   EXPECT_EQ(c.baseUrl("docker.io"), "https://registry-1.docker.io");
 }
 
+TEST(RegistryClient, MirrorsReplaceTheEndpoint) {
+  RegistryClient::Options o;
+  o.insecure_registries = {"10.0.0.2:5000"};
+  o.mirrors = {{"localhost:5000", "10.0.0.2:5000"}, {"docker.io", "mirror.example"},
+               {"quay.io", "127.0.0.1:6000"}};
+  RegistryClient c(o);
+  EXPECT_EQ(c.baseUrl("localhost:5000"), "http://10.0.0.2:5000") << "an insecure mirror is plain HTTP";
+  EXPECT_EQ(c.baseUrl("docker.io"), "https://mirror.example");
+  EXPECT_EQ(c.baseUrl("quay.io"), "http://127.0.0.1:6000");
+  EXPECT_EQ(c.baseUrl("localhost:5001"), "http://localhost:5001");
+}
+
 TEST(RegistryClient, ParsesBearerChallenge) {
   std::map<std::string, std::string> p;
   std::string scheme = parseChallenge(
