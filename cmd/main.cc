@@ -15,6 +15,7 @@
 #include "controllers/leader_elected_manager.h"
 #include "cmd/net_cmd.h"
 #include "cmd/server_extras.h"
+#include "cmd/cloud_cmd.h"
 #include "kubelet-lite/runtime/runc_shim.h"
 #include "kubelet-lite/agent.h"
 #include "common/log.h"
@@ -28,6 +29,7 @@ constexpr const char* kUsage = R"(berth: an EKS-like Kubernetes cluster manager
 Usage:
   berth server [flags]     run the API server on the embedded store
   berth agent [flags]      run the node agent (kubelet-lite); berth agent --help
+  berth cloud ...          the local cloud: instances, fault injection; berth cloud --help
   berth version            print the version
 
 Server flags:
@@ -249,6 +251,7 @@ int main(int argc, char** argv) {
   if (cmd == "agent") return berth::kubelet::runAgent(args);
   // Hidden: drives a cluster's local network directly (tests, debugging).
   if (cmd == "net") return berth::cmd::runNet(args);
+  if (cmd == "cloud") return berth::cmd::runCloud(args);
   if (cmd == "version") {
     std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
     return 0;

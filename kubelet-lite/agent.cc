@@ -11,6 +11,7 @@
 #include "kubelet-lite/node_agent.h"
 #include "kubelet-lite/runtime/process_runtime.h"
 #include "kubelet-lite/simulated_agent.h"
+#include "kubelet-lite/spot_watcher.h"
 
 namespace berth::kubelet {
 
@@ -47,6 +48,13 @@ int runAgent(const std::vector<std::string>& args) {
   HostFacts host = detectHost(opts.root_dir);
   if (!opts.node_ip.empty()) host.internal_ip = opts.node_ip;
 
+  std::unique_ptr<SpotWatcher> spot;
+  if (opts.cloud_metadata) {
+    SpotWatcher::Options so;
+    so.node_name = opts.node_name.empty() ? host.hostname : opts.node_name;
+    spot = std::make_unique<SpotWatcher>(&client, so);
+    opts.extra_node_conditions = [w = spot.get()](TimePoint now) { return w->conditions(now); };
+  }
   std::unique_ptr<SimulatedAgent> sim;
   std::unique_ptr<NodeAgent> node;
   Status st;
@@ -66,11 +74,13 @@ int runAgent(const std::vector<std::string>& args) {
     std::fprintf(stderr, "berth agent: %s\n", st.toString().c_str());
     return 1;
   }
+  if (spot) spot->start();
   std::printf("berth agent running (runtime %s)\n", opts.runtime.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&set, &sig);
   BLOG(0, "agent shutting down").kv("signal", sig);
+  if (spot) spot->stop();
   if (sim) sim->stop();
   if (node) node->stop();
   return 0;

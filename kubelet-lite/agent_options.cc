@@ -16,6 +16,9 @@ const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime run
   --zone Z                   topology.kubernetes.io/zone
   --region R                 topology.kubernetes.io/region
   --instance-type T          node.kubernetes.io/instance-type
+  --provider-id ID           Node spec.providerID (e.g. local:///local-1a/i-0123456789abcdef0)
+  --cloud-metadata           watch the instance metadata endpoint for a spot interruption
+                             notice and record it on the Node (condition SpotInterruption)
   --labels k=v,...           extra node labels
   --root-dir DIR             pod logs and volumes (default /var/lib/berth-agent)
   --node-ip IP               InternalIP address (default: the host's first IPv4)
@@ -122,6 +125,7 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     else if (take("--zone")) o.zone = v;
     else if (take("--region")) o.region = v;
     else if (take("--instance-type")) o.instance_type = v;
+    else if (take("--provider-id")) o.provider_id = v;
     else if (take("--root-dir")) o.root_dir = v;
     else if (take("--node-ip")) o.node_ip = v;
     else if (take("--node-name-prefix")) o.node_name_prefix = v;
@@ -162,6 +166,8 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
         if (!z.empty()) o.zones.push_back(z);
     } else if (take("-v") || take("--v")) {
       log::setVerbosity(std::atoi(v.c_str()));
+    } else if (f.current() == "--cloud-metadata") {
+      o.cloud_metadata = true;
     } else if (f.current() == "--delete-nodes-on-exit") {
       o.delete_nodes_on_exit = true;
     } else if (f.current() == "-h" || f.current() == "--help") {

@@ -2,10 +2,14 @@
 // Thread-safety: values.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -18,6 +22,12 @@ struct AgentOptions {
   std::string zone;
   std::string region;
   std::string instance_type;
+  std::string provider_id;  // Node spec.providerID, e.g. local:///local-1a/i-0123...
+  // Poll the instance metadata endpoint (169.254.169.254) for a spot interruption notice and
+  // record it on the Node (condition SpotInterruption, annotation berth.dev/interruption-time).
+  bool cloud_metadata = false;
+  // Set by runAgent (not a flag): extra Node conditions, see NodeIdentity::extra_conditions.
+  std::function<nlohmann::json(std::chrono::system_clock::time_point)> extra_node_conditions;
   std::map<std::string, std::string> labels;
   std::string root_dir = "/var/lib/berth-agent";
   std::string node_ip;  // default: the host's first IPv4

@@ -65,6 +65,8 @@ NodeAgent::NodeAgent(client::Client* client, AgentOptions opts, HostFacts host,
   id_.zone = opts_.zone;
   id_.region = opts_.region;
   id_.instance_type = opts_.instance_type;
+  id_.provider_id = opts_.provider_id;
+  id_.extra_conditions = opts_.extra_node_conditions;
   id_.extra_labels = opts_.labels;
   id_.internal_ip = host_.internal_ip;
   id_.cpu_millis = opts_.cpu_millis > 0 ? opts_.cpu_millis : host_.cpus * 1000;

@@ -150,12 +150,16 @@ json nodeStatusPatch(const NodeIdentity& id, TimePoint now, TimePoint ready_sinc
                {"machineID", id.host.machine_id},
                {"systemUUID", id.host.machine_id},
                {"bootID", id.host.boot_id}};
+  json conditions = nodeConditions(now, ready_since);
+  if (id.extra_conditions) {
+    for (const json& c : id.extra_conditions(now)) conditions.push_back(c);
+  }
   return {{"status",
            {{"capacity", resources},
             {"allocatable", resources},
             {"addresses", addresses},
             {"nodeInfo", info},
-            {"conditions", nodeConditions(now, ready_since)},
+            {"conditions", conditions},
             {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", id.kubelet_port}}}}}}}};
 }
 
@@ -176,6 +180,7 @@ json buildNode(const NodeIdentity& id, TimePoint now) {
                  {"labels", labels},
                  {"annotations", {{"node.alpha.kubernetes.io/ttl", "0"}}}}},
                {"spec", json::object()}};
+  if (!id.provider_id.empty()) node["spec"]["providerID"] = id.provider_id;
   if (!id.pod_cidr.empty()) {
     node["spec"]["podCIDR"] = id.pod_cidr;
     node["spec"]["podCIDRs"] = json::array({id.pod_cidr});

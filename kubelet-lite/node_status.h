@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,6 +50,10 @@ struct NodeIdentity {
   int kubelet_port = 10250;
   std::string runtime_version;  // "process://0.1.0"
   HostFacts host;               // kernel/os/ids for nodeInfo
+  std::string provider_id;      // spec.providerID, empty: unset
+  // Conditions beyond the kubelet's own (e.g. SpotInterruption), appended to every status
+  // patch; must be callable from any thread. Empty: none.
+  std::function<json(TimePoint now)> extra_conditions;
 };
 
 // The Node object to create (metadata.labels, spec.podCIDR(s), status).

@@ -61,10 +61,13 @@ void SimulatedAgent::stripPod(json& pod) {
 
 NodeIdentity SimulatedAgent::identityFor(int index) const {
   NodeIdentity id;
-  // One node with --node-name (a simulated cloud instance) takes that name.
-  id.name = opts_.nodes == 1 && !opts_.node_name.empty()
-                ? opts_.node_name
-                : opts_.node_name_prefix + std::to_string(index);
+  // One simulated node with a name of its own: a local cloud instance (name = instance id).
+  const bool single = opts_.nodes == 1 && !opts_.node_name.empty();
+  id.name = single ? opts_.node_name : opts_.node_name_prefix + std::to_string(index);
+  if (single) {
+    id.provider_id = opts_.provider_id;
+    id.extra_conditions = opts_.extra_node_conditions;
+  }
   if (!opts_.zones.empty()) id.zone = opts_.zones[index % opts_.zones.size()];
   else id.zone = opts_.zone;
   id.region = opts_.region;
@@ -72,7 +75,9 @@ NodeIdentity SimulatedAgent::identityFor(int index) const {
   id.instance_type = opts_.instance_type.empty() ? "simulated" : opts_.instance_type;
   id.extra_labels = opts_.labels;
   id.extra_labels["berth.dev/simulated"] = "true";
-  id.internal_ip = "172.20." + std::to_string(index / 250) + "." + std::to_string(index % 250 + 2);
+  id.internal_ip = single && !opts_.node_ip.empty()
+                       ? opts_.node_ip
+                       : "172.20." + std::to_string(index / 250) + "." + std::to_string(index % 250 + 2);
   id.pod_cidr = podCidrForIndex(index);
   id.cpu_millis = opts_.cpu_millis > 0 ? opts_.cpu_millis : 32000;
   id.memory_bytes = opts_.memory_bytes > 0 ? opts_.memory_bytes : (int64_t{256} << 30);
