@@ -6,6 +6,7 @@
 
 #include "nodegroups/bootstrap/csr_controller.h"
 #include "nodegroups/bootstrap/token_cleaner.h"
+#include "nodegroups/controller/fargate_controller.h"
 #include "nodegroups/controller/launch_setup.h"
 #include "nodegroups/controller/nodegroup_controller.h"
 
@@ -13,27 +14,54 @@ namespace berth::cmd {
 
 namespace {
 
-// NodeGroup controller: instances through the cloud driver (none: it counts joined nodes).
+// The NodeGroup and Fargate controllers share one cloud driver, made when the first of them
+// starts (the manager starts extras one after another).
 void addNodeGroups(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
-  nodegroups::CloudOptions cloud{o.cloud_provider, o.cluster_name, o.cloud_state_dir, o.kubeconfig};
-  nodegroups::UserDataSource::Params ud{o.cluster_name, o.server_url, o.data_dir + "/pki/ca.crt",
-                                        o.service_cidr};
-  auto factory = [cloud, ud](controllers::ControllerContext& ctx)
-      -> Result<std::unique_ptr<controllers::ManagedController>> {
-    BERTH_ASSIGN_OR_RETURN(std::shared_ptr<berth::cloud::CloudDriver> driver,
-                           nodegroups::newCloudDriver(cloud));
+  struct Shared {
+    nodegroups::CloudOptions cloud;
+    nodegroups::UserDataSource::Params ud;
+    std::shared_ptr<berth::cloud::CloudDriver> driver;
+    bool made = false;
+    Result<std::shared_ptr<berth::cloud::CloudDriver>> get() {
+      if (!made) {
+        BERTH_ASSIGN_OR_RETURN(driver, nodegroups::newCloudDriver(cloud));
+        made = true;
+      }
+      return driver;
+    }
+    std::function<nodegroups::UserDataFn(client::Client*)> userData() const {
+      return [ud = ud](client::Client* client) {
+        auto src = std::make_shared<nodegroups::UserDataSource>(client, ud);
+        return nodegroups::UserDataFn(
+            [src](const nodegroups::LaunchSpec& s) { return src->render(s); });
+      };
+    }
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->cloud = {o.cloud_provider, o.cluster_name, o.cloud_state_dir, o.kubeconfig};
+  shared->ud = {o.cluster_name, o.server_url, o.data_dir + "/pki/ca.crt", o.service_cidr};
+  co.extra.push_back({"nodegroup", [shared](controllers::ControllerContext& ctx)
+                                       -> Result<std::unique_ptr<controllers::ManagedController>> {
+    BERTH_ASSIGN_OR_RETURN(auto driver, shared->get());
     nodegroups::NodeGroupController::Config c;
-    c.cluster_name = cloud.cluster_name;
+    c.cluster_name = shared->cloud.cluster_name;
     c.cloud = driver.get();
     c.cloud_owner = driver;
-    c.user_data_factory = [ud](client::Client* client) {
-      auto src = std::make_shared<nodegroups::UserDataSource>(client, ud);
-      return nodegroups::UserDataFn(
-          [src](const nodegroups::LaunchSpec& s) { return src->render(s); });
-    };
+    c.user_data_factory = shared->userData();
     return nodegroups::nodeGroupControllerFactory(c)(ctx);
-  };
-  co.extra.push_back({"nodegroup", factory, true});
+  }, true});
+  // Fargate pods need instances: without a cloud there is nothing to run them on.
+  if (o.cloud_provider.empty()) return;
+  co.extra.push_back({"fargate", [shared](controllers::ControllerContext& ctx)
+                                     -> Result<std::unique_ptr<controllers::ManagedController>> {
+    BERTH_ASSIGN_OR_RETURN(auto driver, shared->get());
+    nodegroups::FargateController::Config c;
+    c.cluster_name = shared->cloud.cluster_name;
+    c.cloud = driver.get();
+    c.cloud_owner = driver;
+    c.user_data_factory = shared->userData();
+    return nodegroups::fargateControllerFactory(c)(ctx);
+  }, true});
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "apiserver/core/pod_admission.h"
 
+#include <algorithm>
+
 namespace berth::apiserver {
 
 using json = nlohmann::json;
@@ -61,6 +63,58 @@ void addDefaultTolerations(json& pod, int64_t not_ready_seconds, int64_t unreach
   if (!has_unreachable)
     tols.push_back({{"key", kUnreachable}, {"operator", "Exists"}, {"effect", "NoExecute"},
                     {"tolerationSeconds", unreachable_seconds}});
+}
+
+namespace {
+
+bool selectorMatchesPod(const json& sel, const std::string& ns, const json& labels) {
+  if (!sel.is_object() || sel.value("namespace", "") != ns) return false;
+  const json empty = json::object();
+  const json& want = sel.contains("labels") && sel["labels"].is_object() ? sel["labels"] : empty;
+  for (const auto& [k, v] : want.items()) {
+    if (!labels.is_object() || !labels.contains(k) || labels[k] != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string applyFargateProfile(json& pod, const std::vector<json>& profiles) {
+  json& spec = pod["spec"];
+  if (!spec.is_object()) return "";
+  if (!spec.value("nodeName", "").empty()) return "";
+  std::string sched = spec.value("schedulerName", "");
+  if (!sched.empty() && sched != "default-scheduler") return "";
+  const json& meta = pod["metadata"];
+  std::string ns = meta.value("namespace", "");
+  const json labels = meta.contains("labels") ? meta["labels"] : json::object();
+  std::vector<const json*> sorted;
+  for (const json& p : profiles) sorted.push_back(&p);
+  std::sort(sorted.begin(), sorted.end(), [](const json* a, const json* b) {
+    return (*a)["metadata"].value("name", "") < (*b)["metadata"].value("name", "");
+  });
+  for (const json* p : sorted) {
+    if (!p->is_object() || (*p)["metadata"].contains("deletionTimestamp")) continue;
+    const json* sels = p->contains("spec") && (*p)["spec"].contains("selectors")
+                           ? &(*p)["spec"]["selectors"]
+                           : nullptr;
+    if (!sels || !sels->is_array()) continue;
+    bool match = std::any_of(sels->begin(), sels->end(),
+                             [&](const json& s) { return selectorMatchesPod(s, ns, labels); });
+    if (!match) continue;
+    std::string name = (*p)["metadata"].value("name", "");
+    spec["schedulerName"] = "fargate-scheduler";
+    pod["metadata"]["labels"]["eks.amazonaws.com/fargate-profile"] = name;
+    if (!spec.contains("tolerations") || !spec["tolerations"].is_array()) {
+      spec["tolerations"] = json::array();
+    }
+    spec["tolerations"].push_back({{"key", "eks.amazonaws.com/compute-type"},
+                                   {"operator", "Equal"},
+                                   {"value", "fargate"},
+                                   {"effect", "NoSchedule"}});
+    return name;
+  }
+  return "";
 }
 
 bool evictionIgnoresBudget(const json& pod) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,14 @@ namespace berth::apiserver {
 // NoExecute taints gets `{key, operator: Exists, effect: NoExecute, tolerationSeconds}` for each.
 void addDefaultTolerations(nlohmann::json& pod, int64_t not_ready_seconds,
                            int64_t unreachable_seconds);
+
+// EKS's Fargate webhook: when a FargateProfile (the first by name, skipping ones being deleted)
+// has a selector matching a new pod that is not bound and asks for the default scheduler
+// (namespace equal, every selector label on the pod), the pod gets schedulerName
+// "fargate-scheduler", the label eks.amazonaws.com/fargate-profile=<profile> and a toleration of
+// the eks.amazonaws.com/compute-type=fargate:NoSchedule taint its own node carries. Returns the
+// profile's name, or "" when none matches.
+std::string applyFargateProfile(nlohmann::json& pod, const std::vector<nlohmann::json>& profiles);
 
 // Upstream's canIgnorePDB: a pod being deleted, or Succeeded, Failed or Pending, may always go.
 bool evictionIgnoresBudget(const nlohmann::json& pod);

@@ -302,9 +302,16 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
   // Status is the controllers' to write; a new object starts with none (as upstream's
   // PrepareForCreate), except Nodes, whose agent registers them with their status.
   if (k.has_status && k.kind != "Node") obj.erase("status");
-  if (k.group.empty() && k.resource == "pods")
+  if (k.group.empty() && k.resource == "pods") {
     addDefaultTolerations(obj, options.default_not_ready_toleration_seconds,
                           options.default_unreachable_toleration_seconds);
+    if (const KindSpec* fk = kinds->byResource("berth.dev", "v1alpha1", "fargateprofiles")) {
+      std::vector<json> profiles;
+      for (const auto& p : cache->resource(resourcePrefix(*fk))->list(resourcePrefix(*fk), nullptr))
+        profiles.push_back(p->obj);
+      applyFargateProfile(obj, profiles);
+    }
+  }
   if (k.defaults) k.defaults(obj);
   auto causes = validateMetadata(k, obj);
   if (k.validate) {

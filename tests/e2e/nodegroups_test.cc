@@ -66,6 +66,10 @@ class NodeGroupsTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << name << " " << path << " never became " << value << ": " << r.err
                               << "\n" << k({"get", "nodegroup", name, "-o", "yaml"}).out;
   }
+  void waitGroupKind(const std::string& obj, const std::string& path, const std::string& value) {
+    auto r = k({"wait", obj, "--for=jsonpath={" + path + "}=" + value, "--timeout=60s"});
+    ASSERT_EQ(r.exit_code, 0) << obj << " " << path << " never became " << value << ": " << r.err;
+  }
   json nodesOf(const std::string& group) {
     return json::parse(ok({"get", "nodes", "-l", "eks.amazonaws.com/nodegroup=" + group, "-o", "json"}))["items"];
   }
@@ -260,6 +264,53 @@ spec:
   EXPECT_EQ(k({"get", "node", "own-node"}).exit_code, 0) << "a node Berth did not launch stays";
   agent.kill(SIGTERM);
   agent.wait();
+}
+
+TEST_F(NodeGroupsTest, FargatePodGetsANodeOfItsOwn) {
+  ok({"create", "namespace", "serverless"});
+  ok({"apply", "-f", "-"}, R"(apiVersion: berth.dev/v1alpha1
+kind: FargateProfile
+metadata: {name: fp}
+spec:
+  selectors: [{namespace: serverless, labels: {run: fargate}}]
+)");
+  waitGroupKind("fargateprofile/fp", ".status.phase", "ACTIVE");
+  ok({"apply", "-f", "-"}, R"(apiVersion: v1
+kind: Pod
+metadata: {name: job, namespace: serverless, labels: {run: fargate}}
+spec:
+  containers: [{name: c, image: nginx, resources: {requests: {cpu: 500m, memory: 1Gi}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: plain, namespace: serverless}
+spec:
+  containers: [{name: c, image: nginx}]
+)");
+  auto r = k({"wait", "-n", "serverless", "pod/job", "--for=condition=Ready", "--timeout=60s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << k({"get", "pods", "-n", "serverless", "-o", "yaml"}).out;
+  json pod = json::parse(ok({"get", "-n", "serverless", "pod/job", "-o", "json"}));
+  EXPECT_EQ(pod["spec"].value("schedulerName", ""), "fargate-scheduler");
+  EXPECT_EQ(pod["metadata"]["labels"].value("eks.amazonaws.com/fargate-profile", ""), "fp");
+  std::string nodeName = pod["spec"].value("nodeName", "");
+  ASSERT_FALSE(nodeName.empty());
+  json node = json::parse(ok({"get", "node", nodeName, "-o", "json"}));
+  EXPECT_EQ(node["metadata"]["labels"].value("eks.amazonaws.com/compute-type", ""), "fargate");
+  EXPECT_EQ(node["metadata"]["labels"].value("eks.amazonaws.com/fargate-profile", ""), "fp");
+  EXPECT_FALSE(node["metadata"]["labels"].contains("eks.amazonaws.com/nodegroup"));
+  bool tainted = false;
+  for (const json& t : node["spec"].value("taints", json::array())) {
+    if (t.value("key", "") == "eks.amazonaws.com/compute-type" && t.value("effect", "") == "NoSchedule") tainted = true;
+  }
+  EXPECT_TRUE(tainted) << node["spec"].dump();
+  // A pod the profile does not select is left to the default scheduler.
+  json plain = json::parse(ok({"get", "-n", "serverless", "pod/plain", "-o", "json"}));
+  EXPECT_EQ(plain["spec"].value("schedulerName", ""), "default-scheduler");
+  // The node lives as long as its pod.
+  ok({"delete", "-n", "serverless", "pod/job", "--wait=false"});
+  r = k({"wait", "node/" + nodeName, "--for=delete", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ok({"delete", "namespace", "serverless", "--wait=false"});
 }
 
 }  // namespace
