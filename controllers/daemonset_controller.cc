@@ -79,7 +79,9 @@ DaemonSetController::DaemonSetController(client::Client* client, client::Informe
   dss_ = informers->informerFor(res::daemonSets());
   pods_ = informers->informerFor(podsResource());
   nodes_ = informers->informerFor(res::nodes());
+  revisions_ = informers->informerFor(res::controllerRevisions());
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
+  revisions_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
 
   client::EventHandlers dh = controller_->keyHandlers(false);
   dh.on_delete = [this](const ObjectPtr& o) { expectations_.forget(client::objectKey(*o)); };
@@ -104,7 +106,7 @@ DaemonSetController::DaemonSetController(client::Client* client, client::Informe
 
 DaemonSetController::~DaemonSetController() { stop(); }
 
-void DaemonSetController::start() { controller_->start({dss_, pods_, nodes_}); }
+void DaemonSetController::start() { controller_->start({dss_, pods_, nodes_, revisions_}); }
 void DaemonSetController::stop() { controller_->stop(); }
 
 void DaemonSetController::enqueueAll() {
@@ -344,6 +346,66 @@ ReconcileResult DaemonSetController::syncStatus(const std::string& key, const js
   return ReconcileResult::ok();
 }
 
+Status DaemonSetController::syncRevisions(const std::string& key, const json& ds,
+                                          const std::string& hash) {
+  std::vector<ObjectPtr> owned;
+  for (const auto& r : revisions_->byIndex(client::kIndexOwnerUid, uidOf(ds))) {
+    const json* ref = controllerRefOfKind(*r, "DaemonSet");
+    if (ref && ref->value("uid", "") == uidOf(ds)) owned.push_back(r);
+  }
+  const std::string name = nameOf(ds) + "-" + hash;
+  int64_t max_rev = 0;
+  ObjectPtr current;
+  for (const auto& r : owned) {
+    max_rev = std::max(max_rev, intAt(*r, {"revision"}, 0));
+    if (nameOf(*r) == name) current = r;
+  }
+  if (current && intAt(*current, {"revision"}, 0) < max_rev) {
+    // The template went back to an older revision: it becomes the newest.
+    json patch = {{"revision", max_rev + 1}};
+    auto r = client_->patch(res::controllerRevisions(), namespaceOf(ds), name, client::PatchType::kMerge, patch);
+    if (!r.isOk() && r.status().code() != Code::kNotFound)
+      return r.status().withContext("renumbering revision " + name);
+  } else if (!current) {
+    json tmpl = jsonAt(ds, {"spec", "template"}).is_object() ? ds["spec"]["template"] : json::object();
+    json labels = jsonAt(tmpl, {"metadata", "labels"}).is_object() ? tmpl["metadata"]["labels"] : json::object();
+    labels[kControllerRevisionHashLabel] = hash;
+    tmpl["$patch"] = "replace";
+    json meta = {{"name", name}, {"namespace", namespaceOf(ds)}, {"labels", labels},
+                 {"ownerReferences", json::array({controllerRefTo("apps/v1", "DaemonSet", ds)})}};
+    if (jsonAt(ds, {"metadata", "annotations"}).is_object()) {
+      json ann = ds["metadata"]["annotations"];
+      ann.erase("kubectl.kubernetes.io/last-applied-configuration");
+      if (!ann.empty()) meta["annotations"] = ann;
+    }
+    json rev = {{"apiVersion", "apps/v1"}, {"kind", "ControllerRevision"}, {"metadata", meta},
+                {"data", {{"spec", {{"template", tmpl}}}}}, {"revision", max_rev + 1}};
+    auto r = client_->create(res::controllerRevisions(), namespaceOf(ds), rev);
+    if (!r.isOk() && r.status().code() != Code::kAlreadyExists)
+      return r.status().withContext("creating revision " + name);
+    if (r.isOk()) BLOG(2, "created controller revision").kv("daemonset", key).kv("revision", max_rev + 1);
+  }
+  // Prune the oldest revisions beyond the history limit that no pod still runs.
+  int64_t limit = intAt(ds, {"spec", "revisionHistoryLimit"}, 10);
+  std::set<std::string> live;
+  for (const auto& pod : pods_->byIndex(client::kIndexOwnerUid, uidOf(ds)))
+    live.insert(strAt(*pod, {"metadata", "labels", kControllerRevisionHashLabel}));
+  std::vector<ObjectPtr> old;
+  for (const auto& r : owned)
+    if (nameOf(*r) != name && !live.count(strAt(*r, {"metadata", "labels", kControllerRevisionHashLabel})))
+      old.push_back(r);
+  std::sort(old.begin(), old.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
+    return intAt(*a, {"revision"}, 0) < intAt(*b, {"revision"}, 0);
+  });
+  for (size_t i = 0; i + limit < old.size(); ++i) {
+    auto r = client_->remove(res::controllerRevisions(), namespaceOf(ds), nameOf(*old[i]),
+                             {{"preconditions", {{"uid", uidOf(*old[i])}}}});
+    if (!r.isOk() && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict)
+      return r.status().withContext("pruning revision " + nameOf(*old[i]));
+  }
+  return Status::ok();
+}
+
 ReconcileResult DaemonSetController::reconcile(const std::string& key) {
   ObjectPtr cached = dss_->get(key);
   if (!cached) {
@@ -359,6 +421,10 @@ ReconcileResult DaemonSetController::reconcile(const std::string& key) {
   if (jsonAt(ds, {"status", "collisionCount"}).is_number_integer())
     collisions = ds["status"]["collisionCount"].get<int64_t>();
   std::string hash = DeploymentController::podTemplateHash(jsonAt(ds, {"spec", "template"}), collisions);
+  if (!isDeleting(ds)) {
+    Status rs = syncRevisions(key, ds, hash);
+    if (!rs.isOk()) return ReconcileResult::fail(rs);
+  }
   Plan p = plan(ds, hash);
   Status st;
   if (expectations_.satisfied(key) && !isDeleting(ds)) st = execute(key, ds, hash, p);

@@ -17,6 +17,13 @@
 //  - otherwise creates the missing pods (generateName "<ds>-", the template's labels plus
 //    controller-revision-hash, a controlling ownerReference, required node affinity replaced by
 //    matchFields metadata.name=<node> so that the scheduler binds it there).
+// Revisions: before judging pods, reconcile makes sure a ControllerRevision "<ds>-<hash>"
+// (labels: the template's plus controller-revision-hash, owned by the DaemonSet, data: a strategic
+// merge patch {"spec":{"template":{..., "$patch":"replace"}}}) exists for the current template with
+// the highest revision number (a template that returns to an older revision, as `kubectl rollout
+// undo` does, gets that revision renumbered), and deletes the oldest revisions beyond
+// spec.revisionHistoryLimit (default 10) that no pod runs. `kubectl rollout history/undo
+// daemonset` work from these.
 // Status (desired/current/misscheduled/ready/available/unavailable/updated numbers,
 // observedGeneration) is written through PUT /status when it changes.
 // Thread-safety: reconcile() may run on several workers at once (different keys).
@@ -46,7 +53,7 @@ class DaemonSetController {
     const Clock* clock = nullptr;  // default SystemClock
     client::EventRecorder* recorder = nullptr;  // SuccessfulCreate/Delete, FailedCreate...
   };
-  // Registers informers (daemonsets, pods, nodes) and handlers (before informers->start()).
+  // Registers informers (daemonsets, pods, nodes, controllerrevisions) and handlers (before informers->start()).
   DaemonSetController(client::Client* client, client::InformerFactory* informers, Config config);
   ~DaemonSetController();
 
@@ -75,6 +82,7 @@ class DaemonSetController {
   Plan plan(const json& ds, const std::string& hash) const;
   Status execute(const std::string& key, const json& ds, const std::string& hash, const Plan& p);
   ReconcileResult syncStatus(const std::string& key, const json& ds, const Plan& p);
+  Status syncRevisions(const std::string& key, const json& ds, const std::string& hash);
 
   client::Client* client_;
   Config config_;
@@ -82,6 +90,7 @@ class DaemonSetController {
   client::Informer* dss_;
   client::Informer* pods_;
   client::Informer* nodes_;
+  client::Informer* revisions_;
   Expectations expectations_;
   std::unique_ptr<Controller> controller_;
 };

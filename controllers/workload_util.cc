@@ -33,6 +33,10 @@ const client::Resource& daemonSets() {
   static const client::Resource r{"apps", "v1", "daemonsets", "DaemonSet", true, kVerbs};
   return r;
 }
+const client::Resource& controllerRevisions() {
+  static const client::Resource r{"apps", "v1", "controllerrevisions", "ControllerRevision", true, kVerbs};
+  return r;
+}
 const client::Resource& jobs() {
   static const client::Resource r{"batch", "v1", "jobs", "Job", true, kVerbs};
   return r;

@@ -29,6 +29,7 @@ const client::Resource& endpoints();
 const client::Resource& endpointSlices();
 const client::Resource& nodes();
 const client::Resource& daemonSets();
+const client::Resource& controllerRevisions();
 const client::Resource& jobs();
 }  // namespace res
 

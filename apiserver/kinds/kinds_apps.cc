@@ -1,4 +1,4 @@
-// apps/v1 kinds: Deployment, ReplicaSet, DaemonSet. Defaults follow pkg/apis/apps/v1/defaults.go,
+// apps/v1 kinds: Deployment, ReplicaSet, DaemonSet, ControllerRevision. Defaults follow pkg/apis/apps/v1/defaults.go,
 // validation pkg/apis/apps/validation, tables pkg/printers/internalversion/printers.go (v1.32).
 #include <nlohmann/json.hpp>
 
@@ -237,9 +237,55 @@ KindSpec daemonSetKind() {
   return k;
 }
 
+// ---- ControllerRevision ----------------------------------------------------------------------
+
+KindSpec controllerRevisionKind() {
+  KindSpec k = apps("ControllerRevision", "controllerrevisions", "controllerrevision");
+  k.categories = {};
+  k.has_status = false;
+  k.uses_generation = false;
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    const json* rev = find(obj, {"revision"});
+    if (!rev || rev->is_null()) {
+      errs.required("revision");
+    } else {
+      errs.nonNegative("revision", rev);
+    }
+    if (old) {
+      const json* data = find(obj, {"data"});
+      const json* old_data = find(*old, {"data"});
+      json a = data ? *data : json(), b = old_data ? *old_data : json();
+      if (a != b) errs.immutable("data", a);
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("Controller", "string", "Controller of the object"),
+               column("Revision", "integer", "Revision of the ControllerRevision"),
+               ageColumn()};
+  k.cells = [](const json& obj, TimePoint now) {
+    std::string controller = "<none>";
+    if (const json* refs = find(obj, {"metadata", "ownerReferences"}); refs && refs->is_array()) {
+      for (const json& r : *refs) {
+        if (r.value("controller", false)) {
+          std::string group = str(r, {"apiVersion"});
+          group = group.find('/') == std::string::npos ? "" : group.substr(0, group.find('/'));
+          controller = toLower(str(r, {"kind"})) + (group.empty() ? "" : "." + group) + "/" +
+                       str(r, {"name"});
+        }
+      }
+    }
+    return std::vector<json>{str(obj, {"metadata", "name"}), controller, num(obj, {"revision"}),
+                             ageCell(obj, now)};
+  };
+  return k;
+}
+
 }  // namespace
 
 void registerAppsKinds(KindRegistry& reg) {
+  reg.add(controllerRevisionKind());
   reg.add(deploymentKind());
   reg.add(replicaSetKind());
   reg.add(daemonSetKind());

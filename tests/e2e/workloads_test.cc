@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <functional>
@@ -297,6 +298,43 @@ TEST_F(WorkloadsTest, DaemonSetFollowsNodes) {
   }, &last)) << last.dump();
 
   for (const auto& n : {n2, n3, n4}) ok({"delete", "node", n});
+}
+
+// Each template of a DaemonSet is kept as a ControllerRevision: kubectl rollout history lists
+// them and rollout undo goes back to the previous one.
+TEST_F(WorkloadsTest, DaemonSetRolloutHistoryAndUndo) {
+  ok({"apply", "-f", "-"}, kDaemonSet);
+  auto image = [&] {
+    return ok({"get", "ds", "agent", "-o", "jsonpath={.spec.template.spec.containers[0].image}"});
+  };
+  auto revisions = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : list({"controllerrevisions", "-l", "app=agent"}))
+      out.push_back(std::to_string(r.value("revision", 0)) + ":" +
+                    r["data"]["spec"]["template"]["spec"]["containers"][0].value("image", ""));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  json last;
+  ASSERT_TRUE(await({"controllerrevisions"}, [](const json& items) { return items.size() == 1; }, &last))
+      << last.dump();
+  ok({"set", "image", "ds/agent", "c=busybox:1.37"});
+  ASSERT_TRUE(await({"controllerrevisions"}, [](const json& items) { return items.size() == 2; }, &last))
+      << last.dump();
+  EXPECT_EQ(revisions(), (std::vector<std::string>{"1:busybox:1.36", "2:busybox:1.37"}));
+  std::string history = ok({"rollout", "history", "ds/agent"});
+  EXPECT_NE(history.find("REVISION"), std::string::npos) << history;
+  EXPECT_NE(history.find("\n1 "), std::string::npos) << history;
+  EXPECT_NE(history.find("\n2 "), std::string::npos) << history;
+  EXPECT_NE(ok({"rollout", "history", "ds/agent", "--revision=1"}).find("busybox:1.36"), std::string::npos);
+
+  ok({"rollout", "undo", "ds/agent"});
+  EXPECT_EQ(image(), "busybox:1.36");
+  // The old template is the newest revision now.
+  ASSERT_TRUE(await({"controllerrevisions"}, [&](const json&) {
+    return revisions() == std::vector<std::string>{"2:busybox:1.37", "3:busybox:1.36"};
+  }, &last)) << json(revisions()).dump();
+  ok({"delete", "ds", "agent"});
 }
 
 // ---- Job ----

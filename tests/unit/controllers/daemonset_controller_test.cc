@@ -87,7 +87,7 @@ TEST_F(DaemonSetTest, OnePodPerEligibleNode) {
   startController();
   auto r = ctl_->reconcile("ns/agent");
   ASSERT_TRUE(r.error.isOk()) << r.error.toString();
-  auto creates = actions("create");
+  auto creates = actions("create", "v1/pods");
   std::set<std::string> nodes;
   for (const auto& c : creates) nodes.insert(nodeOfCreate(c));
   EXPECT_EQ(nodes, (std::set<std::string>{"plain", "soft-taint", "not-ready"}));
@@ -112,7 +112,7 @@ TEST_F(DaemonSetTest, OnePodPerEligibleNode) {
   // Creations not yet observed: no second round.
   fake_.clearActions();
   ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
-  EXPECT_TRUE(actions("create").empty());
+  EXPECT_TRUE(actions("create", "v1/pods").empty());
 }
 
 TEST_F(DaemonSetTest, TolerationsInTheTemplateLetPodsOntoTaintedNodes) {
@@ -123,7 +123,7 @@ TEST_F(DaemonSetTest, TolerationsInTheTemplateLetPodsOntoTaintedNodes) {
                                   {{{"key", "dedicated"}, {"value", "x"}, {"effect", "NoSchedule"}}}));
   startController();
   ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
-  EXPECT_EQ(actions("create").size(), 1u);
+  EXPECT_EQ(actions("create", "v1/pods").size(), 1u);
 }
 
 TEST_F(DaemonSetTest, DeletesPodsThatMayNotStayAndCountsStatus) {
@@ -152,7 +152,7 @@ TEST_F(DaemonSetTest, DeletesPodsThatMayNotStayAndCountsStatus) {
   ASSERT_TRUE(dels.count("ns/on-gone"));
   EXPECT_EQ(dels["ns/on-gone"]["gracePeriodSeconds"], 0);  // no kubelet left to confirm
   EXPECT_FALSE(dels["ns/on-evicting"].contains("gracePeriodSeconds"));
-  EXPECT_TRUE(actions("create").empty());  // deletions first; the failed node's pod comes next
+  EXPECT_TRUE(actions("create", "v1/pods").empty());  // deletions first; the failed node's pod comes next
   auto st = actions("update/status");
   ASSERT_EQ(st.size(), 1u);
   const json& s = st[0].body["status"];
@@ -203,7 +203,7 @@ TEST_F(DaemonSetTest, OnDeleteLeavesOldPodsAlone) {
   startController();
   ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
   EXPECT_TRUE(actions("delete").empty());
-  EXPECT_TRUE(actions("create").empty());
+  EXPECT_TRUE(actions("create", "v1/pods").empty());
   auto st = actions("update/status");
   ASSERT_EQ(st.size(), 1u);
   EXPECT_EQ(st[0].body["status"]["updatedNumberScheduled"], 0);
@@ -220,9 +220,74 @@ TEST_F(DaemonSetTest, RequiredNodeAffinityIsHonoured) {
   fake_.put(res::nodes(), nodeObj("unlabelled"));
   startController();
   ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
-  auto creates = actions("create");
+  auto creates = actions("create", "v1/pods");
   ASSERT_EQ(creates.size(), 1u);
   EXPECT_EQ(nodeOfCreate(creates[0]), "in");
+}
+
+json revisionOf(const json& ds, const std::string& hash, int64_t revision) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "ControllerRevision"},
+          {"metadata",
+           {{"name", "agent-" + hash}, {"namespace", "ns"}, {"uid", "rev-" + hash},
+            {"labels", {{"app", "agent"}, {std::string(kControllerRevisionHashLabel), hash}}},
+            {"ownerReferences", {{{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}, {"name", "agent"},
+                                  {"uid", "ds-uid"}, {"controller", true}}}}}},
+          {"data", {{"spec", {{"template", ds["spec"]["template"]}}}}},
+          {"revision", revision}};
+}
+
+TEST_F(DaemonSetTest, RecordsTheTemplateAsAControllerRevision) {
+  json ds = dsObj();
+  fake_.put(res::daemonSets(), ds);
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  auto creates = actions("create", "apps/v1/controllerrevisions");
+  ASSERT_EQ(creates.size(), 1u);
+  const json& rev = creates[0].body;
+  EXPECT_EQ(rev["metadata"]["name"], "agent-" + hashOf(ds));
+  EXPECT_EQ(rev["metadata"]["labels"]["app"], "agent");  // matches the selector: kubectl finds it
+  EXPECT_EQ(rev["metadata"]["labels"][kControllerRevisionHashLabel], hashOf(ds));
+  EXPECT_EQ(rev["metadata"]["ownerReferences"][0]["uid"], "ds-uid");
+  EXPECT_EQ(rev["revision"], 1);
+  EXPECT_EQ(rev["data"]["spec"]["template"]["$patch"], "replace");
+  EXPECT_EQ(rev["data"]["spec"]["template"]["spec"], ds["spec"]["template"]["spec"]);
+}
+
+TEST_F(DaemonSetTest, ATemplateThatComesBackBecomesTheNewestRevision) {
+  json v1 = dsObj(), v2 = dsObj();
+  v2["spec"]["template"]["spec"]["containers"][0]["image"] = "agent:2";
+  fake_.put(res::daemonSets(), v1);  // rolled back to v1's template
+  fake_.put(res::controllerRevisions(), revisionOf(v1, hashOf(v1), 1));
+  fake_.put(res::controllerRevisions(), revisionOf(v2, hashOf(v2), 2));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  EXPECT_TRUE(actions("create", "apps/v1/controllerrevisions").empty());
+  auto patches = actions("patch", "apps/v1/controllerrevisions");
+  ASSERT_EQ(patches.size(), 1u);
+  EXPECT_EQ(patches[0].key, "ns/agent-" + hashOf(v1));
+  EXPECT_EQ(patches[0].body["revision"], 3);
+}
+
+TEST_F(DaemonSetTest, PrunesRevisionsBeyondTheHistoryLimitThatNoPodRuns) {
+  json ds = dsObj();
+  ds["spec"]["revisionHistoryLimit"] = 1;
+  fake_.put(res::daemonSets(), ds);
+  fake_.put(res::nodes(), nodeObj("n1"));
+  std::vector<std::string> hashes;
+  for (int i = 1; i <= 3; ++i) {
+    json old = dsObj();
+    old["spec"]["template"]["spec"]["containers"][0]["image"] = "agent:old" + std::to_string(i);
+    hashes.push_back(hashOf(old));
+    fake_.put(res::controllerRevisions(), revisionOf(old, hashOf(old), i));
+  }
+  fake_.put(res::controllerRevisions(), revisionOf(ds, hashOf(ds), 4));
+  fake_.put(podsResource(), podOn("p1", "n1", hashes[0]));  // still runs the oldest revision
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  auto deletes = actions("delete", "apps/v1/controllerrevisions");
+  ASSERT_EQ(deletes.size(), 1u);  // of old2 and old3 (old1 is in use), keep one
+  EXPECT_EQ(deletes[0].key, "ns/agent-" + hashes[1]);
 }
 
 }  // namespace

@@ -42,10 +42,11 @@ class WorkloadFixture : public ::testing::Test {
     factory_.reset();
   }
   // Recorded writes with `verb` (gets are reads, left out of `writes()`).
-  std::vector<Action> actions(const std::string& verb) {
+  // The recorded actions with this verb (and on this resource id, e.g. "v1/pods", when given).
+  std::vector<Action> actions(const std::string& verb, const std::string& resource = "") {
     std::vector<Action> out;
     for (auto& a : fake_.actions())
-      if (a.verb == verb) out.push_back(a);
+      if (a.verb == verb && (resource.empty() || a.resource == resource)) out.push_back(a);
     return out;
   }
   std::vector<Action> writes() {
