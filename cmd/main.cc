@@ -16,6 +16,7 @@
 #include "cmd/net_cmd.h"
 #include "cmd/server_extras.h"
 #include "cmd/cloud_cmd.h"
+#include "cmd/cluster_cmd.h"
 #include "kubelet-lite/runtime/runc_shim.h"
 #include "kubelet-lite/agent.h"
 #include "common/log.h"
@@ -29,6 +30,7 @@ constexpr const char* kUsage = R"(berth: an EKS-like Kubernetes cluster manager
 Usage:
   berth server [flags]     run the API server on the embedded store
   berth agent [flags]      run the node agent (kubelet-lite); berth agent --help
+  berth cluster ...        create/delete/get eksctl-style clusters here; berth cluster --help
   berth cloud ...          the local cloud: instances, fault injection; berth cloud --help
   berth version            print the version
 
@@ -252,6 +254,7 @@ int main(int argc, char** argv) {
   // Hidden: drives a cluster's local network directly (tests, debugging).
   if (cmd == "net") return berth::cmd::runNet(args);
   if (cmd == "cloud") return berth::cmd::runCloud(args);
+  if (cmd == "cluster") return berth::cmd::runCluster(args);
   if (cmd == "version") {
     std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
     return 0;

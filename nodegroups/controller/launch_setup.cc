@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "nodegroups/bootstrap/token.h"
+#include "nodegroups/cloud/local/local_cloud.h"
 #include "nodegroups/bootstrap/user_data.h"
 #include "nodegroups/controller/sim_cloud.h"
 
@@ -19,7 +20,11 @@ Result<std::shared_ptr<cloud::CloudDriver>> newCloudDriver(const CloudOptions& o
     if (so.state_dir.empty()) return invalid("--cloud-provider simulated needs --cloud-state-dir");
     return std::shared_ptr<cloud::CloudDriver>(std::make_shared<SimCloud>(so));
   }
-  return invalid("unknown cloud provider \"" + o.provider + "\" (this build has: simulated)");
+  if (o.provider == "local") {
+    BERTH_ASSIGN_OR_RETURN(auto local_cloud, cloud::local::openLocalCloud(o.cluster_name, o.state_dir));
+    return std::shared_ptr<cloud::CloudDriver>(std::move(local_cloud));
+  }
+  return invalid("unknown cloud provider \"" + o.provider + "\" (this build has: local, simulated)");
 }
 
 UserDataSource::UserDataSource(client::Client* client, Params params, const Clock* clock)
