@@ -1,0 +1,150 @@
+// `berth cluster create|get|delete` end to end (root): a ClusterConfig brought up on this
+// machine (network, `berth server --cloud-provider local`, NodeGroup objects, kubeconfig),
+// created twice without doubling, listed, then deleted leaving no namespace, link, nft table,
+// process, file or kubeconfig context behind. Driven with the real kubectl.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/harness.h"
+
+namespace berth::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string berthBin() {
+  const char* b = std::getenv("BERTH_BIN");
+  return b ? b : "berth";
+}
+
+std::string shortName() {
+  std::mt19937 rng{std::random_device{}()};
+  std::string s = "t";
+  for (int i = 0; i < 5; ++i) s += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
+  return s;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
+    char tmpl[] = "/tmp/berth-e2e-cluster-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    name_ = shortName();
+    // A CIDR of its own, so tests running at once never share addresses.
+    std::mt19937 rng{std::random_device{}()};
+    cidr_ = "10." + std::to_string(100 + rng() % 100) + ".0.0/16";
+    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kube/config",
+            "HOME=" + dir_};
+    // The user's kubeconfig already has a context: create must keep it.
+    fs::create_directories(dir_ + "/kube");
+    std::ofstream(dir_ + "/kube/config")
+        << "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: "
+           "'https://127.0.0.1:1'}\nusers:\n- name: other\n  user: {token: x}\ncontexts:\n- name: "
+           "other\n  context: {cluster: other, user: other}\ncurrent-context: other\n";
+    std::ofstream(dir_ + "/cluster.yaml")
+        << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata: {name: " << name_
+        << "}\nvpc:\n  cidr: " << cidr_ << "\n  nat: {gateway: Single}\n"
+        << "iam: {withOIDC: true}\n"
+        << "managedNodeGroups:\n  - {name: ng-1, desiredCapacity: 0, minSize: 0, maxSize: 4, "
+           "labels: {team: a}}\n"
+        << "fargateProfiles:\n  - {name: fp, selectors: [{namespace: serverless}]}\n";
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    berth({"cluster", "delete", name_}, std::chrono::seconds(120));
+    fs::remove_all(dir_);
+  }
+  CmdResult berth(const std::vector<std::string>& args,
+                  std::chrono::seconds timeout = std::chrono::seconds(180)) {
+    std::vector<std::string> argv = {berthBin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "", env_, timeout);
+  }
+  CmdResult kubectl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"kubectl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "", env_);
+  }
+  std::string sh(const std::string& cmd) { return run({"sh", "-c", cmd}).out; }
+
+  std::string dir_, name_, cidr_;
+  std::vector<std::string> env_;
+};
+
+TEST_F(ClusterTest, CreateTwiceGetAndDeleteLeavesNothing) {
+  CmdResult dry = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("local-1b"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.err.find("iam: not supported by Berth"), std::string::npos) << dry.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/state/" + name_)) << "--dry-run made state";
+
+  CmdResult c1 = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--node-runtime", "simulated"});
+  ASSERT_EQ(c1.exit_code, 0) << c1.out << c1.err;
+  EXPECT_NE(c1.out.find("[1/5] network"), std::string::npos) << c1.out;
+  EXPECT_NE(c1.out.find("ng-1 (managed"), std::string::npos) << c1.out;
+
+  // The context is current, named after the cluster; the user's other context is kept.
+  CmdResult ctx = kubectl({"config", "current-context"});
+  EXPECT_EQ(ctx.out, name_ + "\n");
+  CmdResult ctxs = kubectl({"config", "get-contexts", "-o", "name"});
+  EXPECT_NE(ctxs.out.find("other"), std::string::npos) << ctxs.out;
+
+  CmdResult ng = kubectl({"get", "nodegroups", "-o", "json"});
+  ASSERT_EQ(ng.exit_code, 0) << ng.err;
+  auto items = nlohmann::json::parse(ng.out)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["spec"]["labels"]["team"], "a");
+  EXPECT_EQ(items[0]["metadata"]["labels"]["berth.dev/cluster"], name_);
+  std::string uid = items[0]["metadata"]["uid"];
+  CmdResult fp = kubectl({"get", "fargateprofiles", "-o", "name"});
+  EXPECT_EQ(fp.out, "fargateprofile.berth.dev/fp\n");
+
+  // The second create finds everything in place and changes nothing.
+  CmdResult c2 = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--node-runtime", "simulated"});
+  ASSERT_EQ(c2.exit_code, 0) << c2.out << c2.err;
+  EXPECT_NE(c2.out.find("exists, unchanged"), std::string::npos) << c2.out;
+  ng = kubectl({"get", "nodegroups", "-o", "json"});
+  items = nlohmann::json::parse(ng.out)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["metadata"]["uid"], uid);
+  EXPECT_EQ(run({"pgrep", "-f", "-c", "server --data-dir " + dir_ + "/state/" + name_ + "/server"}).out, "1\n");
+
+  CmdResult get = berth({"cluster", "get"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_NE(get.out.find("NAME"), std::string::npos);
+  EXPECT_NE(get.out.find(name_), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("ACTIVE"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("local-1a,local-1b,local-1c"), std::string::npos) << get.out;
+
+  CmdResult del = berth({"cluster", "delete", name_});
+  ASSERT_EQ(del.exit_code, 0) << del.out << del.err;
+  EXPECT_EQ(sh("ip netns list | grep -c " + name_), "0\n");
+  EXPECT_EQ(sh("nft list tables | grep -c " + name_), "0\n");
+  EXPECT_EQ(run({"pgrep", "-f", "-c", dir_ + "/state"}).out, "0\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/state/" + name_));
+  ctxs = kubectl({"config", "get-contexts", "-o", "name"});
+  EXPECT_EQ(ctxs.out, "other\n");
+  get = berth({"cluster", "get", name_});
+  EXPECT_NE(get.exit_code, 0);
+}
+
+TEST_F(ClusterTest, BadConfigIsRefusedBeforeAnythingIsMade) {
+  std::ofstream(dir_ + "/bad.yaml") << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\n"
+                                       "metadata: {name: " << name_ << "}\n"
+                                       "managedNodeGroups: [{name: a, minSize: 3, maxSize: 1}]\n";
+  CmdResult r = berth({"cluster", "create", "-f", dir_ + "/bad.yaml"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("managedNodeGroups[0].minSize"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/state/" + name_));
+}
+
+}  // namespace
+}  // namespace berth::e2e
