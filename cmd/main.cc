@@ -14,6 +14,7 @@
 #include "controllers/controller_manager.h"
 #include "controllers/leader_elected_manager.h"
 #include "cmd/net_cmd.h"
+#include "cmd/nodegroup_cmd.h"
 #include "cmd/server_extras.h"
 #include "cmd/cloud_cmd.h"
 #include "cmd/cluster_cmd.h"
@@ -32,6 +33,7 @@ Usage:
   berth agent [flags]      run the node agent (kubelet-lite); berth agent --help
   berth cluster ...        create/delete/get eksctl-style clusters here; berth cluster --help
   berth cloud ...          the local cloud: instances, fault injection; berth cloud --help
+  berth nodegroup user-data NAME   print user-data (with a fresh bootstrap token) to join NAME
   berth version            print the version
 
 Server flags:
@@ -255,6 +257,7 @@ int main(int argc, char** argv) {
   if (cmd == "net") return berth::cmd::runNet(args);
   if (cmd == "cloud") return berth::cmd::runCloud(args);
   if (cmd == "cluster") return berth::cmd::runCluster(args);
+  if (cmd == "nodegroup") return berth::cmd::runNodegroup(args);
   if (cmd == "version") {
     std::printf("berth v0.1.0 (Kubernetes API v1.32)\n");
     return 0;

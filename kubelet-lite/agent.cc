@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "kubelet-lite/agent_options.h"
 #include "kubelet-lite/node_agent.h"
+#include "kubelet-lite/node_join.h"
 #include "kubelet-lite/runtime/process_runtime.h"
 #include "kubelet-lite/simulated_agent.h"
 #include "kubelet-lite/spot_watcher.h"
@@ -36,6 +37,13 @@ int runAgent(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (!opts.user_data.empty()) {
+    Status joined = joinFromUserData(opts, std::chrono::seconds(opts.bootstrap_timeout_seconds));
+    if (!joined.isOk()) {
+      std::fprintf(stderr, "berth agent: %s\n", joined.message().c_str());
+      return 1;
+    }
+  }
   auto kc = client::loadKubeConfig(opts.kubeconfig);
   if (!kc.isOk()) {
     std::fprintf(stderr, "berth agent: %s\n", kc.status().toString().c_str());

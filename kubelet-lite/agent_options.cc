@@ -4,13 +4,19 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/time_util.h"
 #include "kubelet-lite/node_status.h"
 
 namespace berth::kubelet {
 
 const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime runc|process|simulated [flags]
 
-  --kubeconfig FILE          how to reach the API server (required)
+  --kubeconfig FILE          how to reach the API server (required without --user-data)
+  --user-data FILE           join from an EKS NodeConfig (plain or MIME multipart): run its
+                             shell parts, get a client certificate with its bootstrap token
+                             into <root-dir>/<node>/kubelet.kubeconfig, apply its labels,
+                             taints, max pods and provider id
+  --bootstrap-timeout D      how long to wait for the certificate (default 5m)
   --runtime R                runc, process (host processes) or simulated (required)
   --node-name N              node name (default: host name; simulated: with --nodes 1)
   --zone Z                   topology.kubernetes.io/zone
@@ -120,6 +126,13 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     std::string v;
     auto take = [&](const char* name) { return f.take(name, &v); };
     if (take("--kubeconfig")) o.kubeconfig = v;
+    else if (take("--user-data")) o.user_data = v;
+    else if (take("--bootstrap-timeout")) {
+      std::chrono::nanoseconds d;
+      if (!parseDuration(v, &d) || d.count() <= 0)
+        return badRequest("--bootstrap-timeout: expected a duration like 5m, got \"" + v + "\"");
+      o.bootstrap_timeout_seconds = std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count());
+    }
     else if (take("--runtime")) o.runtime = v;
     else if (take("--node-name")) o.node_name = v;
     else if (take("--zone")) o.zone = v;
@@ -178,7 +191,7 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     }
   }
   BERTH_RETURN_IF_ERROR(f.error());
-  if (o.kubeconfig.empty()) return badRequest("--kubeconfig is required");
+  if (o.kubeconfig.empty() && o.user_data.empty()) return badRequest("--kubeconfig or --user-data is required");
   if (o.runtime != "runc" && o.runtime != "process" && o.runtime != "simulated")
     return badRequest("--runtime must be runc, process or simulated, got \"" + o.runtime + "\"");
   if (o.runtime != "simulated" && o.nodes != 1)

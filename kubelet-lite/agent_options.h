@@ -15,8 +15,16 @@
 
 namespace berth::kubelet {
 
+struct NodeTaint {
+  std::string key, value, effect;
+};
+
 struct AgentOptions {
   std::string kubeconfig;
+  // A NodeConfig (plain or MIME multipart) to join with: see node_join.h.
+  std::string user_data;
+  int64_t bootstrap_timeout_seconds = 300;  // how long the join waits for its certificate
+  std::vector<NodeTaint> taints;  // registered with the Node when it is created
   std::string runtime;  // "runc" | "process" | "simulated"
   std::string node_name;  // default: the host name (simulated: prefix + index)
   std::string zone;

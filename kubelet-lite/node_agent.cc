@@ -68,6 +68,11 @@ NodeAgent::NodeAgent(client::Client* client, AgentOptions opts, HostFacts host,
   id_.provider_id = opts_.provider_id;
   id_.extra_conditions = opts_.extra_node_conditions;
   id_.extra_labels = opts_.labels;
+  for (const auto& t : opts_.taints) {
+    json taint = {{"key", t.key}, {"effect", t.effect}};
+    if (!t.value.empty()) taint["value"] = t.value;
+    id_.taints.push_back(taint);
+  }
   id_.internal_ip = host_.internal_ip;
   id_.cpu_millis = opts_.cpu_millis > 0 ? opts_.cpu_millis : host_.cpus * 1000;
   id_.memory_bytes = opts_.memory_bytes > 0 ? opts_.memory_bytes : host_.memory_bytes;
@@ -107,6 +112,8 @@ Status NodeAgent::registerNode() {
     uid = (*created)["metadata"].value("uid", "");
   } else {
     json patch = {{"metadata", {{"labels", node["metadata"]["labels"]}}}, {"spec", node["spec"]}};
+    // As the kubelet: taints are registered once, at creation; later they belong to the cluster.
+    patch["spec"].erase("taints");
     auto p = client_->patch(nodesResource(), "", id_.name, client::PatchType::kMerge, patch);
     if (!p.isOk()) return p.status().withContext("updating node " + id_.name);
   }

@@ -180,6 +180,7 @@ json buildNode(const NodeIdentity& id, TimePoint now) {
                  {"labels", labels},
                  {"annotations", {{"node.alpha.kubernetes.io/ttl", "0"}}}}},
                {"spec", json::object()}};
+  if (!id.taints.empty()) node["spec"]["taints"] = id.taints;
   if (!id.provider_id.empty()) node["spec"]["providerID"] = id.provider_id;
   if (!id.pod_cidr.empty()) {
     node["spec"]["podCIDR"] = id.pod_cidr;

@@ -41,6 +41,7 @@ struct NodeIdentity {
   std::string region;
   std::string instance_type;
   std::map<std::string, std::string> extra_labels;
+  json taints = json::array();  // spec.taints at registration (--register-with-taints)
   std::string internal_ip;
   std::string pod_cidr;  // empty: leave spec.podCIDR unset
   int64_t cpu_millis = 1000;
