@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -134,6 +136,52 @@ TEST_F(ClusterTest, CreateTwiceGetAndDeleteLeavesNothing) {
   EXPECT_EQ(ctxs.out, "other\n");
   get = berth({"cluster", "get", name_});
   EXPECT_NE(get.exit_code, 0);
+}
+
+TEST_F(ClusterTest, NodesJoinInTwoZonesAndACrashedInstanceIsTerminated) {
+  std::ofstream(dir_ + "/nodes.yaml")
+      << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata: {name: " << name_
+      << "}\navailabilityZones: [local-1a, local-1b]\nvpc: {cidr: " << cidr_
+      << ", nat: {gateway: Single}}\n"
+      << "managedNodeGroups:\n  - {name: ng-1, desiredCapacity: 2, minSize: 1, maxSize: 3}\n";
+  CmdResult c = berth({"cluster", "create", "-f", dir_ + "/nodes.yaml", "--node-runtime",
+                       "simulated", "--timeout", "3m"}, std::chrono::seconds(240));
+  ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+  CmdResult nodes = kubectl({"get", "nodes", "-o", "json"});
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+  auto items = nlohmann::json::parse(nodes.out)["items"];
+  ASSERT_EQ(items.size(), 2u);
+  std::set<std::string> zones;
+  for (const auto& n : items) {
+    const auto& labels = n["metadata"]["labels"];
+    std::string zone = labels.value("topology.kubernetes.io/zone", "");
+    zones.insert(zone);
+    EXPECT_EQ(labels.value("eks.amazonaws.com/nodegroup", ""), "ng-1");
+    EXPECT_EQ(labels.value("eks.amazonaws.com/capacityType", ""), "ON_DEMAND");
+    EXPECT_EQ(labels.value("node.kubernetes.io/instance-type", ""), "m5.large");
+    std::string name = n["metadata"]["name"];
+    EXPECT_EQ(n["spec"].value("providerID", ""), "local:///" + zone + "/" + name);
+  }
+  EXPECT_EQ(zones, (std::set<std::string>{"local-1a", "local-1b"}));
+
+  std::string victim = items[0]["metadata"]["name"];
+  CmdResult crash = berth({"cloud", "inject", "instance-crash", "--cluster", name_, victim});
+  ASSERT_EQ(crash.exit_code, 0) << crash.err;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string listing;
+  while (std::chrono::steady_clock::now() < deadline) {
+    listing = berth({"cloud", "instances", "--cluster", name_}).out;
+    size_t at = listing.find(victim);
+    if (at != std::string::npos &&
+        listing.substr(at, listing.find('\n', at) - at).find("Server.InternalError") != std::string::npos) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  size_t at = listing.find(victim);
+  ASSERT_NE(at, std::string::npos) << listing;
+  EXPECT_NE(listing.substr(at, listing.find('\n', at) - at).find("terminated"), std::string::npos)
+      << listing;
 }
 
 TEST_F(ClusterTest, BadConfigIsRefusedBeforeAnythingIsMade) {
