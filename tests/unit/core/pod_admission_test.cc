@@ -97,5 +97,37 @@ TEST(Eviction, WhichPodsIgnoreTheBudget) {
   EXPECT_TRUE(unhealthyPodMayGo(unready, short_budget));
 }
 
+TEST(FargateAdmission, MatchingProfileTakesThePod) {
+  std::vector<json> profiles = {
+      json::parse(R"({"metadata":{"name":"zz"},"spec":{"selectors":[{"namespace":"jobs"}]}})"),
+      json::parse(R"({"metadata":{"name":"aa"},"spec":{"selectors":[{"namespace":"web"},
+                   {"namespace":"jobs","labels":{"tier":"batch"}}]}})"),
+      json::parse(R"({"metadata":{"name":"gone","deletionTimestamp":"2026-01-01T00:00:00Z"},
+                   "spec":{"selectors":[{"namespace":"other"}]}})")};
+  json pod = json::parse(R"({"metadata":{"name":"p","namespace":"jobs","labels":{"tier":"batch"}},
+                             "spec":{"containers":[{"name":"c"}]}})");
+  EXPECT_EQ(applyFargateProfile(pod, profiles), "aa");  // first by name
+  EXPECT_EQ(pod["spec"]["schedulerName"], "fargate-scheduler");
+  EXPECT_EQ(pod["metadata"]["labels"]["eks.amazonaws.com/fargate-profile"], "aa");
+  ASSERT_EQ(pod["spec"]["tolerations"].size(), 1u);
+  EXPECT_EQ(pod["spec"]["tolerations"][0]["key"], "eks.amazonaws.com/compute-type");
+  EXPECT_EQ(pod["spec"]["tolerations"][0]["effect"], "NoSchedule");
+
+  // Labels must all match; a namespace alone only matches a selector without labels.
+  json unlabelled = json::parse(R"({"metadata":{"name":"q","namespace":"jobs"},"spec":{}})");
+  EXPECT_EQ(applyFargateProfile(unlabelled, profiles), "zz");
+  json elsewhere = json::parse(R"({"metadata":{"name":"r","namespace":"default"},"spec":{}})");
+  EXPECT_EQ(applyFargateProfile(elsewhere, profiles), "");
+  EXPECT_FALSE(elsewhere["spec"].contains("schedulerName"));
+  // A profile being deleted takes nothing; bound pods and other schedulers are left alone.
+  json other = json::parse(R"({"metadata":{"name":"s","namespace":"other"},"spec":{}})");
+  EXPECT_EQ(applyFargateProfile(other, profiles), "");
+  json bound = json::parse(R"({"metadata":{"name":"t","namespace":"jobs"},"spec":{"nodeName":"n1"}})");
+  EXPECT_EQ(applyFargateProfile(bound, profiles), "");
+  json custom = json::parse(R"({"metadata":{"name":"u","namespace":"jobs"},"spec":{"schedulerName":"mine"}})");
+  EXPECT_EQ(applyFargateProfile(custom, profiles), "");
+  EXPECT_EQ(custom["spec"]["schedulerName"], "mine");
+}
+
 }  // namespace
 }  // namespace berth::apiserver
