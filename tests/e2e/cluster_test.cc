@@ -182,6 +182,22 @@ TEST_F(ClusterTest, NodesJoinInTwoZonesAndACrashedInstanceIsTerminated) {
   ASSERT_NE(at, std::string::npos) << listing;
   EXPECT_NE(listing.substr(at, listing.find('\n', at) - at).find("terminated"), std::string::npos)
       << listing;
+
+  // The managed group replaces the failed instance: two Ready nodes again, the victim not one.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  int ready_others = 0;
+  while (std::chrono::steady_clock::now() < deadline && ready_others < 2) {
+    ready_others = 0;
+    auto list = nlohmann::json::parse(kubectl({"get", "nodes", "-o", "json"}).out)["items"];
+    for (const auto& n : list) {
+      if (n["metadata"]["name"] == victim) continue;
+      for (const auto& cond : n["status"].value("conditions", nlohmann::json::array())) {
+        if (cond.value("type", "") == "Ready" && cond.value("status", "") == "True") ++ready_others;
+      }
+    }
+    if (ready_others < 2) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_EQ(ready_others, 2) << "no replacement joined for " << victim;
 }
 
 TEST_F(ClusterTest, BadConfigIsRefusedBeforeAnythingIsMade) {
