@@ -113,7 +113,8 @@ class ExecSession {
     req->stderr_fd = err_.theirs;
     if (!resizes_.empty()) req->initial_size = TerminalSize{resizes_.back().width, resizes_.back().height};
     resizes_.clear();
-    auto proc = runtime->exec(*req);
+    // An exec request without a command is an attach.
+    auto proc = req->command.empty() ? attachToContainer(runtime, *req) : runtime->exec(*req);
     if (!proc.isOk()) return proc.status();
     proc_ = std::move(proc).value();
     return Status::ok();

@@ -246,7 +246,6 @@ class KubeletServerImpl : public KubeletServer {
   void serveExec(http::Request& req, std::shared_ptr<http::ResponseWriter> w,
                  const std::string& kind, const std::string& ns, const std::string& pod,
                  const std::string& container) {
-    if (kind == "attach") return sendError(*w, badRequest("attach is not supported by this node"));
     // WebSocket (kubectl's first choice) or its SPDY fallback; exit codes need v4 or later.
     bool spdy = toLower(req.header("upgrade")) == "spdy/3.1";
     std::string proto =
@@ -260,9 +259,13 @@ class KubeletServerImpl : public KubeletServer {
     bool out = truthy(req, "stdout") || truthy(req, "output");
     bool err = truthy(req, "stderr") || truthy(req, "error");
     ExecRequest exec;
-    exec.command = req.params("command");
+    bool attach = kind == "attach";
+    if (!attach) exec.command = req.params("command");
     exec.tty = truthy(req, "tty");
-    if (exec.command.empty()) return sendError(*w, badRequest("you must specify at least 1 command"));
+    if (!attach && exec.command.empty())
+      return sendError(*w, badRequest("you must specify at least 1 command"));
+    if (attach && in)
+      return sendError(*w, badRequest("attaching to a container's stdin is not supported by this node (attach without -i to follow its output)"));
     if (!in && !out && !err)
       return sendError(*w, badRequest("you must specify at least 1 of stdin, stdout, stderr"));
     auto c = findContainer(*rt_, ns, pod, container);
@@ -288,7 +291,7 @@ class KubeletServerImpl : public KubeletServer {
       return;
     }
     exec.container_id = c->id;
-    BLOG(4, "exec").kv("pod", ns + "/" + pod).kv("container", container);
+    BLOG(4, kind).kv("pod", ns + "/" + pod).kv("container", container);
     startExecSession(std::move(conn), rt_, std::move(exec), in, out, err, spdy, sessions_.acquire());
   }
 

@@ -4,6 +4,8 @@
 //       &sinceTime&limitBytes                        CRI log files, streamed
 //   GET|POST /exec/{ns}/{pod}/{container}?command=..&stdin&stdout&stderr&tty
 //       WebSocket v5/v4.channel.k8s.io, or SPDY/3.1 with v4.channel.k8s.io streams
+//   GET|POST /attach/{ns}/{pod}/{container}?stdout&stderr   the same protocols: the running
+//       container's output from now until it stops (stdin is refused: not supported yet)
 //   GET|POST /portForward/{ns}/{pod}                 SPDY/3.1, inside a WebSocket
 //       (SPDY/3.1+portforward.k8s.io) or as a plain `Upgrade: SPDY/3.1`
 //   GET /healthz

@@ -53,6 +53,12 @@ void startExecSession(std::shared_ptr<http::UpgradedConnection> conn, ContainerR
                       ExecRequest request, bool want_stdin, bool want_stdout, bool want_stderr,
                       bool spdy, SessionToken token);
 
+// attach: a handle on the running container `request.container_id` whose output (from now
+// on) goes to request.stdout_fd / stderr_fd until the container stops; wait() returns 0 then,
+// kill() detaches. Stdin (request.stdin_fd >= 0) is refused: no runtime hands it out yet.
+Result<std::unique_ptr<ExecProcess>> attachToContainer(ContainerRuntime* runtime,
+                                                       const ExecRequest& request);
+
 // port-forward over SPDY/3.1 (inside WebSocket binary messages when `websocket`): pairs of
 // error/data streams per requestID, each data stream piped to a connection in the sandbox.
 void startPortForwardSession(std::shared_ptr<http::UpgradedConnection> conn,

@@ -3,7 +3,8 @@
 // Service's EndpointSlice follow), an exec liveness probe restarts the container (restartCount,
 // Unhealthy and Killing events in `kubectl get events` and `kubectl describe pod`), and an
 // httpGet probe on a named port. As root with runc and the local registry: an httpGet probe
-// reaches a server listening inside the pod's own network namespace.
+// reaches a server listening inside the pod's own network namespace. Also `kubectl attach`
+// (output only) through the same kubelet paths as exec.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "tests/e2e/harness.h"
@@ -172,6 +174,31 @@ TEST_F(ProbesTest, LivenessFailureRestartsTheContainerWithEvents) {
   events.kill(SIGTERM);
   events.wait();
   ok({"delete", "namespace", "live", "--timeout=60s"});
+}
+
+TEST_F(ProbesTest, AttachFollowsTheContainersOutputUntilItExits) {
+  startAgent("process", "probe-proc-4");
+  ok({"create", "namespace", "att"});
+  std::string stop = root_ + "/stop";
+  json p = json::parse(pod("talker", "att", "probe-proc-4", "busybox",
+                           "while [ ! -f " + stop + " ]; do echo tick; echo tock >&2; sleep 0.2; done; echo bye",
+                           json::object()));
+  p["spec"]["restartPolicy"] = "Never";
+  p["spec"]["containers"][0]["stdin"] = true;
+  ok({"apply", "-f", "-"}, p.dump());
+  ok({"wait", "-n", "att", "--for=condition=Ready", "pod/talker", "--timeout=60s"});
+  Child attach(server_->kubectlArgv({"attach", "-n", "att", "talker", "-c", "app"}), server_->kubectlEnv());
+  std::string seen;
+  EXPECT_TRUE(attach.waitFor("tick", std::chrono::seconds(30), &seen)) << seen;
+  // Stdin is refused with a reason.
+  auto in = server_->kubectl({"attach", "-i", "-n", "att", "talker", "-c", "app"});
+  EXPECT_NE(in.exit_code, 0);
+  EXPECT_NE(in.err.find("not supported by this node"), std::string::npos) << in.err;
+  // The container ends: its last line arrives and kubectl attach returns.
+  { std::ofstream(stop) << "x"; }
+  EXPECT_TRUE(attach.waitFor("bye", std::chrono::seconds(30), &seen)) << seen;
+  EXPECT_EQ(attach.wait(), 0);
+  ok({"delete", "namespace", "att", "--timeout=60s"});
 }
 
 int freePort() {
