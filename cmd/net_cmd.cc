@@ -8,7 +8,9 @@
 
 #include "common/strings.h"
 #include "networking/local/echo_server.h"
+#include "client/rest_client.h"
 #include "networking/local/local_network.h"
+#include "networking/network_objects.h"
 #include "networking/vpc_plan.h"
 
 namespace berth::cmd {
@@ -20,7 +22,8 @@ using nlohmann::json;
 constexpr const char* kNetUsage = R"(berth net: drive one cluster's local network (root)
 
   berth net create --cluster C [--state-dir D] [--zones a,b,c] [--cidr CIDR] [--nat MODE]
-                   [--public zone=cidr,...] [--private zone=cidr,...]
+                   [--public zone=cidr,...] [--private zone=cidr,...] [--kubeconfig K]
+                   (--kubeconfig: also publish vpcs/subnets/natgateways to that API server)
   berth net describe|delete --cluster C [--state-dir D]
   berth net attach --cluster C --instance ID --subnet SUBNET_ID   prints "IP NETNS"
   berth net detach --cluster C --instance ID
@@ -128,6 +131,12 @@ int create(networking::LocalNetwork& net, const Flags& f) {
   if (!spec.isOk()) return fail(spec.status());
   auto vpc = net.ensureNetwork(*spec);
   if (!vpc.isOk()) return fail(vpc.status());
+  if (f.has("kubeconfig")) {
+    auto rc = client::RestClient::fromKubeconfig(f.get("kubeconfig"));
+    if (!rc.isOk()) return fail(rc.status());
+    Status st = networking::publishNetwork(**rc, *vpc, *spec);
+    if (!st.isOk()) return fail(st);
+  }
   std::printf("%s\n", vpcJson(*vpc).dump(2).c_str());
   return 0;
 }

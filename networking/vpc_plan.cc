@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "networking/ipv4.h"
+#include "common/ipv4.h"
 
 namespace berth::networking {
 

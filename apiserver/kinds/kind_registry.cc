@@ -13,6 +13,7 @@ const KindRegistry& KindRegistry::builtin() {
     kinds::registerBatchKinds(*r);
     kinds::registerMiscKinds(*r);
     kinds::registerBerthKinds(*r);
+    kinds::registerNetworkKinds(*r);
     return r;
   }();
   return *reg;

@@ -125,6 +125,7 @@ void registerCoreKinds(KindRegistry& reg);
 void registerAppsKinds(KindRegistry& reg);
 void registerBatchKinds(KindRegistry& reg);
 void registerMiscKinds(KindRegistry& reg);
+void registerNetworkKinds(KindRegistry& reg);  // kinds_network.cc
 void registerBerthKinds(KindRegistry& reg);
 
 }  // namespace berth::apiserver::kinds

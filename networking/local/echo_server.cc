@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "networking/ipv4.h"
+#include "common/ipv4.h"
 
 namespace berth::networking {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "networking/ipv4.h"
+#include "common/ipv4.h"
 
 namespace berth::networking {
 

@@ -2,7 +2,7 @@
 #include <filesystem>
 
 #include "common/log.h"
-#include "networking/ipv4.h"
+#include "common/ipv4.h"
 #include "networking/local/host_exec.h"
 #include "networking/local/kernel_ops.h"
 #include "networking/local/local_network_impl.h"

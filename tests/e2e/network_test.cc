@@ -200,6 +200,44 @@ TEST_F(NetworkE2E, DeleteRemovesOneClusterOnly) {
   EXPECT_EQ(doomed->berth({"delete"}).exit_code, 0);
 }
 
+TEST_F(NetworkE2E, KubectlShowsThePublishedNetwork) {
+  Server server;
+  ASSERT_TRUE(server.ok());
+  Net net(root_);
+  json vpc = net.create({"--zones", "local-1a,local-1b", "--cidr", "10.158.0.0/16", "--nat", "HighlyAvailable",
+                         "--kubeconfig", server.kubeconfig()});
+  ASSERT_EQ(vpc["subnets"].size(), 4u);
+  CmdResult r = server.kubectl({"get", "vpcs"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "CONTROL-PLANE-IP")) << r.out;
+  EXPECT_TRUE(contains(r.out, vpc["id"].get<std::string>())) << r.out;
+  EXPECT_TRUE(contains(r.out, "10.158.0.0/16")) << r.out;
+  EXPECT_TRUE(contains(r.out, "HighlyAvailable")) << r.out;
+  r = server.kubectl({"get", "subnets", "-o", "wide"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const json& s : vpc["subnets"]) {
+    EXPECT_TRUE(contains(r.out, s["id"].get<std::string>())) << r.out;
+    EXPECT_TRUE(contains(r.out, s["cidr"].get<std::string>())) << r.out;
+  }
+  EXPECT_TRUE(contains(r.out, "local-1b-private")) << r.out;
+  EXPECT_TRUE(contains(r.out, "public")) << r.out;
+  r = server.kubectl({"get", "natgateways"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, net.natIp("local-1a"))) << r.out;
+  EXPECT_TRUE(contains(r.out, net.natIp("local-1b"))) << r.out;
+  std::string before = server.kubectl({"get", "vpc", net.name(), "-o", "jsonpath={.metadata.resourceVersion}"}).out;
+  // Publishing again writes nothing.
+  net.create({"--zones", "local-1a,local-1b", "--cidr", "10.158.0.0/16", "--nat", "HighlyAvailable",
+              "--kubeconfig", server.kubeconfig()});
+  EXPECT_EQ(server.kubectl({"get", "vpc", net.name(), "-o", "jsonpath={.metadata.resourceVersion}"}).out, before);
+  // Validation of the kinds.
+  r = server.kubectl({"create", "-f", "-"},
+                     R"({"apiVersion":"berth.dev/v1alpha1","kind":"Subnet","metadata":{"name":"bad"},)"
+                     R"("spec":{"vpc":"x","zone":"a","cidr":"10.0.0.1/16"}})");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.err, "spec.cidr")) << r.err;
+}
+
 TEST_F(NetworkE2E, BadSpecsAreRefusedBeforeAnythingIsMade) {
   Net net(root_);
   struct Case {

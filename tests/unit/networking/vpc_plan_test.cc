@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "networking/ipv4.h"
+#include "common/ipv4.h"
 
 namespace berth::networking {
 namespace {

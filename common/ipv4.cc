@@ -1,10 +1,10 @@
-#include "networking/ipv4.h"
+#include "common/ipv4.h"
 
 #include <charconv>
 
 #include "common/strings.h"
 
-namespace berth::networking {
+namespace berth {
 
 namespace {
 
@@ -55,4 +55,4 @@ Result<Ipv4Cidr> parseCidr(const std::string& s) {
   return c;
 }
 
-}  // namespace berth::networking
+}  // namespace berth

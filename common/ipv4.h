@@ -1,5 +1,5 @@
-// IPv4 addresses and CIDR blocks as plain integers: parsing with field-naming errors, carving,
-// containment and overlap. Used by the VPC planner and the local network's address allocator.
+// IPv4 addresses and CIDR blocks as plain integers: parsing, carving, containment and overlap
+// (the VPC planner, the local network, the network kinds' validation).
 // Thread-safety: values and pure functions.
 #pragma once
 
@@ -8,7 +8,7 @@
 
 #include "common/status.h"
 
-namespace berth::networking {
+namespace berth {
 
 // Parses a dotted quad ("10.0.0.1").
 Result<uint32_t> parseIpv4(const std::string& s);
@@ -33,4 +33,4 @@ struct Ipv4Cidr {
 // set, did you mean 10.0.0.0/16"). Errors are plain messages; callers prefix the field.
 Result<Ipv4Cidr> parseCidr(const std::string& s);
 
-}  // namespace berth::networking
+}  // namespace berth
