@@ -36,6 +36,9 @@ const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime run
                              registries always may)
   --registry-mirror FROM=TO  pull images named FROM/... from registry TO, keeping their names,
                              e.g. localhost:5000=10.0.0.2:5000 (repeatable)
+  --proxy-mode M             Service proxy: nftables or none (default nftables with runc, else none)
+  --cluster-dns IP           nameserver of ClusterFirst pods (default: kube-system/kube-dns's IP)
+  --cluster-domain D         cluster DNS domain (default cluster.local)
 Simulated mode:
   --nodes N                  how many nodes this process plays (default 1)
   --zones a,b,c              zones the nodes are spread over, round robin
@@ -142,6 +145,9 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     else if (take("--root-dir")) o.root_dir = v;
     else if (take("--node-ip")) o.node_ip = v;
     else if (take("--node-name-prefix")) o.node_name_prefix = v;
+    else if (take("--proxy-mode")) o.proxy_mode = v;
+    else if (take("--cluster-dns")) o.cluster_dns = v;
+    else if (take("--cluster-domain")) o.cluster_domain = v;
     else if (take("--labels")) {
       BERTH_ASSIGN_OR_RETURN(o.labels, parseLabels(v));
     } else if (take("--cpu")) {
@@ -194,6 +200,12 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
   if (o.kubeconfig.empty() && o.user_data.empty()) return badRequest("--kubeconfig or --user-data is required");
   if (o.runtime != "runc" && o.runtime != "process" && o.runtime != "simulated")
     return badRequest("--runtime must be runc, process or simulated, got \"" + o.runtime + "\"");
+  if (o.proxy_mode.empty()) o.proxy_mode = o.runtime == "runc" ? "nftables" : "none";
+  if (o.proxy_mode != "nftables" && o.proxy_mode != "none")
+    return badRequest("--proxy-mode must be nftables or none, got \"" + o.proxy_mode + "\"");
+  if (o.proxy_mode == "nftables" && o.runtime == "simulated")
+    return badRequest("--proxy-mode nftables needs a real runtime (runc or process)");
+  if (o.cluster_domain.empty()) return badRequest("--cluster-domain must not be empty");
   if (o.runtime != "simulated" && o.nodes != 1)
     return badRequest("--nodes is only for --runtime simulated");
   if (o.region.empty() && !o.zone.empty() && o.zone.size() > 1) {

@@ -43,6 +43,12 @@ struct AgentOptions {
   int64_t memory_bytes = 0;   // 0: from the host
   int64_t max_pods = 110;
   int kubelet_port = 10250;
+  // Service proxy: "nftables" or "none"; empty picks nftables for --runtime runc, else none.
+  std::string proxy_mode;
+  // Resolver for ClusterFirst pods (kubelet's --cluster-dns); empty: the clusterIP of
+  // kube-system/kube-dns when it exists (the runc runtime then also serves it with dnsmasq).
+  std::string cluster_dns;
+  std::string cluster_domain = "cluster.local";
   // The cluster CA (from the kubeconfig): the kubelet endpoint serves only clients it signed.
   std::string cluster_ca_pem;
   // Image pulls (runc): registries allowed over plain HTTP (--insecure-registry HOST:PORT), and

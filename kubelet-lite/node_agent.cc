@@ -4,6 +4,8 @@
 
 #include <climits>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <set>
 
 #include "common/log.h"
@@ -28,6 +30,13 @@ client::WorkQueue::Options queueOptions() {
   o.limiter.qps = 0;
   o.max_retries = INT_MAX;  // the server coming back is worth waiting for
   return o;
+}
+
+std::string readHostResolvConf() {
+  std::ifstream in("/etc/resolv.conf");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 const json& at(const json& obj, const char* key) {
@@ -143,6 +152,15 @@ Status NodeAgent::start() {
   id_.kubelet_port = server_->port();
   BERTH_RETURN_IF_ERROR(registerNode());
   heartbeat_->start();
+  net::NodeNetworking::Options no;
+  no.node_name = id_.name;
+  no.pod_cidr = id_.pod_cidr;
+  no.state_dir = opts_.root_dir + "/" + id_.name + "/network";
+  no.pod_network = runtime_->name() == "runc";
+  no.proxy = opts_.proxy_mode == "nftables";
+  no.cluster_dns = net::resolveClusterDns(client_, opts_.cluster_dns);
+  no.cluster_domain = opts_.cluster_domain;
+  BERTH_ASSIGN_OR_RETURN(network_, net::NodeNetworking::start(client_, runtime_.get(), no));
 
   PodConfigResolver resolver([this](const std::string& kind, const std::string& ns,
                                     const std::string& name) -> Result<json> {
@@ -168,6 +186,9 @@ Status NodeAgent::start() {
   wo.host_ip = id_.internal_ip;
   wo.prober = prober_.get();
   wo.event = sink;
+  if (!no.cluster_dns.empty()) wo.cluster_dns = {no.cluster_dns};
+  wo.cluster_domain = opts_.cluster_domain;
+  wo.host_resolv_conf = readHostResolvConf();
   pods_worker_ = std::make_unique<PodWorker>(runtime_.get(), &SystemClock::instance(),
                                              std::move(resolver), wo);
   runtime_->setEventHandler([this](const ContainerEvent& ev) { requeueUid(ev.pod_uid); });
@@ -232,6 +253,7 @@ void NodeAgent::stop() {
   if (pods_) pods_->stop();
   if (heartbeat_) heartbeat_->stop();
   if (server_) server_->stop();
+  if (network_) network_->stop();
 }
 
 void NodeAgent::worker() {

@@ -23,6 +23,7 @@
 #include "client/workqueue.h"
 #include "kubelet-lite/agent_options.h"
 #include "kubelet-lite/heartbeat.h"
+#include "kubelet-lite/network/node_networking.h"
 #include "kubelet-lite/node_status.h"
 #include "kubelet-lite/pod_worker.h"
 #include "kubelet-lite/prober.h"
@@ -58,6 +59,7 @@ class NodeAgent {
   TimePoint ready_since_;
   std::unique_ptr<client::EventRecorder> recorder_;
   std::unique_ptr<ProbeManager> prober_;  // stopped before the runtime goes
+  std::unique_ptr<net::NodeNetworking> network_;  // pod network, proxy, DNS; stopped after pods
   std::unique_ptr<PodWorker> pods_worker_;
   std::unique_ptr<Heartbeat> heartbeat_;
   std::unique_ptr<client::Informer> pods_;

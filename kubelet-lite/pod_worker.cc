@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "kubelet-lite/network/pod_dns.h"
 #include "kubelet-lite/node_status.h"
 
 namespace berth::kubelet {
@@ -85,6 +86,7 @@ PodSandboxConfig PodWorker::sandboxConfig(const json& pod) const {
   c.host_network = at(at(pod, "spec"), "hostNetwork").is_boolean() && pod["spec"]["hostNetwork"].get<bool>();
   c.log_directory = podLogDir(opts_.root_dir, opts_.node_name, c.ns, c.name, c.uid);
   c.labels = {{kLabelPodUid, c.uid}, {kLabelPodName, c.name}, {kLabelPodNamespace, c.ns}};
+  c.dns = net::podDnsConfig(pod, opts_.cluster_dns, opts_.cluster_domain, opts_.host_resolv_conf);
   return c;
 }
 

@@ -37,6 +37,11 @@ class PodWorker {
     std::string root_dir;
     std::string node_name;
     std::string host_ip;
+    // Resolver configuration (kubelet's --cluster-dns / --cluster-domain): pods with dnsPolicy
+    // ClusterFirst get these; the node's resolv.conf text serves dnsPolicy Default.
+    std::vector<std::string> cluster_dns;
+    std::string cluster_domain = "cluster.local";
+    std::string host_resolv_conf;
     // Running pods are looked at again this often even without events (adopted containers
     // whose exit no event reports).
     std::chrono::milliseconds resync{10000};

@@ -78,6 +78,7 @@ struct ApiServer::Impl {
   Status openStore();
   Status loadTokens();
   Status bootstrap();
+  Status bootstrapDnsService(const KindSpec& svc, const UserInfo& user);
   Status startServing();
   void buildDocuments();
 

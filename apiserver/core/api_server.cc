@@ -205,7 +205,32 @@ Status ApiServer::Impl::bootstrap() {
       if (!r.isOk() && r.status().code() != Code::kAlreadyExists)
         return r.status().withContext("creating the kubernetes service");
     }
+    BERTH_RETURN_IF_ERROR(bootstrapDnsService(*svc, ctx.user));
   }
+  return Status::ok();
+}
+
+// Reserves the cluster DNS address: kube-system/kube-dns (no selector: every node's agent serves
+// the address itself with dnsmasq). A cluster whose .10 is already taken keeps going without.
+Status ApiServer::Impl::bootstrapDnsService(const KindSpec& svc, const UserInfo& user) {
+  if (cache->resource(resourcePrefix(svc))->get(objectKey(svc, "kube-system", "kube-dns")))
+    return Status::ok();
+  json s = {{"apiVersion", "v1"},
+            {"kind", "Service"},
+            {"metadata",
+             {{"name", "kube-dns"},
+              {"namespace", "kube-system"},
+              {"labels", {{"k8s-app", "kube-dns"}, {"kubernetes.io/name", "CoreDNS"}}}}},
+            {"spec",
+             {{"clusterIP", services->dnsAddress()},
+              {"ports",
+               {{{"name", "dns"}, {"port", 53}, {"protocol", "UDP"}, {"targetPort", 53}},
+                {{"name", "dns-tcp"}, {"port", 53}, {"protocol", "TCP"}, {"targetPort", 53}}}}}}};
+  http::Request dummy;
+  RequestCtx ctx{dummy, nullptr, {}, &svc, user};
+  auto r = createObject(ctx, svc, s, false);
+  if (!r.isOk() && r.status().code() != Code::kAlreadyExists)
+    BLOG_WARN("cluster DNS service not created").kv("err", r.status().toString());
   return Status::ok();
 }
 

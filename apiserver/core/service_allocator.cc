@@ -49,6 +49,7 @@ Result<std::unique_ptr<ServiceAllocator>> ServiceAllocator::create(const std::st
 }
 
 std::string ServiceAllocator::firstAddress() const { return formatIp(base_ + 1); }
+std::string ServiceAllocator::dnsAddress() const { return formatIp(base_ + 10); }
 
 Result<std::string> ServiceAllocator::allocateIp(const std::string& requested) {
   if (!requested.empty()) {

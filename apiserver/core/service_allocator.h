@@ -21,6 +21,8 @@ class ServiceAllocator {
                                                           const std::string& port_range);
   // The first address of the range (10.96.0.1): the `kubernetes` Service's.
   std::string firstAddress() const;
+  // The tenth address (10.96.0.10): the cluster DNS Service's, kube-system/kube-dns.
+  std::string dnsAddress() const;
 
   // Fills spec.clusterIP(s) and nodePorts of a Service being created; validates requested ones.
   Status allocate(nlohmann::json& svc);

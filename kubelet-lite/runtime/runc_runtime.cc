@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "kubelet-lite/images/blob_store.h"
+#include "kubelet-lite/network/pod_network.h"
 #include "kubelet-lite/runtime/dial.h"
 #include "kubelet-lite/runtime/host_command.h"
 #include "kubelet-lite/runtime/oci_spec.h"
@@ -174,6 +175,7 @@ Status RuncRuntime::saveSandbox(const Sandbox& s) const {
             {"netns", s.netns_name},
             {"cgroupParent", s.cgroup_parent},
             {"ready", s.status.state == SandboxState::kReady},
+            {"ip", s.status.ip},
             {"createdAt", timeString(s.status.created_at)}};
   return writeFileAtomic(sandboxDir(s.status.id) + "/sandbox.json", j.dump(1));
 }
@@ -214,6 +216,7 @@ void RuncRuntime::adopt() {
       s->netns_name = j.value("netns", "");
       s->cgroup_parent = j.value("cgroupParent", "");
       s->status.labels = s->config.labels;
+      s->status.ip = j.value("ip", "");
       s->status.created_at = parseTime(j.value("createdAt", ""));
       s->status.netns_path = s->netns_name.empty() ? "" : "/run/netns/" + s->netns_name;
       bool netns_ok = s->netns_name.empty() || fs::exists(s->status.netns_path);
@@ -274,9 +277,17 @@ Status RuncRuntime::writeSandboxFiles(const Sandbox& s) {
   std::string host = s.config.hostname.empty() ? s.config.name : s.config.hostname;
   BERTH_RETURN_IF_ERROR(writeFileAtomic(dir + "/hostname", host + "\n"));
   BERTH_RETURN_IF_ERROR(writeFileAtomic(
-      dir + "/hosts", "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                      "127.0.0.1\t" + host + "\n"));
-  std::string resolv = readFile("/etc/resolv.conf");
+      dir + "/hosts", "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+                      (s.status.ip.empty() ? "127.0.0.1" : s.status.ip) + "\t" + host + "\n"));
+  std::string resolv;
+  if (s.config.dns) {
+    const DnsConfig& d = *s.config.dns;
+    for (const auto& ns : d.servers) resolv += "nameserver " + ns + "\n";
+    if (!d.searches.empty()) resolv += "search " + join(d.searches, " ") + "\n";
+    if (!d.options.empty()) resolv += "options " + join(d.options, " ") + "\n";
+  } else {
+    resolv = readFile("/etc/resolv.conf");
+  }
   return writeFileAtomic(dir + "/resolv.conf", resolv);
 }
 
@@ -309,6 +320,11 @@ Result<SandboxStatus> RuncRuntime::runPodSandbox(const PodSandboxConfig& config)
     }
     auto lo = runChecked({"ip", "-n", s->netns_name, "link", "set", "lo", "up"});
     if (!lo.isOk()) return lo.status().withContext("bringing up loopback in the pod's network namespace");
+    if (network_) {
+      auto ip = network_->attach({id, s->netns_name, config.ns + "/" + config.name});
+      if (!ip.isOk()) return ip.status().withContext("setting up the pod's network");
+      s->status.ip = *ip;
+    }
   }
   BERTH_RETURN_IF_ERROR(writeSandboxFiles(*s));
   s->status.state = SandboxState::kReady;
@@ -328,6 +344,8 @@ Status RuncRuntime::stopPodSandbox(const std::string& sandbox_id) {
       if (c->sandbox_id == sandbox_id) ids.push_back(id);
   }
   for (const std::string& id : ids) BERTH_RETURN_IF_ERROR(stopContainer(id, std::chrono::seconds(0)));
+  if (network_ && !s->netns_name.empty())
+    BERTH_RETURN_IF_ERROR(network_->detach(sandbox_id).withContext("tearing down the pod's network"));
   if (!s->netns_name.empty() && fs::exists("/run/netns/" + s->netns_name)) {
     auto del = runChecked({"ip", "netns", "delete", s->netns_name});
     if (!del.isOk()) return del.status().withContext("deleting the pod's network namespace");
@@ -353,6 +371,8 @@ Status RuncRuntime::removePodSandbox(const std::string& sandbox_id) {
                           "systemd", "unified", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc"})
     ::rmdir(("/sys/fs/cgroup/" + std::string(ctl) + "/" + (*found)->cgroup_parent).c_str());
   ::rmdir(("/sys/fs/cgroup/" + (*found)->cgroup_parent).c_str());
+  if (network_ && !(*found)->netns_name.empty())
+    BERTH_RETURN_IF_ERROR(network_->release(sandbox_id).withContext("releasing the pod's address"));
   std::error_code ec;
   fs::remove_all(sandboxDir(sandbox_id), ec);
   std::lock_guard<std::mutex> l(mu_);

@@ -10,9 +10,11 @@
 // Images live under Options::image_root (see images::ImageStore).
 //
 // - A sandbox is a network namespace made with `ip netns add berth-<hash>` (loopback up), shared
-//   by every container of the pod through linux.namespaces in their config.json. The pod has no
-//   address of its own until the networking work wires a veth into that namespace: the sandbox
-//   reports no IP, so the agent shows the node's IP. hostNetwork pods join the host's namespace.
+//   by every container of the pod through linux.namespaces in their config.json. With a
+//   PodNetwork set (the agent's bridge network) the sandbox gets eth0 and an address from it
+//   (recorded in sandbox.json; detached on stop, released on removal); without one it has no
+//   address and the agent shows the node's IP. hostNetwork pods join the host's namespace.
+//   resolv.conf comes from PodSandboxConfig::dns, else the host's.
 // - Each container runs under a `berth runc-shim` (runc_shim.h), which outlives the agent, copies
 //   stdout/stderr into the CRI log file and records the exit code. A restarted agent reloads
 //   meta.json files and reports running containers as they are (adoption), never starting a
@@ -85,6 +87,7 @@ class RuncRuntime : public ContainerRuntime {
                       std::chrono::milliseconds timeout) override;
 
   void setEventHandler(ContainerEventHandler handler) override;
+  void setPodNetwork(PodNetwork* network) override { network_ = network; }
 
   images::ImageStore& images() { return *images_; }
   // Removes images no container uses and their blobs.
@@ -118,6 +121,7 @@ class RuncRuntime : public ContainerRuntime {
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes_;
   std::map<std::string, std::shared_ptr<Container>> containers_;
   ContainerEventHandler handler_;
+  PodNetwork* network_ = nullptr;  // set before the first sandbox
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::map<int, std::string> watched_;  // pidfd -> container id (under mu_)

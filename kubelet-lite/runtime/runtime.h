@@ -46,6 +46,8 @@
 
 namespace berth::kubelet {
 
+class PodNetwork;  // kubelet-lite/network/pod_network.h
+
 // Labels the agent puts on sandboxes and containers (runtimes store and return them verbatim).
 inline constexpr char kLabelPodUid[] = "io.kubernetes.pod.uid";
 inline constexpr char kLabelPodName[] = "io.kubernetes.pod.name";
@@ -59,6 +61,13 @@ using Labels = std::map<std::string, std::string>;
 
 // ---- pod sandbox ----
 
+// The pod's /etc/resolv.conf (CRI's DNSConfig), computed by the agent from dnsPolicy/dnsConfig.
+struct DnsConfig {
+  std::vector<std::string> servers;
+  std::vector<std::string> searches;
+  std::vector<std::string> options;  // "ndots:5", ...
+};
+
 struct PodSandboxConfig {
   std::string uid;
   std::string name;
@@ -68,6 +77,7 @@ struct PodSandboxConfig {
   std::string log_directory;  // <root>/<node>/pods/<ns>_<name>_<uid>
   std::string cgroup_parent;  // e.g. "berth/pod<uid>"; empty: runtime default
   Labels labels;              // kLabelPod* always set
+  std::optional<DnsConfig> dns;  // unset: the host's /etc/resolv.conf
 };
 
 enum class SandboxState { kReady, kNotReady };
@@ -241,6 +251,10 @@ class ContainerRuntime {
     (void)timeout;
     return portForward(sandbox_id, port);
   }
+
+  // Optional: runtimes that run pods in their own network namespace wire them into `network`
+  // (set once, before the first sandbox; not owned).
+  virtual void setPodNetwork(PodNetwork* network) { (void)network; }
 
   // Optional: runtimes that learn of exits call `handler` (set once, before use).
   virtual void setEventHandler(ContainerEventHandler handler) { (void)handler; }

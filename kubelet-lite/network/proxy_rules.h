@@ -1,0 +1,70 @@
+// The service proxy's model and its nftables rendering (kube-proxy's nftables mode, written for
+// Berth): Services and EndpointSlices in, one `nft -f` script out that replaces the node's table
+// as a whole in one transaction.
+//
+// Table "ip <table>":
+//   cluster-ips   map  clusterIP . proto . port -> goto svc_<hash>      (nat prerouting/output)
+//   node-ports    map  proto . nodePort -> goto np_<hash>, for local addresses except 127/8
+//   no-endpoints  map  clusterIP . proto . port -> reject, and nodeports without endpoints
+//                 (filter forward/output/input): a Service without ready endpoints refuses
+//   svc_<hash>    numgen random mod N over the ready endpoints (ep_<hash> chains), after
+//                 ClientIP affinity sets when sessionAffinity is ClientIP
+//   ep_<hash>     DNAT to ip:port; a pod reaching itself through its Service is masqueraded
+//   np_<hash>     marks for masquerade, then the svc chain
+//   nat-postrouting: masquerades marked packets, and DNATed traffic that leaves the pod bridge
+//                 it came in on (two pods of one bridge behind a ClusterIP)
+// Only ready endpoints (conditions.ready unset or true) receive traffic. Headless and
+// ExternalName Services, and IPs listed in RenderOptions::skip_ips (the cluster DNS address
+// served on the node itself), get no rules.
+// Thread-safety: pure functions and values.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace berth::kubelet::net {
+
+struct ProxyEndpoint {
+  std::string ip;
+  int port = 0;
+  bool operator<(const ProxyEndpoint& o) const { return ip != o.ip ? ip < o.ip : port < o.port; }
+  bool operator==(const ProxyEndpoint& o) const { return ip == o.ip && port == o.port; }
+};
+
+// One port of one Service, with its ready endpoints.
+struct ProxyServicePort {
+  std::string ns, name, port_name;
+  std::string protocol;  // "tcp" | "udp" | "sctp"
+  std::string cluster_ip;
+  int port = 0;
+  int node_port = 0;  // 0: none
+  int affinity_timeout_seconds = 0;  // > 0: sessionAffinity ClientIP
+  std::vector<ProxyEndpoint> endpoints;  // ready ones, sorted
+};
+
+// The ports to program, from Services and their EndpointSlices (label kubernetes.io/service-name),
+// sorted by namespace/name/port.
+std::vector<ProxyServicePort> buildProxyModel(const std::vector<nlohmann::json>& services,
+                                              const std::vector<nlohmann::json>& slices);
+
+struct RenderOptions {
+  std::string table;                // e.g. "berth-proxy-<node>"
+  std::string pod_bridge;           // hairpin masquerade on this bridge; empty: none
+  std::set<std::string> skip_ips;   // cluster IPs served locally (cluster DNS)
+};
+
+// The transaction: create-if-missing, delete, then the full table.
+std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts);
+
+// "berth-proxy-" + the node name made safe for nft (lower-case letters, digits, '-', '.').
+std::string proxyTableName(const std::string& node);
+
+// Services and EndpointSlices stripped to what the proxy and the DNS read (informer transforms).
+void stripService(nlohmann::json& svc);
+void stripEndpointSlice(nlohmann::json& slice);
+
+}  // namespace berth::kubelet::net

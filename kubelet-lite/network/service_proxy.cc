@@ -1,0 +1,141 @@
+#include "kubelet-lite/network/service_proxy.h"
+
+#include "common/log.h"
+#include "kubelet-lite/network/proxy_rules.h"
+#include "kubelet-lite/runtime/host_command.h"
+
+namespace berth::kubelet::net {
+
+namespace {
+
+const client::Resource& servicesResource() {
+  static const client::Resource r{"", "v1", "services", "Service", true, {}};
+  return r;
+}
+const client::Resource& sliceResource() {
+  static const client::Resource r{"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {}};
+  return r;
+}
+
+}  // namespace
+
+ServiceInformers serviceInformers(client::Client* client) {
+  ServiceInformers si;
+  client::Informer::Options so;
+  so.transform = stripService;
+  si.services = std::make_unique<client::Informer>(client, servicesResource(), so);
+  client::Informer::Options eo;
+  eo.transform = stripEndpointSlice;
+  si.slices = std::make_unique<client::Informer>(client, sliceResource(), eo);
+  return si;
+}
+
+ServiceProxy::ServiceProxy(client::Informer* services, client::Informer* slices, Options opts)
+    : services_(services), slices_(slices), opts_(std::move(opts)),
+      table_(proxyTableName(opts_.node_name)) {
+  client::EventHandlers h;
+  h.on_add = [this](const client::ObjectPtr&) { markDirty(); };
+  h.on_update = [this](const client::ObjectPtr&, const client::ObjectPtr&) { markDirty(); };
+  h.on_delete = [this](const client::ObjectPtr&) { markDirty(); };
+  services_->addEventHandlers(h);
+  slices_->addEventHandlers(std::move(h));
+}
+
+ServiceProxy::~ServiceProxy() { stop(); }
+
+void ServiceProxy::start() { thread_ = std::thread([this] { syncLoop(); }); }
+
+void ServiceProxy::stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ || !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  auto r = runc::runCommand({"nft", "delete", "table", "ip", table_});
+  (void)r;
+  BLOG(2, "service proxy stopped").kv("table", table_);
+}
+
+std::string ServiceProxy::lastRuleset() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_;
+}
+
+void ServiceProxy::markDirty() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    dirty_ = true;
+    if (!since_) since_ = std::chrono::steady_clock::now();
+  }
+  cv_.notify_all();
+}
+
+void ServiceProxy::syncLoop() {
+  // Nothing is written before both caches hold the full state: a half-listed cache would
+  // reject Services whose slices have not arrived yet.
+  while (!services_->waitForSync(std::chrono::milliseconds(500)) ||
+         !slices_->waitForSync(std::chrono::milliseconds(500))) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+  }
+  markDirty();
+  std::chrono::milliseconds retry{0};
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (retry.count() > 0) cv_.wait_for(l, retry, [&] { return stopping_; });
+      cv_.wait(l, [&] { return stopping_ || dirty_; });
+      if (stopping_) return;
+      dirty_ = false;
+    }
+    // A failed apply keeps the change pending and is retried with back-off.
+    retry = syncOnce() ? std::chrono::milliseconds(0)
+                       : std::min(std::max(retry * 2, std::chrono::milliseconds(100)),
+                                  std::chrono::milliseconds(5000));
+  }
+}
+
+bool ServiceProxy::syncOnce() {
+  std::chrono::steady_clock::time_point since;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    since = since_.value_or(std::chrono::steady_clock::now());
+    since_.reset();
+  }
+  std::vector<nlohmann::json> services, slices;
+  for (const auto& s : services_->list()) services.push_back(*s);
+  for (const auto& s : slices_->list()) slices.push_back(*s);
+  auto model = buildProxyModel(services, slices);
+  RenderOptions ro{table_, opts_.pod_bridge, opts_.skip_ips};
+  std::string script = renderRuleset(model, ro);
+  auto t0 = std::chrono::steady_clock::now();
+  Status st;
+  auto r = runc::runCommand({"nft", "-f", "-"}, std::chrono::seconds(30), script);
+  if (!r.isOk()) st = r.status();
+  else if (r->exit_code != 0) st = internalError("nft -f: " + r->out);
+  auto now = std::chrono::steady_clock::now();
+  if (!st.isOk()) {
+    BLOG_WARN("service proxy: applying rules failed").kv("table", table_).kv("err", st.toString());
+    std::lock_guard<std::mutex> l(mu_);
+    dirty_ = true;
+    if (!since_ || since < *since_) since_ = since;
+    return false;
+  }
+  ProxySync sync;
+  sync.applied_at = now;
+  sync.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - since);
+  sync.apply = std::chrono::duration_cast<std::chrono::microseconds>(now - t0);
+  sync.service_ports = model.size();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    last_ = std::move(script);
+  }
+  BLOG(4, "service proxy rules applied").kv("table", table_).kv("ports", sync.service_ports)
+      .kv("latencyMs", sync.latency.count() / 1000.0).kv("nftMs", sync.apply.count() / 1000.0);
+  if (opts_.on_sync) opts_.on_sync(sync);
+  return true;
+}
+
+}  // namespace berth::kubelet::net

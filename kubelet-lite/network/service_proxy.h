@@ -1,0 +1,81 @@
+// ServiceProxy: kube-proxy's nftables mode inside the agent. It reads the Services and
+// EndpointSlices informers it is given (stripped with stripService/stripEndpointSlice, shared
+// with the cluster DNS; see serviceInformers()); any change marks the rules dirty and wakes the
+// sync thread, which renders the whole table (proxy_rules.h) and applies it with one `nft -f -`
+// transaction, so a burst of EndpointSlice updates coalesces into one write and packets never
+// see a half-made table. The table is named after the node ("berth-proxy-<node>"): agents that
+// share one network namespace each own theirs; they program the same Services, and the first
+// table to DNAT a connection wins. stop() removes the table.
+//
+// Latency: each sync reports how long the oldest change it carries waited (informer event ->
+// rules applied) through Options::on_sync and the log at -v=4.
+// Thread-safety: start/stop from one thread; lastRuleset() from any.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "client/informer.h"
+
+namespace berth::kubelet::net {
+
+struct ProxySync {
+  std::chrono::steady_clock::time_point applied_at;
+  std::chrono::microseconds latency{0};  // oldest change carried -> applied
+  std::chrono::microseconds apply{0};    // time in nft
+  size_t service_ports = 0;
+};
+
+// The two informers the proxy and the DNS share, stripped, on every namespace (not started).
+struct ServiceInformers {
+  std::unique_ptr<client::Informer> services;
+  std::unique_ptr<client::Informer> slices;
+};
+ServiceInformers serviceInformers(client::Client* client);
+
+class ServiceProxy {
+ public:
+  struct Options {
+    std::string node_name;
+    std::string pod_bridge;          // hairpin masquerade on this bridge (may be empty)
+    std::set<std::string> skip_ips;  // cluster IPs not to DNAT (the node-local cluster DNS)
+    std::function<void(const ProxySync&)> on_sync;  // called on the sync thread
+  };
+  // Adds its handlers: call before the informers start.
+  ServiceProxy(client::Informer* services, client::Informer* slices, Options opts);
+  ~ServiceProxy();
+
+  // Starts the sync thread, which writes once both informers have synced; returns at once.
+  void start();
+  // Stops the sync thread and deletes the table (the informers are the caller's).
+  void stop();
+  const std::string& table() const { return table_; }
+  // The script of the last successful apply.
+  std::string lastRuleset() const;
+
+ private:
+  void markDirty();
+  void syncLoop();
+  bool syncOnce();  // false when applying failed (the change stays pending)
+
+  client::Informer* services_;
+  client::Informer* slices_;
+  Options opts_;
+  std::string table_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool dirty_ = false;                                          // guarded by mu_
+  bool stopping_ = false;                                       // guarded by mu_
+  std::optional<std::chrono::steady_clock::time_point> since_;  // guarded by mu_
+  std::string last_;                                            // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace berth::kubelet::net
