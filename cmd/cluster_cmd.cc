@@ -20,6 +20,8 @@
 #include "client/rest_client.h"
 #include "common/strings.h"
 #include "networking/local/local_network.h"
+#include "networking/local/loopback_endpoint.h"
+#include "networking/network_objects.h"
 #include "networking/vpc_plan.h"
 #include "nodegroups/cloud/local/local_cloud.h"
 #include "nodegroups/cloud/local/local_instance_driver.h"
@@ -40,10 +42,14 @@ constexpr char kClusterUsage[] = R"(berth cluster: EKS-style clusters on this ma
 
 Usage:
   berth cluster create -f FILE [--node-runtime runc|simulated] [--dry-run] [--timeout DURATION]
+                       [--registry-ports LIST]
       bring up the eksctl ClusterConfig in FILE: network, control plane, node groups, Fargate
       profiles; waits for the nodes (default 5m), writes a kubeconfig and makes a context
       named after the cluster current in ~/.kube/config ($KUBECONFIG's first file).
       Running it again changes nothing; after a failure it resumes.
+      --registry-ports (default 5000; "" for none): registries listening on the host's
+      loopback at these ports are reachable from the nodes through an endpoint in the VPC,
+      so images named localhost:PORT/... or 127.0.0.1:PORT/... pull on every node.
   berth cluster delete NAME
       remove everything of the cluster: instances, control plane, network, kubeconfig context
   berth cluster get [NAME]
@@ -304,7 +310,24 @@ struct CreateOptions {
   std::string node_runtime = "runc";
   bool dry_run = false;
   std::chrono::seconds timeout{300};
+  std::vector<int> registry_ports = {5000};
 };
+
+// Agent flags that send pulls of localhost:PORT/... images to the VPC endpoint of the host's
+// loopback registry.
+std::vector<std::string> registryMirrorArgs(const std::string& endpoint_ip, const std::vector<int>& ports) {
+  std::vector<std::string> args;
+  for (int port : ports) {
+    std::string target = endpoint_ip + ":" + std::to_string(port);
+    for (const char* host : {"localhost", "127.0.0.1"}) {
+      args.push_back("--registry-mirror");
+      args.push_back(std::string(host) + ":" + std::to_string(port) + "=" + target);
+    }
+    args.push_back("--insecure-registry");
+    args.push_back(target);
+  }
+  return args;
+}
 
 Status checkInstanceTypes(const cfg::ClusterConfig& c) {
   for (const auto& g : c.node_groups) {
@@ -351,11 +374,22 @@ Status create(const CreateOptions& o) {
   for (const auto& s : vpc.subnets) {
     step("  " + s.id + "  " + s.zone + "  " + (s.is_public ? "public " : "private") + "  " + s.cidr);
   }
+  BERTH_RETURN_IF_ERROR(networking::ensureLoopbackEndpoints(c.name, vpc.control_plane_ip, o.registry_ports));
+  if (!o.registry_ports.empty()) {
+    std::vector<std::string> ports;
+    for (int p : o.registry_ports) ports.push_back(std::to_string(p));
+    step("  registry endpoint: localhost:{" + join(ports, ",") + "} at " + vpc.control_plane_ip);
+    lc.agent_args = registryMirrorArgs(vpc.control_plane_ip, o.registry_ports);
+    BERTH_RETURN_IF_ERROR(
+        local::writeJsonFile(local::cloudDir(c.name) + "/cloud.json", local::toJson(lc)));
+  }
 
   step("[2/5] control plane: berth server on " + vpc.control_plane_ip + ":6443");
   BERTH_ASSIGN_OR_RETURN(ServerInfo server, ensureServer(c.name, vpc, std::chrono::seconds(60)));
   step("  ready at " + server.url);
   BERTH_ASSIGN_OR_RETURN(auto client, adminClient(c.name));
+  BERTH_RETURN_IF_ERROR(networking::publishNetwork(*client, vpc, spec).withContext("publishing the network objects"));
+  step("  network objects published: kubectl get vpcs,subnets,natgateways");
 
   step("[3/5] node groups");
   int want = 0;
@@ -415,6 +449,7 @@ Status remove(const std::string& name) {
   BERTH_RETURN_IF_ERROR((*cloud)->instances().describeInstances({}).status());
   step("[4/4] network");
   BERTH_RETURN_IF_ERROR((*cloud)->network().deleteNetwork());
+  BERTH_RETURN_IF_ERROR(networking::deleteLoopbackEndpoints(name));
   cloud->reset();
   BERTH_RETURN_IF_ERROR(removeKubeconfigContext(name));
   std::error_code ec;
@@ -493,6 +528,16 @@ int runCluster(const std::vector<std::string>& args) {
         }
       } else if (a == "--dry-run") {
         o.dry_run = true;
+      } else if (a == "--registry-ports") {
+        if (!next(&v)) return usageError("--registry-ports needs a list such as 5000,5001");
+        o.registry_ports.clear();
+        for (const auto& p : split(v, ',')) {
+          if (p.empty()) continue;
+          char* end = nullptr;
+          long n = std::strtol(p.c_str(), &end, 10);
+          if (*end || n < 1 || n > 65535) return usageError("--registry-ports: \"" + p + "\" is not a port");
+          o.registry_ports.push_back(static_cast<int>(n));
+        }
       } else if (a == "--timeout") {
         std::chrono::nanoseconds d;
         if (!next(&v) || !parseDuration(v, &d) || d.count() <= 0) {

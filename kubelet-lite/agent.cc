@@ -16,9 +16,62 @@
 
 namespace berth::kubelet {
 
+namespace {
+
+// `berth agent teardown --runtime R --root-dir D --node-name N`: stops and removes every
+// container and pod sandbox the runtime has under D for node N (their shims outlive the agent,
+// so this is how a terminated instance leaves nothing running, as a VM that goes away would).
+int runTeardown(const std::vector<std::string>& args) {
+  AgentOptions opts;
+  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+    if (args[i] == "--runtime") opts.runtime = args[i + 1];
+    else if (args[i] == "--root-dir") opts.root_dir = args[i + 1];
+    else if (args[i] == "--node-name") opts.node_name = args[i + 1];
+    else {
+      std::fprintf(stderr, "berth agent teardown: unknown flag \"%s\"\n", args[i].c_str());
+      return 2;
+    }
+  }
+  if ((args.size() - 1) % 2 != 0 || opts.node_name.empty() || opts.runtime == "simulated") {
+    std::fprintf(stderr, "usage: berth agent teardown --runtime runc|process --root-dir DIR --node-name NAME\n");
+    return 2;
+  }
+  HostFacts host = detectHost(opts.root_dir);
+  auto rt = makeRuntime(opts, host);
+  if (!rt.isOk()) {
+    std::fprintf(stderr, "berth agent teardown: %s\n", rt.status().toString().c_str());
+    return 1;
+  }
+  int failures = 0;
+  if (auto cs = (*rt)->listContainers(); cs.isOk()) {
+    for (const auto& c : *cs) {
+      Status st = (*rt)->stopContainer(c.id, std::chrono::seconds(0));
+      if (st.isOk()) st = (*rt)->removeContainer(c.id);
+      if (!st.isOk() && st.code() != Code::kNotFound) {
+        BLOG(0, "teardown: container").kv("id", c.id).kv("err", st.toString());
+        ++failures;
+      }
+    }
+  }
+  if (auto ss = (*rt)->listSandboxes(); ss.isOk()) {
+    for (const auto& s : *ss) {
+      Status st = (*rt)->stopPodSandbox(s.id);
+      if (st.isOk()) st = (*rt)->removePodSandbox(s.id);
+      if (!st.isOk() && st.code() != Code::kNotFound) {
+        BLOG(0, "teardown: sandbox").kv("id", s.id).kv("err", st.toString());
+        ++failures;
+      }
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 int runAgent(const std::vector<std::string>& args) {
   // `berth agent shim DIR`: the process runtime's per-container supervisor.
   if (args.size() == 2 && args[0] == "shim") return runProcessShim(args[1]);
+  if (!args.empty() && args[0] == "teardown") return runTeardown(args);
   bool help = false;
   auto parsed = parseAgentOptions(args, &help);
   if (help) {

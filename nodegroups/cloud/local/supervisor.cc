@@ -189,7 +189,35 @@ class Supervisor {
     }
   }
 
+  // What ran in the instance goes with it: containers and pod sandboxes, whose shims outlive
+  // the agent, are stopped and removed by `berth agent teardown`.
+  void teardownRuntime() {
+    std::string rt = rec_.node_runtime.empty() ? "runc" : rec_.node_runtime;
+    if (rt == "simulated") return;
+    std::string bin = rec_.agent_binary.empty() ? selfExecutable() : rec_.agent_binary;
+    std::vector<std::string> argv = {bin, "agent", "teardown", "--runtime", rt,
+                                     "--root-dir", dir_ + "/agent", "--node-name", rec_.instance.id};
+    auto child = startAgent(argv, dir_ + "/teardown.log");
+    if (!child.isOk()) {
+      BLOG(0, "instance teardown failed").kv("instance", rec_.instance.id).kv("err", child.status().toString());
+      return;
+    }
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::waitpid(child->pid, &status, WNOHANG) != child->pid) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(child->pid, SIGKILL);
+        ::waitpid(child->pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      BLOG(0, "instance teardown left something").kv("instance", rec_.instance.id).kv("log", dir_ + "/teardown.log");
+  }
+
   void finish(const std::string& reason, const std::string& message) {
+    teardownRuntime();
     SupervisorStatus s;
     s.state = InstanceState::kTerminated;
     s.reason = reason;
