@@ -9,6 +9,8 @@
 #include "nodegroups/controller/fargate_controller.h"
 #include "nodegroups/controller/launch_setup.h"
 #include "nodegroups/controller/nodegroup_controller.h"
+#include "networking/local/local_network.h"
+#include "networking/routes/route_controller.h"
 
 namespace berth::cmd {
 
@@ -64,6 +66,18 @@ void addNodeGroups(controllers::ControllerManagerOptions& co, const ServerExtras
   }, true});
 }
 
+// Route controller: each node's pod CIDR routed to its instance in the local cloud's VPC.
+void addRoutes(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
+  if (o.cloud_provider != "local") return;
+  networking::LocalNetwork::Options net{o.cluster_name, o.cloud_state_dir};
+  co.extra.push_back(networking::routeControllerExtra(
+      [net]() -> Result<std::shared_ptr<berth::cloud::NetworkDriver>> {
+        // The network alone (state and lock shared with the cloud driver's own instance).
+        BERTH_ASSIGN_OR_RETURN(auto network, networking::LocalNetwork::open(net));
+        return std::shared_ptr<berth::cloud::NetworkDriver>(std::move(network));
+      }));
+}
+
 }  // namespace
 
 void addServerExtras(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
@@ -89,6 +103,7 @@ void addServerExtras(controllers::ControllerManagerOptions& co, const ServerExtr
     }, true});
   }
   addNodeGroups(co, o);
+  addRoutes(co, o);
 }
 
 }  // namespace berth::cmd
