@@ -1,68 +1,41 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs a local three-zone cluster on the embedded store:
-# `berth server` (API server, controllers, scheduler) and one node agent per zone
-# (local-1a, local-1b, local-1c) running real OCI containers with runc (as root; the process
-# runtime otherwise). Ctrl-C stops everything; state stays in $BERTH_DATA_DIR.
-# BERTH_NODE_RUNTIME=simulated|process|runc overrides the runtime; BERTH_NODES_PER_ZONE the count.
+# The README's first command (root): installs dependencies, builds, and brings up a local
+# three-zone cluster with `berth cluster create -f manifests/cluster-local.yaml` (or the
+# eksctl ClusterConfig given as $1): a VPC with public and private subnets per zone and a NAT
+# gateway on this machine's kernel, `berth server` on the embedded store, and a managed node
+# group of runc nodes, one per zone. A registry on localhost:5000 (started here with Berth's
+# busybox test images when nothing listens there yet) is reachable from every node.
+# The cluster keeps running; `berth cluster delete NAME` removes it.
+# BERTH_NODE_RUNTIME=simulated makes the nodes simulated. (scripts/run-host-cluster.sh runs
+# the server and three agents as plain processes on the host, without root.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+  echo "run-cluster.sh needs root (network namespaces, nftables, runc);" >&2
+  echo "scripts/run-host-cluster.sh runs a cluster without them" >&2
+  exit 1
+fi
 scripts/install-deps.sh
 scripts/build.sh
-berth="${BUILD_DIR:-build}/cmd/berth"
-data=$(realpath -m "${BERTH_DATA_DIR:-./berth-data}")
-mkdir -p "$data"
-runtime=${BERTH_NODE_RUNTIME:-}
-if [ -z "$runtime" ]; then
-  if [ "$(id -u)" = 0 ] && command -v runc >/dev/null; then runtime=runc; else runtime=process; fi
+berth=$(realpath "${BUILD_DIR:-build}/cmd/berth")
+config=${1:-manifests/cluster-local.yaml}
+
+if ! curl -fs -o /dev/null http://127.0.0.1:5000/v2/; then
+  registry_dir=/var/lib/berth/registry
+  mkdir -p "$registry_dir"
+  echo "starting a registry on localhost:5000 with berth/busybox:1 and :2 ($registry_dir)"
+  scripts/test-registry.sh start "$registry_dir" 5000 >/dev/null
 fi
-per_zone=${BERTH_NODES_PER_ZONE:-1}
-zones=(local-1a local-1b local-1c)
 
-pids=()
-cleanup() {
-  trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup INT TERM EXIT
+"$berth" cluster create -f "$config" --node-runtime "${BERTH_NODE_RUNTIME:-runc}"
+name=$(awk '/^metadata:/{m=1;next} m && /name:/{print $2; exit}' "$config")
+kubeconfig=${BERTH_STATE_DIR:-/var/lib/berth/clusters}/$name/kubeconfig
+KUBECONFIG=$kubeconfig kubectl get nodes -L topology.kubernetes.io/zone,eks.amazonaws.com/nodegroup
+cat <<EOM
 
-log="$data/server.log"
-"$berth" server --data-dir "$data" "$@" >"$log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 300); do
-  grep -q "is serving at" "$log" 2>/dev/null && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "is serving at" "$log" || { echo "berth server did not start; see $log" >&2; exit 1; }
-kubeconfig="$data/admin.kubeconfig"
-
-if [ "$runtime" = simulated ]; then
-  "$berth" agent --kubeconfig "$kubeconfig" --runtime simulated --nodes $((3 * per_zone)) \
-    --zones "$(IFS=,; echo "${zones[*]}")" --region local-1 >"$data/agent-simulated.log" 2>&1 &
-  pids+=($!)
-else
-  for zone in "${zones[@]}"; do
-    for i in $(seq 1 "$per_zone"); do
-      node="node-$zone-$i"
-      "$berth" agent --kubeconfig "$kubeconfig" --runtime "$runtime" --node-name "$node" \
-        --zone "$zone" --region local-1 --kubelet-port 0 --root-dir "$data/agents" \
-        >"$data/agent-$node.log" 2>&1 &
-      pids+=($!)
-    done
-  done
-fi
-export KUBECONFIG="$kubeconfig"
-if ! kubectl wait --for=condition=Ready nodes --all --timeout=60s >/dev/null 2>&1; then
-  echo "nodes did not become Ready; logs are in $data" >&2
-fi
-kubectl get nodes -L topology.kubernetes.io/zone
-cat <<EOF
-
-Berth is running: $(grep -o 'https://[^ ]*' "$log" | head -1), nodes on the $runtime runtime in ${zones[*]}.
-Point kubectl at it:
-  export KUBECONFIG=$kubeconfig
-  kubectl apply -f manifests/examples/deployment.yaml
-Logs: $data/*.log. Ctrl-C stops the cluster.
-EOF
-wait "${pids[0]}"
+Berth cluster "$name" is running. kubectl's current context is "$name" (also in $kubeconfig):
+  kubectl apply -f manifests/examples/web-local.yaml     # image from localhost:5000
+  kubectl get pods -o wide
+  kubectl get nodegroups,vpcs,subnets,natgateways
+  berth cluster get; berth cluster delete $name
+EOM
