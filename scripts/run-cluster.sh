@@ -37,5 +37,5 @@ Berth cluster "$name" is running. kubectl's current context is "$name" (also in 
   kubectl apply -f manifests/examples/web-local.yaml     # image from localhost:5000
   kubectl get pods -o wide
   kubectl get nodegroups,vpcs,subnets,natgateways
-  berth cluster get; berth cluster delete $name
+  $berth cluster get; $berth cluster delete $name
 EOM
