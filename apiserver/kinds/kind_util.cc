@@ -418,4 +418,17 @@ bool hasCondition(const json& obj, std::string_view type) {
   return false;
 }
 
+KindSpec berthKind(std::string kind, std::string resource, std::string singular) {
+  KindSpec k;
+  k.group = "berth.dev";
+  k.version = "v1alpha1";
+  k.kind = std::move(kind);
+  k.resource = std::move(resource);
+  k.singular = std::move(singular);
+  k.namespaced = false;
+  k.has_status = true;
+  k.uses_generation = true;
+  return k;
+}
+
 }  // namespace berth::apiserver::kinds

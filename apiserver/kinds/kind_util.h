@@ -126,6 +126,10 @@ void registerAppsKinds(KindRegistry& reg);
 void registerBatchKinds(KindRegistry& reg);
 void registerMiscKinds(KindRegistry& reg);
 void registerNetworkKinds(KindRegistry& reg);  // kinds_network.cc
+
+// A cluster-scoped berth.dev/v1alpha1 kind with status and generation (the node-group and
+// network kinds start from it).
+KindSpec berthKind(std::string kind, std::string resource, std::string singular);
 void registerBerthKinds(KindRegistry& reg);
 
 }  // namespace berth::apiserver::kinds

@@ -34,25 +34,12 @@ namespace berth::apiserver::kinds {
 
 namespace {
 
-KindSpec berthKind(std::string kind, std::string resource, std::string singular) {
-  KindSpec k;
-  k.group = "berth.dev";
-  k.version = "v1alpha1";
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = false;
-  k.categories = {"all"};
-  k.has_status = true;
-  k.uses_generation = true;
-  return k;
-}
-
 const std::vector<std::string> kAmiFamilies = {"AmazonLinux2", "AmazonLinux2023", "Bottlerocket",
                                                "Ubuntu2204", "Ubuntu2404"};
 
 KindSpec nodeGroupKind() {
   KindSpec k = berthKind("NodeGroup", "nodegroups", "nodegroup");
+  k.categories = {"all"};
   k.short_names = {"ng"};
   k.has_scale = true;
   k.scale_spec_replicas = "/spec/scaling/desiredSize";
@@ -194,6 +181,7 @@ KindSpec nodeGroupKind() {
 
 KindSpec fargateProfileKind() {
   KindSpec k = berthKind("FargateProfile", "fargateprofiles", "fargateprofile");
+  k.categories = {"all"};
   k.short_names = {"fp"};
   k.validate = [](const json& obj, const json* old) {
     Errors errs;

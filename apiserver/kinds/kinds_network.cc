@@ -18,19 +18,6 @@ namespace berth::apiserver::kinds {
 
 namespace {
 
-KindSpec networkKind(std::string kind, std::string resource, std::string singular) {
-  KindSpec k;
-  k.group = "berth.dev";
-  k.version = "v1alpha1";
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = false;
-  k.has_status = true;
-  k.uses_generation = true;
-  return k;
-}
-
 std::string orNone(std::string s) { return s.empty() ? "<none>" : s; }
 
 void requireString(const json& obj, const std::string& path, std::initializer_list<std::string_view> keys,
@@ -55,7 +42,7 @@ void validatePort(const json* v, const std::string& path, Errors& errs) {
 }
 
 KindSpec vpcKind() {
-  KindSpec k = networkKind("VPC", "vpcs", "vpc");
+  KindSpec k = berthKind("VPC", "vpcs", "vpc");
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
     validateCidr(obj, "spec.cidr", {"spec", "cidr"}, errs);
@@ -85,7 +72,7 @@ KindSpec vpcKind() {
 }
 
 KindSpec subnetKind() {
-  KindSpec k = networkKind("Subnet", "subnets", "subnet");
+  KindSpec k = berthKind("Subnet", "subnets", "subnet");
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
     validateCidr(obj, "spec.cidr", {"spec", "cidr"}, errs);
@@ -123,7 +110,7 @@ KindSpec subnetKind() {
 }
 
 KindSpec natGatewayKind() {
-  KindSpec k = networkKind("NATGateway", "natgateways", "natgateway");
+  KindSpec k = berthKind("NATGateway", "natgateways", "natgateway");
   k.validate = [](const json& obj, const json*) {
     Errors errs;
     requireString(obj, "spec.vpc", {"spec", "vpc"}, errs);
@@ -154,7 +141,7 @@ KindSpec natGatewayKind() {
 }
 
 KindSpec loadBalancerKind() {
-  KindSpec k = networkKind("LoadBalancer", "loadbalancers", "loadbalancer");
+  KindSpec k = berthKind("LoadBalancer", "loadbalancers", "loadbalancer");
   k.short_names = {"lb"};
   k.validate = [](const json& obj, const json*) {
     Errors errs;
