@@ -16,6 +16,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include <signal.h>
 
@@ -69,6 +70,30 @@ class NodeGroupsTest : public ::testing::Test {
   void waitGroupKind(const std::string& obj, const std::string& path, const std::string& value) {
     auto r = k({"wait", obj, "--for=jsonpath={" + path + "}=" + value, "--timeout=60s"});
     ASSERT_EQ(r.exit_code, 0) << obj << " " << path << " never became " << value << ": " << r.err;
+  }
+  // Watches the group's nodes until exactly n exist and all are Ready (status fields such as
+  // readyReplicas may still show the count from before a replacement).
+  bool waitNodes(const std::string& group, size_t n, std::string* seen) {
+    Child w(server_->kubectlArgv({"get", "nodes", "-l", "eks.amazonaws.com/nodegroup=" + group, "-w",
+                                  "--output-watch-events", "-o",
+                                  "jsonpath={.type} {.object.metadata.name} "
+                                  "{.object.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}"}),
+            server_->kubectlEnv());
+    std::map<std::string, std::string> ready;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    std::string line;
+    while (std::chrono::steady_clock::now() < deadline && w.readLine(&line, std::chrono::seconds(10))) {
+      *seen += line + "\n";
+      std::istringstream in(line);
+      std::string type, name, status;
+      in >> type >> name >> status;
+      if (type == "DELETED") ready.erase(name);
+      else ready[name] = status;
+      size_t up = 0;
+      for (const auto& [_, st] : ready) up += st == "True";
+      if (ready.size() == n && up == n) return true;
+    }
+    return false;
   }
   json nodesOf(const std::string& group) {
     return json::parse(ok({"get", "nodes", "-l", "eks.amazonaws.com/nodegroup=" + group, "-o", "json"}))["items"];
@@ -235,6 +260,8 @@ TEST_F(NodeGroupsTest, SpotCapacityFallbackAndInterruption) {
   writeFaults({{"insufficientCapacity", ice}, {"spotInterruption", {victim}}});
   ASSERT_EQ(k({"wait", "node/" + victim, "--for=delete", "--timeout=60s"}).exit_code, 0)
       << k({"get", "nodegroup", "batch", "-o", "yaml"}).out;
+  std::string seen;
+  ASSERT_TRUE(waitNodes("batch", 2, &seen)) << seen;
   waitGroup("batch", ".status.readyReplicas", "2");
   nodes = nodesOf("batch");
   EXPECT_EQ(nodes.size(), 2u);
