@@ -19,6 +19,7 @@
 #include <fstream>
 #include <memory>
 
+#include "kubelet-lite/network/bridge_network.h"
 #include "tests/e2e/harness.h"
 #include "tests/testing/test_registry.h"
 
@@ -44,6 +45,12 @@ class ProbesTest : public ::testing::Test {
       EXPECT_EQ(agent_->wait(), 0);
       agent_.reset();
     }
+    if (runtime_ == "runc") {
+      // The node's pod bridge and its guard table outlive the agent by design: remove them.
+      run({"ip", "link", "del", kubelet::net::bridgeName(node_)});
+      std::string guard = kubelet::net::BridgeNetwork::guardTable(node_);
+      if (!guard.empty()) run({"nft", "delete", "table", "ip", guard});
+    }
     if (!root_.empty()) std::filesystem::remove_all(root_);
   }
   std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
@@ -53,6 +60,8 @@ class ProbesTest : public ::testing::Test {
     return r.out;
   }
   void startAgent(const std::string& runtime, const std::string& node) {
+    runtime_ = runtime;
+    node_ = node;
     root_ = makeTempDir("berth-probes-root-");
     std::vector<std::string> argv = {berthBinary(), "agent", "--kubeconfig", server_->kubeconfig(),
                                      "--runtime", runtime, "--kubelet-port", "0", "--node-name",
@@ -86,7 +95,7 @@ class ProbesTest : public ::testing::Test {
 
   static Server* server_;
   std::unique_ptr<Child> agent_;
-  std::string root_;
+  std::string root_, runtime_, node_;
 };
 
 Server* ProbesTest::server_ = nullptr;
