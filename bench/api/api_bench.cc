@@ -51,6 +51,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common/bench_util.h"
+
 namespace {
 
 using json = nlohmann::json;
@@ -71,49 +73,14 @@ double percentileMs(std::vector<int64_t> v, double p) {
 
 // ---- machine and process ----
 
-std::string cpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
 std::string kernel() {
   utsname u{};
   if (uname(&u) != 0) return "unknown";
   return std::string(u.sysname) + " " + u.release + " " + u.machine;
 }
 
-// A "Key:   value kB" field of /proc/<pid>/status, as a number (-1 when absent).
-long statusField(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
-  return -1;
-}
-
 // utime + stime of a process in milliseconds.
-double cpuMs(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t p = s.rfind(')');
-  if (p == std::string::npos) return 0;
-  std::vector<std::string> f;
-  std::string cur;
-  for (size_t i = p + 2; i < s.size(); ++i) {
-    if (s[i] == ' ') {
-      f.push_back(cur);
-      cur.clear();
-    } else {
-      cur += s[i];
-    }
-  }
-  if (f.size() < 13) return 0;
-  // Fields after the command: state(0) ... utime(11) stime(12).
-  return (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) * 1000.0 / sysconf(_SC_CLK_TCK);
-}
+double cpuMs(pid_t pid) { return berth::bench::cpuSeconds(pid) * 1000.0; }
 
 // ---- a small keep-alive HTTPS client ----
 
@@ -712,7 +679,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   srv.dir = tmpl;
-  std::printf("api_bench: machine %s, %u cores, %s\n", cpuModel().c_str(),
+  std::printf("api_bench: machine %s, %u cores, %s\n", berth::bench::cpuModel().c_str(),
               std::thread::hardware_concurrency(), kernel().c_str());
   std::printf("api_bench: server %s, data dir %s (SQLite WAL, synchronous=FULL), open files %lu\n",
               f.bin.c_str(), srv.dir.c_str(), static_cast<unsigned long>(rl.rlim_cur));
@@ -759,12 +726,12 @@ int main(int argc, char** argv) {
 
   auto rssNote = [&](const char* when) {
     std::printf("  server VmRSS %.0f MiB, peak %.0f MiB, threads %ld %s\n",
-                statusField(pid, "VmRSS") / 1024.0, statusField(pid, "VmHWM") / 1024.0,
-                statusField(pid, "Threads"), when);
+                berth::bench::statusKb(pid, "VmRSS") / 1024.0, berth::bench::statusKb(pid, "VmHWM") / 1024.0,
+                berth::bench::statusKb(pid, "Threads"), when);
     std::fflush(stdout);
   };
   rssNote("at start");
-  const double rss_start_mib = statusField(pid, "VmRSS") / 1024.0;
+  const double rss_start_mib = berth::bench::statusKb(pid, "VmRSS") / 1024.0;
 
   // Server CPU per operation: (server CPU ms) / ops, in microseconds.
   auto cpuPerOp = [&](double cpu0, size_t ops) {
@@ -931,12 +898,12 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    long threads_idle = statusField(pid, "Threads");
+    long threads_idle = berth::bench::statusKb(pid, "Threads");
     std::atomic<long> threads_max{threads_idle};
     std::atomic<bool> sampling{true};
     std::thread sampler([&] {
       while (sampling) {
-        long t = statusField(pid, "Threads");
+        long t = berth::bench::statusKb(pid, "Threads");
         long cur = threads_max.load();
         if (t > cur) threads_max = t;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1033,8 +1000,8 @@ int main(int argc, char** argv) {
                   r.ok, r.seconds, r.rate(), percentileMs(r.lat, 0.99), errors);
     }
     (void)secs;
-    long rss_kb = statusField(pid, "VmRSS");
-    long hwm_kb = statusField(pid, "VmHWM");
+    long rss_kb = berth::bench::statusKb(pid, "VmRSS");
+    long hwm_kb = berth::bench::statusKb(pid, "VmHWM");
     double mib = rss_kb / 1024.0;
     // With fewer pods, judge a linear projection from the idle server to 100,000 pods.
     double projected = have >= 100000 || have == 0

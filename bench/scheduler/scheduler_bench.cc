@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common/bench_util.h"
 #include "client/rest_client.h"
 
 namespace {
@@ -69,22 +70,6 @@ double percentileMs(std::vector<double> v, double p) {
   size_t i = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1)));
   std::nth_element(v.begin(), v.begin() + i, v.end());
   return v[i] * 1000;
-}
-
-std::string cpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-long memTotalMiB() {
-  std::ifstream in("/proc/meminfo");
-  std::string k;
-  long kb = 0;
-  in >> k >> kb;
-  return kb / 1024;
 }
 
 // The server as a child process; stdout is scanned for "serving at", stderr goes to a log.
@@ -287,7 +272,7 @@ int run(const Options& opt) {
   std::printf("scheduler_bench: %d nodes, %d backlog pods, %d steady pods, %d owners, %d conns\n",
               opt.nodes, opt.pods, opt.steady_pods, opt.owners, opt.conns);
   std::printf("machine: %u cores, %s, %ld MiB RAM\n", std::thread::hardware_concurrency(),
-              cpuModel().c_str(), memTotalMiB());
+              berth::bench::cpuModel().c_str(), berth::bench::memTotalMiB());
   std::fflush(stdout);
 
   // ---- setup: nodes and a backlog of pending pods, no scheduler ----
