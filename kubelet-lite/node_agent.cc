@@ -167,10 +167,10 @@ Status NodeAgent::start() {
     return client_->get(kind == "secrets" ? secretsResource() : configMapsResource(), ns, name);
   });
   recorder_ = std::make_unique<client::EventRecorder>(client_, "kubelet", id_.name);
-  ContainerEventSink sink = [this](const PodRef& pod, const std::string& container, bool warning,
+  ContainerEventSink sink = [this](const PodRef& pod, const std::string& field_path, bool warning,
                                    const std::string& reason, const std::string& message) {
     json ref = {{"kind", "Pod"}, {"apiVersion", "v1"}, {"name", pod.name}, {"namespace", pod.ns},
-                {"uid", pod.uid}, {"fieldPath", "spec.containers{" + container + "}"}};
+                {"uid", pod.uid}, {"fieldPath", field_path}};
     recorder_->event(ref, warning ? client::EventRecorder::Type::kWarning
                                   : client::EventRecorder::Type::kNormal, reason, message);
   };

@@ -65,6 +65,25 @@ void minRequeue(std::optional<std::chrono::milliseconds>* r, std::chrono::millis
   if (!*r || d < **r) *r = d;
 }
 
+// A duration as Go prints a time.Duration truncated to milliseconds: "0s", "250ms", "1.5s",
+// "2m3.004s" (the kubelet's "Successfully pulled image ... in 1.5s").
+std::string goDuration(std::chrono::nanoseconds d) {
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  if (ms <= 0) return "0s";
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  std::string out;
+  if (ms >= 3600000) out += std::to_string(ms / 3600000) + "h";
+  if (ms >= 60000) out += std::to_string(ms / 60000 % 60) + "m";
+  std::string frac = std::to_string(1000 + ms % 1000).substr(1);
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  return out + std::to_string(ms / 1000 % 60) + (frac.empty() ? "" : "." + frac) + "s";
+}
+
+PodRef podRef(const json& pod) {
+  const json& md = at(pod, "metadata");
+  return {str(at(md, "uid")), str(at(md, "name")), str(at(md, "namespace"))};
+}
+
 }  // namespace
 
 struct PodWorker::Instances {
@@ -74,6 +93,11 @@ struct PodWorker::Instances {
 PodWorker::PodWorker(ContainerRuntime* runtime, const Clock* clock, PodConfigResolver resolver,
                      Options opts)
     : rt_(runtime), clock_(clock), resolver_(std::move(resolver)), opts_(std::move(opts)) {}
+
+void PodWorker::record(const json& pod, const std::string& field_path, bool warning,
+                       const std::string& reason, const std::string& message) const {
+  if (opts_.event) opts_.event(podRef(pod), field_path, warning, reason, message);
+}
 
 PodSandboxConfig PodWorker::sandboxConfig(const json& pod) const {
   const json& md = at(pod, "metadata");
@@ -161,6 +185,7 @@ Result<PodWorker::Outcome> PodWorker::sync(const json& pod) {
       if (!v->current || v->current->state != ContainerState::kRunning) {
         v->waiting_reason = "CreateContainerConfigError";
         v->waiting_message = config_error;
+        record(pod, containerFieldPath(v->name, init), true, "Failed", "Error: " + config_error);
         minRequeue(&out.requeue_after, std::chrono::seconds(10));
       }
       return false;
@@ -183,7 +208,7 @@ Result<PodWorker::Outcome> PodWorker::sync(const json& pod) {
                         : (policy == "Always" || (policy == "OnFailure" && !ok));
     if (!restart) return init && ok;
     std::string key = uid + "/" + v->name;
-    if (!mayRestart(key, *v->current, pod, v, &out.requeue_after)) return false;
+    if (!mayRestart(key, *v->current, pod, init, v, &out.requeue_after)) return false;
     pruneOlder(v->name);
     ContainerStatus ended = *v->current;
     v->previous = ended;
@@ -297,7 +322,7 @@ void PodWorker::killForProbe(const json& pod, const PodRef& ref, ProbeKind kind,
   std::string which = kind == ProbeKind::kLiveness ? "liveness" : "startup";
   std::string msg = "Container " + v->name + " failed " + which + " probe, will be restarted";
   BLOG(1, "killing container").kv("pod", ref.ns + "/" + ref.name).kv("container", v->name).kv("why", msg);
-  if (opts_.event) opts_.event(ref, v->name, false, "Killing", msg);
+  if (opts_.event) opts_.event(ref, containerFieldPath(v->name), false, "Killing", msg);
   std::chrono::seconds grace(30);
   const json& spec_grace = at(at(pod, "spec"), "terminationGracePeriodSeconds");
   if (spec_grace.is_number_integer()) grace = std::chrono::seconds(spec_grace.get<int64_t>());
@@ -313,7 +338,8 @@ void PodWorker::killForProbe(const json& pod, const PodRef& ref, ProbeKind kind,
 }
 
 bool PodWorker::mayRestart(const std::string& key, const ContainerStatus& exited, const json& pod,
-                           ContainerView* view, std::optional<std::chrono::milliseconds>* requeue) {
+                           bool init, ContainerView* view,
+                           std::optional<std::chrono::milliseconds>* requeue) {
   TimePoint now = clock_->now();
   TimePoint until;
   if (backoff_.inBackoff(key, exited.finished_at, now, &until)) {
@@ -323,6 +349,9 @@ bool PodWorker::mayRestart(const std::string& key, const ContainerStatus& exited
                             " restarting failed container=" + view->name + " pod=" +
                             str(at(md, "name")) + "_" + str(at(md, "namespace")) + "(" +
                             str(at(md, "uid")) + ")";
+    record(pod, containerFieldPath(view->name, init), true, "BackOff",
+           "Back-off restarting failed container " + view->name + " in pod " +
+               str(at(md, "name")) + "_" + str(at(md, "namespace")) + "(" + str(at(md, "uid")) + ")");
     minRequeue(requeue, std::chrono::duration_cast<std::chrono::milliseconds>(until - now));
     return false;
   }
@@ -337,50 +366,23 @@ void PodWorker::startInstance(const json& pod, const json& spec, bool init, int 
                               ContainerView* view) {
   std::string name = str(at(spec, "name"));
   std::string key = sandbox.uid + "/" + name;
-  TimePoint now = clock_->now();
+  std::string field_path = containerFieldPath(name, init);
   view->waiting_reason = "ContainerCreating";
-  // Image.
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = pull_failed_at_.find(key);
-    TimePoint until;
-    if (it != pull_failed_at_.end() && pull_backoff_.inBackoff(key, it->second, now, &until)) {
-      view->waiting_reason = "ImagePullBackOff";
-      view->waiting_message = "Back-off pulling image \"" + view->image + "\"";
-      return;
-    }
-  }
-  ImageSpec image{view->image, pullPolicy(spec), resolver_.dockerConfigs(pod)};
-  auto image_id = rt_->ensureImage(image);
-  if (!image_id.isOk()) {
-    std::lock_guard<std::mutex> l(mu_);
-    bool never = image_id.status().code() == Code::kNotFound && image.policy == ImagePullPolicy::kNever;
-    view->waiting_reason = never ? "ErrImageNeverPull" : "ErrImagePull";
-    view->waiting_message = image_id.status().message();
-    pull_backoff_.recordRestart(key, now, now, now);
-    pull_failed_at_[key] = now;
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    pull_failed_at_.erase(key);
-  }
+  std::string image_id = pullImage(pod, spec, key, field_path, view);
+  if (image_id.empty()) return;
+  auto configError = [&](const Status& st) {
+    view->waiting_reason = "CreateContainerConfigError";
+    view->waiting_message = st.message();
+    record(pod, field_path, true, "Failed", "Error: " + st.message());
+  };
   auto env = resolver_.env(pod, spec, pod_ip, opts_.host_ip);
-  if (!env.isOk()) {
-    view->waiting_reason = "CreateContainerConfigError";
-    view->waiting_message = env.status().message();
-    return;
-  }
+  if (!env.isOk()) return configError(env.status());
   auto mounts = PodConfigResolver::mounts(spec, volumes);
-  if (!mounts.isOk()) {
-    view->waiting_reason = "CreateContainerConfigError";
-    view->waiting_message = mounts.status().message();
-    return;
-  }
+  if (!mounts.isOk()) return configError(mounts.status());
   ContainerConfig c;
   c.name = name;
   c.image = view->image;
-  c.image_id = *image_id;
+  c.image_id = image_id;
   for (const auto& a : at(spec, "command")) c.command.push_back(PodConfigResolver::expand(str(a), *env));
   for (const auto& a : at(spec, "args")) c.args.push_back(PodConfigResolver::expand(str(a), *env));
   c.env = *env;
@@ -405,15 +407,19 @@ void PodWorker::startInstance(const json& pod, const json& spec, bool init, int 
   if (!id.isOk()) {
     view->waiting_reason = "CreateContainerError";
     view->waiting_message = id.status().message();
+    record(pod, field_path, true, "Failed", "Error: " + id.status().message());
     return;
   }
+  record(pod, field_path, false, "Created", "Created container: " + name);
   Status st = rt_->startContainer(*id);
   if (!st.isOk()) {
     (void)rt_->removeContainer(*id);
     view->waiting_reason = "RunContainerError";
     view->waiting_message = st.message();
+    record(pod, field_path, true, "Failed", "Error: " + st.message());
     return;
   }
+  record(pod, field_path, false, "Started", "Started container " + name);
   BLOG(2, "container started").kv("pod", sandbox.ns + "/" + sandbox.name).kv("container", name)
       .kv("restartCount", restart_count);
   auto status = rt_->containerStatus(*id);
@@ -421,6 +427,68 @@ void PodWorker::startInstance(const json& pod, const json& spec, bool init, int 
   view->restart_count = restart_count;
   view->waiting_reason.clear();
   view->waiting_message.clear();
+}
+
+std::string PodWorker::pullImage(const json& pod, const json& spec, const std::string& key,
+                                 const std::string& field_path, ContainerView* view) {
+  const std::string quoted = "\"" + view->image + "\"";
+  TimePoint now = clock_->now();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pull_failed_at_.find(key);
+    TimePoint until;
+    if (it != pull_failed_at_.end() && pull_backoff_.inBackoff(key, it->second, now, &until)) {
+      view->waiting_reason = "ImagePullBackOff";
+      view->waiting_message = "Back-off pulling image " + quoted;
+      record(pod, field_path, false, "BackOff", view->waiting_message);
+      record(pod, field_path, true, "Failed", "Error: ImagePullBackOff");
+      return "";
+    }
+  }
+  auto failed = [&](const std::string& reason, const std::string& message) {
+    std::lock_guard<std::mutex> l(mu_);
+    view->waiting_reason = reason;
+    view->waiting_message = message;
+    pull_backoff_.recordRestart(key, now, now, now);
+    pull_failed_at_[key] = now;
+    return std::string();
+  };
+  ImageSpec image{view->image, pullPolicy(spec), resolver_.dockerConfigs(pod)};
+  // What is on the node already (a lookup: policy Never never pulls).
+  if (image.policy != ImagePullPolicy::kAlways) {
+    auto present = rt_->ensureImage({image.reference, ImagePullPolicy::kNever, image.docker_config_jsons});
+    if (present.isOk()) {
+      record(pod, field_path, false, "Pulled", "Container image " + quoted + " already present on machine");
+      std::lock_guard<std::mutex> l(mu_);
+      pull_failed_at_.erase(key);
+      return *present;
+    }
+    if (image.policy == ImagePullPolicy::kNever) {
+      std::string msg = "Container image " + quoted + " is not present with pull policy of Never";
+      record(pod, field_path, true, "ErrImageNeverPull", msg);
+      record(pod, field_path, true, "Failed", "Error: ErrImageNeverPull");
+      return failed("ErrImageNeverPull", present.status().code() == Code::kNotFound ? msg : present.status().message());
+    }
+  }
+  record(pod, field_path, false, "Pulling", "Pulling image " + quoted);
+  auto started = std::chrono::steady_clock::now();
+  auto image_id = rt_->ensureImage(image);
+  if (!image_id.isOk()) {
+    std::string why = image_id.status().message();
+    // Runtimes may already say which image failed; the event names it once.
+    const std::string prefix = "failed to pull image " + quoted + ": ";
+    record(pod, field_path, true, "Failed",
+           "Failed to pull image " + quoted + ": " +
+               (why.rfind(prefix, 0) == 0 ? why.substr(prefix.size()) : why));
+    record(pod, field_path, true, "Failed", "Error: ErrImagePull");
+    return failed("ErrImagePull", why);
+  }
+  std::string took = goDuration(std::chrono::steady_clock::now() - started);
+  record(pod, field_path, false, "Pulled",
+         "Successfully pulled image " + quoted + " in " + took + " (" + took + " including waiting)");
+  std::lock_guard<std::mutex> l(mu_);
+  pull_failed_at_.erase(key);
+  return *image_id;
 }
 
 Status PodWorker::terminate(const json& pod, const std::string& uid) {
@@ -436,6 +504,8 @@ Status PodWorker::terminate(const json& pod, const std::string& uid) {
     auto it = c.labels.find(kLabelPodUid);
     if (it == c.labels.end() || it->second != uid || c.state != ContainerState::kRunning) continue;
     const json* spec = specs.count(c.name) ? specs[c.name] : nullptr;
+    bool init = c.labels.count(kLabelInitContainer) && c.labels.at(kLabelInitContainer) == "true";
+    record(pod, containerFieldPath(c.name, init), false, "Killing", "Stopping container " + c.name);
     stoppers.emplace_back([&, c, spec] {
       auto start = clock_->now();
       const json& pre = spec ? at(at(at(*spec, "lifecycle"), "preStop"), "exec") : at(json(), "");

@@ -197,7 +197,7 @@ void ProbeManager::runOne(const WorkerPtr& w) {
   if (!event.empty()) {
     BLOG(2, "probe failed").kv("pod", w->pod.ns + "/" + w->pod.name).kv("container", w->container)
         .kv("msg", event);
-    if (hooks_.event) hooks_.event(w->pod, w->container, true, "Unhealthy", event);
+    if (hooks_.event) hooks_.event(w->pod, containerFieldPath(w->container), true, "Unhealthy", event);
   }
   if (changed && hooks_.changed) hooks_.changed(w->pod.uid);
 }

@@ -44,11 +44,14 @@ struct PodRef {
   std::string ns;
 };
 
-// Records an event about one container of a pod (involvedObject fieldPath
-// spec.containers{<container>}).
+// Records an event about one container of a pod; `field_path` is the involvedObject's fieldPath,
+// "spec.containers{<name>}" or "spec.initContainers{<name>}" (containerFieldPath()).
 using ContainerEventSink =
-    std::function<void(const PodRef& pod, const std::string& container, bool warning,
+    std::function<void(const PodRef& pod, const std::string& field_path, bool warning,
                        const std::string& reason, const std::string& message)>;
+inline std::string containerFieldPath(const std::string& container, bool init = false) {
+  return std::string(init ? "spec.initContainers{" : "spec.containers{") + container + "}";
+}
 
 class ProbeManager {
  public:

@@ -1,11 +1,15 @@
 // End-to-end: `berth agent` (kubelet-lite) against a real `berth server`, driven by the real
 // kubectl. Simulated nodes (registration, labels, leases, pod status, graceful deletion,
 // re-registration after a restart) and the process runtime (pod lifecycle with host processes).
+// As root with runc and the local registry: the kubelet's pod lifecycle events (Pulling, Pulled,
+// Created, Started; Failed and BackOff for a missing image, counted rather than repeated;
+// Killing on delete) in `kubectl get events`, `kubectl events` and `kubectl describe pod`.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,7 +18,9 @@
 #include <sstream>
 #include <thread>
 
+#include "kubelet-lite/network/bridge_network.h"
 #include "tests/e2e/harness.h"
+#include "tests/testing/test_registry.h"
 
 namespace berth::e2e {
 namespace {
@@ -252,6 +258,142 @@ TEST_F(AgentTest, ProcessRuntimeRunsRestartsCompletesAndDeletesPods) {
   agent->kill(SIGTERM);
   EXPECT_EQ(agent->wait(), 0);
   std::filesystem::remove_all(root);
+}
+
+class RuncEventsTest : public AgentTest {
+ protected:
+  void TearDown() override {
+    if (agent_) {
+      agent_->kill(SIGTERM);
+      EXPECT_EQ(agent_->wait(), 0);
+    }
+    // The node's pod bridge and its guard table outlive the agent by design: remove them.
+    if (!node_.empty()) {
+      run({"ip", "link", "del", kubelet::net::bridgeName(node_)});
+      std::string guard = kubelet::net::BridgeNetwork::guardTable(node_);
+      if (!guard.empty()) run({"nft", "delete", "table", "ip", guard});
+    }
+    if (!root_.empty()) std::filesystem::remove_all(root_);
+  }
+  // Events about pod `name` in `ns` as JSON items.
+  json events(const std::string& ns, const std::string& name) {
+    return json::parse(ok({"get", "events", "-n", ns, "--field-selector",
+                           "involvedObject.name=" + name, "-o", "json"}))["items"];
+  }
+  std::unique_ptr<Child> watchEvents(const std::string& ns, const std::string& name) {
+    return std::make_unique<Child>(
+        server_->kubectlArgv({"get", "events", "-n", ns, "-w", "--field-selector",
+                              "involvedObject.name=" + name}),
+        server_->kubectlEnv());
+  }
+  static std::string podJson(const std::string& name, const std::string& image) {
+    json p = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}, {"namespace", "evs"}}},
+              {"spec",
+               {{"nodeName", "ev-runc-1"},
+                {"terminationGracePeriodSeconds", 1},
+                {"containers", json::array({{{"name", "app"}, {"image", image},
+                                             {"command", json::array({"sleep", "3600"})}}})}}}};
+    return p.dump();
+  }
+
+  std::unique_ptr<Child> agent_;
+  std::string root_, node_;
+};
+
+TEST_F(RuncEventsTest, PodLifecycleEventsAsTheKubeletRecordsThem) {
+  if (::geteuid() != 0) GTEST_SKIP() << "runc pods need root";
+  if (::access("/usr/sbin/runc", X_OK) != 0 && ::access("/usr/bin/runc", X_OK) != 0)
+    GTEST_SKIP() << "runc is not installed";
+  berth::testing::TestRegistry registry;
+  if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
+  node_ = "ev-runc-1";
+  root_ = makeTempDir("berth-agent-events-");
+  agent_ = startAgent({"--runtime", "runc", "--kubelet-port", "0", "--node-name", node_,
+                       "--root-dir", root_});
+  ok({"wait", "--for=condition=Ready", "node/" + node_, "--timeout=60s"});
+  ok({"create", "namespace", "evs"});
+
+  // A pod whose image is not on the node yet: Pulling, Pulled, Created, Started, in order.
+  auto watch = watchEvents("evs", "web");
+  ok({"apply", "-f", "-"}, podJson("web", registry.image("1")));
+  ok({"wait", "-n", "evs", "--for=condition=Ready", "pod/web", "--timeout=120s"});
+  std::string seen;
+  ASSERT_TRUE(watch->waitFor("Started container app", std::chrono::seconds(30), &seen)) << seen;
+  std::string quoted = "\"" + registry.image("1") + "\"";
+  size_t pulling = seen.find("Pulling image " + quoted);
+  size_t pulled = seen.find("Successfully pulled image " + quoted + " in ");
+  size_t created = seen.find("Created container: app");
+  size_t started = seen.find("Started container app");
+  ASSERT_NE(pulling, std::string::npos) << seen;
+  ASSERT_NE(pulled, std::string::npos) << seen;
+  ASSERT_NE(created, std::string::npos) << seen;
+  EXPECT_LT(pulling, pulled) << seen;
+  EXPECT_LT(pulled, created) << seen;
+  EXPECT_LT(created, started) << seen;
+  std::set<std::string> reasons;
+  for (const auto& e : events("evs", "web")) {
+    reasons.insert(e.value("reason", ""));
+    EXPECT_EQ(e.value("type", ""), "Normal") << e.dump();
+    EXPECT_EQ(e["source"].value("component", ""), "kubelet") << e.dump();
+    EXPECT_EQ(e["source"].value("host", ""), node_) << e.dump();
+    EXPECT_EQ(e["involvedObject"].value("kind", ""), "Pod") << e.dump();
+    EXPECT_EQ(e["involvedObject"].value("fieldPath", ""), "spec.containers{app}") << e.dump();
+    EXPECT_EQ(e.value("reportingComponent", ""), "kubelet") << e.dump();
+  }
+  EXPECT_EQ(reasons, (std::set<std::string>{"Pulling", "Pulled", "Created", "Started"}));
+  std::string describe = ok({"describe", "pod", "-n", "evs", "web"});
+  EXPECT_NE(describe.find("Pulling image " + quoted), std::string::npos) << describe;
+  EXPECT_NE(describe.find("kubelet"), std::string::npos) << describe;
+  EXPECT_NE(describe.find("Started container app"), std::string::npos) << describe;
+  std::string kevents = ok({"events", "-n", "evs", "--for", "pod/web"});
+  EXPECT_NE(kevents.find("Created container: app"), std::string::npos) << kevents;
+
+  // The image is cached now: the next pod says so instead of pulling.
+  auto watch2 = watchEvents("evs", "web2");
+  ok({"apply", "-f", "-"}, podJson("web2", registry.image("1")));
+  seen.clear();
+  ASSERT_TRUE(watch2->waitFor("Started container app", std::chrono::seconds(60), &seen)) << seen;
+  EXPECT_NE(seen.find("Container image " + quoted + " already present on machine"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("Pulling image"), std::string::npos) << seen;
+
+  // A missing image: Failed with the registry's message, then BackOff; repeats raise the count
+  // of one Event instead of adding Events.
+  auto watch3 = watchEvents("evs", "ghost");
+  std::string ghost_image = registry.address() + "/berth/nothere:1";
+  ok({"apply", "-f", "-"}, podJson("ghost", ghost_image));
+  seen.clear();
+  ASSERT_TRUE(watch3->waitFor("Back-off pulling image", std::chrono::seconds(60), &seen)) << seen;
+  EXPECT_NE(seen.find("Failed to pull image \"" + ghost_image + "\""), std::string::npos) << seen;
+  EXPECT_NE(seen.find("Error: ErrImagePull"), std::string::npos) << seen;
+  ASSERT_TRUE(watch3->waitFor("Back-off pulling image", std::chrono::seconds(60), &seen)) << seen;
+  int backoffs = 0;
+  for (const auto& e : events("evs", "ghost")) {
+    if (e.value("reason", "") != "BackOff") continue;
+    ++backoffs;
+    EXPECT_GE(e.value("count", 0), 2) << e.dump();
+    EXPECT_EQ(e.value("message", ""), "Back-off pulling image \"" + ghost_image + "\"");
+  }
+  EXPECT_EQ(backoffs, 1) << "a repeated event is counted, not written again";
+  std::string row = ok({"get", "pod", "-n", "evs", "ghost", "--no-headers"});
+  EXPECT_TRUE(row.find("ImagePullBackOff") != std::string::npos || row.find("ErrImagePull") != std::string::npos)
+      << row;
+
+  // Deleting a pod stops its container: Killing.
+  auto watch4 = watchEvents("evs", "web");
+  ok({"delete", "pod", "-n", "evs", "web", "--timeout=60s"});
+  seen.clear();
+  ASSERT_TRUE(watch4->waitFor("Stopping container app", std::chrono::seconds(30), &seen)) << seen;
+  bool killing = false;
+  for (const auto& e : events("evs", "web"))
+    if (e.value("reason", "") == "Killing") {
+      killing = true;
+      EXPECT_EQ(e.value("message", ""), "Stopping container app");
+      EXPECT_EQ(e["involvedObject"].value("fieldPath", ""), "spec.containers{app}");
+    }
+  EXPECT_TRUE(killing) << ok({"get", "events", "-n", "evs"});
+  ok({"delete", "pod", "-n", "evs", "web2", "ghost", "--timeout=60s"});
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,11 +64,18 @@ class FakeRuntime : public ContainerRuntime {
     for (const auto& [k, v] : sandboxes_) out.push_back(v);
     return out;
   }
+  // Policy Never only looks (NotFound unless pulled before); others pull (images whose name has
+  // "missing" fail like a registry without them).
   Result<std::string> ensureImage(const ImageSpec& image) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (image.policy == ImagePullPolicy::kNever) {
+      if (present_.count(image.reference)) return "sha256:" + image.reference;
+      return notFound("Container image \"" + image.reference + "\" is not present with pull policy of Never");
+    }
     ++pulls_;
     if (image.reference.find("missing") != std::string::npos)
       return Status(Code::kInternal, "manifest unknown: " + image.reference);
+    present_.insert(image.reference);
     return "sha256:" + image.reference;
   }
   Result<std::string> createContainer(const std::string& sandbox_id, const ContainerConfig& c,
@@ -195,6 +203,7 @@ class FakeRuntime : public ContainerRuntime {
   std::vector<std::pair<std::string, std::chrono::seconds>> stops_;
   std::vector<std::string> execs_;
   std::map<std::string, ExecSyncResult> exec_results_;
+  std::set<std::string> present_;  // images pulled
   int next_id_ = 0;
   int pulls_ = 0;
 };

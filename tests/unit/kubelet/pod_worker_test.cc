@@ -23,6 +23,10 @@ class PodWorkerTest : public ::testing::Test {
     o.root_dir = root_.string();
     o.node_name = "n1";
     o.host_ip = "192.168.0.10";
+    o.event = [this](const PodRef&, const std::string& field_path, bool warning,
+                     const std::string& reason, const std::string& message) {
+      events_.push_back((warning ? "W " : "N ") + field_path + " " + reason + ": " + message);
+    };
     worker_ = std::make_unique<PodWorker>(
         &rt_, &clock_,
         PodConfigResolver([this](const std::string& kind, const std::string& ns,
@@ -60,6 +64,7 @@ class PodWorkerTest : public ::testing::Test {
   FakeRuntime rt_{&clock_};
   std::map<std::string, json> objects_;
   std::unique_ptr<PodWorker> worker_;
+  std::vector<std::string> events_;  // "N|W <fieldPath> <reason>: <message>"
 };
 
 TEST_F(PodWorkerTest, StartsContainersAndReportsRunningReady) {
@@ -292,6 +297,88 @@ TEST_F(PodWorkerTest, ImagePullFailureThenBackOff) {
   clock_.advance(std::chrono::seconds(11));
   sync(p);
   EXPECT_EQ(cs(p)["state"]["waiting"]["reason"], "ErrImagePull");
+}
+
+TEST_F(PodWorkerTest, RecordsPullCreateStartEventsInOrder) {
+  json p = pod();
+  sync(p);
+  EXPECT_EQ(events_, (std::vector<std::string>{
+                         "N spec.containers{app} Pulling: Pulling image \"busybox:1\"",
+                         "N spec.containers{app} Pulled: Successfully pulled image \"busybox:1\" in 0s "
+                         "(0s including waiting)",
+                         "N spec.containers{app} Created: Created container: app",
+                         "N spec.containers{app} Started: Started container app"}));
+  events_.clear();
+  sync(p);
+  EXPECT_TRUE(events_.empty()) << "a sync that changes nothing records nothing";
+  // The image is on the node now: the next container does not pull it.
+  rt_.exitContainer("app", 0);
+  sync(p);
+  ASSERT_EQ(events_.size(), 3u);
+  EXPECT_EQ(events_[0], "N spec.containers{app} Pulled: Container image \"busybox:1\" already present on machine");
+  EXPECT_EQ(rt_.pulls(), 1);
+}
+
+TEST_F(PodWorkerTest, RecordsPullFailureAndBackOffEvents) {
+  json p = pod();
+  p["spec"]["containers"][0]["image"] = "missing:1";
+  sync(p);
+  EXPECT_EQ(events_, (std::vector<std::string>{
+                         "N spec.containers{app} Pulling: Pulling image \"missing:1\"",
+                         "W spec.containers{app} Failed: Failed to pull image \"missing:1\": manifest "
+                         "unknown: missing:1",
+                         "W spec.containers{app} Failed: Error: ErrImagePull"}));
+  events_.clear();
+  sync(p);
+  EXPECT_EQ(events_, (std::vector<std::string>{
+                         "N spec.containers{app} BackOff: Back-off pulling image \"missing:1\"",
+                         "W spec.containers{app} Failed: Error: ImagePullBackOff"}));
+}
+
+TEST_F(PodWorkerTest, PullPolicyNeverWithoutTheImageRecordsErrImageNeverPull) {
+  json p = pod();
+  p["spec"]["containers"][0]["imagePullPolicy"] = "Never";
+  sync(p);
+  EXPECT_EQ(cs(p)["state"]["waiting"]["reason"], "ErrImageNeverPull");
+  EXPECT_EQ(rt_.pulls(), 0);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0], "W spec.containers{app} ErrImageNeverPull: Container image \"busybox:1\" is not "
+                        "present with pull policy of Never");
+  EXPECT_EQ(events_[1], "W spec.containers{app} Failed: Error: ErrImageNeverPull");
+}
+
+TEST_F(PodWorkerTest, RecordsCrashLoopBackOffConfigErrorsAndKilling) {
+  json p = pod("Always");
+  p["spec"]["initContainers"] = json::parse(R"([{"name":"i1","image":"busybox:1","command":["true"]}])");
+  sync(p);
+  EXPECT_EQ(events_.back(), "N spec.initContainers{i1} Started: Started container i1");
+  rt_.exitContainer("i1", 0);
+  sync(p);
+  rt_.exitContainer("app", 1);
+  sync(p);  // first restart is immediate
+  rt_.exitContainer("app", 1);
+  events_.clear();
+  sync(p);
+  sync(p);
+  EXPECT_EQ(events_, (std::vector<std::string>(
+                         2, "W spec.containers{app} BackOff: Back-off restarting failed container app in "
+                            "pod p_ns(u1)")))
+      << "each sync in back-off repeats the same event (the recorder counts it)";
+  clock_.advance(std::chrono::seconds(10));
+  sync(p);
+  events_.clear();
+  p["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z";
+  sync(p);
+  EXPECT_EQ(events_, std::vector<std::string>{"N spec.containers{app} Killing: Stopping container app"});
+
+  json q = pod();
+  q["spec"]["containers"][0]["env"] = json::parse(
+      R"([{"name":"X","valueFrom":{"configMapKeyRef":{"name":"nope","key":"k"}}}])");
+  events_.clear();
+  sync(q);
+  ASSERT_FALSE(events_.empty());
+  EXPECT_EQ(events_.back().rfind("W spec.containers{app} Failed: Error: ", 0), 0u) << events_.back();
+  EXPECT_NE(events_.back().find("nope"), std::string::npos) << events_.back();
 }
 
 }  // namespace

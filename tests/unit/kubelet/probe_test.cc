@@ -263,7 +263,7 @@ TEST_F(ProberTest, ReadinessNeedsSuccessThresholdAndFailureThresholdInARow) {
   EXPECT_FALSE(verdict(app).ready);
   EXPECT_EQ(changes_.size(), 2u);
   ASSERT_EQ(events_.size(), 5u);
-  EXPECT_EQ(events_[0], "app Unhealthy: Readiness probe failed: not yet");
+  EXPECT_EQ(events_[0], "spec.containers{app} Unhealthy: Readiness probe failed: not yet");
   EXPECT_FALSE(verdict(app).kill) << "readiness never kills";
 }
 
@@ -332,7 +332,7 @@ TEST_F(ProberTest, LivenessFailureKillsAndHoldsUntilANewInstance) {
   EXPECT_FALSE(verdict(app).kill);
   tick();
   EXPECT_EQ(verdict(app).kill, ProbeKind::kLiveness);
-  EXPECT_EQ(events_.back(), "app Unhealthy: Liveness probe failed: boom");
+  EXPECT_EQ(events_.back(), "spec.containers{app} Unhealthy: Liveness probe failed: boom");
   size_t execs = rt_.execs().size();
   tick(3);
   EXPECT_EQ(rt_.execs().size(), execs) << "on hold after the failure";
@@ -395,10 +395,9 @@ class PodWorkerProbeTest : public ProberTest {
     o.node_name = "n1";
     o.host_ip = "192.168.0.10";
     o.prober = prober_.get();
-    o.event = [this](const PodRef&, const std::string& c, bool warning, const std::string& reason,
+    o.event = [this](const PodRef&, const std::string& c, bool, const std::string& reason,
                      const std::string& msg) {
-      EXPECT_FALSE(warning);
-      events_.push_back(c + " " + reason + ": " + msg);
+      if (reason == "Killing") events_.push_back(c + " " + reason + ": " + msg);
     };
     worker_ = std::make_unique<PodWorker>(
         &rt_, &clock_,
@@ -480,8 +479,8 @@ TEST_F(PodWorkerProbeTest, LivenessFailureRestartsWithBackoffAndEvents) {
   EXPECT_TRUE(cs["state"].contains("running"));
   EXPECT_EQ(cs["lastState"]["terminated"]["exitCode"], 143);
   ASSERT_GE(events_.size(), 3u);
-  EXPECT_EQ(events_[0], "app Unhealthy: Liveness probe failed: unhealthy");
-  EXPECT_EQ(events_.back(), "app Killing: Container app failed liveness probe, will be restarted");
+  EXPECT_EQ(events_[0], "spec.containers{app} Unhealthy: Liveness probe failed: unhealthy");
+  EXPECT_EQ(events_.back(), "spec.containers{app} Killing: Container app failed liveness probe, will be restarted");
   // The new instance fails too: killed again, then it waits in CrashLoopBackOff.
   tick(2);
   sync(p);
