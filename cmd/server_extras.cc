@@ -11,6 +11,7 @@
 #include "nodegroups/controller/nodegroup_controller.h"
 #include "networking/local/local_network.h"
 #include "networking/routes/route_controller.h"
+#include "networking/service_lb/service_lb_controller.h"
 
 namespace berth::cmd {
 
@@ -78,6 +79,24 @@ void addRoutes(controllers::ControllerManagerOptions& co, const ServerExtrasOpti
       }));
 }
 
+// Service load balancers: each Service of type LoadBalancer gets a balancer from the cloud's
+// network (the local cloud's HAProxy, the simulated cloud's fake addresses).
+void addServiceLoadBalancers(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
+  if (o.cloud_provider.empty()) return;
+  nodegroups::CloudOptions cloud{o.cloud_provider, o.cluster_name, o.cloud_state_dir, o.kubeconfig};
+  co.extra.push_back(networking::serviceLbControllerExtra(
+      o.cluster_name, [cloud]() -> Result<std::shared_ptr<berth::cloud::NetworkDriver>> {
+        if (cloud.provider == "local") {
+          BERTH_ASSIGN_OR_RETURN(auto network,
+                                 networking::LocalNetwork::open({cloud.cluster_name, cloud.state_dir}));
+          return std::shared_ptr<berth::cloud::NetworkDriver>(std::move(network));
+        }
+        // Its own driver instance: the simulated cloud keeps its balancers in its state dir.
+        BERTH_ASSIGN_OR_RETURN(auto driver, nodegroups::newCloudDriver(cloud));
+        return std::shared_ptr<berth::cloud::NetworkDriver>(driver, &driver->network());
+      }));
+}
+
 }  // namespace
 
 void addServerExtras(controllers::ControllerManagerOptions& co, const ServerExtrasOptions& o) {
@@ -104,6 +123,7 @@ void addServerExtras(controllers::ControllerManagerOptions& co, const ServerExtr
   }
   addNodeGroups(co, o);
   addRoutes(co, o);
+  addServiceLoadBalancers(co, o);
 }
 
 }  // namespace berth::cmd

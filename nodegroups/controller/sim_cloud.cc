@@ -106,6 +106,10 @@ Result<int> SimCloud::spawnAgent(const cloud::Instance& inst, const std::string&
                                    "--region", opts_.region, "--instance-type", inst.instance_type,
                                    "--kubelet-port", "0", "--root-dir", dir,
                                    "--delete-nodes-on-exit"};
+  if (!inst.private_ip.empty()) {
+    args.push_back("--node-ip");
+    args.push_back(inst.private_ip);
+  }
   if (!labels.empty()) {
     args.push_back("--labels");
     args.push_back(join(labels, ","));
@@ -151,6 +155,7 @@ Result<cloud::Instance> SimCloud::runInstance(const cloud::RunInstanceRequest& r
   inst.instance_type = req.instance_type;
   inst.zone = req.zone;
   inst.subnet_id = req.subnet_id;
+  inst.private_ip = privateIpLocked(req.zone);
   inst.capacity_type = req.capacity_type;
   inst.state = cloud::InstanceState::kRunning;
   inst.launch_time = std::chrono::system_clock::now();
@@ -238,8 +243,90 @@ Result<cloud::Vpc> SimCloud::describeNetwork() {
 
 Result<cloud::Vpc> SimCloud::ensureNetwork(const cloud::NetworkSpec&) { return describeNetwork(); }
 
+std::string SimCloud::privateIpLocked(const std::string& zone) {
+  // The zone's private subnet is the (2k+1)-th /19 of describeNetwork; hosts from .10.
+  size_t k = std::find(opts_.zones.begin(), opts_.zones.end(), zone) - opts_.zones.begin();
+  int n = launched_in_zone_[zone]++;
+  return "192.168." + std::to_string((2 * k + 1) * 32 + n / 240) + "." + std::to_string(n % 240 + 10);
+}
+
+namespace {
+
+constexpr char kBalancerPrefix[] = "198.51.100.";
+constexpr int kFirstBalancerHost = 10;
+
+cloud::LoadBalancer balancerOf(const std::string& name, const json& entry) {
+  return cloud::LoadBalancer{name, entry.value("id", ""), entry.value("address", ""), "active"};
+}
+
+}  // namespace
+
+Result<json> SimCloud::readBalancersLocked() const {
+  std::ifstream in(opts_.state_dir + "/loadbalancers.json");
+  if (!in) return json::object();
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json doc = json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return internalError("sim cloud: " + opts_.state_dir + "/loadbalancers.json is not a JSON object");
+  return doc;
+}
+
+Status SimCloud::writeBalancersLocked(const json& doc) const {
+  std::string path = opts_.state_dir + "/loadbalancers.json";
+  {
+    std::ofstream out(path + ".tmp");
+    out << doc.dump(2);
+    if (!out) return internalError("sim cloud: cannot write " + path + ".tmp");
+  }
+  std::error_code ec;
+  std::filesystem::rename(path + ".tmp", path, ec);
+  if (ec) return internalError("sim cloud: cannot rename to " + path + ": " + ec.message());
+  return Status::ok();
+}
+
 Result<cloud::LoadBalancer> SimCloud::ensureLoadBalancer(const cloud::LoadBalancerSpec& spec) {
-  return cloud::LoadBalancer{spec.name, "lb-sim-" + spec.name, "127.0.0.1", "active"};
+  if (spec.name.empty()) return invalid("ensureLoadBalancer: name is required");
+  std::lock_guard<std::mutex> l(mu_);
+  BERTH_ASSIGN_OR_RETURN(json doc, readBalancersLocked());
+  json entry = doc.value(spec.name, json::object());
+  if (entry.value("address", "").empty()) {
+    std::set<std::string> used;
+    for (const auto& [_, e] : doc.items()) used.insert(e.value("address", ""));
+    for (int h = kFirstBalancerHost; h < 255 && entry.value("address", "").empty(); ++h)
+      if (!used.count(kBalancerPrefix + std::to_string(h))) entry["address"] = kBalancerPrefix + std::to_string(h);
+    if (entry.value("address", "").empty())
+      return Status(Code::kUnavailable, "sim cloud: no free load balancer address in 198.51.100.0/24");
+    entry["id"] = "lb-" + randomHex(17);
+  }
+  json listeners = json::array();
+  for (const cloud::LoadBalancerListener& li : spec.listeners) {
+    json targets = json::array();
+    for (const cloud::LoadBalancerTarget& t : li.targets)
+      targets.push_back({{"ip", t.ip}, {"port", t.port}, {"zone", t.zone}});
+    listeners.push_back({{"port", li.port}, {"protocol", li.protocol}, {"targets", targets}});
+  }
+  entry["zones"] = spec.zones;
+  entry["listeners"] = listeners;
+  doc[spec.name] = entry;
+  BERTH_RETURN_IF_ERROR(writeBalancersLocked(doc));
+  return balancerOf(spec.name, entry);
+}
+
+Status SimCloud::deleteLoadBalancer(const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  BERTH_ASSIGN_OR_RETURN(json doc, readBalancersLocked());
+  if (!doc.contains(name)) return Status::ok();
+  doc.erase(name);
+  return writeBalancersLocked(doc);
+}
+
+Result<std::vector<cloud::LoadBalancer>> SimCloud::listLoadBalancers() {
+  std::lock_guard<std::mutex> l(mu_);
+  BERTH_ASSIGN_OR_RETURN(json doc, readBalancersLocked());
+  std::vector<cloud::LoadBalancer> out;
+  for (const auto& [name, e] : doc.items()) out.push_back(balancerOf(name, e));
+  return out;
 }
 
 }  // namespace berth::nodegroups

@@ -9,8 +9,12 @@
 //    "crash": ["i-..."],              // the agent is killed: terminated, Server.InternalError
 //    "spotInterruption": ["i-..."]}   // the notice: interruption_time = now + 2 minutes
 // An agent that exits by itself is an instance failure (Server.InternalError) too.
-// The network is a fixed VPC: a public and a private subnet per zone; routes and load
-// balancers are accepted and ignored.
+// The network is a fixed VPC: a public and a private subnet per zone; an instance gets the next
+// address of its zone's private subnet as private IP (the agent's --node-ip, the Node's
+// InternalIP). Routes are accepted and ignored. Load balancers carry no traffic: each gets a
+// stable address from 198.51.100.0/24 (a documentation range, from .10), state "active", kept
+// by name in <state_dir>/loadbalancers.json (read on every call, so two SimCloud instances on one
+// state dir and a restarted server agree) with its zones and listeners.
 // Thread-safety: every method may be called from any thread (one mutex).
 #pragma once
 
@@ -19,6 +23,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "nodegroups/cloud/cloud_driver.h"
 
@@ -51,10 +57,8 @@ class SimCloud : public cloud::CloudDriver, cloud::InstanceDriver, cloud::Networ
   Result<cloud::Vpc> describeNetwork() override;
   Status deleteNetwork() override { return Status::ok(); }
   Result<cloud::LoadBalancer> ensureLoadBalancer(const cloud::LoadBalancerSpec& spec) override;
-  Status deleteLoadBalancer(const std::string&) override { return Status::ok(); }
-  Result<std::vector<cloud::LoadBalancer>> listLoadBalancers() override {
-    return std::vector<cloud::LoadBalancer>{};
-  }
+  Status deleteLoadBalancer(const std::string& name) override;
+  Result<std::vector<cloud::LoadBalancer>> listLoadBalancers() override;
   Status ensureRoute(const std::string&, const std::string&) override { return Status::ok(); }
   Status deleteRoute(const std::string&) override { return Status::ok(); }
 
@@ -71,11 +75,16 @@ class SimCloud : public cloud::CloudDriver, cloud::InstanceDriver, cloud::Networ
   Faults readFaults() const;
   void reapLocked(const Faults& f);
   Result<int> spawnAgent(const cloud::Instance& inst, const std::string& user_data);
+  std::string privateIpLocked(const std::string& zone);
+  // loadbalancers.json: {name: {id, address, zones, listeners}}.
+  Result<nlohmann::json> readBalancersLocked() const;
+  Status writeBalancersLocked(const nlohmann::json& doc) const;
 
   Options opts_;
   std::mutex mu_;
   std::map<std::string, Vm> vms_;                  // by id
   std::map<std::string, std::string> by_token_;    // client token -> id
+  std::map<std::string, int> launched_in_zone_;    // zone -> instances launched (private IPs)
 };
 
 }  // namespace berth::nodegroups
