@@ -44,7 +44,8 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-// A stable id suffix: n hex digits from a hash of the seed.
+}  // namespace
+
 std::string hexId(const std::string& seed, size_t n) {
   static const char* kHex = "0123456789abcdef";
   std::string out;
@@ -56,6 +57,8 @@ std::string hexId(const std::string& seed, size_t n) {
   }
   return out;
 }
+
+namespace {
 
 Status checkClusterName(const std::string& c) {
   static const std::regex kName("^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$");
@@ -332,12 +335,13 @@ Status LocalNetworkImpl::deleteNetwork() {
 
 std::vector<std::string> LocalNetworkImpl::ownedNamespaces() const {
   std::set<std::string> out;
-  for (const char* fixed : {"router", "inet", "lb"}) out.insert(nsName(fixed));
+  for (const char* fixed : {"router", "inet"}) out.insert(nsName(fixed));
   for (const NatState& n : state_.nats) out.insert(n.netns);
   for (const auto& [id, i] : state_.instances) out.insert(i.netns);
+  for (const auto& [name, lb] : state_.load_balancers) out.insert(lb.netns);
   // Found by name when the state was lost: exactly this cluster's suffixes, never a longer
   // cluster name that starts with ours.
-  std::regex mine("^berth-" + opts_.cluster + "-(router|inet|lb|nat[0-9]+|i-[0-9a-f]+)$");
+  std::regex mine("^berth-" + opts_.cluster + "-(router|inet|lb(-[0-9a-f]+)?|nat[0-9]+|i-[0-9a-f]+)$");
   for (const std::string& n : listNamespaces())
     if (std::regex_match(n, mine)) out.insert(n);
   return {out.begin(), out.end()};
@@ -348,7 +352,7 @@ Status LocalNetworkImpl::teardown() {
   auto note = [&](const Status& st) {
     if (!st.isOk() && first.isOk()) first = st;
   };
-  // Instances and the load balancer first, the router last: nothing is left half-connected.
+  // Instances and load balancers (their HAProxy with them) first, the router last: nothing is left half-connected.
   for (const std::string& ns : ownedNamespaces()) note(removeNamespace(ns));
   // Veths whose peer was in a deleted namespace vanish on their own (asynchronously).
   for (const std::string& link : hostLinksWithPrefix(prefix_))

@@ -35,6 +35,9 @@ Status LocalNetworkImpl::buildNetwork() {
   for (const auto& [cidr, id] : state_.routes)
     if (auto it = state_.instances.find(id); it != state_.instances.end())
       BERTH_RETURN_IF_ERROR(ipIn(routerNs(), {"route", "replace", cidr, "via", it->second.ip}));
+  // Load balancers' legs and routes (their HAProxy is ensureLoadBalancer's business).
+  for (const auto& [name, lb] : state_.load_balancers)
+    if (!lb.legs.empty()) BERTH_RETURN_IF_ERROR(buildLoadBalancerNetwork(lb));
   return ensureEchoServer();
 }
 

@@ -1,11 +1,14 @@
 // The LocalNetwork implementation (see local_network.h for the contract). Split over
 // local_network.cc (state, layout, instances, routes), local_network_build.cc (the kernel
-// objects of the VPC) and local_load_balancer.cc (HAProxy).
+// objects of the VPC) and local_load_balancer.cc (load balancers: a namespace and an HAProxy
+// each; load_balancer_plan.h and haproxy_process.h hold their pure logic and process handling).
 //
 // Names (P = "b" + 5 hex digits of a hash of the cluster name, so every link name fits 15
-// characters): namespaces berth-<cluster>-{router,inet,lb,nat<k>,<instance id>}; in the router
-// namespace bridges P s<i> (subnet i), P ri (to the internet namespace), P n<k> (NAT k), P v<n>
-// (instance n), P l<z> (load-balancer leg z), P ch (the host's control-plane leg); on the host
+// characters): namespaces berth-<cluster>-{router,inet,nat<k>,<instance id>} and
+// berth-<cluster>-lb-<8 hex of the balancer's id>; in the router namespace bridges P s<i>
+// (subnet i), P ri (to the internet namespace), P n<k> (NAT k), P v<n> (instance n), P l<n>
+// (a load-balancer leg, whose other end is e<n> in the balancer's namespace), P ch (the host's
+// control-plane leg); on the host
 // P hc (control-plane leg) and P hi (leg into the internet namespace, peer P ih); nft table
 // inet berth_<cluster> on the host, inet berth in the router and NAT namespaces.
 //
@@ -33,6 +36,9 @@ inline constexpr int kLbPublicOffset = 64;
 inline constexpr char kEchoAddress[] = "203.0.113.10";
 inline constexpr int kEchoPort = 80;
 
+// A stable id suffix: n hex digits from a hash of the seed.
+std::string hexId(const std::string& seed, size_t n);
+
 class LocalNetworkImpl final : public LocalNetwork {
  public:
   explicit LocalNetworkImpl(const Options& opts);
@@ -59,7 +65,6 @@ class LocalNetworkImpl final : public LocalNetwork {
   std::string nsName(const std::string& suffix) const;
   std::string routerNs() const { return nsName("router"); }
   std::string inetNs() const { return nsName("inet"); }
-  std::string lbNs() const { return nsName("lb"); }
   std::string hostTableName() const;
   std::string publicAddress(int offset) const;
 
@@ -83,6 +88,14 @@ class LocalNetworkImpl final : public LocalNetwork {
   std::vector<std::string> ownedNamespaces() const;
   Status teardown();
 
+  // Load balancers (local_load_balancer.cc).
+  std::vector<std::string> publicZones() const;
+  Status planLoadBalancer(const cloud::LoadBalancerSpec& spec, LoadBalancerState* lb);
+  Status planLegs(const std::vector<std::string>& zones, LoadBalancerState* lb);
+  Status buildLoadBalancerNetwork(const LoadBalancerState& lb);
+  Status ensureHaproxy(const cloud::LoadBalancerSpec& spec, LoadBalancerState* lb);
+  Status removeLoadBalancer(const LoadBalancerState& lb);
+  std::string lbDir(const LoadBalancerState& lb) const;
 
   const Options opts_;
   const std::string berth_bin_;

@@ -17,7 +17,8 @@ std::vector<std::string> NetworkState::usedAddresses() const {
   if (!vpc.control_plane_ip.empty()) out.push_back(vpc.control_plane_ip);
   for (const NatState& n : nats) out.push_back(n.nat.private_ip);
   for (const auto& [id, i] : instances) out.push_back(i.ip);
-  for (const LbLegState& l : lb_legs) out.push_back(l.ip);
+  for (const auto& [name, lb] : load_balancers)
+    for (const LbLegState& l : lb.legs) out.push_back(l.ip);
   return out;
 }
 
@@ -95,13 +96,15 @@ std::string toJson(const NetworkState& s) {
                           {"routerLink", i.router_link}};
   j["routes"] = s.routes;
   j["loadBalancers"] = json::object();
-  for (const auto& [name, l] : s.load_balancers)
+  for (const auto& [name, l] : s.load_balancers) {
+    json legs = json::array();
+    for (const LbLegState& leg : l.legs)
+      legs.push_back({{"zone", leg.zone}, {"subnetId", leg.subnet_id}, {"ip", leg.ip},
+                      {"routerLink", leg.router_link}, {"innerLink", leg.inner_link}});
     j["loadBalancers"][name] = {{"id", l.lb.id}, {"address", l.lb.address}, {"state", l.lb.state},
-                                {"spec", lbSpecJson(l.spec)}};
-  j["lbLegs"] = json::array();
-  for (const LbLegState& l : s.lb_legs)
-    j["lbLegs"].push_back({{"subnetId", l.subnet_id}, {"ip", l.ip}, {"routerLink", l.router_link},
-                           {"innerLink", l.inner_link}});
+                                {"spec", lbSpecJson(l.spec)}, {"netns", l.netns}, {"legs", legs},
+                                {"haproxyPid", l.haproxy_pid}};
+  }
   j["nextLink"] = s.next_link;
   j["echoPid"] = s.echo_pid;
   return j.dump(2);
@@ -149,11 +152,13 @@ Result<NetworkState> networkStateFromJson(const std::string& text) {
       LoadBalancerState st;
       st.lb = {name, l.value("id", ""), l.value("address", ""), l.value("state", "")};
       st.spec = lbSpecFrom(l.value("spec", json::object()));
+      st.netns = l.value("netns", "");
+      for (const json& leg : l.value("legs", json::array()))
+        st.legs.push_back({leg.value("zone", ""), leg.value("subnetId", ""), leg.value("ip", ""),
+                           leg.value("routerLink", ""), leg.value("innerLink", "")});
+      st.haproxy_pid = l.value("haproxyPid", 0);
       s.load_balancers[name] = std::move(st);
     }
-    for (const json& l : j.value("lbLegs", json::array()))
-      s.lb_legs.push_back({l.value("subnetId", ""), l.value("ip", ""), l.value("routerLink", ""),
-                           l.value("innerLink", "")});
     s.next_link = j.value("nextLink", 0);
     s.echo_pid = j.value("echoPid", 0);
     for (const SubnetState& sub : s.subnets) s.vpc.subnets.push_back(sub.subnet);

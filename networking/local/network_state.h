@@ -33,16 +33,21 @@ struct InstanceState {
   std::string router_link;
 };
 
-struct LoadBalancerState {
-  cloud::LoadBalancer lb;
-  cloud::LoadBalancerSpec spec;
-};
-
+// A load balancer's leg: a veth from its namespace into the public subnet of one zone.
 struct LbLegState {
+  std::string zone;
   std::string subnet_id;
   std::string ip;
-  std::string router_link;
-  std::string inner_link;  // in the load-balancer namespace
+  std::string router_link;  // bridge port in the router namespace
+  std::string inner_link;   // in the load-balancer namespace
+};
+
+struct LoadBalancerState {
+  cloud::LoadBalancer lb;        // lb.address: its public address
+  cloud::LoadBalancerSpec spec;  // normalised; the spec HAProxy last loaded
+  std::string netns;             // berth-<cluster>-lb-<8 hex of the id>
+  std::vector<LbLegState> legs;  // one per zone of the spec
+  int haproxy_pid = 0;           // the master
 };
 
 struct NetworkState {
@@ -57,7 +62,6 @@ struct NetworkState {
   std::map<std::string, InstanceState> instances;  // by instance id
   std::map<std::string, std::string> routes;       // pod CIDR -> instance id
   std::map<std::string, LoadBalancerState> load_balancers;  // by name
-  std::vector<LbLegState> lb_legs;
   int next_link = 0;
   int echo_pid = 0;
 
