@@ -1,6 +1,8 @@
 #include "nodegroups/controller/nodegroup_controller.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "apiserver/kinds/kind_util.h"
 #include "client/rest_client.h"
@@ -339,79 +341,131 @@ void NodeGroupController::drainStep(const json& ng, const GroupInstance& gi, Out
   terminate(ng, gi, "node " + node + " drained", out);
 }
 
-void NodeGroupController::launch(const json& ng, const Distribution& dist,
-                                 const std::vector<std::string>& zones, int64_t count,
-                                 int64_t desired, std::vector<Member> members, Outcome& out) {
+Result<cloud::RunInstanceRequest> NodeGroupController::launchRequest(const json& ng,
+                                                                    const Pool& pool,
+                                                                    const std::string& hash,
+                                                                    int64_t seq) {
   const json& spec = ng["spec"];
   std::string name = k::str(ng, {"metadata", "name"});
   std::string uid = k::str(ng, {"metadata", "uid"});
-  std::string hash = templateHash(spec);
+  LaunchSpec ls;
+  ls.group = name;
+  ls.pool = pool;
+  ls.region = config_.cloud->region();
+  ls.labels = nodeLabels(name, pool, ls.region, k::find(spec, {"labels"}) ? spec["labels"] : json());
+  if (const json* t = k::find(spec, {"taints"}); t && t->is_array()) ls.taints = *t;
+  if (const InstanceTypeInfo* info = findInstanceType(pool.instance_type)) {
+    ls.max_pods = info->maxPods();
+  }
+  Result<std::string> ud = config_.user_data ? config_.user_data(ls) : Result<std::string>("");
+  if (!ud.isOk()) return Status(ud.status().code(), "rendering user-data: " + ud.status().message());
+  cloud::RunInstanceRequest req;
+  req.client_token = uid.substr(0, 8) + "-" + name + "-" + std::to_string(seq);
+  req.instance_type = pool.instance_type;
+  req.zone = pool.zone;
+  req.subnet_id = subnetFor(spec, pool.zone);
+  req.capacity_type = pool.capacity_type;
+  req.user_data = std::move(*ud);
+  req.tags = {{cloud::kTagCluster, config_.cluster_name},
+              {cloud::kTagNodeGroup, name},
+              {cloud::kTagName, config_.cluster_name + "-" + name + "-Node"},
+              {kTagTemplateHash, hash}};
+  return req;
+}
+
+std::vector<Result<cloud::Instance>> NodeGroupController::runInstances(
+    const std::vector<cloud::RunInstanceRequest>& reqs) {
+  std::vector<Result<cloud::Instance>> out(reqs.size(), Result<cloud::Instance>(internalError("not run")));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < reqs.size(); i = next++) {
+      out[i] = config_.cloud->instances().runInstance(reqs[i]);
+    }
+  };
+  size_t threads = std::min<size_t>(reqs.size(), std::max(1, config_.launch_concurrency));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  return out;
+}
+
+void NodeGroupController::launch(const json& ng, const Distribution& dist,
+                                 const std::vector<std::string>& zones, int64_t count,
+                                 int64_t desired, std::vector<Member> members, Outcome& out) {
+  std::string uid = k::str(ng, {"metadata", "uid"});
+  std::string hash = templateHash(ng["spec"]);
   int64_t seq;
   {
     std::lock_guard<std::mutex> l(mu_);
     seq = std::max(launch_seq_[uid], k::num(ng, {"status", "launchSequence"}));
   }
   auto unavailable = [this](const Pool& p) { return pools_.isUnavailable(p); };
-  while (count > 0) {
-    Result<Pool> pool = nextLaunch(dist, zones, members, desired, unavailable);
-    if (!pool.isOk()) {
-      out.launch_error = pool.status().message();
-      break;
+  // Rounds: plan the pools of every launch still wanted (each planned launch counts for the
+  // next pick, so zones stay balanced), run them at once, then take the answers in order. A
+  // pool without capacity is remembered and the next round plans around it.
+  while (count > 0 && out.launch_error.empty()) {
+    std::vector<Pool> planned;
+    std::vector<cloud::RunInstanceRequest> reqs;
+    std::vector<Member> with_planned = members;
+    for (int64_t i = 0; i < count; ++i) {
+      Result<Pool> pool = nextLaunch(dist, zones, with_planned, desired, unavailable);
+      if (!pool.isOk()) {
+        if (planned.empty()) out.launch_error = pool.status().message();
+        break;
+      }
+      Result<cloud::RunInstanceRequest> req =
+          launchRequest(ng, *pool, hash, seq + static_cast<int64_t>(reqs.size()));
+      if (!req.isOk()) {
+        out.launch_error = req.status().message();
+        break;
+      }
+      Member m;
+      m.pool = *pool;
+      with_planned.push_back(m);
+      planned.push_back(*pool);
+      reqs.push_back(std::move(*req));
     }
-    LaunchSpec ls;
-    ls.group = name;
-    ls.pool = *pool;
-    ls.region = config_.cloud->region();
-    ls.labels = nodeLabels(name, *pool, ls.region, k::find(spec, {"labels"}) ? spec["labels"] : json());
-    if (const json* t = k::find(spec, {"taints"}); t && t->is_array()) ls.taints = *t;
-    if (const InstanceTypeInfo* info = findInstanceType(pool->instance_type)) {
-      ls.max_pods = info->maxPods();
-    }
-    Result<std::string> ud = config_.user_data ? config_.user_data(ls) : Result<std::string>("");
-    if (!ud.isOk()) {
-      out.launch_error = "rendering user-data: " + ud.status().message();
-      break;
-    }
-    cloud::RunInstanceRequest req;
-    req.client_token = uid.substr(0, 8) + "-" + name + "-" + std::to_string(seq);
-    req.instance_type = pool->instance_type;
-    req.zone = pool->zone;
-    req.subnet_id = subnetFor(spec, pool->zone);
-    req.capacity_type = pool->capacity_type;
-    req.user_data = std::move(*ud);
-    req.tags = {{cloud::kTagCluster, config_.cluster_name},
-                {cloud::kTagNodeGroup, name},
-                {cloud::kTagName, config_.cluster_name + "-" + name + "-Node"},
-                {kTagTemplateHash, hash}};
-    Result<cloud::Instance> inst = config_.cloud->instances().runInstance(req);
-    if (inst.isOk() || cloud::isInsufficientCapacity(inst.status()) ||
-        inst.status().code() == Code::kInvalid) {
-      // The token is spent: the call had an answer. Otherwise (a timeout, a broken
-      // connection) the next try reuses it, and the cloud returns the instance if it exists.
-      seq++;
-    }
+    if (reqs.empty()) break;
+    std::vector<Result<cloud::Instance>> results = runInstances(reqs);
     out.busy = true;
-    if (cloud::isInsufficientCapacity(inst.status())) {
-      pools_.markUnavailable(*pool, inst.status().message());
-      event(ng, true, "InsufficientCapacity",
-            "pool " + pool->toString() + " has no capacity; skipping it for " +
-                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(pools_.ttl()).count()) +
-                "s and launching from another instance type or zone");
-      continue;
+    // A token is spent when its call had an answer; from the first call without one (a
+    // timeout, a broken connection) the next try reuses the tokens, and the cloud returns
+    // any instance that exists for them.
+    bool unanswered = false;
+    std::set<std::string> reported_pools;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Result<cloud::Instance>& inst = results[i];
+      const Pool& pool = planned[i];
+      bool answered = inst.isOk() || cloud::isInsufficientCapacity(inst.status()) ||
+                      inst.status().code() == Code::kInvalid;
+      if (!answered) unanswered = true;
+      if (!unanswered) seq++;
+      if (cloud::isInsufficientCapacity(inst.status())) {
+        pools_.markUnavailable(pool, inst.status().message());
+        if (reported_pools.insert(pool.toString()).second) {
+          event(ng, true, "InsufficientCapacity",
+                "pool " + pool.toString() + " has no capacity; skipping it for " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(pools_.ttl()).count()) +
+                    "s and launching from another instance type or zone");
+        }
+        continue;
+      }
+      if (!inst.isOk()) {
+        out.launch_error = "launching into " + pool.toString() + ": " + inst.status().message();
+        continue;
+      }
+      Member m;
+      m.id = inst->id;
+      m.pool = pool;
+      m.launch_time = inst->launch_time;
+      members.push_back(m);
+      count--;
+      event(ng, false, "Launched",
+            "launched instance " + inst->id + " (" + pool.instance_type + ", " + pool.zone + ", " +
+                cloud::toString(pool.capacity_type) + ")");
     }
-    if (!inst.isOk()) {
-      out.launch_error = "launching into " + pool->toString() + ": " + inst.status().message();
-      break;
-    }
-    Member m;
-    m.id = inst->id;
-    m.pool = *pool;
-    m.launch_time = inst->launch_time;
-    members.push_back(m);
-    count--;
-    event(ng, false, "Launched",
-          "launched instance " + inst->id + " (" + pool->instance_type + ", " + pool->zone + ", " +
-              cloud::toString(pool->capacity_type) + ")");
+    if (unanswered) break;
   }
   std::lock_guard<std::mutex> l(mu_);
   launch_seq_[uid] = seq;

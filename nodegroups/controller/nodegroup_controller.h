@@ -7,7 +7,8 @@
 // tag and user-data rendered per launch (labels match the instance's type, zone and capacity
 // type); terminates unhealthy or drained instances; drains nodes by evictions (a PDB's 429
 // waits); deletes the Node of an instance that is gone; remembers pools that had no capacity
-// (mix.h UnavailablePools) and launches elsewhere. Status: replicas, readyReplicas,
+// (mix.h UnavailablePools) and launches elsewhere. The launches one reconcile wants are planned
+// first (zone and capacity balance) and then run at once, at most launch_concurrency at a time. Status: replicas, readyReplicas,
 // updatedReplicas, phase (Creating, Active, Updating, Degraded, Deleting), conditions,
 // unavailablePools with until-times, instances. Events: Launched, Terminated,
 // InsufficientCapacity, SpotInterrupted, RollingUpdate, Draining, InstanceFailed.
@@ -69,6 +70,9 @@ class NodeGroupController : public controllers::ManagedController {
     PlanConfig plan;
     std::chrono::milliseconds pool_ttl = std::chrono::minutes(3);
     int workers = 2;
+    // Launches of one reconcile run at once, at most this many (the cloud's API is slow per
+    // call; EC2 RunInstances takes seconds).
+    int launch_concurrency = 8;
     client::WorkQueue::Options queue;
     const Clock* clock = nullptr;  // default SystemClock
   };
@@ -92,6 +96,10 @@ class NodeGroupController : public controllers::ManagedController {
   void terminate(const client::json& ng, const GroupInstance& gi, const std::string& why,
                  Outcome& out);
   void drainStep(const client::json& ng, const GroupInstance& gi, Outcome& out);
+  Result<cloud::RunInstanceRequest> launchRequest(const client::json& ng, const Pool& pool,
+                                                  const std::string& hash, int64_t seq);
+  // Runs the requests at most launch_concurrency at once; answers in request order.
+  std::vector<Result<cloud::Instance>> runInstances(const std::vector<cloud::RunInstanceRequest>& reqs);
   void launch(const client::json& ng, const Distribution& dist,
               const std::vector<std::string>& zones, int64_t count, int64_t desired,
               std::vector<Member> members, Outcome& out);

@@ -1,12 +1,14 @@
 #include "nodegroups/controller/sim_cloud.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -44,6 +46,7 @@ std::map<std::string, std::string> labelsOf(const std::string& user_data) {
 }  // namespace
 
 SimCloud::SimCloud(Options opts) : opts_(std::move(opts)) {
+  spawner_ = std::thread([this] { spawner(); });
   if (opts_.berth_bin.empty()) {
     std::error_code ec;
     opts_.berth_bin = std::filesystem::read_symlink("/proc/self/exe", ec).string();
@@ -53,6 +56,12 @@ SimCloud::SimCloud(Options opts) : opts_(std::move(opts)) {
 }
 
 SimCloud::~SimCloud() {
+  {
+    std::lock_guard<std::mutex> l(spawn_mu_);
+    spawn_stop_ = true;
+  }
+  spawn_cv_.notify_all();
+  if (spawner_.joinable()) spawner_.join();
   std::lock_guard<std::mutex> l(mu_);
   for (auto& [id, vm] : vms_) {
     if (vm.pid > 0) kill(vm.pid, SIGTERM);
@@ -117,24 +126,62 @@ Result<int> SimCloud::spawnAgent(const cloud::Instance& inst, const std::string&
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::string log = dir + "/agent.log";
+  int log_fd = open((dir + "/agent.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // The agent's parent-death signal follows the thread that spawns it: always the spawner.
+  std::promise<Result<int>> done;
+  std::future<Result<int>> result = done.get_future();
+  postSpawn([&] { done.set_value(vforkExec(argv, log_fd)); });
+  Result<int> pid = result.get();
+  if (log_fd >= 0) close(log_fd);
+  return pid;
+}
+
+Result<int> SimCloud::vforkExec(const std::vector<char*>& argv, int log_fd) {
+  // vfork, not fork: the server's address space is neither copied nor write-protected for
+  // copy-on-write until the exec (a fork per launch stalled the whole server for seconds).
+  // Signals stay blocked in the child until the exec so no handler runs on the shared stack.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) return internalError("fork: " + std::string(strerror(errno)));
+  pid_t pid = vfork();
   if (pid == 0) {
-    // Only async-signal-safe calls until exec. The agent dies with the server.
+    // Only raw system calls until exec. The agent dies with the server.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
+    if (log_fd >= 0) {
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
     }
+    sigprocmask(SIG_SETMASK, &old, nullptr);
     execv(argv[0], argv.data());
     _exit(127);
   }
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return internalError("vfork: " + std::string(strerror(err)));
   return static_cast<int>(pid);
+}
+
+void SimCloud::postSpawn(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(spawn_mu_);
+    spawn_tasks_.push_back(std::move(fn));
+  }
+  spawn_cv_.notify_one();
+}
+
+void SimCloud::spawner() {
+  std::unique_lock<std::mutex> l(spawn_mu_);
+  for (;;) {
+    spawn_cv_.wait(l, [&] { return spawn_stop_ || !spawn_tasks_.empty(); });
+    if (spawn_tasks_.empty()) return;  // stopping, nothing left to run
+    auto fn = std::move(spawn_tasks_.front());
+    spawn_tasks_.pop_front();
+    l.unlock();
+    fn();
+    l.lock();
+  }
 }
 
 Result<cloud::Instance> SimCloud::runInstance(const cloud::RunInstanceRequest& req) {
@@ -144,27 +191,38 @@ Result<cloud::Instance> SimCloud::runInstance(const cloud::RunInstanceRequest& r
     return invalid("runInstance: unknown zone \"" + req.zone + "\" (zones: " + join(opts_.zones, ", ") + ")");
   }
   Faults f = readFaults();
-  std::lock_guard<std::mutex> l(mu_);
-  if (auto it = by_token_.find(req.client_token); it != by_token_.end()) {
-    return vms_[it->second].inst;
-  }
   std::string pool = req.instance_type + "/" + req.zone + "/" + cloud::toString(req.capacity_type);
-  if (f.ice.count(pool)) return cloud::insufficientCapacity(req.instance_type, req.zone, req.capacity_type);
   cloud::Instance inst;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto it = by_token_.find(req.client_token); it != by_token_.end()) {
+      return vms_[it->second].inst;
+    }
+    if (launching_.count(req.client_token)) {
+      return Status(Code::kUnavailable,
+                    "runInstance: a launch with client token " + req.client_token + " is in progress");
+    }
+    if (f.ice.count(pool)) return cloud::insufficientCapacity(req.instance_type, req.zone, req.capacity_type);
+    launching_.insert(req.client_token);
+    inst.private_ip = privateIpLocked(req.zone);
+  }
   inst.id = "i-" + randomHex(17);
   inst.instance_type = req.instance_type;
   inst.zone = req.zone;
   inst.subnet_id = req.subnet_id;
-  inst.private_ip = privateIpLocked(req.zone);
   inst.capacity_type = req.capacity_type;
   inst.state = cloud::InstanceState::kRunning;
   inst.launch_time = std::chrono::system_clock::now();
   inst.tags = req.tags;
   inst.region = opts_.region;
-  BERTH_ASSIGN_OR_RETURN(int pid, spawnAgent(inst, req.user_data));
-  vms_[inst.id] = Vm{inst, pid};
+  // Launches run at once: the lock is not held while the agent starts.
+  Result<int> pid = spawnAgent(inst, req.user_data);
+  std::lock_guard<std::mutex> l(mu_);
+  launching_.erase(req.client_token);
+  if (!pid.isOk()) return pid.status();
+  vms_[inst.id] = Vm{inst, *pid};
   by_token_[req.client_token] = inst.id;
-  BLOG(2, "sim cloud: launched").kv("instance", inst.id).kv("pool", pool).kv("pid", pid);
+  BLOG(2, "sim cloud: launched").kv("instance", inst.id).kv("pool", pool).kv("pid", *pid);
   return inst;
 }
 

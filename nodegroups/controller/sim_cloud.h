@@ -15,13 +15,20 @@
 // stable address from 198.51.100.0/24 (a documentation range, from .10), state "active", kept
 // by name in <state_dir>/loadbalancers.json (read on every call, so two SimCloud instances on one
 // state dir and a restarted server agree) with its zones and listeners.
-// Thread-safety: every method may be called from any thread (one mutex).
+// Launches may run at once (the state mutex is not held while an agent starts). Agents are
+// started with vfork+exec from one spawner thread the SimCloud owns, so their parent-death
+// signal (SIGTERM) follows the SimCloud's life, not the life of the thread that launched them.
+// Thread-safety: every method may be called from any thread (one mutex for the state).
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -79,12 +86,23 @@ class SimCloud : public cloud::CloudDriver, cloud::InstanceDriver, cloud::Networ
   // loadbalancers.json: {name: {id, address, zones, listeners}}.
   Result<nlohmann::json> readBalancersLocked() const;
   Status writeBalancersLocked(const nlohmann::json& doc) const;
+  // On the spawner thread: vfork + exec of argv with stdout/stderr on log_fd.
+  static Result<int> vforkExec(const std::vector<char*>& argv, int log_fd);
+  void postSpawn(std::function<void()> fn);
+  void spawner();
 
   Options opts_;
   std::mutex mu_;
   std::map<std::string, Vm> vms_;                  // by id
   std::map<std::string, std::string> by_token_;    // client token -> id
   std::map<std::string, int> launched_in_zone_;    // zone -> instances launched (private IPs)
+  std::set<std::string> launching_;                // client tokens being launched
+
+  std::mutex spawn_mu_;
+  std::condition_variable spawn_cv_;
+  std::deque<std::function<void()>> spawn_tasks_;
+  bool spawn_stop_ = false;
+  std::thread spawner_;
 };
 
 }  // namespace berth::nodegroups
