@@ -1,8 +1,8 @@
 #include "cmd/cloud_cmd.h"
 
-#include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/strings.h"
@@ -30,8 +30,11 @@ Usage:
       launches in that pool fail with InsufficientInstanceCapacity (until cleared, or DURATION)
   berth cloud inject instance-crash --cluster NAME INSTANCE_ID
       kill the instance's agent: the instance fails (terminated, Server.InternalError)
+  berth cloud inject zone-outage --cluster NAME ZONE [--for DURATION]
+      the zone goes down: every instance in it crashes (as instance-crash) and launches in it
+      fail with InsufficientInstanceCapacity (until cleared, or DURATION)
   berth cloud inject clear --cluster NAME
-      remove every capacity fault
+      remove every capacity fault and zone outage
 
 The cluster's state is under $BERTH_STATE_DIR/NAME (default /var/lib/berth/clusters/NAME).
 )";
@@ -168,26 +171,44 @@ int injectCapacity(const std::string& dir, const Parsed& p) {
 
 int injectCrash(const std::string& dir, const Parsed& p) {
   if (p.positional.size() != 1) return usageError("instance-crash takes one INSTANCE_ID");
-  cloud::Instance inst;
-  if (!findInstance(dir, p.positional[0], &inst)) return fail("no instance " + p.positional[0]);
-  if (inst.state == cloud::InstanceState::kTerminated) return fail(inst.id + " is already terminated");
-  std::string idir = local::instanceDir(dir, inst.id);
-  local::ProcessRef victim;
-  if (auto j = local::readJsonFile(idir + "/status.json"); j.isOk()) {
-    victim = local::supervisorStatusFromJson(*j).agent;
+  Status st = local::crashInstance(dir, p.positional[0]);
+  if (!st.isOk()) return fail(st.message());
+  std::printf("crashed %s\n", p.positional[0].c_str());
+  return 0;
+}
+
+int injectZoneOutage(const std::string& dir, const Parsed& p) {
+  if (p.positional.size() != 1) return usageError("zone-outage takes one ZONE");
+  local::ZoneOutage o;
+  o.zone = p.positional[0];
+  auto config = local::loadLocalCloudConfig(dir);
+  if (!config.isOk()) return fail(config.status().toString());
+  const auto& zones = config->zones;
+  if (!zones.empty() && std::find(zones.begin(), zones.end(), o.zone) == zones.end())
+    return fail("unknown zone \"" + o.zone + "\" (this cloud has " + join(zones, ", ") + ")");
+  TimePoint now = std::chrono::system_clock::now();
+  if (!p.for_.empty()) {
+    std::chrono::seconds d;
+    std::string err;
+    if (!parseFlagDuration("--for", p.for_, &d, &err)) return usageError(err);
+    o.until = now + d;
   }
-  if (!local::processAlive(victim)) {
-    // Not booted yet: the whole "VM" goes.
-    auto rec = local::readJsonFile(idir + "/instance.json");
-    if (rec.isOk()) {
-      auto r = local::instanceRecordFromJson(*rec);
-      if (r.isOk()) victim = r->supervisor;
+  // Launches fail first, so no replacement lands in the zone while its instances go down.
+  Status st = local::addZoneOutage(dir, o, now);
+  if (!st.isOk()) return fail(st.toString());
+  std::vector<std::string> crashed;
+  for (const cloud::Instance& i : local::peekInstances(dir)) {
+    if (i.zone != o.zone || i.state == cloud::InstanceState::kTerminated) continue;
+    Status c = local::crashInstance(dir, i.id);
+    if (c.isOk()) {
+      crashed.push_back(i.id);
+    } else if (c.code() != Code::kConflict) {  // gone meanwhile is fine
+      return fail(c.message());
     }
   }
-  if (!local::processAlive(victim) || ::kill(victim.pid, SIGKILL) != 0) {
-    return fail("cannot crash " + inst.id + ": its processes are gone");
-  }
-  std::printf("crashed %s\n", inst.id.c_str());
+  std::printf("zone %s is out %s; crashed %zu instance(s)%s%s\n", o.zone.c_str(),
+              o.until ? ("until " + formatRfc3339(*o.until)).c_str() : "until cleared", crashed.size(),
+              crashed.empty() ? "" : ": ", join(crashed, " ").c_str());
   return 0;
 }
 
@@ -230,10 +251,11 @@ int runCloud(const std::vector<std::string>& args) {
   if (fault == "spot-interruption") return injectSpot(dir, p);
   if (fault == "insufficient-capacity") return injectCapacity(dir, p);
   if (fault == "instance-crash") return injectCrash(dir, p);
+  if (fault == "zone-outage") return injectZoneOutage(dir, p);
   if (fault == "clear") {
     Status st = local::clearFaults(dir);
     if (!st.isOk()) return fail(st.toString());
-    std::printf("capacity faults cleared\n");
+    std::printf("capacity faults and zone outages cleared\n");
     return 0;
   }
   return usageError("unknown fault \"" + fault + "\"");

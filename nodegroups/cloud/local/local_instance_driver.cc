@@ -1,6 +1,7 @@
 #include "nodegroups/cloud/local/local_instance_driver.h"
 
 #include <dirent.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -81,6 +82,22 @@ std::vector<Instance> peekInstances(const std::string& cloud_dir) {
   return out;
 }
 
+Status crashInstance(const std::string& cloud_dir, const std::string& id) {
+  std::string dir = instanceDir(cloud_dir, id);
+  auto rec_json = readJsonFile(dir + "/instance.json");
+  if (!rec_json.isOk()) return notFound("no instance " + id);
+  BERTH_ASSIGN_OR_RETURN(InstanceRecord rec, instanceRecordFromJson(*rec_json));
+  if (view(cloud_dir, rec).state == InstanceState::kTerminated)
+    return Status(Code::kConflict, id + " is already terminated");
+  ProcessRef victim;
+  if (auto j = readJsonFile(dir + "/status.json"); j.isOk()) victim = supervisorStatusFromJson(*j).agent;
+  // Not booted yet: the whole "VM" goes.
+  if (!processAlive(victim)) victim = rec.supervisor;
+  if (!processAlive(victim) || ::kill(victim.pid, SIGKILL) != 0)
+    return Status(Code::kConflict, "cannot crash " + id + ": its processes are gone");
+  return Status::ok();
+}
+
 void LocalInstanceDriver::settle(InstanceRecord* rec, const Instance& v) {
   if (v.state != InstanceState::kTerminated) return;
   bool changed = false;
@@ -136,7 +153,8 @@ Result<Instance> LocalInstanceDriver::launch(const RunInstanceRequest& req) {
   }
   if (req.subnet_id.empty()) return invalid("runInstance: a subnet is required");
   if (capacityShort(readCapacityFaults(opts_.cloud_dir), req.instance_type, req.zone,
-                    req.capacity_type, opts_.clock->now())) {
+                    req.capacity_type, opts_.clock->now()) ||
+      zoneOut(readZoneOutages(opts_.cloud_dir), req.zone, opts_.clock->now())) {
     return insufficientCapacity(req.instance_type, req.zone, req.capacity_type);
   }
   InstanceRecord rec;

@@ -6,7 +6,8 @@
 // server restarts and the supervisors outlive the server.
 //
 // runInstance is idempotent per client token; it refuses unknown instance types and zones
-// (kInvalid) and pools with an injected capacity shortage (cloud::insufficientCapacity).
+// (kInvalid), and pools with an injected capacity shortage or in a zone with an injected outage
+// (cloud::insufficientCapacity).
 // terminateInstance stops the supervisor (the agent gets SIGTERM), then removes the namespace;
 // an instance whose agent died, or whose spot notice came due, is seen terminated by the next
 // describe, which also removes its namespace. Terminated instances stay visible for an hour.
@@ -35,6 +36,13 @@ bool knownInstanceType(const std::string& name);
 // Every instance of a cloud state dir as it is now, read-only (for `berth cloud instances`
 // and `berth cluster get`; the driver in the server is the one that records changes).
 std::vector<Instance> peekInstances(const std::string& cloud_dir);
+
+// Fault injection from outside the server: the instance `id` fails as a crashed machine does
+// (its agent is killed, or its supervisor when the agent has not started; the supervisor tears
+// down its containers and the driver's next describe sees it terminated, Server.InternalError).
+// kNotFound for an unknown id, kConflict when it is terminated or its processes are
+// already gone.
+Status crashInstance(const std::string& cloud_dir, const std::string& id);
 
 // What the driver needs of the network: LocalNetwork's instance half (an interface so tests
 // can run without root).

@@ -233,6 +233,17 @@ std::vector<CapacityFault> readCapacityFaults(const std::string& cloud_dir) {
   return out;
 }
 
+namespace {
+
+json faultsFile(const std::string& cloud_dir) {
+  auto j = readJsonFile(cloud_dir + "/faults.json");
+  return j.isOk() && j->is_object() ? *j : json::object();
+}
+
+json untilJson(const std::optional<TimePoint>& until) { return until ? formatRfc3339(*until) : ""; }
+
+}  // namespace
+
 Status addCapacityFault(const std::string& cloud_dir, const CapacityFault& f, TimePoint now) {
   std::vector<CapacityFault> faults = readCapacityFaults(cloud_dir);
   json arr = json::array();
@@ -244,17 +255,51 @@ Status addCapacityFault(const std::string& cloud_dir, const CapacityFault& f, Ti
     arr.push_back({{"instanceType", c.instance_type},
                    {"zone", c.zone},
                    {"capacityType", toString(c.capacity_type)},
-                   {"until", c.until ? formatRfc3339(*c.until) : ""}});
+                   {"until", untilJson(c.until)}});
   }
   arr.push_back({{"instanceType", f.instance_type},
                  {"zone", f.zone},
                  {"capacityType", toString(f.capacity_type)},
-                 {"until", f.until ? formatRfc3339(*f.until) : ""}});
-  return writeJsonFile(cloud_dir + "/faults.json", {{"capacity", arr}});
+                 {"until", untilJson(f.until)}});
+  json file = faultsFile(cloud_dir);
+  file["capacity"] = arr;
+  return writeJsonFile(cloud_dir + "/faults.json", file);
 }
 
 Status clearFaults(const std::string& cloud_dir) {
-  return writeJsonFile(cloud_dir + "/faults.json", {{"capacity", json::array()}});
+  return writeJsonFile(cloud_dir + "/faults.json", {{"capacity", json::array()}, {"zones", json::array()}});
+}
+
+std::vector<ZoneOutage> readZoneOutages(const std::string& cloud_dir) {
+  std::vector<ZoneOutage> out;
+  json file = faultsFile(cloud_dir);
+  if (!file.contains("zones") || !file["zones"].is_array()) return out;
+  for (const json& z : file["zones"]) {
+    ZoneOutage o;
+    o.zone = z.value("zone", "");
+    TimePoint until = timeFrom(z, "until");
+    if (until != TimePoint{}) o.until = until;
+    out.push_back(o);
+  }
+  return out;
+}
+
+Status addZoneOutage(const std::string& cloud_dir, const ZoneOutage& o, TimePoint now) {
+  json arr = json::array();
+  for (const ZoneOutage& z : readZoneOutages(cloud_dir)) {
+    if (z.zone == o.zone || (z.until && *z.until <= now)) continue;
+    arr.push_back({{"zone", z.zone}, {"until", untilJson(z.until)}});
+  }
+  arr.push_back({{"zone", o.zone}, {"until", untilJson(o.until)}});
+  json file = faultsFile(cloud_dir);
+  file["zones"] = arr;
+  return writeJsonFile(cloud_dir + "/faults.json", file);
+}
+
+bool zoneOut(const std::vector<ZoneOutage>& outages, const std::string& zone, TimePoint now) {
+  for (const ZoneOutage& o : outages)
+    if (o.zone == zone && (!o.until || now < *o.until)) return true;
+  return false;
 }
 
 bool capacityShort(const std::vector<CapacityFault>& faults, const std::string& instance_type,

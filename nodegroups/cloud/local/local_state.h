@@ -5,7 +5,7 @@
 // across processes is needed.
 //
 //   <cloud>/cloud.json                 LocalCloudConfig            (berth cluster create)
-//   <cloud>/faults.json                capacity faults             (berth cloud inject)
+//   <cloud>/faults.json                capacity faults, zone outages (berth cloud inject)
 //   <cloud>/instances/<id>/instance.json  InstanceRecord           (the instance driver)
 //   <cloud>/instances/<id>/status.json    SupervisorStatus         (the supervisor)
 //   <cloud>/instances/<id>/spot-notice.json  {"time": RFC 3339}    (berth cloud inject)
@@ -101,9 +101,22 @@ struct CapacityFault {
 std::vector<CapacityFault> readCapacityFaults(const std::string& cloud_dir);
 // Adds (or replaces the one for the same pool) and drops expired ones.
 Status addCapacityFault(const std::string& cloud_dir, const CapacityFault& f, TimePoint now);
+// Removes every capacity fault and zone outage.
 Status clearFaults(const std::string& cloud_dir);
 // True when a fault covers the pool at `now`.
 bool capacityShort(const std::vector<CapacityFault>& faults, const std::string& instance_type,
                    const std::string& zone, CapacityType c, TimePoint now);
+
+// A zone outage: no launch succeeds in the zone (InsufficientInstanceCapacity for every pool)
+// until it is cleared or `until` passes. (Stopping the zone's running instances is the
+// injector's part, see crashInstance.)
+struct ZoneOutage {
+  std::string zone;
+  std::optional<TimePoint> until;  // none: until cleared
+};
+std::vector<ZoneOutage> readZoneOutages(const std::string& cloud_dir);
+// Adds (or replaces the one for the same zone) and drops expired ones; capacity faults stay.
+Status addZoneOutage(const std::string& cloud_dir, const ZoneOutage& o, TimePoint now);
+bool zoneOut(const std::vector<ZoneOutage>& outages, const std::string& zone, TimePoint now);
 
 }  // namespace berth::cloud::local

@@ -189,6 +189,31 @@ TEST_F(LocalDriverTest, ACrashedAgentFailsTheInstance) {
   EXPECT_FALSE(net_->exists(a->id));
 }
 
+TEST_F(LocalDriverTest, ZoneOutageCrashesItsInstancesAndRefusesLaunchesThere) {
+  auto a = driver_->runInstance(request("tok-9"));
+  ASSERT_TRUE(a.isOk()) << a.status().toString();
+  waitFor(a->id, running);
+  // What `berth cloud inject zone-outage` does: the outage first, then every instance crashes.
+  ASSERT_TRUE(addZoneOutage(dir_, {"local-1a", std::nullopt}, std::chrono::system_clock::now()).isOk());
+  ASSERT_TRUE(crashInstance(dir_, a->id).isOk());
+  Instance t = waitFor(a->id, terminated);
+  EXPECT_EQ(t.state_reason, "Server.InternalError");
+  EXPECT_FALSE(net_->exists(a->id));
+  EXPECT_EQ(crashInstance(dir_, a->id).code(), Code::kConflict);
+  EXPECT_EQ(crashInstance(dir_, "i-00000000000000000").code(), Code::kNotFound);
+  auto r = driver_->runInstance(request("tok-10", CapacityType::kSpot));
+  ASSERT_FALSE(r.isOk());
+  EXPECT_TRUE(isInsufficientCapacity(r.status())) << r.status().toString();
+  RunInstanceRequest other = request("tok-11");
+  other.zone = "local-1b";
+  other.subnet_id = "subnet-b";
+  auto b = driver_->runInstance(other);
+  EXPECT_TRUE(b.isOk()) << b.status().toString();
+  ASSERT_TRUE(clearFaults(dir_).isOk());
+  auto again = driver_->runInstance(request("tok-12"));
+  EXPECT_TRUE(again.isOk()) << again.status().toString();
+}
+
 TEST_F(LocalDriverTest, SpotNoticeIsServedThenTheInstanceIsReclaimed) {
   auto a = driver_->runInstance(request("tok-6", CapacityType::kSpot));
   ASSERT_TRUE(a.isOk()) << a.status().toString();

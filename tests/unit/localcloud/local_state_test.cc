@@ -53,6 +53,32 @@ TEST_F(LocalStateTest, ExpiredFaultsAreDroppedWhenAnotherIsAdded) {
   EXPECT_EQ(faults[0].instance_type, "c5.large");
 }
 
+TEST_F(LocalStateTest, ZoneOutagesCoverTheWholeZoneAndLiveBesideCapacityFaults) {
+  EXPECT_TRUE(readZoneOutages(dir_).empty());
+  ASSERT_TRUE(addCapacityFault(dir_, {"m5.large", "local-1c", CapacityType::kSpot, std::nullopt}, now_).isOk());
+  ASSERT_TRUE(addZoneOutage(dir_, {"local-1a", now_ + std::chrono::minutes(5)}, now_).isOk());
+  ASSERT_TRUE(addZoneOutage(dir_, {"local-1b", std::nullopt}, now_).isOk());
+  auto outages = readZoneOutages(dir_);
+  EXPECT_EQ(outages.size(), 2u);
+  EXPECT_TRUE(zoneOut(outages, "local-1a", now_));
+  EXPECT_FALSE(zoneOut(outages, "local-1a", now_ + std::chrono::minutes(6)));
+  EXPECT_TRUE(zoneOut(outages, "local-1b", now_ + std::chrono::hours(24)));
+  EXPECT_FALSE(zoneOut(outages, "local-1c", now_));
+  // Each kind of fault keeps the other.
+  EXPECT_EQ(readCapacityFaults(dir_).size(), 1u);
+  ASSERT_TRUE(addCapacityFault(dir_, {"c5.large", "local-1c", CapacityType::kSpot, std::nullopt}, now_).isOk());
+  EXPECT_EQ(readZoneOutages(dir_).size(), 2u);
+  // The same zone again replaces its outage; expired ones are dropped.
+  ASSERT_TRUE(addZoneOutage(dir_, {"local-1b", now_ + std::chrono::minutes(10)}, now_ + std::chrono::minutes(7)).isOk());
+  outages = readZoneOutages(dir_);
+  ASSERT_EQ(outages.size(), 1u);
+  EXPECT_EQ(outages[0].zone, "local-1b");
+  EXPECT_FALSE(zoneOut(outages, "local-1b", now_ + std::chrono::minutes(11)));
+  ASSERT_TRUE(clearFaults(dir_).isOk());
+  EXPECT_TRUE(readZoneOutages(dir_).empty());
+  EXPECT_TRUE(readCapacityFaults(dir_).empty());
+}
+
 TEST_F(LocalStateTest, SpotNoticeAndRecordsRoundTrip) {
   EXPECT_FALSE(readSpotNotice(dir_).has_value());
   ASSERT_TRUE(writeSpotNotice(dir_, now_).isOk());
