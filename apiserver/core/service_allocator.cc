@@ -26,6 +26,12 @@ bool needsNodePorts(const nlohmann::json& svc) {
   std::string type = svc["spec"].value("type", "ClusterIP");
   return type == "NodePort" || type == "LoadBalancer";
 }
+// allocateLoadBalancerNodePorts false: a LoadBalancer Service gets only the nodePorts it asks for.
+bool autoNodePorts(const nlohmann::json& svc) {
+  const auto& spec = svc["spec"];
+  return !(spec.value("type", "") == "LoadBalancer" && spec.contains("allocateLoadBalancerNodePorts") &&
+           spec["allocateLoadBalancerNodePorts"].is_boolean() && !spec["allocateLoadBalancerNodePorts"].get<bool>());
+}
 bool headless(const nlohmann::json& svc) {
   return svc["spec"].value("clusterIP", "") == "None";
 }
@@ -133,6 +139,7 @@ Status ServiceAllocator::allocate(nlohmann::json& svc) {
   if (needsNodePorts(svc) && spec.contains("ports") && spec["ports"].is_array()) {
     for (auto& port : spec["ports"]) {
       int requested = port.value("nodePort", 0);
+      if (requested == 0 && !autoNodePorts(svc)) continue;
       auto p = allocatePort(requested);
       if (!p.isOk()) {
         rollback();
@@ -165,6 +172,10 @@ Status ServiceAllocator::reallocate(nlohmann::json& svc, const nlohmann::json& o
         int want = port.value("nodePort", 0);
         auto it = old_ports.find(port.value("port", 0));
         if (want == 0 && it != old_ports.end()) want = it->second;
+        if (want == 0 && !autoNodePorts(svc)) {
+          port.erase("nodePort");
+          continue;
+        }
         bool owned = false;
         for (auto& [_, np] : old_ports) owned |= (np == want);
         if (want && owned) {

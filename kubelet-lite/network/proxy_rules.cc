@@ -96,8 +96,21 @@ void renderServiceChains(std::ostringstream& o, const ProxyServicePort& p) {
     o << "    ip saddr " << e.ip << " jump mark-for-masq\n"
       << "    meta l4proto " << p.protocol << " dnat to " << e.ip << ":" << e.port << "\n  }\n";
   }
-  if (p.node_port > 0)
+  if (p.node_port > 0 || !p.load_balancer_ips.empty())
     o << "  chain np_" << id << " {\n    jump mark-for-masq\n    goto svc_" << id << "\n  }\n";
+}
+
+// status.loadBalancer.ingress IPs of a type LoadBalancer Service; ipMode Proxy means the
+// balancer must see the traffic (upstream's LoadBalancerIPMode), so those are left alone.
+std::vector<std::string> loadBalancerIps(const json& svc) {
+  std::vector<std::string> out;
+  if (str(field(svc, "spec"), "type") != "LoadBalancer") return out;
+  const json& ingress = field(field(field(svc, "status"), "loadBalancer"), "ingress");
+  for (const auto& i : ingress.is_array() ? ingress : json::array()) {
+    std::string ip = str(i, "ip");
+    if (isIpv4(ip) && str(i, "ipMode") != "Proxy") out.push_back(ip);
+  }
+  return out;
 }
 
 }  // namespace
@@ -132,6 +145,7 @@ std::vector<ProxyServicePort> buildProxyModel(const std::vector<json>& services,
       p.cluster_ip = ip;
       p.port = num(port, "port");
       p.node_port = num(port, "nodePort");
+      p.load_balancer_ips = loadBalancerIps(svc);
       p.affinity_timeout_seconds = affinity;
       if (p.port <= 0) continue;
       auto it = by_service.find(key);
@@ -146,7 +160,7 @@ std::vector<ProxyServicePort> buildProxyModel(const std::vector<json>& services,
 }
 
 std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
-  std::vector<std::string> cluster, node, no_ep, no_ep_node;
+  std::vector<std::string> cluster, node, lb, no_ep, no_ep_node;
   std::vector<const ProxyServicePort*> live;
   for (const auto& p : ports) {
     if (opts.skip_ips.count(p.cluster_ip)) continue;
@@ -154,6 +168,7 @@ std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const Rend
     std::string tuple = p.protocol + " . " + std::to_string(p.port);
     if (p.endpoints.empty()) {
       no_ep.push_back(p.cluster_ip + " . " + tuple + " : goto reject-svc");
+      for (const auto& ip : p.load_balancer_ips) no_ep.push_back(ip + " . " + tuple + " : goto reject-svc");
       if (p.node_port > 0)
         no_ep_node.push_back(p.protocol + " . " + std::to_string(p.node_port) + " : goto reject-svc");
       continue;
@@ -162,6 +177,7 @@ std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const Rend
     cluster.push_back(p.cluster_ip + " . " + tuple + " : goto svc_" + id);
     if (p.node_port > 0)
       node.push_back(p.protocol + " . " + std::to_string(p.node_port) + " : goto np_" + id);
+    for (const auto& ip : p.load_balancer_ips) lb.push_back(ip + " . " + tuple + " : goto np_" + id);
   }
   const std::string& t = opts.table;
   std::ostringstream o;
@@ -170,6 +186,8 @@ std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const Rend
   renderElements(o, cluster);
   o << "  }\n  map node-ports {\n    type inet_proto . inet_service : verdict\n";
   renderElements(o, node);
+  o << "  }\n  map lb-ips {\n    type ipv4_addr . inet_proto . inet_service : verdict\n";
+  renderElements(o, lb);
   o << "  }\n  map no-endpoints {\n    type ipv4_addr . inet_proto . inet_service : verdict\n";
   renderElements(o, no_ep);
   o << "  }\n  map no-endpoint-node-ports {\n    type inet_proto . inet_service : verdict\n";
@@ -177,6 +195,7 @@ std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const Rend
   o << "  }\n"
     << "  chain services {\n"
     << "    ip daddr . meta l4proto . th dport vmap @cluster-ips\n"
+    << "    ip daddr . meta l4proto . th dport vmap @lb-ips\n"
     << "    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @node-ports\n"
     << "  }\n"
     << "  chain nat-prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
@@ -219,7 +238,9 @@ void stripService(json& svc) {
   const json& s = field(svc, "spec");
   for (const char* k : {"clusterIP", "type", "ports", "sessionAffinity", "sessionAffinityConfig"})
     if (s.is_object() && s.contains(k)) spec[k] = s[k];
+  json ingress = field(field(field(svc, "status"), "loadBalancer"), "ingress");
   svc = {{"metadata", md}, {"spec", spec}};
+  if (ingress.is_array() && !ingress.empty()) svc["status"] = {{"loadBalancer", {{"ingress", ingress}}}};
 }
 
 void stripEndpointSlice(json& slice) {

@@ -5,12 +5,15 @@
 // Table "ip <table>":
 //   cluster-ips   map  clusterIP . proto . port -> goto svc_<hash>      (nat prerouting/output)
 //   node-ports    map  proto . nodePort -> goto np_<hash>, for local addresses except 127/8
-//   no-endpoints  map  clusterIP . proto . port -> reject, and nodeports without endpoints
+//   lb-ips        map  ingressIP . proto . port -> goto np_<hash>: the status.loadBalancer.ingress
+//                 IPs (ipMode VIP or unset) of type LoadBalancer Services, so pods and nodes
+//                 reaching the balancer's address go straight to the endpoints, as kube-proxy does
+//   no-endpoints  map  clusterIP (or ingress IP) . proto . port -> reject, and nodeports without endpoints
 //                 (filter forward/output/input): a Service without ready endpoints refuses
 //   svc_<hash>    numgen random mod N over the ready endpoints (ep_<hash> chains), after
 //                 ClientIP affinity sets when sessionAffinity is ClientIP
 //   ep_<hash>     DNAT to ip:port; a pod reaching itself through its Service is masqueraded
-//   np_<hash>     marks for masquerade, then the svc chain
+//   np_<hash>     marks for masquerade, then the svc chain (node ports and load-balancer IPs)
 //   nat-postrouting: masquerades marked packets, and DNATed traffic that leaves the pod bridge
 //                 it came in on (two pods of one bridge behind a ClusterIP)
 // Only ready endpoints (conditions.ready unset or true) receive traffic. Headless and
@@ -42,6 +45,7 @@ struct ProxyServicePort {
   std::string cluster_ip;
   int port = 0;
   int node_port = 0;  // 0: none
+  std::vector<std::string> load_balancer_ips;  // type LoadBalancer: ingress IPs handled in-cluster
   int affinity_timeout_seconds = 0;  // > 0: sessionAffinity ClientIP
   std::vector<ProxyEndpoint> endpoints;  // ready ones, sorted
 };

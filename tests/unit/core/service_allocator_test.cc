@@ -76,6 +76,25 @@ TEST(ServiceAllocatorTest, TypeChangeAllocatesAndReleasesNodePorts) {
   EXPECT_TRUE(a->allocate(other).isOk()) << "the only port should be free again";
 }
 
+TEST(ServiceAllocatorTest, LoadBalancerNodePortsFollowAllocateLoadBalancerNodePorts) {
+  auto a = std::move(ServiceAllocator::create("10.96.0.0/24", "30000-30009")).value();
+  json lb = svc("LoadBalancer");
+  lb["spec"]["allocateLoadBalancerNodePorts"] = true;
+  ASSERT_TRUE(a->allocate(lb).isOk());
+  EXPECT_GE(lb["spec"]["ports"][0].value("nodePort", 0), 30000) << "as NodePort";
+  json none = svc("LoadBalancer");
+  none["spec"]["allocateLoadBalancerNodePorts"] = false;
+  none["spec"]["ports"].push_back({{"port", 81}, {"nodePort", 30005}});
+  ASSERT_TRUE(a->allocate(none).isOk());
+  EXPECT_FALSE(none["spec"]["ports"][0].contains("nodePort")) << none.dump();
+  EXPECT_EQ(none["spec"]["ports"][1]["nodePort"], 30005) << "asked for, so allocated";
+  json upd = none;
+  upd["spec"]["ports"][1].erase("nodePort");  // resubmitted without it: kept
+  ASSERT_TRUE(a->reallocate(upd, none).isOk());
+  EXPECT_FALSE(upd["spec"]["ports"][0].contains("nodePort"));
+  EXPECT_EQ(upd["spec"]["ports"][1]["nodePort"], 30005);
+}
+
 TEST(ServiceAllocatorTest, RejectsBadRanges) {
   EXPECT_FALSE(ServiceAllocator::create("10.96.0.0", "30000-32767").isOk());
   EXPECT_FALSE(ServiceAllocator::create("10.96.0.0/12", "3-2").isOk());

@@ -115,5 +115,60 @@ TEST(ProxyRender, AcceptedByNft) {
   EXPECT_EQ(r->exit_code, 0) << r->out;
 }
 
+// A type LoadBalancer Service: its nodePort as NodePort's, and its status.loadBalancer.ingress
+// IPs (ipMode VIP) handled in-cluster like kube-proxy does; ipMode Proxy is left to the balancer.
+std::vector<ProxyServicePort> lbSample(bool with_endpoints) {
+  json lb = service("shop", "10.96.0.30", {{{"name", "http"}, {"port", 80}, {"protocol", "TCP"}, {"nodePort", 30090}}},
+                    {{"type", "LoadBalancer"}});
+  json status = {{"loadBalancer", {{"ingress", {{{"ip", "198.51.100.10"}, {"ipMode", "VIP"}},
+                                                {{"ip", "198.51.100.11"}, {"ipMode", "Proxy"}}}}}}};
+  lb["status"] = status;
+  json stale = service("was-lb", "10.96.0.31", {{{"port", 81}, {"nodePort", 30091}}}, {{"type", "NodePort"}});
+  stale["status"] = {{"loadBalancer", {{"ingress", {{{"ip", "198.51.100.12"}}}}}}};
+  std::vector<json> services = {lb, stale};
+  for (json& s : services) {
+    json full = s;
+    stripService(s);  // what the proxy's informer keeps
+    EXPECT_EQ(s.value("status", json()), full["status"]);
+  }
+  std::vector<json> slices;
+  if (with_endpoints)
+    slices = {slice("shop", {ep("10.244.1.5")}, {{{"name", "http"}, {"port", 8080}, {"protocol", "TCP"}}}),
+              slice("was-lb", {ep("10.244.1.6")}, {{{"port", 8081}, {"protocol", "TCP"}}})};
+  return buildProxyModel(services, slices);
+}
+
+TEST(ProxyRender, LoadBalancerIngressIpsAreServedInCluster) {
+  auto m = lbSample(true);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].name, "shop");
+  EXPECT_EQ(m[0].node_port, 30090);
+  EXPECT_EQ(m[0].load_balancer_ips, std::vector<std::string>({"198.51.100.10"}));
+  EXPECT_TRUE(m[1].load_balancer_ips.empty()) << "no longer of type LoadBalancer";
+  RenderOptions ro{"t", "", {}};
+  std::string r = renderRuleset(m, ro);
+  EXPECT_NE(r.find("198.51.100.10 . tcp . 80 : goto np_"), std::string::npos) << r;
+  EXPECT_NE(r.find("tcp . 30090 : goto np_"), std::string::npos) << r;
+  EXPECT_NE(r.find("vmap @lb-ips"), std::string::npos) << r;
+  EXPECT_EQ(r.find("198.51.100.11"), std::string::npos) << "ipMode Proxy programmed:\n" << r;
+  EXPECT_EQ(r.find("198.51.100.12"), std::string::npos) << "stale ingress programmed:\n" << r;
+
+  // Without ready endpoints the balancer's address refuses, as the cluster IP does.
+  r = renderRuleset(lbSample(false), ro);
+  EXPECT_NE(r.find("198.51.100.10 . tcp . 80 : goto reject-svc"), std::string::npos) << r;
+  EXPECT_NE(r.find("tcp . 30090 : goto reject-svc"), std::string::npos) << r;
+}
+
+TEST(ProxyRender, LoadBalancerRulesAcceptedByNft) {
+  if (::geteuid() != 0) GTEST_SKIP() << "nft -c needs root";
+  RenderOptions ro{"berth-proxy-unitlb-" + std::to_string(::getpid()), "bpod0123456789", {}};
+  for (bool eps : {true, false}) {
+    std::string script = renderRuleset(lbSample(eps), ro);
+    auto r = runc::runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), script);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    EXPECT_EQ(r->exit_code, 0) << r->out << "\n" << script;
+  }
+}
+
 }  // namespace
 }  // namespace berth::kubelet::net
