@@ -247,9 +247,15 @@ ReconcileResult ServiceLbController::syncService(const std::string& key, const j
     if (shape_changed)
       event(svc, true, "SyncLoadBalancerFailed",
             "Error syncing load balancer: the Service has no TCP port with a nodePort to balance");
-    if (!prev && !hasIngress(svc)) return ReconcileResult::ok();
     // A balancer made for earlier ports has nothing left to carry.
-    return cleanup(key, &cached, /*keep_finalizer=*/true);
+    if ((prev && !prev->spec.listeners.empty()) || hasIngress(svc)) {
+      ReconcileResult r = cleanup(key, &svc, /*keep_finalizer=*/true);
+      if (!r.error.isOk()) return r;
+    }
+    // Remembered, so the warnings are not repeated until the Service changes.
+    std::lock_guard<std::mutex> l(mu_);
+    applied_[key] = Applied{built.spec, {}};
+    return ReconcileResult::ok();
   }
 
   cloud::LoadBalancer lb;

@@ -352,6 +352,21 @@ TEST_F(ServiceLbControllerTest, FinalizerFirstThenBalancerStatusAndObject) {
   EXPECT_TRUE(reasons().empty());
 }
 
+TEST_F(ServiceLbControllerTest, ServiceWithoutTcpPortsGetsWarningsOnceAndNoBalancer) {
+  client_.put(kNodes, node("n-a", "192.168.0.5", "z-a"));
+  json svc = service("dns", {port("dns", 53, 30053, "UDP")});
+  svc["metadata"]["finalizers"] = {kLoadBalancerCleanupFinalizer};
+  client_.put(kServices, svc);
+  start();
+  ASSERT_TRUE(lbc_->reconcile("default/dns").error.isOk());
+  EXPECT_EQ(reasons(), (std::vector<std::string>{"UnsupportedPort", "SyncLoadBalancerFailed"}));
+  EXPECT_EQ(network_->ensures(), 0u);
+  ASSERT_TRUE(lbc_->reconcile("default/dns").error.isOk());  // e.g. after a node sync
+  EXPECT_EQ(reasons().size(), 2u) << "warnings repeated";
+  EXPECT_EQ(network_->ensures(), 0u);
+  EXPECT_TRUE(network_->deleted.empty());
+}
+
 TEST_F(ServiceLbControllerTest, ServicesThatAreNotOursAreLeftAlone) {
   json classed = service("other", {port("http", 80, 30080)});
   classed["spec"]["loadBalancerClass"] = "example.com/lb";
