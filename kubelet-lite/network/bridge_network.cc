@@ -119,7 +119,7 @@ Result<std::string> BridgeNetwork::attach(const PodNetworkAttachment& a) {
   std::string addr = formatIpv4(ip) + "/" + std::to_string(ipam_->cidr().prefix);
   // Rewire from scratch: an earlier attempt may have stopped half-way.
   if (linkExists(veth)) (void)runCommand({"ip", "link", "del", veth});
-  (void)runCommand({"ip", "-n", a.netns, "link", "del", "eth0"});
+  if (!a.fresh) (void)runCommand({"ip", "-n", a.netns, "link", "del", "eth0"});
   BERTH_RETURN_IF_ERROR(ipBatch("",
       "link add " + veth + " type veth peer name eth0 netns " + a.netns + "\n"
       "link set " + veth + " master " + bridge_ + "\n"
@@ -127,6 +127,7 @@ Result<std::string> BridgeNetwork::attach(const PodNetworkAttachment& a) {
       "link set " + veth + " up\n",
       "creating the link of pod " + a.pod));
   BERTH_RETURN_IF_ERROR(ipBatch(a.netns,
+      "link set lo up\n"
       "addr add " + addr + " dev eth0\n"
       "link set eth0 up\n"
       "route replace default via " + gateway() + " dev eth0\n",

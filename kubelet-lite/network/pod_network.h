@@ -14,12 +14,14 @@ struct PodNetworkAttachment {
   std::string sandbox_id;  // stable across agent restarts; keys the address
   std::string netns;       // the namespace's name under /run/netns
   std::string pod;         // "ns/name", for logs
+  bool fresh = false;      // the namespace was just created: nothing of an earlier attempt is in it
 };
 
 class PodNetwork {
  public:
   virtual ~PodNetwork() = default;
-  // Gives the sandbox its interface (eth0), address and default route; returns the address.
+  // Brings up the sandbox's loopback and gives it its interface (eth0), address and default
+  // route; returns the address.
   // Idempotent: a second call for the same sandbox returns the same address and rewires.
   virtual Result<std::string> attach(const PodNetworkAttachment& a) = 0;
   // Removes the sandbox's interface; the address stays reserved until release(). Idempotent.

@@ -314,16 +314,19 @@ Result<SandboxStatus> RuncRuntime::runPodSandbox(const PodSandboxConfig& config)
   if (!config.host_network) {
     s->netns_name = "berth-" + hash;
     s->status.netns_path = "/run/netns/" + s->netns_name;
-    if (!fs::exists(s->status.netns_path)) {
+    bool fresh = !fs::exists(s->status.netns_path);
+    if (fresh) {
       auto add = runChecked({"ip", "netns", "add", s->netns_name});
       if (!add.isOk()) return add.status().withContext("creating the pod's network namespace");
     }
-    auto lo = runChecked({"ip", "-n", s->netns_name, "link", "set", "lo", "up"});
-    if (!lo.isOk()) return lo.status().withContext("bringing up loopback in the pod's network namespace");
     if (network_) {
-      auto ip = network_->attach({id, s->netns_name, config.ns + "/" + config.name});
+      // The network brings up loopback with eth0 (one `ip` process fewer per pod).
+      auto ip = network_->attach({id, s->netns_name, config.ns + "/" + config.name, fresh});
       if (!ip.isOk()) return ip.status().withContext("setting up the pod's network");
       s->status.ip = *ip;
+    } else {
+      auto lo = runChecked({"ip", "-n", s->netns_name, "link", "set", "lo", "up"});
+      if (!lo.isOk()) return lo.status().withContext("bringing up loopback in the pod's network namespace");
     }
   }
   BERTH_RETURN_IF_ERROR(writeSandboxFiles(*s));
