@@ -1,0 +1,210 @@
+// A Service of type LoadBalancer on a real local cluster (root, runc): three private runc nodes,
+// one per zone; a Deployment of three busybox httpd pods spread over the zones, each answering
+// with its own name; the Service gets status.loadBalancer.ingress and a LoadBalancer object;
+// from the host, curl to ADDRESS:PORT reaches the pods of every zone through the HAProxy in the
+// balancer's namespace; after `berth cloud inject zone-outage` for one zone the Service keeps
+// answering, from the other zones' pods only; deleting the Service removes the balancer's
+// namespace and HAProxy; deleting the cluster leaves no namespace, link, nft table or process.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e/harness.h"
+#include "tests/testing/test_registry.h"
+
+namespace berth::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Processes (other than this test) whose command line contains `needle`.
+int processesMatching(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string pid = e.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == std::to_string(getpid())) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+class LoadBalancerClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, runc, haproxy)";
+    if (run({"sh", "-c", "command -v runc"}).exit_code != 0) GTEST_SKIP() << "runc is not installed";
+    if (::access("/usr/sbin/haproxy", X_OK) != 0) GTEST_SKIP() << "haproxy is not installed";
+    char tmpl[] = "/tmp/berth-e2e-lb-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::mt19937 rng{std::random_device{}()};
+    name_ = "b";
+    for (int i = 0; i < 5; ++i) name_ += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
+    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kubeconfig", "HOME=" + dir_};
+    std::ofstream(dir_ + "/cluster.yaml")
+        << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata: {name: " << name_
+        << ", region: local-1}\navailabilityZones: [local-1a, local-1b, local-1c]\n"
+        << "vpc: {cidr: 10." << 100 + rng() % 100 << ".0.0/16, nat: {gateway: Single}}\n"
+        << "managedNodeGroups:\n  - {name: ng-1, instanceType: m5.large, desiredCapacity: 3, "
+           "minSize: 1, maxSize: 4, privateNetworking: true}\n";
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    berth({"cloud", "inject", "clear", "--cluster", name_});
+    berth({"cluster", "delete", name_}, std::chrono::seconds(180));
+    fs::remove_all(dir_);
+  }
+  CmdResult berth(const std::vector<std::string>& args,
+                  std::chrono::seconds timeout = std::chrono::seconds(300)) {
+    std::vector<std::string> argv = {berthBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "", env_, timeout);
+  }
+  CmdResult kubectl(const std::vector<std::string>& args, const std::string& input = "") {
+    std::vector<std::string> argv = {"kubectl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, input, env_, std::chrono::seconds(200));
+  }
+  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
+    CmdResult r = kubectl(args, input);
+    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << ": " << r.err;
+    return r.out;
+  }
+  json networkState() {
+    std::ifstream f(dir_ + "/state/" + name_ + "/cloud/network.json");
+    return f ? json::parse(f) : json::object();
+  }
+  // The zone of a pod's node, looked up once per pod ("" when it is unknown).
+  std::string zoneOf(const std::string& pod) {
+    if (pod.empty()) return "";
+    auto it = zones_.find(pod);
+    if (it != zones_.end()) return it->second;
+    CmdResult node = kubectl({"get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"});
+    if (node.exit_code != 0 || node.out.empty()) return "";
+    CmdResult zone = kubectl({"get", "node", node.out, "-o",
+                              "jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"});
+    if (zone.exit_code != 0) return "";
+    return zones_[pod] = zone.out;
+  }
+  // The pod answering one request to `url`, "" when it failed.
+  std::string ask(const std::string& url) {
+    CmdResult r = run({"curl", "-s", "--max-time", "3", url});
+    std::string body = r.exit_code == 0 ? r.out : "";
+    return body.substr(0, body.find('\n'));
+  }
+
+  std::string dir_, name_;
+  std::vector<std::string> env_;
+  std::map<std::string, std::string> zones_;  // pod -> zone
+};
+
+TEST_F(LoadBalancerClusterTest, ServiceAnswersFromEveryZoneAndSurvivesAZoneOutage) {
+  berth::testing::TestRegistry registry;
+  if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
+  std::string port = registry.address().substr(registry.address().find(':') + 1);
+  CmdResult created = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--registry-ports", port});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  ASSERT_EQ(kubectl({"wait", "nodes", "--all", "--for=condition=Ready", "--timeout=180s"}).exit_code, 0);
+
+  // Three pods, one per zone, each serving its own name.
+  std::string app =
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 3\n"
+      "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+      "    spec:\n      topologySpreadConstraints:\n      - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone,"
+      " whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}\n"
+      "      containers:\n      - name: web\n        image: localhost:" + port + "/berth/busybox:1\n"
+      "        env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]\n"
+      "        command: [sh, -c, 'mkdir -p /tmp/www && echo $POD_NAME > /tmp/www/index.html && "
+      "exec httpd -f -p 8080 -h /tmp/www']\n"
+      "        ports: [{containerPort: 8080}]\n"
+      "        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2}\n"
+      "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: LoadBalancer\n"
+      "  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n";
+  ok({"apply", "-f", "-"}, app);
+  CmdResult rolled = kubectl({"rollout", "status", "deploy/web", "--timeout=180s"});
+  ASSERT_EQ(rolled.exit_code, 0) << rolled.out << rolled.err << ok({"get", "pods", "-o", "wide"});
+  std::set<std::string> zones;
+  json pods = json::parse(ok({"get", "pods", "-l", "app=web", "-o", "json"}));
+  for (const auto& p : pods["items"]) zones.insert(zoneOf(p["metadata"]["name"]));
+  ASSERT_EQ(zones, (std::set<std::string>{"local-1a", "local-1b", "local-1c"})) << ok({"get", "pods", "-o", "wide"});
+
+  // The address in the Service's status and in the LoadBalancer object.
+  CmdResult waited = kubectl({"wait", "svc/web", "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
+                              "--timeout=120s"});
+  ASSERT_EQ(waited.exit_code, 0) << waited.err << ok({"describe", "svc", "web"});
+  std::string address = ok({"get", "svc", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"});
+  ASSERT_FALSE(address.empty());
+  std::string lbs = ok({"get", "loadbalancers"});
+  EXPECT_TRUE(contains(lbs, address)) << lbs;
+  json state = networkState(), lb;
+  for (const auto& [name, l] : state["loadBalancers"].items())
+    if (l["address"] == address) lb = l;
+  ASSERT_FALSE(lb.is_null()) << state.dump();
+  std::string netns = lb["netns"];
+  pid_t master = lb["haproxyPid"];
+  EXPECT_GE(processesMatching(dir_ + "/state/" + name_ + "/cloud/network/lb-"), 1);
+
+  // From the host, to the pods of every zone.
+  std::string url = "http://" + address + "/";
+  std::set<std::string> answered;
+  for (int i = 0; i < 60 && answered.size() < 3; ++i) {
+    std::string pod = ask(url);
+    ASSERT_TRUE(zones_.count(pod)) << "request " << i << " answered \"" << pod << "\"";
+    answered.insert(zones_[pod]);
+  }
+  EXPECT_EQ(answered, zones);
+
+  // One zone goes down: the Service keeps answering, in a bounded time only from the others.
+  const std::string dead = "local-1c";
+  CmdResult outage = berth({"cloud", "inject", "zone-outage", "--cluster", name_, dead});
+  ASSERT_EQ(outage.exit_code, 0) << outage.err;
+  EXPECT_TRUE(contains(outage.out, "crashed 1 instance")) << outage.out;
+  int clean = 0, tries = 0;
+  std::set<std::string> after;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (clean < 20 && std::chrono::steady_clock::now() < deadline) {
+    ++tries;
+    std::string zone = zoneOf(ask(url));  // a replacement pod may answer too
+    bool good = !zone.empty() && zone != dead;
+    clean = good ? clean + 1 : 0;
+    if (good) after.insert(zone);
+  }
+  EXPECT_EQ(clean, 20) << "after " << tries << " requests the service still failed or answered from " << dead
+                       << "\n" << ok({"get", "pods,nodes", "-o", "wide"});
+  EXPECT_EQ(after, (std::set<std::string>{"local-1a", "local-1b"}));
+  EXPECT_TRUE(contains(berth({"cloud", "instances", "--cluster", name_}).out, "Server.InternalError"));
+
+  // Deleting the Service deletes its balancer (kubectl waits for the finalizer).
+  ASSERT_EQ(kubectl({"delete", "svc", "web", "--timeout=120s"}).exit_code, 0);
+  EXPECT_FALSE(contains(run({"ip", "netns", "list"}).out, netns));
+  EXPECT_NE(::access(("/proc/" + std::to_string(master)).c_str(), F_OK), 0) << "haproxy survived its Service";
+  EXPECT_EQ(processesMatching(dir_ + "/state/" + name_ + "/cloud/network/lb-"), 0);
+  EXPECT_TRUE(networkState()["loadBalancers"].empty());
+
+  std::string prefix = networkState()["prefix"];
+  ASSERT_EQ(berth({"cloud", "inject", "clear", "--cluster", name_}).exit_code, 0);
+  CmdResult deleted = berth({"cluster", "delete", name_}, std::chrono::seconds(180));
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.out << deleted.err;
+  EXPECT_EQ(run({"sh", "-c", "ip netns list | grep -c " + name_}).out, "0\n");
+  EXPECT_EQ(run({"sh", "-c", "nft list tables | grep -c " + name_}).out, "0\n");
+  EXPECT_FALSE(contains(run({"ip", "-o", "link", "show"}).out, prefix));
+  EXPECT_EQ(processesMatching(dir_ + "/state"), 0);
+}
+
+}  // namespace
+}  // namespace berth::e2e
