@@ -139,8 +139,12 @@ std::vector<Cause> validateMetadata(const KindSpec& k, const json& obj) {
                       "metadata.name"});
   } else if (!(k.group.empty() && k.resource == "namespaces")) {
     // (A Namespace's validate checks its stricter label rule itself.)
-    bool label_rule = k.group.empty() && k.resource == "services";
-    auto errs = label_rule ? validateDns1123Label(name) : validateDns1123Subdomain(name);
+    std::vector<std::string> errs;
+    switch (k.name_rule) {
+      case KindSpec::NameRule::kSubdomain: errs = validateDns1123Subdomain(name); break;
+      case KindSpec::NameRule::kLabel: errs = validateDns1123Label(name); break;
+      case KindSpec::NameRule::kPathSegment: errs = validatePathSegmentName(name); break;
+    }
     for (const auto& e : errs)
       causes.push_back({"FieldValueInvalid", "Invalid value: \"" + name + "\": " + e, "metadata.name"});
   }

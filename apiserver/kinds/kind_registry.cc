@@ -14,6 +14,7 @@ const KindRegistry& KindRegistry::builtin() {
     kinds::registerMiscKinds(*r);
     kinds::registerBerthKinds(*r);
     kinds::registerNetworkKinds(*r);
+    kinds::registerRbacKinds(*r);
     return r;
   }();
   return *reg;

@@ -59,6 +59,11 @@ struct KindSpec {
   // spec (ConfigMap, Secret...) leave generation unset unless this is true.
   bool uses_generation = true;
 
+  // How metadata.name is checked: an RFC 1123 subdomain for most kinds, an RFC 1123 label for
+  // Services and Namespaces, a path segment for the RBAC kinds (e.g. "system:controller:x").
+  enum class NameRule { kSubdomain, kLabel, kPathSegment };
+  NameRule name_rule = NameRule::kSubdomain;
+
   // Fills in defaults in place, as upstream's SetDefaults_* (applied on create and update).
   std::function<void(json& obj)> defaults;
 

@@ -126,6 +126,7 @@ void registerAppsKinds(KindRegistry& reg);
 void registerBatchKinds(KindRegistry& reg);
 void registerMiscKinds(KindRegistry& reg);
 void registerNetworkKinds(KindRegistry& reg);  // kinds_network.cc
+void registerRbacKinds(KindRegistry& reg);     // kinds_rbac.cc
 
 // A cluster-scoped berth.dev/v1alpha1 kind with status and generation (the node-group and
 // network kinds start from it).

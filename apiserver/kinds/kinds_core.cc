@@ -412,6 +412,7 @@ const std::vector<std::string> kServiceTypes = {"ClusterIP", "ExternalName", "Lo
 
 KindSpec serviceKind() {
   KindSpec k = core("Service", "services", "service", true);
+  k.name_rule = KindSpec::NameRule::kLabel;
   k.short_names = {"svc"};
   k.categories = {"all"};
   k.has_status = true;

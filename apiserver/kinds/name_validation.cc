@@ -57,6 +57,16 @@ std::vector<std::string> validateDns1123Subdomain(std::string_view value) {
   return errs;
 }
 
+std::vector<std::string> validatePathSegmentName(std::string_view value) {
+  if (value == "." || value == "..") return {"may not be '" + std::string(value) + "'"};
+  std::vector<std::string> errs;
+  for (std::string_view bad : {"/", "%"}) {
+    if (value.find(bad) != std::string_view::npos)
+      errs.push_back("may not contain '" + std::string(bad) + "'");
+  }
+  return errs;
+}
+
 std::vector<std::string> validateIanaSvcName(std::string_view value) {
   std::vector<std::string> errs;
   if (value.size() > 15) errs.push_back(maxLenError(15));

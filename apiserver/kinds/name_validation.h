@@ -14,6 +14,8 @@ namespace berth::apiserver {
 std::vector<std::string> validateDns1123Label(std::string_view value);
 // RFC 1123 subdomain: at most 253 characters, dot-separated labels (most object names).
 std::vector<std::string> validateDns1123Subdomain(std::string_view value);
+// A name that is one URL path segment (RBAC roles and bindings): not "." or "..", no '/' or '%'.
+std::vector<std::string> validatePathSegmentName(std::string_view value);
 // IANA service name, as container and service port names (at most 15 characters, a letter).
 std::vector<std::string> validateIanaSvcName(std::string_view value);
 // A ConfigMap / Secret data key: [-._a-zA-Z0-9]+, at most 253 characters, not "." or "..".
