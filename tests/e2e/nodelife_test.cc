@@ -139,9 +139,10 @@ TEST_F(NodeLifeTest, ExpiredLeaseTaintsEvictsAndRecovers) {
   ok({"create", "-f", "-"}, nodeYaml(n2, "local-1b"));
   ok({"create", "-f", "-"}, leaseJson(n1));
 
-  // Tolerates the unreachable taint for 8 s; gets the default not-ready toleration (77 s).
+  // Tolerates the unreachable taint for 20 s (long enough for the checks below on a loaded
+  // machine); gets the default not-ready toleration (77 s).
   json tol = json::array({{{"key", "node.kubernetes.io/unreachable"}, {"operator", "Exists"},
-                           {"effect", "NoExecute"}, {"tolerationSeconds", 8}}});
+                           {"effect", "NoExecute"}, {"tolerationSeconds", 20}}});
   okNs({"create", "-f", "-"}, podJson("victim", n1, "evict", tol));
   json pod = json::parse(okNs({"get", "pod", "victim", "-o", "json"}));
   bool defaulted = false;
@@ -174,11 +175,11 @@ TEST_F(NodeLifeTest, ExpiredLeaseTaintsEvictsAndRecovers) {
       "--timeout=30s"});
   EXPECT_NE(ok({"get", "node", n1, "-o", "jsonpath={.spec.taints[*].effect}"}).find("NoSchedule"),
             std::string::npos);
-  // The pod is marked not ready but, tolerating the taint for 8 s, not evicted yet.
+  // The pod is marked not ready but, tolerating the taint for 20 s, not evicted yet.
   okNs({"wait", "pod/victim", "--for=condition=Ready=False", "--timeout=20s"});
   EXPECT_EQ(jsonpath("pod/victim", "{.metadata.name}"), "victim");
   // Then it is evicted, and the ReplicaSet puts a new pod on n2.
-  okNs({"wait", "pod/victim", "--for=delete", "--timeout=40s"});
+  okNs({"wait", "pod/victim", "--for=delete", "--timeout=60s"});
   std::string seen;
   EXPECT_TRUE(watch.waitFor(n2, std::chrono::seconds(30), &seen)) << seen;
   std::set<std::string> want = {"NodeNotReady/Node/" + n1, "NodeNotReady/Pod/victim",

@@ -22,7 +22,9 @@ const char* kNs = "sched";
 class SchedulerE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new Server();
+    // The nodes are API objects with no agent renewing their Leases: a long grace period keeps
+    // the node lifecycle controller from tainting them unreachable during a slow (ASan) run.
+    server_ = new Server({"--node-monitor-grace-period", "1h"});
     ASSERT_TRUE(server_->ok()) << "berth server did not start";
     ASSERT_EQ(server_->kubectl({"create", "namespace", kNs}).exit_code, 0);
     for (const char* z : {"a", "b", "c"}) addNode(std::string("node-") + z, std::string("local-1") + z, "4");
