@@ -527,10 +527,13 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
 
 Status RuncRuntime::startContainer(const std::string& id) {
   BERTH_ASSIGN_OR_RETURN(auto c, findContainer(id));
+  // The process runs from inside `runc start` on, and a short one may have exited (its shim
+  // recording finishedAt) before start returns: take the start time before.
+  TimePoint started = std::chrono::system_clock::now();
   auto r = runChecked(runcArgs({"start", id}));
   if (!r.isOk()) return r.status().withContext("starting container \"" + c->name + "\"");
   std::lock_guard<std::mutex> l(mu_);
-  c->started_at = std::chrono::system_clock::now();
+  c->started_at = started;
   return saveContainer(*c);
 }
 
