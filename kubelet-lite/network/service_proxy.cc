@@ -2,7 +2,6 @@
 
 #include "common/log.h"
 #include "kubelet-lite/network/proxy_rules.h"
-#include "kubelet-lite/runtime/host_command.h"
 
 namespace berth::kubelet::net {
 
@@ -33,6 +32,7 @@ ServiceInformers serviceInformers(client::Client* client) {
 ServiceProxy::ServiceProxy(client::Informer* services, client::Informer* slices, Options opts)
     : services_(services), slices_(slices), opts_(std::move(opts)),
       table_(proxyTableName(opts_.node_name)) {
+  if (!opts_.nft) opts_.nft = makeNftApplier();
   client::EventHandlers h;
   h.on_add = [this](const client::ObjectPtr&) { markDirty(); };
   h.on_update = [this](const client::ObjectPtr&, const client::ObjectPtr&) { markDirty(); };
@@ -53,9 +53,9 @@ void ServiceProxy::stop() {
   }
   cv_.notify_all();
   thread_.join();
-  auto r = runc::runCommand({"nft", "delete", "table", "ip", table_});
-  (void)r;
-  BLOG(2, "service proxy stopped").kv("table", table_);
+  // Idempotent: creating the table first makes the delete succeed when it is already gone.
+  Status st = opts_.nft->apply("table ip " + table_ + " {}\ndelete table ip " + table_ + "\n");
+  BLOG(2, "service proxy stopped").kv("table", table_).kv("removed", st.isOk());
 }
 
 std::string ServiceProxy::lastRuleset() const {
@@ -111,10 +111,7 @@ bool ServiceProxy::syncOnce() {
   RenderOptions ro{table_, opts_.pod_bridge, opts_.skip_ips};
   std::string script = renderRuleset(model, ro);
   auto t0 = std::chrono::steady_clock::now();
-  Status st;
-  auto r = runc::runCommand({"nft", "-f", "-"}, std::chrono::seconds(30), script);
-  if (!r.isOk()) st = r.status();
-  else if (r->exit_code != 0) st = internalError("nft -f: " + r->out);
+  Status st = opts_.nft->apply(script);
   auto now = std::chrono::steady_clock::now();
   if (!st.isOk()) {
     BLOG_WARN("service proxy: applying rules failed").kv("table", table_).kv("err", st.toString());
@@ -133,7 +130,8 @@ bool ServiceProxy::syncOnce() {
     last_ = std::move(script);
   }
   BLOG(4, "service proxy rules applied").kv("table", table_).kv("ports", sync.service_ports)
-      .kv("latencyMs", sync.latency.count() / 1000.0).kv("nftMs", sync.apply.count() / 1000.0);
+      .kv("latencyMs", sync.latency.count() / 1000.0).kv("nftMs", sync.apply.count() / 1000.0)
+      .kv("via", opts_.nft->mode());
   if (opts_.on_sync) opts_.on_sync(sync);
   return true;
 }

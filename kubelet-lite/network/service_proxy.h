@@ -1,8 +1,9 @@
 // ServiceProxy: kube-proxy's nftables mode inside the agent. It reads the Services and
 // EndpointSlices informers it is given (stripped with stripService/stripEndpointSlice, shared
 // with the cluster DNS; see serviceInformers()); any change marks the rules dirty and wakes the
-// sync thread, which renders the whole table (proxy_rules.h) and applies it with one `nft -f -`
-// transaction, so a burst of EndpointSlice updates coalesces into one write and packets never
+// sync thread, which renders the whole table (proxy_rules.h) and applies it as one nftables
+// transaction (NftApplier: in process through libnftables when it loads, else `nft -f -`), so a
+// burst of EndpointSlice updates coalesces into one write and packets never
 // see a half-made table. The table is named after the node ("berth-proxy-<node>"): agents that
 // share one network namespace each own theirs; they program the same Services, and the first
 // table to DNAT a connection wins. stop() removes the table.
@@ -23,6 +24,7 @@
 #include <thread>
 
 #include "client/informer.h"
+#include "kubelet-lite/network/nft_applier.h"
 
 namespace berth::kubelet::net {
 
@@ -47,6 +49,7 @@ class ServiceProxy {
     std::string pod_bridge;          // hairpin masquerade on this bridge (may be empty)
     std::set<std::string> skip_ips;  // cluster IPs not to DNAT (the node-local cluster DNS)
     std::function<void(const ProxySync&)> on_sync;  // called on the sync thread
+    std::shared_ptr<NftApplier> nft;                 // null: makeNftApplier()
   };
   // Adds its handlers: call before the informers start.
   ServiceProxy(client::Informer* services, client::Informer* slices, Options opts);
