@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "client/rest_client.h"
+#include "common/mounts.h"
 #include "common/strings.h"
 #include "networking/local/local_network.h"
 #include "networking/local/loopback_endpoint.h"
@@ -452,6 +453,7 @@ Status remove(const std::string& name) {
   BERTH_RETURN_IF_ERROR(networking::deleteLoopbackEndpoints(name));
   cloud->reset();
   BERTH_RETURN_IF_ERROR(removeKubeconfigContext(name));
+  BERTH_RETURN_IF_ERROR(unmountUnder(dir));  // what a killed agent's teardown left mounted
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return internalError("remove " + dir + ": " + ec.message());

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/mounts.h"
 #include "common/strings.h"
 #include "nodegroups/cloud/local/imds.h"
 
@@ -214,6 +215,10 @@ class Supervisor {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       BLOG(0, "instance teardown left something").kv("instance", rec_.instance.id).kv("log", dir_ + "/teardown.log");
+    // A root filesystem the teardown could not unmount (killed at its deadline) would keep the
+    // instance's directory, and the cluster's, from being removed.
+    Status st = unmountUnder(dir_ + "/agent");
+    if (!st.isOk()) BLOG(0, "instance mounts left").kv("instance", rec_.instance.id).kv("err", st.toString());
   }
 
   void finish(const std::string& reason, const std::string& message) {
