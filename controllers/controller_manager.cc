@@ -20,6 +20,7 @@
 #include "controllers/namespace_controller.h"
 #include "controllers/replicaset_controller.h"
 #include "controllers/scheduler/scheduler.h"
+#include "controllers/statefulset_controller.h"
 
 namespace berth::controllers {
 
@@ -35,7 +36,8 @@ Status ControllerManager::validate(const ControllerManagerOptions& opts) {
   std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
                                      "deployment", "endpoints", "endpointslice",
                                      "daemonset", "job", "scheduler",
-                                     "nodelifecycle", "disruption"};
+                                     "nodelifecycle", "disruption",
+                                     "statefulset"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
@@ -112,6 +114,15 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.recorder = cm->recorders_.back().get();
     cm->job_ = std::make_unique<JobController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  if (enabled("statefulset")) {
+    StatefulSetController::Config c;
+    c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "statefulset-controller", ""));
+    c.recorder = cm->recorders_.back().get();
+    cm->statefulset_ =
+        std::make_unique<StatefulSetController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   if (enabled("scheduler")) {
     cm->scheduler_ = std::make_unique<scheduler::Scheduler>(cm->client_.get(), cm->informers_.get(),
                                                             scheduler::Scheduler::Config());
@@ -162,6 +173,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->endpointslice_) cm->endpointslice_->start();
   if (cm->daemonset_) cm->daemonset_->start();
   if (cm->job_) cm->job_->start();
+  if (cm->statefulset_) cm->statefulset_->start();
   if (cm->scheduler_) cm->scheduler_->start();
   if (cm->nodelife_) cm->nodelife_->start();
   if (cm->taint_eviction_) cm->taint_eviction_->start();
@@ -177,6 +189,7 @@ void ControllerManager::stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto it = extra_.rbegin(); it != extra_.rend(); ++it) (*it)->stop();
+  if (statefulset_) statefulset_->stop();
   if (job_) job_->stop();
   if (daemonset_) daemonset_->stop();
   if (endpointslice_) endpointslice_->stop();

@@ -31,6 +31,7 @@ class GarbageCollector;
 class JobController;
 class NamespaceController;
 class ReplicaSetController;
+class StatefulSetController;
 namespace scheduler {
 class Scheduler;
 }
@@ -69,7 +70,7 @@ struct ControllerManagerOptions {
   int workers = 2;
   std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
                                       "endpoints", "endpointslice", "daemonset", "job",
-                                      "scheduler", "nodelifecycle", "disruption"};
+                                      "scheduler", "nodelifecycle", "disruption", "statefulset"};
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
@@ -104,6 +105,7 @@ class ControllerManager {
   std::unique_ptr<EndpointSliceController> endpointslice_;
   std::unique_ptr<DaemonSetController> daemonset_;
   std::unique_ptr<JobController> job_;
+  std::unique_ptr<StatefulSetController> statefulset_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   // One per event source ("daemonset-controller", ...); stopped after the controllers.
   std::vector<std::unique_ptr<client::EventRecorder>> recorders_;

@@ -41,6 +41,10 @@ const client::Resource& jobs() {
   static const client::Resource r{"batch", "v1", "jobs", "Job", true, kVerbs};
   return r;
 }
+const client::Resource& statefulSets() {
+  static const client::Resource r{"apps", "v1", "statefulsets", "StatefulSet", true, kVerbs};
+  return r;
+}
 }  // namespace res
 
 const json& jsonAt(const json& obj, std::initializer_list<const char*> path) {

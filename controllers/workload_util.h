@@ -31,6 +31,7 @@ const client::Resource& nodes();
 const client::Resource& daemonSets();
 const client::Resource& controllerRevisions();
 const client::Resource& jobs();
+const client::Resource& statefulSets();
 }  // namespace res
 
 // obj[path[0]][path[1]]...; a shared null when any step is missing or not an object.

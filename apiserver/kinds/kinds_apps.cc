@@ -1,4 +1,4 @@
-// apps/v1 kinds: Deployment, ReplicaSet, DaemonSet, ControllerRevision. Defaults follow pkg/apis/apps/v1/defaults.go,
+// apps/v1 kinds: Deployment, ReplicaSet, DaemonSet, StatefulSet, ControllerRevision. Defaults follow pkg/apis/apps/v1/defaults.go,
 // validation pkg/apis/apps/validation, tables pkg/printers/internalversion/printers.go (v1.32).
 #include <nlohmann/json.hpp>
 
@@ -237,6 +237,114 @@ KindSpec daemonSetKind() {
   return k;
 }
 
+// ---- StatefulSet -----------------------------------------------------------------------------
+
+// The spec fields an update may change (ValidateStatefulSetUpdate, v1.32); the message names
+// them as upstream does, without revisionHistoryLimit.
+bool statefulSetSpecChangeForbidden(const json& obj, const json& old) {
+  static const char* kMutable[] = {"replicas", "ordinals", "template", "updateStrategy",
+                                   "persistentVolumeClaimRetentionPolicy", "minReadySeconds",
+                                   "revisionHistoryLimit"};
+  const json* spec = find(obj, {"spec"});
+  const json* oldSpec = find(old, {"spec"});
+  json a = spec && spec->is_object() ? *spec : json::object();
+  json b = oldSpec && oldSpec->is_object() ? *oldSpec : json::object();
+  for (const char* f : kMutable) {
+    a.erase(f);
+    b.erase(f);
+  }
+  return a != b;
+}
+
+void validateStatefulSetStrategy(const json& obj, Errors& errs) {
+  std::string pmp = str(obj, {"spec", "podManagementPolicy"});
+  if (pmp.empty()) {
+    errs.required("spec.podManagementPolicy");
+  } else if (pmp != "OrderedReady" && pmp != "Parallel") {
+    errs.invalid("spec.podManagementPolicy", pmp, "must be 'OrderedReady' or 'Parallel'");
+  }
+  const json* us = find(obj, {"spec", "updateStrategy"});
+  std::string type = us ? str(*us, {"type"}) : "";
+  const json* ru = us ? find(*us, {"rollingUpdate"}) : nullptr;
+  bool hasRu = ru && !ru->is_null();
+  if (type.empty()) {
+    errs.required("spec.updateStrategy");
+  } else if (type == "OnDelete") {
+    if (hasRu) {
+      errs.invalidText("spec.updateStrategy.rollingUpdate", ru->dump(),
+                       "only allowed for updateStrategy 'RollingUpdate'");
+    }
+  } else if (type == "RollingUpdate") {
+    if (hasRu) {
+      errs.nonNegative("spec.updateStrategy.rollingUpdate.partition", find(*ru, {"partition"}));
+      const json* mu = find(*ru, {"maxUnavailable"});
+      if (mu && !mu->is_null()) {
+        validateIntOrPercent(mu, "spec.updateStrategy.rollingUpdate.maxUnavailable", errs);
+        if (intOrPercentValue(mu, 100, false) == 0) {
+          errs.invalidIntOrString("spec.updateStrategy.rollingUpdate.maxUnavailable", *mu,
+                                  "must be greater than 0");
+        }
+      }
+    }
+  } else {
+    errs.invalid("spec.updateStrategy", type, "must be 'RollingUpdate' or 'OnDelete'");
+  }
+  const json* pol = find(obj, {"spec", "persistentVolumeClaimRetentionPolicy"});
+  for (const char* f : {"whenDeleted", "whenScaled"}) {
+    std::string v = pol ? str(*pol, {f}) : "";
+    if (!v.empty() && v != "Retain" && v != "Delete") {
+      errs.notSupported(std::string("spec.persistentVolumeClaimRetentionPolicy.") + f, v,
+                        {"Retain", "Delete"});
+    }
+  }
+}
+
+KindSpec statefulSetKind() {
+  KindSpec k = apps("StatefulSet", "statefulsets", "statefulset");
+  k.short_names = {"sts"};
+  k.has_scale = true;
+  k.defaults = [](json& obj) {
+    json& spec = child(obj, "spec");
+    setDefault(spec, "replicas", 1);
+    setDefault(spec, "podManagementPolicy", "OrderedReady");
+    json& us = child(spec, "updateStrategy");
+    setDefault(us, "type", "RollingUpdate");
+    if (str(us, {"type"}) == "RollingUpdate") {
+      setDefault(child(us, "rollingUpdate"), "partition", 0);
+    }
+    setDefault(spec, "revisionHistoryLimit", 10);
+    json& pol = child(spec, "persistentVolumeClaimRetentionPolicy");
+    setDefault(pol, "whenDeleted", "Retain");
+    setDefault(pol, "whenScaled", "Retain");
+    defaultPodTemplate(spec["template"]);
+  };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    validateWorkload(obj, nullptr, "StatefulSet", errs);
+    errs.nonNegative("spec.ordinals.start", find(obj, {"spec", "ordinals", "start"}));
+    validateStatefulSetStrategy(obj, errs);
+    if (old && statefulSetSpecChangeForbidden(obj, *old)) {
+      errs.forbidden("spec", "updates to statefulset spec for fields other than 'replicas', "
+                             "'ordinals', 'template', 'updateStrategy', "
+                             "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are "
+                             "forbidden");
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(), column("Ready", "string", "Number of the pod with ready state"),
+               ageColumn(),
+               column("Containers", "string", "Names of each container in the template.", 1),
+               column("Images", "string", "Images referenced by each container in the template.", 1)};
+  k.cells = [](const json& obj, TimePoint now) {
+    const json* spec = find(obj, {"spec", "template", "spec"});
+    return std::vector<json>{str(obj, {"metadata", "name"}),
+                             std::to_string(num(obj, {"status", "readyReplicas"})) + "/" +
+                                 std::to_string(num(obj, {"spec", "replicas"})),
+                             ageCell(obj, now), containerNames(spec), containerImages(spec)};
+  };
+  return k;
+}
+
 // ---- ControllerRevision ----------------------------------------------------------------------
 
 KindSpec controllerRevisionKind() {
@@ -289,6 +397,7 @@ void registerAppsKinds(KindRegistry& reg) {
   reg.add(deploymentKind());
   reg.add(replicaSetKind());
   reg.add(daemonSetKind());
+  reg.add(statefulSetKind());
 }
 
 }  // namespace berth::apiserver::kinds
