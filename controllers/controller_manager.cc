@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "controllers/garbage_collector.h"
+#include "controllers/cronjob_controller.h"
 #include "controllers/daemonset_controller.h"
 #include "controllers/deployment_controller.h"
 #include "controllers/endpoints_controller.h"
@@ -37,7 +38,7 @@ Status ControllerManager::validate(const ControllerManagerOptions& opts) {
                                      "deployment", "endpoints", "endpointslice",
                                      "daemonset", "job", "scheduler",
                                      "nodelifecycle", "disruption",
-                                     "statefulset"};
+                                     "statefulset", "cronjob"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
@@ -123,6 +124,14 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     cm->statefulset_ =
         std::make_unique<StatefulSetController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  if (enabled("cronjob")) {
+    CronJobController::Config c;
+    c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "cronjob-controller", ""));
+    c.recorder = cm->recorders_.back().get();
+    cm->cronjob_ = std::make_unique<CronJobController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   if (enabled("scheduler")) {
     cm->scheduler_ = std::make_unique<scheduler::Scheduler>(cm->client_.get(), cm->informers_.get(),
                                                             scheduler::Scheduler::Config());
@@ -174,6 +183,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->daemonset_) cm->daemonset_->start();
   if (cm->job_) cm->job_->start();
   if (cm->statefulset_) cm->statefulset_->start();
+  if (cm->cronjob_) cm->cronjob_->start();
   if (cm->scheduler_) cm->scheduler_->start();
   if (cm->nodelife_) cm->nodelife_->start();
   if (cm->taint_eviction_) cm->taint_eviction_->start();
@@ -189,6 +199,7 @@ void ControllerManager::stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto it = extra_.rbegin(); it != extra_.rend(); ++it) (*it)->stop();
+  if (cronjob_) cronjob_->stop();
   if (statefulset_) statefulset_->stop();
   if (job_) job_->stop();
   if (daemonset_) daemonset_->stop();

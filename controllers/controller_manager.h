@@ -32,6 +32,7 @@ class JobController;
 class NamespaceController;
 class ReplicaSetController;
 class StatefulSetController;
+class CronJobController;
 namespace scheduler {
 class Scheduler;
 }
@@ -70,7 +71,8 @@ struct ControllerManagerOptions {
   int workers = 2;
   std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
                                       "endpoints", "endpointslice", "daemonset", "job",
-                                      "scheduler", "nodelifecycle", "disruption", "statefulset"};
+                                      "scheduler", "nodelifecycle", "disruption", "statefulset",
+                                      "cronjob"};
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
@@ -106,6 +108,7 @@ class ControllerManager {
   std::unique_ptr<DaemonSetController> daemonset_;
   std::unique_ptr<JobController> job_;
   std::unique_ptr<StatefulSetController> statefulset_;
+  std::unique_ptr<CronJobController> cronjob_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   // One per event source ("daemonset-controller", ...); stopped after the controllers.
   std::vector<std::unique_ptr<client::EventRecorder>> recorders_;

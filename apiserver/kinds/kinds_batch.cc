@@ -1,8 +1,10 @@
-// batch/v1 Job. Defaults follow pkg/apis/batch/v1/defaults.go, validation
-// pkg/apis/batch/validation, the table printJob (v1.32, with the Status column).
+// batch/v1 Job and CronJob. Defaults follow pkg/apis/batch/v1/defaults.go, validation
+// pkg/apis/batch/validation, the tables printJob (v1.32, with the Status column) and printCronJob.
 #include <nlohmann/json.hpp>
 
 #include "apiserver/kinds/kind_util.h"
+#include "common/cron.h"
+#include "common/strings.h"
 
 namespace berth::apiserver::kinds {
 
@@ -160,8 +162,113 @@ KindSpec jobKind() {
   return k;
 }
 
+// ---- CronJob ---------------------------------------------------------------------------------
+
+void validateTimeZone(const json* tz, Errors& errs) {
+  if (!tz || tz->is_null()) return;
+  if (!tz->is_string()) {
+    errs.invalid("spec.timeZone", *tz, "must be a string");
+    return;
+  }
+  std::string name = tz->get<std::string>();
+  if (name.empty()) {
+    errs.invalid("spec.timeZone", name, "timeZone must be nil or non-empty string");
+  } else if (toLower(name) == "local") {
+    errs.invalid("spec.timeZone", name,
+                 "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones");
+  } else if (auto loaded = TimeZone::load(name); !loaded.isOk()) {
+    errs.invalid("spec.timeZone", name, loaded.status().message());
+  }
+}
+
+void validateCronJobSpec(const json& obj, Errors& errs) {
+  const json* sched = find(obj, {"spec", "schedule"});
+  std::string schedule = sched && sched->is_string() ? sched->get<std::string>() : "";
+  if (schedule.empty()) {
+    errs.required("spec.schedule");
+  } else if (schedule.find("TZ") != std::string::npos) {
+    errs.invalid("spec.schedule", schedule,
+                 "cannot use TZ or CRON_TZ in schedule, use timeZone field instead");
+  } else if (auto parsed = CronSchedule::parse(schedule); !parsed.isOk()) {
+    errs.invalid("spec.schedule", schedule, parsed.status().message());
+  }
+  validateTimeZone(find(obj, {"spec", "timeZone"}), errs);
+  std::string cp = str(obj, {"spec", "concurrencyPolicy"});
+  if (cp.empty()) {
+    errs.required("spec.concurrencyPolicy");
+  } else if (cp != "Allow" && cp != "Forbid" && cp != "Replace") {
+    errs.notSupported("spec.concurrencyPolicy", cp, {"Allow", "Forbid", "Replace"});
+  }
+  errs.nonNegative("spec.startingDeadlineSeconds", find(obj, {"spec", "startingDeadlineSeconds"}));
+  errs.nonNegative("spec.successfulJobsHistoryLimit", find(obj, {"spec", "successfulJobsHistoryLimit"}));
+  errs.nonNegative("spec.failedJobsHistoryLimit", find(obj, {"spec", "failedJobsHistoryLimit"}));
+  const json* tmpl = find(obj, {"spec", "jobTemplate", "spec", "template"});
+  validatePodTemplate(tmpl, "spec.jobTemplate.spec.template", errs);
+  if (tmpl) {
+    std::string rp = str(*tmpl, {"spec", "restartPolicy"});
+    if (rp != "OnFailure" && rp != "Never") {
+      errs.notSupported("spec.jobTemplate.spec.template.spec.restartPolicy", rp, {"OnFailure", "Never"});
+    }
+  }
+}
+
+KindSpec cronJobKind() {
+  KindSpec k;
+  k.group = "batch";
+  k.version = "v1";
+  k.kind = "CronJob";
+  k.resource = "cronjobs";
+  k.singular = "cronjob";
+  k.namespaced = true;
+  k.short_names = {"cj"};
+  k.categories = {"all"};
+  k.has_status = true;
+  k.uses_generation = true;
+  k.defaults = [](json& obj) {
+    json& spec = child(obj, "spec");
+    setDefault(spec, "concurrencyPolicy", "Allow");
+    setDefault(spec, "suspend", false);
+    setDefault(spec, "successfulJobsHistoryLimit", 3);
+    setDefault(spec, "failedJobsHistoryLimit", 1);
+    defaultPodTemplate(child(child(spec, "jobTemplate"), "spec")["template"]);
+  };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    // Job names are "<cronjob>-<minutes>", which must stay within 63 characters.
+    std::string name = str(obj, {"metadata", "name"});
+    if (name.size() > 52) errs.invalid("metadata.name", name, "must be no more than 52 characters");
+    validateCronJobSpec(obj, errs);
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("Schedule", "string", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+               column("Timezone", "string", "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will default to the time zone of the kube-controller-manager process. The set of valid time zone names and the time zone offset is loaded from the system-wide time zone database by the API server during CronJob validation and the controller manager during execution. If no system-wide time zone database can be found a bundled version of the database is used instead. If the time zone name becomes invalid during the lifetime of a CronJob or due to a change in host configuration, the controller will stop creating new new Jobs and will create a system event with the reason UnknownTimeZone. More information can be found in https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#time-zones"),
+               column("Suspend", "boolean", "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false."),
+               column("Active", "integer", "A list of pointers to currently running jobs."),
+               column("Last Schedule", "string", "Information when was the last time the job was successfully scheduled."),
+               ageColumn(),
+               column("Containers", "string", "Names of each container in the template.", 1),
+               column("Images", "string", "Images referenced by each container in the template.", 1),
+               column("Selector", "string", "A label query over pods that should match the pod count.", 1)};
+  k.cells = [](const json& obj, TimePoint now) {
+    const json* last = find(obj, {"status", "lastScheduleTime"});
+    std::string lastSchedule = last && last->is_string() ? since(last, now) : "<none>";
+    const json* tspec = find(obj, {"spec", "jobTemplate", "spec", "template", "spec"});
+    return std::vector<json>{str(obj, {"metadata", "name"}), str(obj, {"spec", "schedule"}),
+                             str(obj, {"spec", "timeZone"}, "<none>"),
+                             flag(obj, {"spec", "suspend"}) ? "True" : "False",
+                             static_cast<int64_t>(count(obj, {"status", "active"})), lastSchedule,
+                             ageCell(obj, now), containerNames(tspec), containerImages(tspec),
+                             formatLabelSelector(find(obj, {"spec", "jobTemplate", "spec", "selector"}))};
+  };
+  return k;
+}
+
 }  // namespace
 
-void registerBatchKinds(KindRegistry& reg) { reg.add(jobKind()); }
+void registerBatchKinds(KindRegistry& reg) {
+  reg.add(jobKind());
+  reg.add(cronJobKind());
+}
 
 }  // namespace berth::apiserver::kinds
