@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
   g++ meson ninja-build ccache pkg-config python3
   libcpp-httplib-dev libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
-  libcurl4-openssl-dev zlib1g-dev libgtest-dev libgmock-dev
+  libcurl4-openssl-dev zlib1g-dev libgtest-dev libgmock-dev libjemalloc-dev
   clang libclang-rt-14-dev
   openssl curl iproute2 procps
   runc docker-registry umoci skopeo busybox-static
