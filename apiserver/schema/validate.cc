@@ -14,34 +14,56 @@ namespace {
 
 using nlohmann::json;
 
-std::string child(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
+// Extends a field path for the scope of a child walk ("a" -> "a.b" or "a[3]") and restores it
+// afterwards, so walking a tree allocates no path strings unless one is reported.
+class PathScope {
+ public:
+  PathScope(std::string& path, std::string_view name) : path_(path), len_(path.size()) {
+    if (!path.empty()) path += '.';
+    path += name;
+  }
+  PathScope(std::string& path, size_t index) : path_(path), len_(path.size()) {
+    path += '[';
+    path += std::to_string(index);
+    path += ']';
+  }
+  PathScope(const PathScope&) = delete;
+  PathScope& operator=(const PathScope&) = delete;
+  ~PathScope() { path_.resize(len_); }
 
-void walkUnknown(const json& v, const Type& type, const std::string& path,
-                 std::vector<std::string>* out) {
+ private:
+  std::string& path_;
+  size_t len_;
+};
+
+void walkUnknown(const json& v, const Type& type, std::string& path, std::vector<std::string>* out) {
   switch (type.kind) {
     case TypeKind::kObject: {
       if (!v.is_object()) return;
-      for (const auto& [key, val] : v.items()) {
-        const Field* f = type.field(key);
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        const Field* f = type.field(it.key());
+        PathScope scope(path, it.key());
         if (!f) {
-          if (!type.preserve_unknown_fields) out->push_back(child(path, key));
+          if (!type.preserve_unknown_fields) out->push_back(path);
           continue;
         }
-        walkUnknown(val, *f->type, child(path, key), out);
+        walkUnknown(it.value(), *f->type, path, out);
       }
       return;
     }
     case TypeKind::kArray:
       if (!v.is_array()) return;
       for (size_t i = 0; i < v.size(); ++i) {
-        walkUnknown(v[i], *type.elem, path + "[" + std::to_string(i) + "]", out);
+        PathScope scope(path, i);
+        walkUnknown(v[i], *type.elem, path, out);
       }
       return;
     case TypeKind::kMap:
       if (!v.is_object()) return;
-      for (const auto& [key, val] : v.items()) walkUnknown(val, *type.elem, child(path, key), out);
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        PathScope scope(path, it.key());
+        walkUnknown(it.value(), *type.elem, path, out);
+      }
       return;
     default:
       return;
@@ -57,7 +79,7 @@ std::string describe(const json& v) {
   return "null";
 }
 
-void walkTypes(const json& v, const Type& type, const std::string& path, std::vector<Cause>* out) {
+void walkTypes(const json& v, const Type& type, std::string& path, std::vector<Cause>* out) {
   if (v.is_null()) return;
   auto bad = [&](const char* expected) {
     out->push_back({"FieldValueTypeInvalid",
@@ -109,8 +131,11 @@ void walkTypes(const json& v, const Type& type, const std::string& path, std::ve
         bad("object");
         return;
       }
-      for (const auto& [key, val] : v.items()) {
-        if (const Field* f = type.field(key)) walkTypes(val, *f->type, child(path, key), out);
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (const Field* f = type.field(it.key())) {
+          PathScope scope(path, it.key());
+          walkTypes(it.value(), *f->type, path, out);
+        }
       }
       return;
     case TypeKind::kArray:
@@ -119,7 +144,8 @@ void walkTypes(const json& v, const Type& type, const std::string& path, std::ve
         return;
       }
       for (size_t i = 0; i < v.size(); ++i) {
-        walkTypes(v[i], *type.elem, path + "[" + std::to_string(i) + "]", out);
+        PathScope scope(path, i);
+        walkTypes(v[i], *type.elem, path, out);
       }
       return;
     case TypeKind::kMap:
@@ -127,32 +153,118 @@ void walkTypes(const json& v, const Type& type, const std::string& path, std::ve
         bad("object");
         return;
       }
-      for (const auto& [key, val] : v.items()) walkTypes(val, *type.elem, child(path, key), out);
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        PathScope scope(path, it.key());
+        walkTypes(it.value(), *type.elem, path, out);
+      }
       return;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Duplicate-key tracking for parseJsonStrict.
+// parseJsonStrict: a SAX handler that builds the tree as nlohmann's own parser does (last
+// duplicate wins) and reports duplicate keys; paths are built only for the duplicates.
 
-struct TooDeep {};
+constexpr size_t kMaxJsonDepth = 1000;
 
-constexpr int kMaxJsonDepth = 1000;
+class StrictDomBuilder {
+ public:
+  StrictDomBuilder(json* root, std::vector<std::string>* duplicates)
+      : root_(root), duplicates_(duplicates) {}
 
-struct Frame {
-  bool is_object;
-  std::string path;       // path of this container
-  std::set<std::string> keys;
-  std::string key;        // object: the current key
-  long index = -1;        // array: the current element
+  bool null() { return value(nullptr); }
+  bool boolean(bool v) { return value(v); }
+  bool number_integer(json::number_integer_t v) { return value(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return value(v); }
+  bool number_float(json::number_float_t v, const std::string&) { return value(v); }
+  bool string(std::string& v) { return value(std::move(v)); }
+  bool binary(json::binary_t& v) { return value(std::move(v)); }
+  bool start_object(size_t) { return open(json::value_t::object); }
+  bool start_array(size_t) { return open(json::value_t::array); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(std::string& k) {
+    Frame& f = stack_.back();
+    if (duplicates_ && f.node->contains(k)) duplicates_->push_back(pathTo(k));
+    f.element = &(*f.node)[k];
+    f.key = std::move(k);
+    return true;
+  }
+
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception& e) {
+    error_ = e.what();
+    return false;
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  struct Frame {
+    json* node;
+    json* element = nullptr;  // object: the member the next value goes to
+    std::string key;          // object: the current member's name
+    size_t index = 0;         // array: elements so far
+  };
+
+  template <typename V>
+  json* place(V&& v) {
+    if (stack_.empty()) {
+      *root_ = json(std::forward<V>(v));
+      return root_;
+    }
+    Frame& f = stack_.back();
+    if (f.node->is_array()) {
+      f.node->emplace_back(std::forward<V>(v));
+      ++f.index;
+      return &f.node->back();
+    }
+    *f.element = json(std::forward<V>(v));
+    return f.element;
+  }
+
+  template <typename V>
+  bool value(V&& v) {
+    place(std::forward<V>(v));
+    return true;
+  }
+
+  bool open(json::value_t t) {
+    if (stack_.size() >= kMaxJsonDepth) {
+      error_ = "json: nesting deeper than " + std::to_string(kMaxJsonDepth);
+      return false;
+    }
+    json* node = place(t);
+    stack_.push_back({node});
+    return true;
+  }
+
+  bool close() {
+    stack_.pop_back();
+    return true;
+  }
+
+  // The path of member `k` of the innermost object, as unknownFields reports paths.
+  std::string pathTo(const std::string& k) const {
+    std::string path;
+    for (size_t i = 0; i + 1 < stack_.size(); ++i) {
+      const Frame& f = stack_[i];
+      if (f.node->is_array()) {
+        path += '[' + std::to_string(f.index - 1) + ']';
+      } else {
+        if (!path.empty()) path += '.';
+        path += f.key;
+      }
+    }
+    if (!path.empty()) path += '.';
+    return path + k;
+  }
+
+  json* root_;
+  std::vector<std::string>* duplicates_;
+  std::vector<Frame> stack_;
+  std::string error_;
 };
-
-std::string elementPath(const std::vector<Frame>& stack) {
-  if (stack.empty()) return "";
-  const Frame& f = stack.back();
-  if (f.is_object) return child(f.path, f.key);
-  return f.path + "[" + std::to_string(f.index) + "]";
-}
 
 // ---------------------------------------------------------------------------------------------
 // YAML
@@ -341,59 +453,30 @@ Status convertYaml(const YAML::Node& node, int depth, size_t* budget, json* out)
 
 std::vector<std::string> unknownFields(const nlohmann::json& obj, const Type& type) {
   std::vector<std::string> out;
-  walkUnknown(obj, type, "", &out);
+  std::string path;
+  walkUnknown(obj, type, path, &out);
   return out;
 }
 
 std::vector<Cause> typeErrors(const nlohmann::json& obj, const Type& type) {
   std::vector<Cause> out;
-  walkTypes(obj, type, "", &out);
+  std::string path;
+  walkTypes(obj, type, path, &out);
   return out;
 }
 
 Result<nlohmann::json> parseJsonStrict(std::string_view body,
                                        std::vector<std::string>* duplicate_fields) {
-  std::vector<Frame> stack;
-  auto cb = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
-    if (depth > kMaxJsonDepth) throw TooDeep{};
-    auto enterValue = [&] {
-      if (!stack.empty() && !stack.back().is_object) ++stack.back().index;
-    };
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start: {
-        enterValue();
-        Frame f;
-        f.is_object = event == json::parse_event_t::object_start;
-        f.path = elementPath(stack);
-        stack.push_back(std::move(f));
-        break;
-      }
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        Frame& f = stack.back();
-        f.key = parsed.get<std::string>();
-        if (!f.keys.insert(f.key).second && duplicate_fields) {
-          duplicate_fields->push_back(child(f.path, f.key));
-        }
-        break;
-      }
-      case json::parse_event_t::value:
-        enterValue();
-        break;
-    }
-    return true;
-  };
+  json out;
+  StrictDomBuilder builder(&out, duplicate_fields);
+  bool ok = false;
   try {
-    return json::parse(body.begin(), body.end(), cb);
-  } catch (const TooDeep&) {
-    return badRequest("json: nesting deeper than " + std::to_string(kMaxJsonDepth));
+    ok = json::sax_parse(body.begin(), body.end(), &builder);
   } catch (const json::exception& e) {
     return badRequest(e.what());
   }
+  if (!ok) return badRequest(builder.error());
+  return out;
 }
 
 Result<nlohmann::json> yamlToJson(std::string_view yaml) {
