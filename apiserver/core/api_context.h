@@ -46,6 +46,9 @@ struct RequestCtx {
   std::vector<std::string> warnings;
   std::vector<std::string> duplicate_fields;  // from decoding the body, for fieldValidation
   bool is_apply = false;                      // a server-side apply patch
+  // Set by createObject: the created object serialised with its resourceVersion, so the
+  // response reuses the bytes written to the store instead of encoding the object again.
+  std::string created_json;
   std::chrono::steady_clock::time_point started;
   std::string metric_resource;
   int code = 0;

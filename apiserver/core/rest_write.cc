@@ -331,8 +331,9 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
   if (dry_run) return obj;
   auto start = std::chrono::steady_clock::now();
   // resourceVersion is not stored: it is the row's revision (erased above).
+  std::string stored = obj.dump();
   auto rev = store->create(objectKey(k, k.namespaced ? meta["namespace"].get<std::string>() : "", name),
-                           obj.dump());
+                           stored);
   metrics.observeStore("create", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (!rev.isOk()) {
     if (is_service) services->release(obj);
@@ -340,6 +341,7 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
     return rev.status();
   }
   obj["metadata"]["resourceVersion"] = std::to_string(*rev);
+  ctx.created_json = withResourceVersion(stored, *rev);
   return obj;
 }
 
@@ -483,6 +485,8 @@ void ApiServer::Impl::handleCreate(RequestCtx& ctx) {
   if (isCsrKind(k)) stampCsrRequestor(ctx.user, obj);
   auto r = createObject(ctx, k, std::move(obj), dryRun(ctx.req));
   if (!r.isOk()) return sendError(ctx, r.status(), name);
+  if (ctx.out == OutFormat::kJson && !ctx.created_json.empty())
+    return respond(ctx, 201, "application/json", std::move(ctx.created_json));
   sendObject(ctx, 201, *r);
 }
 
