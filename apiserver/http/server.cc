@@ -244,6 +244,57 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
 // ---- Connection -----------------------------------------------------------------------------
 
+// The bytes a connection has yet to send, as a queue of segments sent front to back. Small
+// appends join the last segment, so many small writes (watch events, a head and a short body)
+// go out as one TLS record and one system call; a large body is queued as it is (moved), so
+// it is neither copied nor compacted while it is sent. Loop thread only.
+class OutBuffer {
+ public:
+  static constexpr size_t kOwnSegment = 64 * 1024;  // bodies this large keep their own segment
+
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+
+  void append(std::string_view bytes) {
+    if (bytes.empty()) return;
+    if (segs_.empty() || segs_.back().size() >= kOwnSegment) segs_.emplace_back();
+    segs_.back().append(bytes);
+    size_ += bytes.size();
+  }
+  void append(std::string&& bytes) {
+    if (bytes.size() < kOwnSegment) return append(std::string_view(bytes));
+    size_ += bytes.size();
+    if (!segs_.empty() && segs_.back().empty()) segs_.back() = std::move(bytes);
+    else segs_.push_back(std::move(bytes));
+  }
+
+  // The unsent bytes of the front segment (empty when nothing is queued).
+  std::string_view front() const {
+    if (segs_.empty()) return {};
+    return std::string_view(segs_.front()).substr(off_);
+  }
+
+  // Marks n bytes of front() sent. A finished small segment is kept, cleared, for the next
+  // writes (a stream reuses one buffer); a large one is released.
+  void consume(size_t n) {
+    off_ += n;
+    size_ -= n;
+    while (!segs_.empty() && off_ == segs_.front().size()) {
+      off_ = 0;
+      if (segs_.size() == 1 && segs_.front().capacity() <= kKeptOutputCapacity) {
+        segs_.front().clear();
+        break;
+      }
+      segs_.pop_front();
+    }
+  }
+
+ private:
+  std::deque<std::string> segs_;
+  size_t off_ = 0;   // sent bytes of segs_.front()
+  size_t size_ = 0;  // unsent bytes in all segments
+};
+
 struct OutItem {
   enum Kind { kData, kEndResponse, kUpgrade, kClose };
   Kind kind;
@@ -314,8 +365,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   RequestParser parser_;
   bool handshake_done_ = false;
   std::string in_;
-  std::string out_;
-  size_t out_off_ = 0;
+  OutBuffer out_;
   size_t tls_retry_len_ = 0;  // an SSL_write that must be repeated with the same length
   bool tls_write_wants_read_ = false;
   bool busy_ = false;
@@ -580,14 +630,7 @@ bool Conn::enqueue(OutItem item) {
   return true;
 }
 
-void Conn::appendOut(std::string&& bytes) {
-  if (out_off_ == out_.size()) {
-    out_ = std::move(bytes);
-    out_off_ = 0;
-  } else {
-    out_ += bytes;
-  }
-}
+void Conn::appendOut(std::string&& bytes) { out_.append(std::move(bytes)); }
 
 void Conn::drainPending() {
   std::vector<OutItem> items;
@@ -603,13 +646,9 @@ void Conn::drainPending() {
       case OutItem::kData:
         if (item.shared_chunk) {
           // Appended into the buffer's existing capacity: a stream reuses one buffer.
-          if (out_off_ == out_.size()) {
-            out_.clear();
-            out_off_ = 0;
-          }
-          out_ += item.bytes;
-          out_ += *item.shared_chunk;
-          out_ += "\r\n";
+          out_.append(std::string_view(item.bytes));
+          out_.append(std::string_view(*item.shared_chunk));
+          out_.append(std::string_view("\r\n"));
         } else {
           appendOut(std::move(item.bytes));
         }
@@ -622,7 +661,7 @@ void Conn::drainPending() {
         if (item.close_after) close_after_flush_ = true;
         break;
       case OutItem::kUpgrade:
-        out_ += item.bytes;
+        out_.append(std::string_view(item.bytes));
         busy_ = false;
         upgraded_ = true;
         writer_.reset();
@@ -634,7 +673,7 @@ void Conn::drainPending() {
   }
   // A stream whose client does not keep up is cut off; a complete response is bounded by
   // its own size and is always sent.
-  if (!request_done && out_.size() - out_off_ > kMaxBufferedOutput) {
+  if (!request_done && out_.size() > kMaxBufferedOutput) {
     close("client too slow");
     return;
   }
@@ -719,8 +758,8 @@ void Conn::updateInterest() {
   if (isClosed()) return;
   uint32_t ev = EPOLLRDHUP;
   if (!throttled()) ev |= EPOLLIN;
-  if (out_off_ < out_.size() || !handshake_done_) ev |= (events_ & EPOLLOUT);
-  if (out_off_ < out_.size()) ev |= EPOLLOUT;
+  if (!out_.empty() || !handshake_done_) ev |= (events_ & EPOLLOUT);
+  if (!out_.empty()) ev |= EPOLLOUT;
   if (ev != events_) {
     events_ = ev;
     loop_->setEvents(fd_, ev);
@@ -749,7 +788,7 @@ void Conn::onEvent(uint32_t events) {
     doRead();
     if (isClosed()) return;
   }
-  if (out_off_ < out_.size()) flush();
+  if (!out_.empty()) flush();
   if (!isClosed()) updateInterest();
 }
 
@@ -851,7 +890,7 @@ void Conn::processInput() {
     if (state == RequestParser::State::kNeedMore) {
       if (parser_.wantsContinue()) {
         parser_.continueSent();
-        out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        out_.append(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
         flush();
       }
       return;
@@ -862,9 +901,9 @@ void Conn::processInput() {
 
 void Conn::sendErrorAndClose(int status, const std::string& message) {
   std::string body = message + "\n";
-  out_ += "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
-  out_ += "Content-Type: text/plain\r\nConnection: close\r\nDate: " + httpDate() + "\r\n";
-  out_ += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  out_.append("HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n" +
+              "Content-Type: text/plain\r\nConnection: close\r\nDate: " + httpDate() + "\r\n" +
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   close_after_flush_ = true;
   in_.clear();
   flush();
@@ -900,16 +939,17 @@ void Conn::dispatch() {
 }
 
 void Conn::flush() {
-  while (out_off_ < out_.size()) {
-    size_t len = out_.size() - out_off_;
+  while (!out_.empty()) {
+    std::string_view front = out_.front();
+    size_t len = front.size();
     if (ssl_) {
       len = tls_retry_len_ ? tls_retry_len_ : std::min(len, kMaxTlsWrite);
     }
     size_t n = 0;
-    Io io = rawWrite(out_.data() + out_off_, len, &n);
+    Io io = rawWrite(front.data(), len, &n);
     if (io == Io::kOk) {
       tls_retry_len_ = 0;
-      out_off_ += n;
+      out_.consume(n);
       continue;
     }
     if (io == Io::kAgain) {
@@ -919,27 +959,17 @@ void Conn::flush() {
     close("write error");
     return;
   }
-  if (out_off_ == out_.size()) {
-    // Keep a stream's buffer for its next events, but not the memory of a large response.
-    if (out_.capacity() > kKeptOutputCapacity) std::string().swap(out_);
-    else out_.clear();
-    out_off_ = 0;
-    if (close_after_flush_ && !draining_) {
-      // Lingering close: send FIN (and close_notify), then discard input until the peer
-      // closes, so unread request bytes do not turn our FIN into an RST that eats the answer.
-      if (ssl_) {
-        ERR_clear_error();
-        SSL_shutdown(ssl_);
-      }
-      ::shutdown(fd_, SHUT_WR);
-      draining_ = true;
-      in_.clear();
-      drain_deadline_ = SteadyClock::now() + kDrainTimeout;
+  if (out_.empty() && close_after_flush_ && !draining_) {
+    // Lingering close: send FIN (and close_notify), then discard input until the peer
+    // closes, so unread request bytes do not turn our FIN into an RST that eats the answer.
+    if (ssl_) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_);
     }
-  } else if (out_off_ > (1 << 20) && out_off_ * 2 > out_.size()) {
-    // Compact only once the sent part is the larger half: amortised O(n) for big responses.
-    out_.erase(0, out_off_);
-    out_off_ = 0;
+    ::shutdown(fd_, SHUT_WR);
+    draining_ = true;
+    in_.clear();
+    drain_deadline_ = SteadyClock::now() + kDrainTimeout;
   }
   updateInterest();
 }

@@ -589,6 +589,32 @@ TEST_F(ServerTest, LargeBodiesBothWaysOverTls) {
   EXPECT_EQ(r->body, upload);
 }
 
+TEST_F(ServerTest, PipelinedLargeAndSmallResponsesKeepTheirOrderOverTls) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  // Large bodies are queued as their own output segments, small ones join the last segment:
+  // the bytes must still leave in request order.
+  constexpr size_t kBig = 3 * 1024 * 1024 + 17;
+  std::string reqs;
+  for (int i = 0; i < 3; ++i) {
+    reqs += "GET /big?n=" + std::to_string(kBig + i) + " HTTP/1.1\r\n\r\n";
+    reqs += "GET /hello?name=n" + std::to_string(i) + " HTTP/1.1\r\n\r\n";
+  }
+  ASSERT_TRUE(c->send(reqs));
+  for (int i = 0; i < 3; ++i) {
+    auto r = c->readResponse(Millis(20000));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->body.size(), kBig + i);
+    for (size_t at = 0; at < r->body.size(); at += 4096)
+      ASSERT_EQ(r->body[at], static_cast<char>('a' + (at / 4096) % 26)) << at;
+    EXPECT_EQ(r->body.back(), 'z');
+    r = c->readResponse(Millis(20000));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "hello n" + std::to_string(i));
+  }
+}
+
 TEST_F(ServerTest, ExpectContinue) {
   start();
   auto c = connect();
