@@ -229,14 +229,15 @@ void ResourceCache::apply(const std::vector<CacheEvent>& events, int64_t revisio
   if (revision > revision_) revision_ = revision;
 }
 
-void ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
+size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
   std::vector<std::shared_ptr<const Watcher>> targets;
   {
     std::shared_lock lock(mu_);
     targets.reserve(watchers_.size());
     for (const auto& [id, w] : watchers_) targets.push_back(w);
   }
-  if (targets.empty() || events.empty()) return;
+  if (targets.empty() || events.empty()) return 0;
+  size_t delivered = 0;
   // Encoded bytes per share key, for this batch: the encoding and filtering are done once
   // per distinct (prefix, selector, format), however many watchers share them.
   std::unordered_map<std::string_view, std::shared_ptr<const std::string>> encoded;
@@ -257,10 +258,16 @@ void ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
         auto mine = select(*w);
         if (!mine.empty()) it->second = w->sink->encode(mine);
       }
-      if (it->second) alive = w->sink->deliver(it->second);
+      if (it->second) {
+        alive = w->sink->deliver(it->second);
+        ++delivered;
+      }
     } else {
       auto mine = select(*w);
-      if (!mine.empty()) alive = w->sink->onEvents(mine);
+      if (!mine.empty()) {
+        alive = w->sink->onEvents(mine);
+        ++delivered;
+      }
     }
     if (!alive) dead.push_back(w.get());
   }
@@ -271,6 +278,7 @@ void ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
       else ++it;
     }
   }
+  return delivered;
 }
 
 // ---- WatchCache ----
@@ -337,14 +345,23 @@ void WatchCache::stop() {
   if (dispatcher_.joinable()) dispatcher_.join();
 }
 
+std::chrono::milliseconds WatchCache::fanOutInterval(size_t watchers_delivered,
+                                                     std::chrono::milliseconds min,
+                                                     std::chrono::milliseconds max) {
+  if (max < min) max = min;
+  size_t n = std::min(watchers_delivered, kWatchersForMaxInterval);
+  return min + (max - min) * static_cast<int64_t>(n) / static_cast<int64_t>(kWatchersForMaxInterval);
+}
+
 void WatchCache::dispatchLoop() {
   auto last = std::chrono::steady_clock::now() - fan_out_interval_;
+  auto interval = fan_out_interval_;
   std::unique_lock<std::mutex> lock(fan_mu_);
   while (true) {
     fan_cv_.wait(lock, [&] { return fan_stop_ || !fan_queue_.empty(); });
     if (fan_stop_) return;
     // At most one delivery per interval: what arrives meanwhile joins this batch.
-    auto due = last + fan_out_interval_;
+    auto due = last + interval;
     if (fan_cv_.wait_until(lock, due, [&] { return fan_stop_; })) return;
     std::vector<std::pair<ResourceCache*, CacheEvent>> batch;
     batch.swap(fan_queue_);
@@ -352,7 +369,9 @@ void WatchCache::dispatchLoop() {
     lock.unlock();
     std::map<ResourceCache*, std::vector<CacheEvent>> by_resource;
     for (auto& [rc, ev] : batch) by_resource[rc].push_back(std::move(ev));
-    for (auto& [rc, evs] : by_resource) rc->fanOut(evs);
+    size_t delivered = 0;
+    for (auto& [rc, evs] : by_resource) delivered += rc->fanOut(evs);
+    interval = fanOutInterval(delivered, fan_out_interval_, max_fan_out_interval_);
     lock.lock();
   }
 }

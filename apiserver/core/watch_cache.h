@@ -119,7 +119,8 @@ class ResourceCache {
   // Applied by WatchCache: apply() on the watch thread updates the state, fanOut() on the
   // dispatcher thread delivers the same events (in order) to the watchers.
   void apply(const std::vector<CacheEvent>& events, int64_t revision);
-  void fanOut(const std::vector<CacheEvent>& events);
+  // Returns how many watchers were handed events.
+  size_t fanOut(const std::vector<CacheEvent>& events);
   void setRevision(int64_t revision);
   void load(std::vector<ObjPtr> objects, int64_t revision);
 
@@ -141,11 +142,25 @@ class ResourceCache {
   uint64_t next_watcher_ = 1;
 };
 
+// Fan-out pacing: events are delivered at most once per interval, so a burst reaches each
+// watcher as one write. A write to a watcher's socket costs mostly per write (system call,
+// loopback TCP, TLS record), not per byte, so the interval grows with the number of watchers
+// the last batch went to, from `fan_out_interval` (few watchers) to `max_fan_out_interval`
+// (kWatchersForMaxInterval or more): many watchers get fewer, larger writes.
 class WatchCache {
  public:
+  static constexpr size_t kWatchersForMaxInterval = 1000;
+  // The wait before the next fan-out after one that reached `watchers_delivered` watchers.
+  static std::chrono::milliseconds fanOutInterval(size_t watchers_delivered, std::chrono::milliseconds min,
+                                                  std::chrono::milliseconds max);
+
   explicit WatchCache(storage::Store* store, size_t history_limit = 20000,
-                      std::chrono::milliseconds fan_out_interval = std::chrono::milliseconds(10))
-      : store_(store), history_limit_(history_limit), fan_out_interval_(fan_out_interval) {}
+                      std::chrono::milliseconds fan_out_interval = std::chrono::milliseconds(10),
+                      std::chrono::milliseconds max_fan_out_interval = std::chrono::milliseconds(25))
+      : store_(store),
+        history_limit_(history_limit),
+        fan_out_interval_(fan_out_interval),
+        max_fan_out_interval_(std::max(fan_out_interval, max_fan_out_interval)) {}
   ~WatchCache();
 
   // Declares a resource by its key prefix ("/registry/apps/deployments/"). Call before start().
@@ -169,6 +184,7 @@ class WatchCache {
   storage::Store* store_;
   size_t history_limit_;
   std::chrono::milliseconds fan_out_interval_;
+  std::chrono::milliseconds max_fan_out_interval_;
   // Events applied but not yet fanned out, in revision order, for the dispatcher.
   std::mutex fan_mu_;
   std::condition_variable fan_cv_;

@@ -192,6 +192,21 @@ TEST_F(WatchCacheTest, WatcherAddedWhileEventsAreInFlightSeesEachEventOnce) {
   }
 }
 
+TEST(FanOutInterval, GrowsWithTheWatchersReachedUpToTheMaximum) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(WatchCache::fanOutInterval(0, milliseconds(10), milliseconds(25)), milliseconds(10));
+  EXPECT_EQ(WatchCache::fanOutInterval(1, milliseconds(10), milliseconds(25)), milliseconds(10));
+  EXPECT_EQ(WatchCache::fanOutInterval(WatchCache::kWatchersForMaxInterval / 2, milliseconds(10),
+                                       milliseconds(30)),
+            milliseconds(20));
+  EXPECT_EQ(WatchCache::fanOutInterval(WatchCache::kWatchersForMaxInterval, milliseconds(10),
+                                       milliseconds(25)),
+            milliseconds(25));
+  EXPECT_EQ(WatchCache::fanOutInterval(50000, milliseconds(10), milliseconds(25)), milliseconds(25));
+  // A maximum below the minimum means a fixed interval.
+  EXPECT_EQ(WatchCache::fanOutInterval(50000, milliseconds(10), milliseconds(5)), milliseconds(10));
+}
+
 TEST(WithResourceVersion, SplicesIntoTheTopLevelMetadataOnly) {
   // Keys and strings before metadata that look like it must not be taken for it.
   std::string stored =
