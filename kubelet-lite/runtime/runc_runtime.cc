@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "kubelet-lite/network/pod_network.h"
 #include "kubelet-lite/runtime/dial.h"
 #include "kubelet-lite/runtime/host_command.h"
+#include "kubelet-lite/runtime/runc_shim.h"
 #include "kubelet-lite/runtime/oci_spec.h"
 #include "kubelet-lite/runtime/runc_exec.h"
 
@@ -491,7 +493,8 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
   so.stdout_fd = shim_log;
   so.stderr_fd = shim_log;
   auto shim = runc::spawn({opts_.shim_binary, "runc-shim", "--runc", opts_.runc, "--root", opts_.root + "/state",
-                           "--bundle", dir, "--id", c->id, "--log", config.log_path},
+                           "--bundle", dir, "--id", c->id, "--log", config.log_path, "--stdin",
+                           !config.stdin ? "none" : config.stdin_once ? "once" : "open"},
                           so);
   ::close(ready[1]);
   if (shim_log >= 0) ::close(shim_log);
@@ -535,6 +538,31 @@ Status RuncRuntime::startContainer(const std::string& id) {
   std::lock_guard<std::mutex> l(mu_);
   c->started_at = started;
   return saveContainer(*c);
+}
+
+Result<int> RuncRuntime::attachStdin(const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto c, findContainer(id));
+  std::string dir = containerDir(id);
+  if (!fs::exists(dir + "/" + runc::kAttachSocketName))
+    return badRequest("container " + c->name + " was not started with stdin: true (attach without -i to follow its output)");
+  int dfd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (dfd < 0 || s < 0) {
+    if (dfd >= 0) ::close(dfd);
+    if (s >= 0) ::close(s);
+    return internalError(std::string("attach: ") + std::strerror(errno));
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dfd, runc::kAttachSocketName);
+  int rc = ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int saved = errno;
+  ::close(dfd);
+  if (rc != 0) {
+    ::close(s);
+    return badRequest("container " + c->name + "'s stdin is closed (" + std::strerror(saved) + ")");
+  }
+  return s;
 }
 
 bool RuncRuntime::shimAlive(const Container& c) const {

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,9 +16,12 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "kubelet-lite/runtime/host_command.h"
 
@@ -82,12 +87,13 @@ class LogStream {
 };
 
 struct Args {
-  std::string runc = "runc", root, bundle, id, log;
+  std::string runc = "runc", root, bundle, id, log, stdin_mode = "none";
 };
 
 bool parseArgs(const std::vector<std::string>& args, Args* a, std::string* err) {
   std::map<std::string, std::string*> flags = {
-      {"--runc", &a->runc}, {"--root", &a->root}, {"--bundle", &a->bundle}, {"--id", &a->id}, {"--log", &a->log}};
+      {"--runc", &a->runc}, {"--root", &a->root}, {"--bundle", &a->bundle}, {"--id", &a->id}, {"--log", &a->log},
+      {"--stdin", &a->stdin_mode}};
   for (size_t i = 0; i < args.size(); ++i) {
     auto it = flags.find(args[i]);
     if (it == flags.end() || i + 1 >= args.size()) {
@@ -100,7 +106,105 @@ bool parseArgs(const std::vector<std::string>& args, Args* a, std::string* err) 
     *err = "--root, --bundle, --id and --log are required";
     return false;
   }
+  if (a->stdin_mode != "none" && a->stdin_mode != "open" && a->stdin_mode != "once") {
+    *err = "--stdin is none, open or once, not " + a->stdin_mode;
+    return false;
+  }
   return true;
+}
+
+// The container's stdin: a pipe whose write end the shim keeps, fed by whoever connects to
+// DIR/attach.sock (kubectl attach -i through the agent). With "once" the first attachment's end
+// closes the container's stdin for good. Writes never block the shim's loop: input waits in
+// `pending` until the pipe takes it, and clients are not read meanwhile.
+class StdinFeeder {
+ public:
+  StdinFeeder(int pipe_w, int listen_fd, bool once) : pipe_(pipe_w), listen_(listen_fd), once_(once) {
+    ::fcntl(pipe_, F_SETFL, O_NONBLOCK);
+  }
+  // Descriptors to poll, with the events wanted.
+  void fill(std::vector<pollfd>* fds) const {
+    if (listen_ >= 0) fds->push_back({listen_, POLLIN, 0});
+    if (pipe_ >= 0 && !pending_.empty()) fds->push_back({pipe_, POLLOUT, 0});
+    if (pipe_ >= 0 && pending_.empty())
+      for (int c : clients_) fds->push_back({c, POLLIN, 0});
+  }
+  void handle(const pollfd& p) {
+    if (!p.revents) return;
+    if (p.fd == listen_) {
+      int c = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (c >= 0) clients_.push_back(c);
+    } else if (p.fd == pipe_) {
+      flush();
+    } else {
+      char buf[16 * 1024];
+      ssize_t n = ::read(p.fd, buf, sizeof buf);
+      if (n > 0) {
+        pending_.append(buf, static_cast<size_t>(n));
+        flush();
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        drop(p.fd);
+      }
+    }
+  }
+  void closeAll() {
+    for (int c : clients_) ::close(c);
+    clients_.clear();
+    if (listen_ >= 0) ::close(listen_);
+    if (pipe_ >= 0) ::close(pipe_);
+    listen_ = pipe_ = -1;
+  }
+
+ private:
+  void flush() {
+    while (!pending_.empty()) {
+      ssize_t n = ::write(pipe_, pending_.data(), pending_.size());
+      if (n > 0) {
+        pending_.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      pending_.clear();  // the container closed its stdin: nothing will read it
+      return;
+    }
+    if (closing_) closeAll();
+  }
+  void drop(int fd) {
+    ::close(fd);
+    clients_.erase(std::remove(clients_.begin(), clients_.end(), fd), clients_.end());
+    if (!once_) return;
+    closing_ = true;  // closes the container's stdin once the pending input is in
+    if (listen_ >= 0) ::close(listen_);
+    listen_ = -1;
+    if (pending_.empty()) closeAll();
+  }
+
+  int pipe_, listen_;
+  bool once_, closing_ = false;
+  std::vector<int> clients_;
+  std::string pending_;
+};
+
+// Listens on DIR/attach.sock (through /proc/self/fd, so long paths fit sockaddr_un).
+int listenAttachSocket(const std::string& bundle, std::string* err) {
+  int dir = ::open(bundle.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (dir < 0 || s < 0) {
+    *err = std::string("attach socket: ") + std::strerror(errno);
+    return -1;
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir, kAttachSocketName);
+  ::unlink(addr.sun_path);
+  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s, 4) != 0) {
+    *err = std::string("attach socket: ") + std::strerror(errno);
+    ::close(s);
+    s = -1;
+  }
+  ::close(dir);
+  return s;
 }
 
 std::string drain(int fd) {
@@ -167,12 +271,17 @@ int runcShimMain(const std::vector<std::string>& argv) {
 
   int log_fd = ::open(a.log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (log_fd < 0) return report("error opening log " + a.log + ": " + std::strerror(errno));
-  int out[2], errp[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0)
+  int out[2], errp[2], in[2] = {-1, -1};
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0 ||
+      (a.stdin_mode != "none" && ::pipe2(in, O_CLOEXEC) != 0))
     return report(std::string("error pipe: ") + std::strerror(errno));
+  int attach_fd = -1;
+  if (a.stdin_mode != "none" && (attach_fd = listenAttachSocket(a.bundle, &err)) < 0)
+    return report("error " + err);
 
   std::string pid_file = a.bundle + "/init.pid";
   SpawnOptions so;
+  so.stdin_fd = in[0];
   so.stdout_fd = out[1];
   so.stderr_fd = errp[1];
   auto runc = spawn({a.runc, "--root", a.root, "create", "--bundle", a.bundle, "--pid-file", pid_file, a.id}, so);
@@ -182,6 +291,8 @@ int runcShimMain(const std::vector<std::string>& argv) {
   }
   ::close(out[1]);
   ::close(errp[1]);
+  if (in[0] >= 0) ::close(in[0]);
+  StdinFeeder feeder(in[1], attach_fd, a.stdin_mode == "once");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::string text = drain(errp[0]);
     std::string o = drain(out[0]);
@@ -201,12 +312,15 @@ int runcShimMain(const std::vector<std::string>& argv) {
   int exit_status = 0;
   char buf[64 * 1024];
   while (out_open || err_open || !exited) {
-    pollfd p[3] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? errp[0] : -1, POLLIN, 0}, {sfd, POLLIN, 0}};
+    std::vector<pollfd> p = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? errp[0] : -1, POLLIN, 0},
+                             {sfd, POLLIN, 0}};
+    if (!exited) feeder.fill(&p);
     // Once init is gone its pid namespace is torn down; only a leaked descriptor could keep a
     // pipe open, so stop waiting for it after a while.
-    int rc = ::poll(p, 3, exited ? 2000 : -1);
+    int rc = ::poll(p.data(), p.size(), exited ? 2000 : -1);
     if (rc < 0 && errno == EINTR) continue;
     if (rc == 0) break;
+    for (size_t i = 3; i < p.size(); ++i) feeder.handle(p[i]);
     for (int i = 0; i < 2; ++i) {
       if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t n = ::read(p[i].fd, buf, sizeof buf);
@@ -237,6 +351,7 @@ int runcShimMain(const std::vector<std::string>& argv) {
       }
     }
   }
+  feeder.closeAll();
   so_stream.finish();
   se_stream.finish();
   ::close(log_fd);

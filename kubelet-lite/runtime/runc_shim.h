@@ -2,6 +2,7 @@
 // as containerd's shim does, so containers keep running and logging while the agent restarts.
 //
 //   berth runc-shim --runc PATH --root STATE_DIR --bundle DIR --id ID --log FILE
+//                   [--stdin none|open|once]
 //
 // 1. Starts a session of its own and becomes a child subreaper.
 // 2. Runs `runc create` with stdout/stderr on two pipes it owns. The container's init waits for
@@ -9,6 +10,9 @@
 // 3. Reports on descriptor 3: "ok <init pid>\n", or "error <message>\n" and exits 1.
 // 4. Copies the pipes into FILE in the CRI log format ("<RFC3339Nano> stdout|stderr F|P <text>",
 //    lines over 16 KiB split with P tags).
+// 4b. With --stdin open|once the container's stdin is a pipe the shim holds; it listens on
+//    DIR/attach.sock and copies what connections send into it (kubectl attach -i). "once"
+//    (stdinOnce) closes the container's stdin when the first connection ends.
 // 5. The container's init is re-parented to the shim (subreaper), so it reaps it and writes
 //    DIR/exit.json {"exitCode", "signal", "finishedAt"} (temp file + rename) before exiting.
 // Thread-safety: single-threaded process.
@@ -20,6 +24,9 @@
 namespace berth::kubelet::runc {
 
 int runcShimMain(const std::vector<std::string>& args);
+
+// The attach socket's name inside the container's bundle directory.
+inline constexpr char kAttachSocketName[] = "attach.sock";
 
 // One CRI log line for `text` (without its newline): `partial` selects the P tag.
 std::string criLogLine(const std::string& timestamp, const char* stream, bool partial,

@@ -252,6 +252,15 @@ class ContainerRuntime {
     return portForward(sandbox_id, port);
   }
 
+  // kubectl attach -i: returns a connected descriptor whose writes reach the running container's
+  // stdin (the caller owns and closes it; with stdinOnce closing it closes the container's
+  // stdin). Only containers created with ContainerConfig::stdin have one (else kBadRequest).
+  virtual Result<int> attachStdin(const std::string& container_id) {
+    (void)container_id;
+    return Status(Code::kBadRequest, "the " + name() + " runtime does not hand out a container's stdin "
+                                     "(attach without -i to follow its output)");
+  }
+
   // Optional: runtimes that run pods in their own network namespace wire them into `network`
   // (set once, before the first sandbox; not owned).
   virtual void setPodNetwork(PodNetwork* network) { (void)network; }

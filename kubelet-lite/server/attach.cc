@@ -1,9 +1,12 @@
-// kubectl attach, output side: follows the running container's CRI log from the moment of
-// attaching and writes each record's text to the session's stdout or stderr pipe, until the
-// container instance stops running or the client goes. Neither runtime's shim gives a second
-// reader the container's own stdin or terminal, so attaching to stdin (-i) is refused with a
-// clear message; see kubelet-lite/README.md.
+// kubectl attach: follows the running container's CRI log from the moment of attaching and
+// writes each record's text to the session's stdout or stderr pipe, until the container
+// instance stops running or the client goes. With -i the session's stdin goes to the
+// container's stdin through ContainerRuntime::attachStdin() (runc: the shim's attach socket;
+// containers created with stdin: true only); the end of the client's input ends that
+// connection, which closes the container's stdin when it has stdinOnce. No terminal is
+// allocated (see kubelet-lite/README.md).
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,13 +28,16 @@ void writeAll(int fd, std::string_view data) {
 
 class LogAttachment : public ExecProcess {
  public:
-  LogAttachment(ContainerRuntime* rt, ExecRequest req, int log_fd)
-      : rt_(rt), req_(std::move(req)), log_fd_(log_fd) {
+  // `stdin_sock` (owned; -1: none) receives what arrives on req.stdin_fd.
+  LogAttachment(ContainerRuntime* rt, ExecRequest req, int log_fd, int stdin_sock)
+      : rt_(rt), req_(std::move(req)), log_fd_(log_fd), stdin_sock_(stdin_sock) {
     thread_ = std::thread([this] { follow(); });
+    if (stdin_sock_ >= 0) stdin_thread_ = std::thread([this] { pumpStdin(); });
   }
   ~LogAttachment() override {
     detached_ = true;
     if (thread_.joinable()) thread_.join();
+    if (stdin_thread_.joinable()) stdin_thread_.join();
     ::close(log_fd_);
   }
   Status resize(TerminalSize) override { return Status::ok(); }
@@ -63,8 +69,26 @@ class LogAttachment : public ExecProcess {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    stopped_ = true;
     if (req_.stdout_fd >= 0) ::close(req_.stdout_fd);
     if (req_.stderr_fd >= 0) ::close(req_.stderr_fd);
+  }
+  // Copies the client's input to the container until it ends, the container stops or the
+  // client detaches; closing the socket tells the shim the attachment's input is over.
+  void pumpStdin() {
+    char buf[16 * 1024];
+    while (!detached_ && !stopped_) {
+      pollfd p{req_.stdin_fd, POLLIN, 0};
+      int rc = ::poll(&p, 1, 200);
+      if (rc == 0 || (rc < 0 && errno == EINTR)) continue;
+      if (rc < 0) break;
+      ssize_t n = ::read(req_.stdin_fd, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) break;
+      writeAll(stdin_sock_, std::string_view(buf, static_cast<size_t>(n)));
+    }
+    ::close(stdin_sock_);
+    ::close(req_.stdin_fd);
   }
   // Writes the complete records in `pending` and keeps a trailing incomplete one.
   void emit(std::string* pending) {
@@ -83,26 +107,36 @@ class LogAttachment : public ExecProcess {
   ContainerRuntime* rt_;
   ExecRequest req_;
   int log_fd_;
+  int stdin_sock_;
   std::atomic<bool> detached_{false};
-  std::thread thread_;
+  std::atomic<bool> stopped_{false};  // the container stopped: no more input
+  std::thread thread_, stdin_thread_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<ExecProcess>> attachToContainer(ContainerRuntime* runtime,
                                                        const ExecRequest& request) {
-  if (request.stdin_fd >= 0)
-    return badRequest("attaching to a container's stdin is not supported by this node (attach without -i to follow its output)");
   BERTH_ASSIGN_OR_RETURN(ContainerStatus st, runtime->containerStatus(request.container_id));
   if (st.state != ContainerState::kRunning) return badRequest("container " + st.name + " is not running");
   int fd = ::open(st.log_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return internalError("opening the container's log " + st.log_path);
-  ::lseek(fd, 0, SEEK_END);
+  ::lseek(fd, 0, SEEK_END);  // output from now on, before any input can cause some
+  int stdin_sock = -1;
+  if (request.stdin_fd >= 0) {
+    auto sock = runtime->attachStdin(request.container_id);
+    if (!sock.isOk()) {
+      ::close(fd);
+      return sock.status();
+    }
+    stdin_sock = *sock;
+  }
   ExecRequest req = request;
+  req.stdin_fd = request.stdin_fd >= 0 ? ::fcntl(request.stdin_fd, F_DUPFD_CLOEXEC, 0) : -1;
   // The session closes its copies of the pipe ends; the attachment owns dups it closes when done.
   req.stdout_fd = request.stdout_fd >= 0 ? ::fcntl(request.stdout_fd, F_DUPFD_CLOEXEC, 0) : -1;
   req.stderr_fd = request.stderr_fd >= 0 ? ::fcntl(request.stderr_fd, F_DUPFD_CLOEXEC, 0) : -1;
-  return std::unique_ptr<ExecProcess>(new LogAttachment(runtime, std::move(req), fd));
+  return std::unique_ptr<ExecProcess>(new LogAttachment(runtime, std::move(req), fd, stdin_sock));
 }
 
 }  // namespace berth::kubelet

@@ -264,8 +264,6 @@ class KubeletServerImpl : public KubeletServer {
     exec.tty = truthy(req, "tty");
     if (!attach && exec.command.empty())
       return sendError(*w, badRequest("you must specify at least 1 command"));
-    if (attach && in)
-      return sendError(*w, badRequest("attaching to a container's stdin is not supported by this node (attach without -i to follow its output)"));
     if (!in && !out && !err)
       return sendError(*w, badRequest("you must specify at least 1 of stdin, stdout, stderr"));
     auto c = findContainer(*rt_, ns, pod, container);

@@ -55,7 +55,8 @@ void startExecSession(std::shared_ptr<http::UpgradedConnection> conn, ContainerR
 
 // attach: a handle on the running container `request.container_id` whose output (from now
 // on) goes to request.stdout_fd / stderr_fd until the container stops; wait() returns 0 then,
-// kill() detaches. Stdin (request.stdin_fd >= 0) is refused: no runtime hands it out yet.
+// kill() detaches. With request.stdin_fd >= 0 its input goes to the container's stdin
+// (ContainerRuntime::attachStdin; its error, e.g. a container without stdin: true, is returned).
 Result<std::unique_ptr<ExecProcess>> attachToContainer(ContainerRuntime* runtime,
                                                        const ExecRequest& request);
 

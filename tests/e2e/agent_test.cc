@@ -3,7 +3,8 @@
 // re-registration after a restart) and the process runtime (pod lifecycle with host processes).
 // As root with runc and the local registry: the kubelet's pod lifecycle events (Pulling, Pulled,
 // Created, Started; Failed and BackOff for a missing image, counted rather than repeated;
-// Killing on delete) in `kubectl get events`, `kubectl events` and `kubectl describe pod`.
+// Killing on delete) in `kubectl get events`, `kubectl events` and `kubectl describe pod`; and
+// `kubectl attach -i` feeding a container's stdin (stdin: true, stdinOnce: true).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -286,33 +287,43 @@ class RuncEventsTest : public AgentTest {
                               "involvedObject.name=" + name}),
         server_->kubectlEnv());
   }
-  static std::string podJson(const std::string& name, const std::string& image) {
+  std::string podJson(const std::string& name, const std::string& image) {
     json p = {{"apiVersion", "v1"},
               {"kind", "Pod"},
               {"metadata", {{"name", name}, {"namespace", "evs"}}},
               {"spec",
-               {{"nodeName", "ev-runc-1"},
+               {{"nodeName", node_},
                 {"terminationGracePeriodSeconds", 1},
                 {"containers", json::array({{{"name", "app"}, {"image", image},
                                              {"command", json::array({"sleep", "3600"})}}})}}}};
     return p.dump();
   }
 
+  void startRuncNode(const std::string& node) {
+    node_ = node;
+    root_ = makeTempDir("berth-agent-runc-");
+    agent_ = startAgent({"--runtime", "runc", "--kubelet-port", "0", "--node-name", node_,
+                         "--root-dir", root_});
+    ok({"wait", "--for=condition=Ready", "node/" + node_, "--timeout=60s"});
+  }
+
   std::unique_ptr<Child> agent_;
   std::string root_, node_;
 };
 
+// Skips unless root with runc.
+#define REQUIRE_RUNC()                                                                   \
+  do {                                                                                   \
+    if (::geteuid() != 0) GTEST_SKIP() << "runc pods need root";                         \
+    if (::access("/usr/sbin/runc", X_OK) != 0 && ::access("/usr/bin/runc", X_OK) != 0)   \
+      GTEST_SKIP() << "runc is not installed";                                           \
+  } while (0)
+
 TEST_F(RuncEventsTest, PodLifecycleEventsAsTheKubeletRecordsThem) {
-  if (::geteuid() != 0) GTEST_SKIP() << "runc pods need root";
-  if (::access("/usr/sbin/runc", X_OK) != 0 && ::access("/usr/bin/runc", X_OK) != 0)
-    GTEST_SKIP() << "runc is not installed";
+  REQUIRE_RUNC();
   berth::testing::TestRegistry registry;
   if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
-  node_ = "ev-runc-1";
-  root_ = makeTempDir("berth-agent-events-");
-  agent_ = startAgent({"--runtime", "runc", "--kubelet-port", "0", "--node-name", node_,
-                       "--root-dir", root_});
-  ok({"wait", "--for=condition=Ready", "node/" + node_, "--timeout=60s"});
+  startRuncNode("ev-runc-1");
   ok({"create", "namespace", "evs"});
 
   // A pod whose image is not on the node yet: Pulling, Pulled, Created, Started, in order.
@@ -394,6 +405,36 @@ TEST_F(RuncEventsTest, PodLifecycleEventsAsTheKubeletRecordsThem) {
     }
   EXPECT_TRUE(killing) << ok({"get", "events", "-n", "evs"});
   ok({"delete", "pod", "-n", "evs", "web2", "ghost", "--timeout=60s"});
+}
+
+TEST_F(RuncEventsTest, AttachWithStdinFeedsTheContainer) {
+  REQUIRE_RUNC();
+  berth::testing::TestRegistry registry;
+  if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
+  startRuncNode("att-runc-1");
+  ok({"create", "namespace", "evs"});
+  json p = json::parse(podJson("cat", registry.image("1")));
+  p["spec"]["restartPolicy"] = "Never";
+  p["spec"]["containers"][0]["command"] = json::array({"cat"});
+  p["spec"]["containers"][0]["stdin"] = true;
+  p["spec"]["containers"][0]["stdinOnce"] = true;
+  ok({"apply", "-f", "-"}, p.dump());
+  ok({"apply", "-f", "-"}, podJson("web", registry.image("1")));
+  ok({"wait", "-n", "evs", "--for=condition=Ready", "pod/cat", "pod/web", "--timeout=120s"});
+
+  // What kubectl reads from its stdin reaches cat, whose output comes back; the end of that
+  // input closes cat's stdin (stdinOnce), so cat exits, the attach returns and the pod is done.
+  auto r = k({"attach", "-i", "-n", "evs", "cat", "-c", "app"}, "hello through stdin\nsecond line\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("hello through stdin\nsecond line\n"), std::string::npos) << r.out << r.err;
+  ok({"wait", "-n", "evs", "--for=jsonpath={.status.phase}=Succeeded", "pod/cat", "--timeout=60s"});
+  EXPECT_NE(ok({"logs", "-n", "evs", "cat"}).find("second line"), std::string::npos);
+
+  // A container started without stdin: true has none to attach to.
+  auto refused = k({"attach", "-i", "-n", "evs", "web", "-c", "app"}, "x\n");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE((refused.out + refused.err).find("stdin"), std::string::npos) << refused.out << refused.err;
+  ok({"delete", "pod", "-n", "evs", "cat", "web", "--timeout=60s"});
 }
 
 }  // namespace
