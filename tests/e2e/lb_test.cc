@@ -6,6 +6,8 @@
 // answering, from the other zones' pods only; deleting the Service removes the balancer's
 // namespace and HAProxy; deleting the cluster leaves no namespace, link, nft table or process.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,17 @@
 
 namespace berth::e2e {
 namespace {
+
+// True once `pid` has exited (a zombie waiting for init to reap it counts as exited), waiting
+// on its pidfd for at most `timeout`.
+bool exitsWithin(pid_t pid, std::chrono::milliseconds timeout) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return true;  // no such process
+  pollfd p{fd, POLLIN, 0};
+  int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  ::close(fd);
+  return rc > 0;
+}
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -192,7 +205,7 @@ TEST_F(LoadBalancerClusterTest, ServiceAnswersFromEveryZoneAndSurvivesAZoneOutag
   // Deleting the Service deletes its balancer (kubectl waits for the finalizer).
   ASSERT_EQ(kubectl({"delete", "svc", "web", "--timeout=120s"}).exit_code, 0);
   EXPECT_FALSE(contains(run({"ip", "netns", "list"}).out, netns));
-  EXPECT_NE(::access(("/proc/" + std::to_string(master)).c_str(), F_OK), 0) << "haproxy survived its Service";
+  EXPECT_TRUE(exitsWithin(master, std::chrono::seconds(15))) << "haproxy survived its Service";
   EXPECT_EQ(processesMatching(dir_ + "/state/" + name_ + "/cloud/network/lb-"), 0);
   EXPECT_TRUE(networkState()["loadBalancers"].empty());
 

@@ -88,12 +88,16 @@ class ServiceLbTest : public ::testing::Test {
   // Runs a `kubectl get -w` (argv) until a line satisfies `pred`; false after 90 s.
   bool watchUntil(const std::vector<std::string>& args, const std::function<bool(const std::string&)>& pred,
                   std::string* seen) {
-    Child w(server_->kubectlArgv(args), server_->kubectlEnv());
+    // A watch the server ends early (kubectl then exits) is started again: kubectl prints the
+    // current object first, so nothing is missed.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-    std::string line;
-    while (std::chrono::steady_clock::now() < deadline && w.readLine(&line, std::chrono::seconds(10))) {
-      *seen += line + "\n";
-      if (pred(line)) return true;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Child w(server_->kubectlArgv(args), server_->kubectlEnv());
+      std::string line;
+      while (std::chrono::steady_clock::now() < deadline && w.readLine(&line, std::chrono::seconds(10))) {
+        *seen += line + "\n";
+        if (pred(line)) return true;
+      }
     }
     return false;
   }
