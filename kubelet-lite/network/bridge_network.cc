@@ -7,12 +7,11 @@
 #include <fstream>
 
 #include "common/log.h"
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::net {
 
 namespace fs = std::filesystem;
-using runc::runCommand;
 
 std::string hashHex(const std::string& s) {
   uint64_t h = 1469598103934665603ULL;

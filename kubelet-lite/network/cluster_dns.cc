@@ -19,13 +19,12 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "kubelet-lite/network/ipv4.h"
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::net {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using runc::runCommand;
 
 namespace {
 
@@ -71,7 +70,7 @@ bool isDnsmasq(pid_t pid) {
 
 void reap(pid_t pid) {
   if (pid <= 0) return;
-  runc::waitForExit(pid, std::chrono::seconds(5));
+  waitForExit(pid, std::chrono::seconds(5));
   ::waitpid(pid, nullptr, WNOHANG);
 }
 
@@ -158,7 +157,7 @@ Status ClusterDns::becomeServer() {
   pid_t old_pid = old.empty() ? 0 : static_cast<pid_t>(std::atoi(old.c_str()));
   if (old_pid > 0 && isDnsmasq(old_pid)) {
     ::kill(old_pid, SIGTERM);
-    runc::waitForExit(old_pid, std::chrono::seconds(5));
+    waitForExit(old_pid, std::chrono::seconds(5));
   }
   if (!fs::exists(std::string("/sys/class/net/") + kDnsLink)) {
     auto r = runCommand({"ip", "link", "add", kDnsLink, "type", "dummy"});
@@ -184,9 +183,9 @@ Status ClusterDns::becomeServer() {
       "--no-poll", "--bind-interfaces", "--listen-address=" + opts_.address,
       "--local=/" + opts_.domain + "/", "--addn-hosts=" + dir_ + "/hosts",
       "--pid-file=" + dir_ + "/dnsmasq.pid", "--cache-size=0", "--log-facility=" + dir_ + "/dnsmasq.log"};
-  runc::SpawnOptions so;
+  SpawnOptions so;
   so.new_session = true;
-  BERTH_ASSIGN_OR_RETURN(pid_, runc::spawn(argv, so));
+  BERTH_ASSIGN_OR_RETURN(pid_, spawn(argv, so));
   std::lock_guard<std::mutex> l(mu_);
   serving_ = true;
   BLOG(0, "cluster DNS serving").kv("address", opts_.address).kv("dnsmasqPid", pid_).kv("dir", dir_);

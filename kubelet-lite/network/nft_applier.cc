@@ -5,7 +5,7 @@
 #include <chrono>
 
 #include "common/log.h"
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::net {
 
@@ -14,7 +14,7 @@ namespace {
 class CommandApplier : public NftApplier {
  public:
   Status apply(const std::string& script) override {
-    auto r = runc::runCommand({"nft", "-f", "-"}, std::chrono::seconds(30), script);
+    auto r = runCommand({"nft", "-f", "-"}, std::chrono::seconds(30), script);
     if (!r.isOk()) return r.status();
     if (r->exit_code != 0) return internalError("nft -f: " + r->out);
     return Status::ok();

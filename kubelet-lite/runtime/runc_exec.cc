@@ -16,7 +16,7 @@
 #include <mutex>
 #include <thread>
 
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::runc {
 namespace {

@@ -27,7 +27,7 @@
 #include "kubelet-lite/images/blob_store.h"
 #include "kubelet-lite/network/pod_network.h"
 #include "kubelet-lite/runtime/dial.h"
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 #include "kubelet-lite/runtime/runc_shim.h"
 #include "kubelet-lite/runtime/oci_spec.h"
 #include "kubelet-lite/runtime/runc_exec.h"
@@ -36,8 +36,6 @@ namespace berth::kubelet {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-using runc::runChecked;
-using runc::runCommand;
 
 struct RuncRuntime::Sandbox {
   SandboxStatus status;
@@ -487,12 +485,12 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
   // The shim runs `runc create` and reports on descriptor 3.
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return fail(internalError(std::string("pipe: ") + std::strerror(errno)));
-  runc::SpawnOptions so;
+  SpawnOptions so;
   so.fd3 = ready[1];
   int shim_log = ::open((dir + "/shim.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   so.stdout_fd = shim_log;
   so.stderr_fd = shim_log;
-  auto shim = runc::spawn({opts_.shim_binary, "runc-shim", "--runc", opts_.runc, "--root", opts_.root + "/state",
+  auto shim = spawn({opts_.shim_binary, "runc-shim", "--runc", opts_.runc, "--root", opts_.root + "/state",
                            "--bundle", dir, "--id", c->id, "--log", config.log_path, "--stdin",
                            !config.stdin ? "none" : config.stdin_once ? "once" : "open"},
                           so);
@@ -510,7 +508,7 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
   ::close(ready[0]);
   while (!line.empty() && line.back() == '\n') line.pop_back();
   if (!line.starts_with("ok ")) {
-    runc::waitForExit(*shim, std::chrono::seconds(5));
+    waitForExit(*shim, std::chrono::seconds(5));
     std::string why = line.starts_with("error ") ? line.substr(6) : "runc shim failed: " + line + readFile(dir + "/shim.log");
     runCommand(runcArgs({"delete", "--force", c->id}));
     return fail(internalError(why));
@@ -578,16 +576,16 @@ Status RuncRuntime::stopContainer(const std::string& id, std::chrono::seconds gr
   if (c->started_at == TimePoint{}) {
     // Created, never started: the init is parked in runc init; SIGKILL it.
     runCommand(runcArgs({"kill", id, "KILL"}));
-    runc::waitForExit(c->shim_pid, std::chrono::seconds(10));
+    waitForExit(c->shim_pid, std::chrono::seconds(10));
     return Status::ok();
   }
   if (grace.count() > 0) {
     runCommand(runcArgs({"kill", id, "TERM"}));
-    if (runc::waitForExit(c->shim_pid, grace)) return Status::ok();
+    if (waitForExit(c->shim_pid, grace)) return Status::ok();
     BLOG(2, "runc: grace period over, killing").kv("id", id).kv("name", c->name);
   }
   runCommand(runcArgs({"kill", id, "KILL"}));
-  if (!runc::waitForExit(c->shim_pid, std::chrono::seconds(10)))
+  if (!waitForExit(c->shim_pid, std::chrono::seconds(10)))
     return Status(Code::kTimeout, "container \"" + c->name + "\" did not exit after SIGKILL");
   return Status::ok();
 }

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::runc {
 namespace {

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "networking/local/host_exec.h"
+#include "common/subprocess.h"
 #include "networking/local/kernel_ops.h"
 
 namespace berth::networking {
@@ -52,7 +52,7 @@ Status installHaproxyConfig(const HaproxyFiles& files, const std::string& text) 
     f << text;
     if (!f) return internalError("write " + tmp);
   }
-  auto checked = execCommand({"haproxy", "-c", "-q", "-f", tmp});
+  auto checked = runCommand({"haproxy", "-c", "-q", "-f", tmp});
   if (!checked.isOk() || checked->exit_code != 0) {
     std::string why = checked.isOk() ? checked->out : checked.status().message();
     std::remove(tmp.c_str());

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "common/strings.h"
-#include "networking/local/host_exec.h"
+#include "common/subprocess.h"
 
 namespace berth::networking {
 
@@ -22,7 +22,7 @@ Status ipIn(const std::string& ns, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"ip"};
   if (!ns.empty()) argv.insert(argv.end(), {"-n", ns});
   argv.insert(argv.end(), args.begin(), args.end());
-  return execChecked(argv).status();
+  return runChecked(argv).status();
 }
 
 Status ipHost(const std::vector<std::string>& args) { return ipIn("", args); }
@@ -32,7 +32,7 @@ Result<std::string> execIn(const std::string& ns, const std::vector<std::string>
   std::vector<std::string> full;
   if (!ns.empty()) full = {"ip", "netns", "exec", ns};
   full.insert(full.end(), argv.begin(), argv.end());
-  return execChecked(full, input);
+  return runChecked(full, std::chrono::seconds(30), input);
 }
 
 std::vector<std::string> listNamespaces() {
@@ -54,7 +54,7 @@ bool linkExists(const std::string& ns, const std::string& link) {
   std::vector<std::string> argv = {"ip"};
   if (!ns.empty()) argv.insert(argv.end(), {"-n", ns});
   argv.insert(argv.end(), {"link", "show", "dev", link});
-  auto r = execCommand(argv);
+  auto r = runCommand(argv);
   return r.isOk() && r->exit_code == 0;
 }
 
@@ -69,7 +69,7 @@ Status ensureNamespace(const std::string& ns) {
 Status removeNamespace(const std::string& ns) {
   if (!namespaceExists(ns)) return Status::ok();
   // Processes keep a namespace alive after its name is gone: end them first.
-  auto pids = execCommand({"ip", "netns", "pids", ns});
+  auto pids = runCommand({"ip", "netns", "pids", ns});
   if (pids.isOk())
     for (const std::string& p : split(pids->out, '\n'))
       if (!trim(p).empty()) killProcess(static_cast<pid_t>(std::stol(std::string(trim(p)))));
@@ -99,14 +99,14 @@ Status deleteNftTable(const std::string& ns, const std::string& name) {
   std::vector<std::string> argv;
   if (!ns.empty()) argv = {"ip", "netns", "exec", ns};
   argv.insert(argv.end(), {"nft", "list", "table", "inet", name});
-  auto r = execCommand(argv);
+  auto r = runCommand(argv);
   if (!r.isOk() || r->exit_code != 0) return Status::ok();
   return execIn(ns, {"nft", "delete", "table", "inet", name}).status();
 }
 
 std::vector<std::string> hostLinksWithPrefix(const std::string& prefix) {
   std::vector<std::string> out;
-  auto r = execCommand({"ip", "-o", "link", "show"});
+  auto r = runCommand({"ip", "-o", "link", "show"});
   if (!r.isOk()) return out;
   for (const std::string& line : split(r->out, '\n')) {
     // "12: name@if3: <...>"
@@ -120,7 +120,7 @@ std::vector<std::string> hostLinksWithPrefix(const std::string& prefix) {
 }
 
 Result<std::vector<Ipv4Cidr>> hostRoutes() {
-  BERTH_ASSIGN_OR_RETURN(std::string text, execChecked({"ip", "-4", "-o", "route", "show"}));
+  BERTH_ASSIGN_OR_RETURN(std::string text, runChecked({"ip", "-4", "-o", "route", "show"}));
   std::vector<Ipv4Cidr> out;
   for (const std::string& line : split(text, '\n')) {
     std::string dst = split(std::string(trim(line)), ' ')[0];

@@ -9,7 +9,7 @@
 #include "common/ipv4.h"
 #include "common/log.h"
 #include "networking/local/haproxy_process.h"
-#include "networking/local/host_exec.h"
+#include "common/subprocess.h"
 #include "networking/local/kernel_ops.h"
 #include "networking/local/load_balancer_plan.h"
 #include "networking/local/local_network_impl.h"

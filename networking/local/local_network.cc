@@ -19,7 +19,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/ipv4.h"
-#include "networking/local/host_exec.h"
+#include "common/subprocess.h"
 #include "networking/local/kernel_ops.h"
 #include "networking/local/local_network_impl.h"
 #include "networking/vpc_plan.h"

@@ -1,7 +1,7 @@
 #include "networking/local/loopback_endpoint.h"
 
 #include "common/strings.h"
-#include "networking/local/host_exec.h"
+#include "common/subprocess.h"
 #include "networking/local/kernel_ops.h"
 
 namespace berth::networking {
@@ -10,7 +10,7 @@ namespace {
 
 // The host interface that carries `ip` (the VPC leg).
 Result<std::string> interfaceWithAddress(const std::string& ip) {
-  BERTH_ASSIGN_OR_RETURN(std::string out, execChecked({"ip", "-o", "-4", "addr", "show", "to", ip}));
+  BERTH_ASSIGN_OR_RETURN(std::string out, runChecked({"ip", "-o", "-4", "addr", "show", "to", ip}));
   // "7: bd290bhc    inet 192.168.96.4/19 ..."
   auto fields = split(std::string(trim(out)), ' ');
   std::vector<std::string> words;

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::net {
 namespace {
@@ -106,11 +106,11 @@ TEST(ProxyRender, AcceptedByNft) {
   RenderOptions ro{"berth-proxy-unit-" + std::to_string(::getpid()), "bpod0123456789", {}};
   std::string script = renderRuleset(sample(), ro);
   // -c: parse and check against the kernel without committing anything.
-  auto r = runc::runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), script);
+  auto r = runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), script);
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ(r->exit_code, 0) << r->out << "\n" << script;
   // An empty model renders a valid table too.
-  r = runc::runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), renderRuleset({}, ro));
+  r = runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), renderRuleset({}, ro));
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ(r->exit_code, 0) << r->out;
 }
@@ -164,7 +164,7 @@ TEST(ProxyRender, LoadBalancerRulesAcceptedByNft) {
   RenderOptions ro{"berth-proxy-unitlb-" + std::to_string(::getpid()), "bpod0123456789", {}};
   for (bool eps : {true, false}) {
     std::string script = renderRuleset(lbSample(eps), ro);
-    auto r = runc::runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), script);
+    auto r = runCommand({"nft", "-c", "-f", "-"}, std::chrono::seconds(30), script);
     ASSERT_TRUE(r.isOk()) << r.status().toString();
     EXPECT_EQ(r->exit_code, 0) << r->out << "\n" << script;
   }

@@ -15,7 +15,7 @@
 
 #include "kubelet-lite/network/nft_applier.h"
 #include "kubelet-lite/network/proxy_rules.h"
-#include "kubelet-lite/runtime/host_command.h"
+#include "common/subprocess.h"
 
 namespace berth::kubelet::net {
 namespace {
@@ -214,10 +214,10 @@ class NftApplierTest : public ::testing::Test {
     table_ = "berth-nftapply-" + std::to_string(getpid());
   }
   void TearDown() override {
-    if (!table_.empty()) (void)runc::runCommand({"nft", "delete", "table", "ip", table_});
+    if (!table_.empty()) (void)runCommand({"nft", "delete", "table", "ip", table_});
   }
   std::string listed() {
-    auto r = runc::runCommand({"nft", "list", "table", "ip", table_});
+    auto r = runCommand({"nft", "list", "table", "ip", table_});
     return r.isOk() && r->exit_code == 0 ? r->out : "";
   }
   std::string script(const std::string& target) {

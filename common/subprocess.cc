@@ -1,8 +1,9 @@
-#include "networking/local/host_exec.h"
+#include "common/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,9 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
-namespace berth::networking {
+namespace berth {
 
 namespace {
 
@@ -24,15 +24,27 @@ std::vector<char*> argvOf(const std::vector<std::string>& argv) {
   return args;
 }
 
-// In a forked child: stdio onto the given descriptors, everything else closed, default signal
-// state, then exec. Async-signal-safe only.
-[[noreturn]] void execChild(char** args, int in, int out, int err) {
-  int fds[3] = {in, out, err};
-  for (int& f : fds) f = ::fcntl(f, F_DUPFD_CLOEXEC, 10);
+std::string joined(const std::vector<std::string>& argv) {
+  std::string cmd;
+  for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  return cmd;
+}
+
+// In a forked child: stdio (and optionally descriptor 3) onto the given descriptors, everything
+// else closed, default signal state, then exec. Async-signal-safe only.
+[[noreturn]] void execChild(char** args, int in, int out, int err, int fd3, bool new_session,
+                            bool controlling_tty) {
+  // Move every source above 10 first so the dup2s below cannot clobber one another.
+  int fds[4] = {in, out, err, fd3};
+  for (int& f : fds)
+    if (f >= 0) f = ::fcntl(f, F_DUPFD_CLOEXEC, 10);
+  if (new_session) ::setsid();
   ::dup2(fds[0], 0);
   ::dup2(fds[1], 1);
   ::dup2(fds[2], 2);
-  ::syscall(SYS_close_range, 3, ~0U, 0);
+  if (fds[3] >= 0) ::dup2(fds[3], 3);
+  ::syscall(SYS_close_range, fds[3] >= 0 ? 4 : 3, ~0U, 0);
+  if (new_session && controlling_tty) ::ioctl(0, TIOCSCTTY, 0);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -41,18 +53,26 @@ std::vector<char*> argvOf(const std::vector<std::string>& argv) {
   ::_exit(127);
 }
 
-std::string joined(const std::vector<std::string>& argv) {
-  std::string cmd;
-  for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return cmd;
-}
-
 }  // namespace
 
-Result<ExecResult> execCommand(const std::vector<std::string>& argv, const std::string& input,
-                               std::chrono::milliseconds timeout) {
-  if (argv.empty()) return internalError("exec: empty argv");
+Result<pid_t> spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
+  if (argv.empty()) return internalError("spawn: empty argv");
+  // Prepared before fork: nothing after it may allocate.
   std::vector<char*> args = argvOf(argv);
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return internalError(std::string("open /dev/null: ") + std::strerror(errno));
+  int in = opts.stdin_fd >= 0 ? opts.stdin_fd : devnull;
+  int out = opts.stdout_fd >= 0 ? opts.stdout_fd : devnull;
+  int err = opts.stderr_fd >= 0 ? opts.stderr_fd : devnull;
+  pid_t pid = ::fork();
+  if (pid == 0) execChild(args.data(), in, out, err, opts.fd3, opts.new_session, opts.controlling_tty);
+  ::close(devnull);
+  if (pid < 0) return internalError(std::string("fork: ") + std::strerror(errno));
+  return pid;
+}
+
+Result<CommandResult> runCommand(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds timeout, const std::string& input) {
   int outp[2], inp[2];
   if (::pipe2(outp, O_CLOEXEC) != 0) return internalError(std::string("pipe: ") + std::strerror(errno));
   if (::pipe2(inp, O_CLOEXEC) != 0) {
@@ -60,27 +80,31 @@ Result<ExecResult> execCommand(const std::vector<std::string>& argv, const std::
     ::close(outp[1]);
     return internalError(std::string("pipe: ") + std::strerror(errno));
   }
-  pid_t pid = ::fork();
-  if (pid == 0) execChild(args.data(), inp[0], outp[1], outp[1]);
+  SpawnOptions so;
+  so.stdin_fd = inp[0];
+  so.stdout_fd = outp[1];
+  so.stderr_fd = outp[1];
+  auto pid = spawn(argv, so);
   ::close(outp[1]);
   ::close(inp[0]);
-  if (pid < 0) {
+  if (!pid.isOk()) {
     ::close(outp[0]);
     ::close(inp[1]);
-    return internalError(std::string("fork: ") + std::strerror(errno));
+    return pid.status();
   }
-  // Inputs are small (nft scripts, configs): they fit the pipe buffer.
-  if (!input.empty() && ::write(inp[1], input.data(), input.size()) < 0) {
+  if (!input.empty()) {
+    ssize_t w = ::write(inp[1], input.data(), input.size());
+    (void)w;  // a child that exits without reading its input reports through its exit code
   }
   ::close(inp[1]);
-  ExecResult res;
+  CommandResult res;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[8192];
   bool killed = false;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
+      ::kill(*pid, SIGKILL);
       killed = true;
       break;
     }
@@ -94,16 +118,16 @@ Result<ExecResult> execCommand(const std::vector<std::string>& argv, const std::
   }
   ::close(outp[0]);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (killed) return Status(Code::kTimeout, joined(argv) + " did not finish in time");
   res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return res;
 }
 
-Result<std::string> execChecked(const std::vector<std::string>& argv, const std::string& input,
-                                std::chrono::milliseconds timeout) {
-  BERTH_ASSIGN_OR_RETURN(ExecResult r, execCommand(argv, input, timeout));
+Result<std::string> runChecked(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                               const std::string& input) {
+  BERTH_ASSIGN_OR_RETURN(CommandResult r, runCommand(argv, timeout, input));
   if (r.exit_code != 0) {
     while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
     return internalError(joined(argv) + " exited " + std::to_string(r.exit_code) + ": " + r.out);
@@ -127,7 +151,7 @@ Result<pid_t> spawnDetached(const std::vector<std::string>& argv, const std::str
   if (mid == 0) {
     ::setsid();
     pid_t grandchild = ::fork();
-    if (grandchild == 0) execChild(args.data(), devnull, log, log);
+    if (grandchild == 0) execChild(args.data(), devnull, log, log, -1, false, false);
     ssize_t w = ::write(pidp[1], &grandchild, sizeof grandchild);
     ::_exit(w == sizeof grandchild ? 0 : 1);
   }
@@ -145,6 +169,19 @@ Result<pid_t> spawnDetached(const std::vector<std::string>& argv, const std::str
   return daemon;
 }
 
+bool waitForExit(pid_t pid, std::chrono::milliseconds timeout) {
+  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pfd < 0) return errno == ESRCH;
+  pollfd p{pfd, POLLIN, 0};
+  int rc;
+  do {
+    rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  } while (rc < 0 && errno == EINTR);
+  ::close(pfd);
+  if (rc > 0) ::waitpid(pid, nullptr, WNOHANG);
+  return rc > 0;
+}
+
 bool processMatches(pid_t pid, const std::string& marker) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
   if (!f) return false;
@@ -158,18 +195,9 @@ bool processMatches(pid_t pid, const std::string& marker) {
 
 void killProcess(pid_t pid, std::chrono::milliseconds grace) {
   if (pid <= 0 || ::kill(pid, SIGTERM) != 0) return;
-  int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pfd >= 0) {
-    pollfd p{pfd, POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(grace.count()));
-    ::close(pfd);
-    if (rc > 0) {
-      ::waitpid(pid, nullptr, WNOHANG);
-      return;
-    }
-  }
+  if (waitForExit(pid, grace)) return;
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, WNOHANG);
 }
 
-}  // namespace berth::networking
+}  // namespace berth
