@@ -8,7 +8,7 @@
 #include <ctime>
 #include <functional>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/server_test.h"
 
 namespace berth::e2e {
 namespace {
@@ -30,66 +30,10 @@ spec:
           containers: [{name: c, image: busybox, command: [date]}]
 )";
 
-class CronJobTest : public ::testing::Test {
+class CronJobTest : public ServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new Server();
-    ASSERT_TRUE(server_->ok()) << "berth server did not start";
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->stop(), 0) << "berth server did not shut down cleanly";
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    ns_ = "cj-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    for (auto& c : ns_) c = static_cast<char>(std::tolower(c));
-    auto r = server_->kubectl({"create", "namespace", ns_});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  CmdResult run(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), {"-n", ns_});
-    return server_->kubectl(args, input);
-  }
-  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
-    auto r = run(args, input);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << " failed: " << r.err;
-    return r.out;
-  }
-  json get(const std::vector<std::string>& what) {
-    std::vector<std::string> args = {"get"};
-    args.insert(args.end(), what.begin(), what.end());
-    args.insert(args.end(), {"-o", "json"});
-    json j = json::parse(ok(args), nullptr, false);
-    return j.is_object() ? j : json::object();
-  }
-  // Reads `what` again on every event of a watch on `watched` until `pred` holds.
-  bool await(const std::string& watched, const std::vector<std::string>& what,
-             const std::function<bool(const json&)>& pred, json* last, seconds timeout) {
-    Child watch(server_->kubectlArgv({"-n", ns_, "get", watched, "-w", "-o", "name"}),
-                server_->kubectlEnv());
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      *last = get(what);
-      if (pred(*last)) break;
-      auto left = deadline - std::chrono::steady_clock::now();
-      std::string line;
-      if (left <= std::chrono::milliseconds(0) ||
-          !watch.readLine(&line, std::chrono::duration_cast<std::chrono::milliseconds>(left))) {
-        watch.kill(SIGTERM);
-        return false;
-      }
-    }
-    watch.kill(SIGTERM);
-    return true;
-  }
-
-  static Server* server_;
-  std::string ns_;
+  CronJobTest() : ServerTest("cj") {}
 };
-
-Server* CronJobTest::server_ = nullptr;
 
 // The first job the schedule created (not the manual one), or null.
 json scheduledJob(const json& list) {
@@ -147,13 +91,13 @@ TEST_F(CronJobTest, EveryMinuteCreatesAJob) {
 TEST_F(CronJobTest, Validation) {
   std::string bad = kCronJob;
   bad.replace(bad.find("* * * * *"), 9, "61 * * * *");
-  auto r = run({"apply", "-f", "-"}, bad);
+  auto r = kn({"apply", "-f", "-"}, bad);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("spec.schedule: Invalid value: \"61 * * * *\": end of range (61) above maximum (59): 61"),
             std::string::npos) << r.err;
   std::string tz = kCronJob;
   tz.replace(tz.find("  jobTemplate:"), 0, "  timeZone: Mars/Olympus\n");
-  r = run({"apply", "-f", "-"}, tz);
+  r = kn({"apply", "-f", "-"}, tz);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"),
             std::string::npos) << r.err;

@@ -8,54 +8,18 @@
 #include <fstream>
 #include <memory>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/server_test.h"
 
 namespace berth::e2e {
 namespace {
 
 using json = nlohmann::json;
 
-class KubectlTest : public ::testing::Test {
+class KubectlTest : public ServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new Server();
-    ASSERT_TRUE(server_->ok()) << "berth server did not start";
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->stop(), 0) << "berth server did not shut down cleanly";
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    ns_ = "t-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    for (auto& c : ns_) c = static_cast<char>(std::tolower(c));
-    auto r = k({"create", "namespace", ns_});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  CmdResult k(std::vector<std::string> args, const std::string& input = "") {
-    return server_->kubectl(args, input);
-  }
-  // kubectl in the test's namespace; asserts success and returns stdout.
-  std::string ok(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), {"-n", ns_});
-    auto r = k(args, input);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[2] << " failed: " << r.err;
-    return r.out;
-  }
-  CmdResult kn(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), {"-n", ns_});
-    return k(args, input);
-  }
-  json getJson(const std::string& what) {
-    return json::parse(ok({"get", what, "-o", "json"}));
-  }
-
-  static Server* server_;
-  std::string ns_;
+  KubectlTest() : ServerTest("t") {}
+  json getJson(const std::string& what) { return json::parse(ok({"get", what, "-o", "json"})); }
 };
-
-Server* KubectlTest::server_ = nullptr;
 
 const char* kDeployment = R"(apiVersion: apps/v1
 kind: Deployment

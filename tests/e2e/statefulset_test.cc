@@ -9,7 +9,7 @@
 #include <functional>
 #include <map>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/server_test.h"
 
 namespace berth::e2e {
 namespace {
@@ -36,62 +36,9 @@ spec:
       resources: {requests: {storage: 1Gi}}
 )";
 
-class StatefulSetTest : public ::testing::Test {
+class StatefulSetTest : public ServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new Server();
-    ASSERT_TRUE(server_->ok()) << "berth server did not start";
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->stop(), 0) << "berth server did not shut down cleanly";
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    ns_ = "sts-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    for (auto& c : ns_) c = static_cast<char>(std::tolower(c));
-    auto r = server_->kubectl({"create", "namespace", ns_});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  CmdResult run(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), {"-n", ns_});
-    return server_->kubectl(args, input);
-  }
-  // kubectl in the test's namespace; expects success, returns stdout.
-  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
-    auto r = run(args, input);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << " failed: " << r.err;
-    return r.out;
-  }
-  json get(const std::vector<std::string>& what) {
-    std::vector<std::string> args = {"get"};
-    args.insert(args.end(), what.begin(), what.end());
-    args.insert(args.end(), {"-o", "json"});
-    json j = json::parse(ok(args), nullptr, false);
-    return j.is_object() ? j : json::object();
-  }
-  // Reads `what` again each time a watch on `watched` reports an event, until `pred` holds; the
-  // watch starts before the first read, so no change is missed.
-  bool await(const std::string& watched, const std::vector<std::string>& what,
-             const std::function<bool(const json&)>& pred, json* last, seconds timeout = seconds(30)) {
-    Child watch(server_->kubectlArgv({"-n", ns_, "get", watched, "-w", "-o", "name"}),
-                server_->kubectlEnv());
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      *last = get(what);
-      if (pred(*last)) break;
-      auto left = deadline - std::chrono::steady_clock::now();
-      std::string line;
-      if (left <= std::chrono::milliseconds(0) ||
-          !watch.readLine(&line, std::chrono::duration_cast<std::chrono::milliseconds>(left))) {
-        watch.kill(SIGTERM);
-        return false;
-      }
-    }
-    watch.kill(SIGTERM);
-    return true;
-  }
+  StatefulSetTest() : ServerTest("sts") {}
   // Pod name -> image, for the pods of "web".
   std::map<std::string, std::string> podImages(const json& list) {
     std::map<std::string, std::string> out;
@@ -123,11 +70,7 @@ class StatefulSetTest : public ::testing::Test {
     }, &last)) << last.dump();
   }
 
-  static Server* server_;
-  std::string ns_;
 };
-
-Server* StatefulSetTest::server_ = nullptr;
 
 TEST_F(StatefulSetTest, OrderedCreationRollingUpdateUndoScaleAndPartition) {
   ok({"apply", "-f", "-"}, kStatefulSet);
@@ -215,7 +158,7 @@ TEST_F(StatefulSetTest, OrderedCreationRollingUpdateUndoScaleAndPartition) {
 }
 
 TEST_F(StatefulSetTest, ValidationAndUpdateRules) {
-  auto r = run({"apply", "-f", "-"}, R"(apiVersion: apps/v1
+  auto r = kn({"apply", "-f", "-"}, R"(apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: bad}
 spec:
@@ -236,7 +179,7 @@ spec:
   EXPECT_EQ(sts["spec"]["updateStrategy"], json({{"type", "RollingUpdate"}, {"rollingUpdate", {{"partition", 0}}}}));
   EXPECT_EQ(sts["spec"]["revisionHistoryLimit"], 10);
   EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"], json({{"whenDeleted", "Retain"}, {"whenScaled", "Retain"}}));
-  r = run({"patch", "sts", "web", "-p", R"({"spec":{"serviceName":"other"}})"});
+  r = kn({"patch", "sts", "web", "-p", R"({"spec":{"serviceName":"other"}})"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"), std::string::npos) << r.err;
   ok({"patch", "sts", "web", "-p", R"({"spec":{"minReadySeconds":5,"revisionHistoryLimit":3}})"});

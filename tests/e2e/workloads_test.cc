@@ -11,7 +11,7 @@
 #include <functional>
 #include <set>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/server_test.h"
 
 namespace berth::e2e {
 namespace {
@@ -19,63 +19,18 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::seconds;
 
-class WorkloadsTest : public ::testing::Test {
+class WorkloadsTest : public ServerTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new Server();
-    ASSERT_TRUE(server_->ok()) << "berth server did not start";
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->stop(), 0) << "berth server did not shut down cleanly";
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(server_, nullptr);
-    ns_ = "w-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    for (auto& c : ns_) c = static_cast<char>(std::tolower(c));
-    auto r = server_->kubectl({"create", "namespace", ns_});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  // kubectl in the test's namespace; expects success, returns stdout.
-  std::string ok(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), {"-n", ns_});
-    auto r = server_->kubectl(args, input);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[2] << " failed: " << r.err;
-    return r.out;
-  }
-  json list(const std::vector<std::string>& what) {
-    std::vector<std::string> args = {"get"};
-    args.insert(args.end(), what.begin(), what.end());
-    args.insert(args.end(), {"-o", "json"});
-    std::string out = ok(args);
-    json j = json::parse(out, nullptr, false);
-    return j.is_object() && j.contains("items") ? j["items"] : json::array();
-  }
+  WorkloadsTest() : ServerTest("w") {}
   // Lists `what` again each time a watch on it reports an event, until `pred` holds on the
   // items; the watch starts before the first listing, so no change is missed.
   bool await(const std::vector<std::string>& what, const std::function<bool(const json&)>& pred,
              json* last = nullptr, seconds timeout = seconds(30)) {
-    std::vector<std::string> args = {"-n", ns_, "get"};
-    args.insert(args.end(), what.begin(), what.end());
-    args.insert(args.end(), {"-w", "--output-watch-events", "-o", "name"});
-    Child watch(server_->kubectlArgv(args), server_->kubectlEnv());
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    json items;
-    while (true) {
-      items = list(what);
+    return watchUntil(what, [&] {
+      json items = list(what);
       if (last) *last = items;
-      if (pred(items)) break;
-      auto left = deadline - std::chrono::steady_clock::now();
-      std::string line;
-      if (left <= std::chrono::milliseconds(0) ||
-          !watch.readLine(&line, std::chrono::duration_cast<std::chrono::milliseconds>(left))) {
-        watch.kill(SIGTERM);
-        return false;
-      }
-    }
-    watch.kill(SIGTERM);
-    return true;
+      return pred(items);
+    }, timeout);
   }
   // What a kubelet would report for a pod.
   void setPodStatus(const std::string& pod, const std::string& phase, const std::string& ip,
@@ -90,12 +45,7 @@ class WorkloadsTest : public ::testing::Test {
         json({{"status", status}}).dump()});
   }
   std::string nodeName(const std::string& n) { return ns_ + "-" + n; }
-
-  static Server* server_;
-  std::string ns_;
 };
-
-Server* WorkloadsTest::server_ = nullptr;
 
 // ---- Endpoints and EndpointSlices ----
 
