@@ -156,6 +156,9 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (enabled("disruption")) {
     DisruptionController::Config c;
     c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "controllermanager", ""));
+    c.recorder = cm->recorders_.back().get();
     cm->disruption_ = std::make_unique<DisruptionController>(cm->client_.get(), cm->informers_.get(), c);
   }
   ControllerContext ctx;

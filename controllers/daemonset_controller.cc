@@ -5,7 +5,9 @@
 #include <set>
 
 #include "common/log.h"
+#include "controllers/controller_revisions.h"
 #include "controllers/deployment_controller.h"
+#include "controllers/owned_pods.h"
 #include "controllers/workload_util.h"
 
 namespace berth::controllers {
@@ -87,13 +89,7 @@ DaemonSetController::DaemonSetController(client::Client* client, client::Informe
   dh.on_delete = [this](const ObjectPtr& o) { expectations_.forget(client::objectKey(*o)); };
   dss_->addEventHandlers(std::move(dh));
 
-  client::EventHandlers ph;
-  ph.on_add = [this](const ObjectPtr& o) { onPodEvent(*o, true, false); };
-  ph.on_update = [this](const ObjectPtr& old_pod, const ObjectPtr& o) {
-    if (*old_pod != *o) onPodEvent(*o, false, false);
-  };
-  ph.on_delete = [this](const ObjectPtr& o) { onPodEvent(*o, false, true); };
-  pods_->addEventHandlers(std::move(ph));
+  pods_->addEventHandlers(ownedPodHandlers("DaemonSet", "apps", dss_, &expectations_, controller_.get()));
 
   client::EventHandlers nh;
   nh.on_add = [this](const ObjectPtr&) { enqueueAll(); };
@@ -111,22 +107,6 @@ void DaemonSetController::stop() { controller_->stop(); }
 
 void DaemonSetController::enqueueAll() {
   for (const auto& key : dss_->keys()) controller_->enqueue(key);
-}
-
-std::string DaemonSetController::dsKeyFor(const json& pod) const {
-  const json* ref = controllerRefOfKind(pod, "DaemonSet");
-  if (!ref || ref->value("apiVersion", "").rfind("apps/", 0) != 0) return "";
-  std::string key = namespaceOf(pod) + "/" + ref->value("name", "");
-  ObjectPtr ds = dss_->get(key);
-  return ds && uidOf(*ds) == ref->value("uid", "") ? key : "";
-}
-
-void DaemonSetController::onPodEvent(const json& pod, bool added, bool deleted) {
-  std::string key = dsKeyFor(pod);
-  if (key.empty()) return;
-  if (added) expectations_.creationObserved(key);
-  if (deleted || isDeleting(pod)) expectations_.deletionObserved(key, client::objectKey(pod));
-  controller_->enqueue(key);
 }
 
 std::string DaemonSetController::nodeOfPod(const json& pod) {
@@ -191,6 +171,71 @@ json DaemonSetController::podSpecForNode(const json& template_spec, const std::s
   return spec;
 }
 
+// The rolling update's inputs gathered node by node, decided once the desired count is known.
+struct DaemonSetController::RollingState {
+  int64_t unavailable_nodes = 0;
+  // maxSurge = 0: old-hash pods that could be replaced, split by availability.
+  std::vector<ObjectPtr> old_unavailable, old_available;
+  // maxSurge > 0 (upstream's surge): nodes whose old pod is unavailable get a new pod at once;
+  // candidates (old pod available) get one while fewer than maxSurge nodes are surging.
+  std::vector<std::string> surge_allowed, surge_candidates;
+  int64_t surging = 0;  // nodes running an old and a not yet available new pod (or duplicates)
+};
+
+void DaemonSetController::judgeSurgeNode(const std::string& node, const std::vector<ObjectPtr>& live,
+                                         const std::string& hash, int min_ready, TimePoint now,
+                                         Plan& p, RollingState& rs) const {
+  // Keep the oldest pod of each hash; the rest are surplus.
+  ObjectPtr newest, oldest;
+  bool duplicates = false;
+  for (const auto& pod : live) {
+    ObjectPtr& slot =
+        strAt(*pod, {"metadata", "labels", kControllerRevisionHashLabel}) == hash ? newest : oldest;
+    if (!slot) {
+      slot = pod;
+      continue;
+    }
+    p.deletes.push_back({pod});
+    duplicates = true;
+  }
+  if (duplicates) {
+    ++rs.surging;
+    return;
+  }
+  if (!oldest) return;  // up to date, or nothing yet (the create step covers that)
+  if (!newest) {
+    std::chrono::milliseconds w{0};
+    if (podAvailable(*oldest, min_ready, now, &w)) rs.surge_candidates.push_back(node);
+    else rs.surge_allowed.push_back(node);
+    return;
+  }
+  std::chrono::milliseconds w{0};
+  if (podAvailable(*newest, min_ready, now, &w)) {
+    p.deletes.push_back({oldest});  // the replacement is available: the old pod goes
+    return;
+  }
+  ++rs.surging;
+  if (w.count() > 0 && (p.wait.count() == 0 || w < p.wait)) p.wait = w;
+}
+
+void DaemonSetController::decideRollingUpdate(const json& ds, Plan& p, const RollingState& rs) const {
+  const json& ru = jsonAt(ds, {"spec", "updateStrategy", "rollingUpdate"});
+  int64_t max_surge = resolveIntOrPercent(jsonAt(ru, {"maxSurge"}), p.desired, true, 0);
+  if (max_surge > 0) {
+    for (const auto& node : rs.surge_allowed) p.create_on.push_back(node);
+    int64_t room = std::max<int64_t>(0, max_surge - rs.surging);
+    for (size_t i = 0; i < rs.surge_candidates.size() && room > 0; ++i, --room)
+      p.create_on.push_back(rs.surge_candidates[i]);
+    return;
+  }
+  int64_t max_unavailable =
+      std::max<int64_t>(1, resolveIntOrPercent(jsonAt(ru, {"maxUnavailable"}), p.desired, true, 1));
+  for (const auto& pod : rs.old_unavailable) p.deletes.push_back({pod});
+  int64_t budget = max_unavailable - rs.unavailable_nodes;
+  for (size_t i = 0; i < rs.old_available.size() && budget > 0; ++i, --budget)
+    p.deletes.push_back({rs.old_available[i]});
+}
+
 DaemonSetController::Plan DaemonSetController::plan(const json& ds, const std::string& hash) const {
   Plan p;
   std::map<std::string, std::vector<ObjectPtr>> by_node;
@@ -206,9 +251,10 @@ DaemonSetController::Plan DaemonSetController::plan(const json& ds, const std::s
   TimePoint now = clock_->now();
   int min_ready = static_cast<int>(intAt(ds, {"spec", "minReadySeconds"}, 0));
   bool rolling = strAt(ds, {"spec", "updateStrategy", "type"}, "RollingUpdate") == "RollingUpdate";
-  // Old-hash pods that could be replaced, split by availability.
-  std::vector<ObjectPtr> old_unavailable, old_available;
-  int64_t unavailable_nodes = 0;
+  bool surge = rolling && resolveIntOrPercent(jsonAt(ds, {"spec", "updateStrategy", "rollingUpdate",
+                                                          "maxSurge"}),
+                                              100, true, 0) > 0;
+  RollingState rs;
   for (const auto& node : nodes) {
     std::string name = nameOf(*node);
     known.insert(name);
@@ -230,12 +276,16 @@ DaemonSetController::Plan DaemonSetController::plan(const json& ds, const std::s
     }
     if (!fit.should_run && !live.empty()) ++p.misscheduled;
     if (fit.should_run && !any) p.create_on.push_back(name);
-    for (size_t i = 1; i < live.size(); ++i) p.deletes.push_back({live[i]});
+    bool surge_node = surge && fit.should_run;
+    if (surge_node) judgeSurgeNode(name, live, hash, min_ready, now, p, rs);
+    else
+      for (size_t i = 1; i < live.size(); ++i) p.deletes.push_back({live[i]});
     if (!fit.should_run) continue;
     if (live.empty()) {
-      ++unavailable_nodes;
+      ++rs.unavailable_nodes;
       continue;
     }
+    // Status follows the oldest pod, as upstream's.
     const json& pod = *live[0];
     ++p.current;
     bool current_hash = strAt(pod, {"metadata", "labels", kControllerRevisionHashLabel}) == hash;
@@ -244,9 +294,10 @@ DaemonSetController::Plan DaemonSetController::plan(const json& ds, const std::s
     std::chrono::milliseconds w{0};
     bool avail = podAvailable(pod, min_ready, now, &w);
     if (avail) ++p.available;
-    else ++unavailable_nodes;
+    else ++rs.unavailable_nodes;
     if (w.count() > 0 && (p.wait.count() == 0 || w < p.wait)) p.wait = w;
-    if (rolling && !current_hash) (avail ? old_available : old_unavailable).push_back(live[0]);
+    if (rolling && !surge_node && !current_hash)
+      (avail ? rs.old_available : rs.old_unavailable).push_back(live[0]);
   }
   for (const auto& [node, pods] : by_node) {
     if (known.count(node)) continue;
@@ -260,15 +311,7 @@ DaemonSetController::Plan DaemonSetController::plan(const json& ds, const std::s
       p.deletes.push_back({pod, bound});
     }
   }
-  if (rolling) {
-    const json& ru = jsonAt(ds, {"spec", "updateStrategy", "rollingUpdate"});
-    int64_t max_unavailable =
-        std::max<int64_t>(1, resolveIntOrPercent(jsonAt(ru, {"maxUnavailable"}), p.desired, true, 1));
-    for (const auto& pod : old_unavailable) p.deletes.push_back({pod});
-    int64_t budget = max_unavailable - unavailable_nodes;
-    for (size_t i = 0; i < old_available.size() && budget > 0; ++i, --budget)
-      p.deletes.push_back({old_available[i]});
-  }
+  if (rolling) decideRollingUpdate(ds, p, rs);
   return p;
 }
 
@@ -348,62 +391,12 @@ ReconcileResult DaemonSetController::syncStatus(const std::string& key, const js
 
 Status DaemonSetController::syncRevisions(const std::string& key, const json& ds,
                                           const std::string& hash) {
-  std::vector<ObjectPtr> owned;
-  for (const auto& r : revisions_->byIndex(client::kIndexOwnerUid, uidOf(ds))) {
-    const json* ref = controllerRefOfKind(*r, "DaemonSet");
-    if (ref && ref->value("uid", "") == uidOf(ds)) owned.push_back(r);
-  }
-  const std::string name = nameOf(ds) + "-" + hash;
-  int64_t max_rev = 0;
-  ObjectPtr current;
-  for (const auto& r : owned) {
-    max_rev = std::max(max_rev, intAt(*r, {"revision"}, 0));
-    if (nameOf(*r) == name) current = r;
-  }
-  if (current && intAt(*current, {"revision"}, 0) < max_rev) {
-    // The template went back to an older revision: it becomes the newest.
-    json patch = {{"revision", max_rev + 1}};
-    auto r = client_->patch(res::controllerRevisions(), namespaceOf(ds), name, client::PatchType::kMerge, patch);
-    if (!r.isOk() && r.status().code() != Code::kNotFound)
-      return r.status().withContext("renumbering revision " + name);
-  } else if (!current) {
-    json tmpl = jsonAt(ds, {"spec", "template"}).is_object() ? ds["spec"]["template"] : json::object();
-    json labels = jsonAt(tmpl, {"metadata", "labels"}).is_object() ? tmpl["metadata"]["labels"] : json::object();
-    labels[kControllerRevisionHashLabel] = hash;
-    tmpl["$patch"] = "replace";
-    json meta = {{"name", name}, {"namespace", namespaceOf(ds)}, {"labels", labels},
-                 {"ownerReferences", json::array({controllerRefTo("apps/v1", "DaemonSet", ds)})}};
-    if (jsonAt(ds, {"metadata", "annotations"}).is_object()) {
-      json ann = ds["metadata"]["annotations"];
-      ann.erase("kubectl.kubernetes.io/last-applied-configuration");
-      if (!ann.empty()) meta["annotations"] = ann;
-    }
-    json rev = {{"apiVersion", "apps/v1"}, {"kind", "ControllerRevision"}, {"metadata", meta},
-                {"data", {{"spec", {{"template", tmpl}}}}}, {"revision", max_rev + 1}};
-    auto r = client_->create(res::controllerRevisions(), namespaceOf(ds), rev);
-    if (!r.isOk() && r.status().code() != Code::kAlreadyExists)
-      return r.status().withContext("creating revision " + name);
-    if (r.isOk()) BLOG(2, "created controller revision").kv("daemonset", key).kv("revision", max_rev + 1);
-  }
-  // Prune the oldest revisions beyond the history limit that no pod still runs.
-  int64_t limit = intAt(ds, {"spec", "revisionHistoryLimit"}, 10);
-  std::set<std::string> live;
+  RevisionSync s{"apps/v1", "DaemonSet", nameOf(ds) + "-" + hash, hash, {}};
+  // A revision some pod still runs is kept whatever the history limit.
   for (const auto& pod : pods_->byIndex(client::kIndexOwnerUid, uidOf(ds)))
-    live.insert(strAt(*pod, {"metadata", "labels", kControllerRevisionHashLabel}));
-  std::vector<ObjectPtr> old;
-  for (const auto& r : owned)
-    if (nameOf(*r) != name && !live.count(strAt(*r, {"metadata", "labels", kControllerRevisionHashLabel})))
-      old.push_back(r);
-  std::sort(old.begin(), old.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
-    return intAt(*a, {"revision"}, 0) < intAt(*b, {"revision"}, 0);
-  });
-  for (size_t i = 0; i + limit < old.size(); ++i) {
-    auto r = client_->remove(res::controllerRevisions(), namespaceOf(ds), nameOf(*old[i]),
-                             {{"preconditions", {{"uid", uidOf(*old[i])}}}});
-    if (!r.isOk() && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict)
-      return r.status().withContext("pruning revision " + nameOf(*old[i]));
-  }
-  return Status::ok();
+    s.in_use.insert(nameOf(ds) + "-" + strAt(*pod, {"metadata", "labels", kControllerRevisionHashLabel}));
+  Status st = controllers::syncRevisions(client_, ownedRevisions(revisions_, ds, "DaemonSet"), ds, s);
+  return st.isOk() ? st : st.withContext("revisions of " + key);
 }
 
 ReconcileResult DaemonSetController::reconcile(const std::string& key) {

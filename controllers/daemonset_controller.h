@@ -11,9 +11,13 @@
 // reconcile and only when expectations are met:
 //  - deletes pods that must go: on nodes that no longer fit, on nodes that no longer exist
 //    (gracePeriodSeconds 0, the pod GC's part), failed or succeeded pods, surplus pods on a node;
-//    for RollingUpdate, pods of an older template hash, unavailable ones first, the rest while
-//    no more than maxUnavailable nodes lack an available pod (maxSurge is treated as 0);
-//    OnDelete leaves old pods alone;
+//    for RollingUpdate with maxSurge 0, pods of an older template hash, unavailable ones first,
+//    the rest while no more than maxUnavailable nodes lack an available pod; with maxSurge > 0
+//    (upstream's surge; validation then requires maxUnavailable 0) a node keeps the oldest pod of
+//    each hash, and its old pod is deleted once the new one is available; OnDelete leaves old
+//    pods alone;
+//  - for a surging RollingUpdate, also creates the new pod next to the old one: at once where the
+//    old pod is unavailable, elsewhere while fewer than maxSurge nodes are mid-replacement;
 //  - otherwise creates the missing pods (generateName "<ds>-", the template's labels plus
 //    controller-revision-hash, a controlling ownerReference, required node affinity replaced by
 //    matchFields metadata.name=<node> so that the scheduler binds it there).
@@ -76,10 +80,13 @@ class DaemonSetController {
 
  private:
   struct Plan;
-  void onPodEvent(const json& pod, bool added, bool deleted);
-  std::string dsKeyFor(const json& pod) const;
+  struct RollingState;
   void enqueueAll();
   Plan plan(const json& ds, const std::string& hash) const;
+  void judgeSurgeNode(const std::string& node, const std::vector<client::ObjectPtr>& live,
+                      const std::string& hash, int min_ready, TimePoint now, Plan& p,
+                      RollingState& rs) const;
+  void decideRollingUpdate(const json& ds, Plan& p, const RollingState& rs) const;
   Status execute(const std::string& key, const json& ds, const std::string& hash, const Plan& p);
   ReconcileResult syncStatus(const std::string& key, const json& ds, const Plan& p);
   Status syncRevisions(const std::string& key, const json& ds, const std::string& hash);

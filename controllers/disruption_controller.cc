@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "controllers/replicaset_controller.h"
+#include "controllers/workload_util.h"
 
 namespace berth::controllers {
 
@@ -64,10 +67,16 @@ Result<PdbCounts> computePdbCounts(const json& pdb, const std::vector<ObjectPtr>
     for (const auto& p : pods) {
       const json* ref = controllerRefOf(*p);
       std::string pod_name = str(*p, "metadata", "name");
-      if (!ref) return internalError("found no controller ref for pod \"" + pod_name + "\"");
+      if (!ref) {
+        c.unmanaged_pods.push_back(pod_name);
+        continue;
+      }
       if (!seen.insert(ref->value("uid", "")).second) continue;
-      BERTH_ASSIGN_OR_RETURN(int64_t scale, scale_of(*ref, str(*p, "metadata", "namespace")));
-      sum += scale;
+      auto scale = scale_of(*ref, str(*p, "metadata", "namespace"));
+      if (!scale.isOk() && scale.status().code() == Code::kNotFound)
+        return notFound("found no controllers for pod \"" + pod_name + "\"");
+      if (!scale.isOk()) return scale.status();
+      sum += *scale;
     }
     return sum;
   };
@@ -170,6 +179,7 @@ DisruptionController::DisruptionController(client::Client* client,
   pods_ = informers->informerFor(podsResource());
   rss_ = informers->informerFor(replicaSetsResource());
   deployments_ = informers->informerFor(deploymentsResource());
+  statefulsets_ = informers->informerFor(res::statefulSets());
   pdbs_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
 
@@ -193,11 +203,12 @@ DisruptionController::DisruptionController(client::Client* client,
   };
   rss_->addEventHandlers(sh);
   deployments_->addEventHandlers(sh);
+  statefulsets_->addEventHandlers(sh);
 }
 
 DisruptionController::~DisruptionController() { stop(); }
 
-void DisruptionController::start() { controller_->start({pdbs_, pods_, rss_, deployments_}); }
+void DisruptionController::start() { controller_->start({pdbs_, pods_, rss_, deployments_, statefulsets_}); }
 void DisruptionController::stop() { controller_->stop(); }
 
 void DisruptionController::enqueueFor(const json& pod) {
@@ -235,7 +246,39 @@ Result<int64_t> DisruptionController::scaleOf(const json& ref, const std::string
       return notFound("deployment \"" + ns + "/" + name + "\" not found");
     return replicas(*d);
   }
-  return invalid("controller " + kind + " \"" + name + "\" has no scale the disruption budget can use");
+  if (kind == "StatefulSet" && ref.value("apiVersion", "") == "apps/v1") {
+    ObjectPtr s = statefulsets_->get(ns + "/" + name);
+    if (!s || str(*s, "metadata", "uid") != uid)
+      return notFound("statefulset \"" + ns + "/" + name + "\" not found");
+    return replicas(*s);
+  }
+  // What upstream's scale client answers for the built-in kinds without a scale subresource.
+  static const std::map<std::string, std::string> kNoScale = {
+      {"Job", "jobs.batch"}, {"DaemonSet", "daemonsets.apps"}, {"CronJob", "cronjobs.batch"}};
+  if (auto it = kNoScale.find(kind); it != kNoScale.end())
+    return invalid(it->second + " does not implement the scale subresource");
+  return notFound("controller " + kind + " \"" + name + "\" not found");
+}
+
+std::string labelSelectorText(const json& selector) {
+  std::string labels = "map[string]string{";
+  const json& ml = at(selector, "matchLabels");
+  if (ml.is_object())  // nlohmann's object keeps keys sorted, as Go's String() sorts them
+    for (auto it = ml.begin(); it != ml.end(); ++it)
+      labels += it.key() + ": " + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump()) + ",";
+  labels += "}";
+  std::string exprs = "[]LabelSelectorRequirement{";
+  const json& me = at(selector, "matchExpressions");
+  if (me.is_array())
+    for (const auto& e : me) {
+      std::vector<std::string> values;
+      if (at(e, "values").is_array())
+        for (const auto& v : e["values"]) values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      exprs += "LabelSelectorRequirement{Key:" + str(e, "key", nullptr) + ",Operator:" + str(e, "operator", nullptr) +
+               ",Values:[" + join(values, " ") + "],},";
+    }
+  exprs += "}";
+  return "&LabelSelector{MatchLabels:" + labels + ",MatchExpressions:" + exprs + ",}";
 }
 
 ReconcileResult DisruptionController::reconcile(const std::string& key) {
@@ -262,8 +305,19 @@ ReconcileResult DisruptionController::reconcile(const std::string& key) {
   };
   const TimePoint now = clock_->now();
   auto counts = computePdbCounts(pdb, pods, finder, now);
-  if (!counts.isOk())
+  if (!counts.isOk()) {
     BLOG(2, "cannot compute disruption budget").kv("pdb", key).kv("err", counts.status().toString());
+    recordEvent(config_.recorder, pdb, true, "CalculateExpectedPodCountFailed",
+                "Failed to calculate the number of expected pods: " + counts.status().message());
+  } else if (!counts->unmanaged_pods.empty()) {
+    BLOG(4, "found unmanaged pods for a disruption budget").kv("pdb", key)
+        .kv("pods", join(counts->unmanaged_pods, ","));
+    recordEvent(config_.recorder, pdb, true, "UnmanagedPods",
+                "Pods selected by this PodDisruptionBudget (selector: " + labelSelectorText(sel) +
+                    ") were found to be unmanaged. As a result, the status of the PDB cannot be "
+                    "calculated correctly, which may result in undefined behavior. To account for "
+                    "these pods please set \".spec.minAvailable\" field of the PDB to an integer value.");
+  }
   json status = pdbStatus(pdb, counts, now);
   if (status != pdb.value("status", json::object())) {
     json copy = pdb;

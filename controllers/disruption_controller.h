@@ -4,7 +4,10 @@
 // reconcile("ns/name") reads the PDB and the pods its selector matches from the cache and
 // writes status (PUT /status, only when it changes):
 //   - expectedPods: with maxUnavailable or a percentage minAvailable, the sum of the scales of
-//     the pods' controllers (a ReplicaSet's spec.replicas, or its Deployment's); with an
+//     the pods' controllers (a ReplicaSet's spec.replicas, or its Deployment's; a StatefulSet's
+//     spec.replicas); pods without a controller are left out and reported by an UnmanagedPods
+//     warning event; a controller without a scale (a Job, a DaemonSet, one that is gone) fails
+//     the computation (CalculateExpectedPodCountFailed event, SyncFailed condition); with an
 //     integer minAvailable, the number of matching pods;
 //   - desiredHealthy: minAvailable (a percentage of expectedPods rounded up), or
 //     expectedPods - maxUnavailable (a percentage rounded up), never below 0;
@@ -30,6 +33,10 @@
 #include "common/time_util.h"
 #include "controllers/controller.h"
 
+namespace berth::client {
+class EventRecorder;
+}  // namespace berth::client
+
 namespace berth::controllers {
 
 const client::Resource& pdbsResource();
@@ -44,9 +51,12 @@ struct PdbCounts {
   int64_t allowed = 0;
   json disrupted_pods = json::object();
   std::chrono::milliseconds recheck{0};  // > 0: look again after this long
+  // Matching pods without a controller, left out of a scale-based expectedPods.
+  std::vector<std::string> unmanaged_pods;
 };
 
-// The scale of the controller a controllerRef points at (ns is the pod's namespace).
+// The scale of the controller a controllerRef points at (ns is the pod's namespace); kNotFound
+// when there is no such controller.
 using ScaleFinder = std::function<Result<int64_t>(const json& controller_ref, const std::string& ns)>;
 
 // Upstream's getExpectedPodCount + countHealthyPods + buildDisruptedPodMap.
@@ -55,6 +65,8 @@ Result<PdbCounts> computePdbCounts(const json& pdb, const std::vector<client::Ob
 // The status `pdb` should have given `counts` (or `err` when they could not be computed),
 // keeping lastTransitionTime when the condition does not change.
 json pdbStatus(const json& pdb, const Result<PdbCounts>& counts, TimePoint now);
+// A label selector as Go's %v prints it in upstream's events: &LabelSelector{MatchLabels:...}.
+std::string labelSelectorText(const json& selector);
 
 class DisruptionController {
  public:
@@ -62,6 +74,7 @@ class DisruptionController {
     int workers = 2;
     client::WorkQueue::Options queue;
     const Clock* clock = nullptr;  // default SystemClock
+    client::EventRecorder* recorder = nullptr;  // UnmanagedPods, CalculateExpectedPodCountFailed
   };
   DisruptionController(client::Client* client, client::InformerFactory* informers, Config config);
   ~DisruptionController();
@@ -83,6 +96,7 @@ class DisruptionController {
   client::Informer* pods_;
   client::Informer* rss_;
   client::Informer* deployments_;
+  client::Informer* statefulsets_;
   std::unique_ptr<Controller> controller_;
 };
 

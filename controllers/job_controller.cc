@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "controllers/owned_pods.h"
 #include "controllers/workload_util.h"
 
 namespace berth::controllers {
@@ -149,35 +150,13 @@ JobController::JobController(client::Client* client, client::InformerFactory* in
   jh.on_delete = [this](const ObjectPtr& o) { expectations_.forget(client::objectKey(*o)); };
   jobs_->addEventHandlers(std::move(jh));
 
-  client::EventHandlers ph;
-  ph.on_add = [this](const ObjectPtr& o) { onPodEvent(*o, true, false); };
-  ph.on_update = [this](const ObjectPtr& old_pod, const ObjectPtr& o) {
-    if (*old_pod != *o) onPodEvent(*o, false, false);
-  };
-  ph.on_delete = [this](const ObjectPtr& o) { onPodEvent(*o, false, true); };
-  pods_->addEventHandlers(std::move(ph));
+  pods_->addEventHandlers(ownedPodHandlers("Job", "batch", jobs_, &expectations_, controller_.get()));
 }
 
 JobController::~JobController() { stop(); }
 
 void JobController::start() { controller_->start({jobs_, pods_}); }
 void JobController::stop() { controller_->stop(); }
-
-std::string JobController::jobKeyFor(const json& pod) const {
-  const json* ref = controllerRefOfKind(pod, "Job");
-  if (!ref || ref->value("apiVersion", "").rfind("batch/", 0) != 0) return "";
-  std::string key = namespaceOf(pod) + "/" + ref->value("name", "");
-  ObjectPtr job = jobs_->get(key);
-  return job && uidOf(*job) == ref->value("uid", "") ? key : "";
-}
-
-void JobController::onPodEvent(const json& pod, bool added, bool deleted) {
-  std::string key = jobKeyFor(pod);
-  if (key.empty()) return;
-  if (added) expectations_.creationObserved(key);
-  if (deleted || isDeleting(pod)) expectations_.deletionObserved(key, client::objectKey(pod));
-  controller_->enqueue(key);
-}
 
 JobController::Counts JobController::count(const json& job) const {
   Counts c;

@@ -68,8 +68,6 @@ class JobController {
 
  private:
   struct Counts;
-  void onPodEvent(const json& pod, bool added, bool deleted);
-  std::string jobKeyFor(const json& pod) const;
   Counts count(const json& job) const;
   Status deletePods(const std::string& key, const json& job,
                     const std::vector<client::ObjectPtr>& pods);

@@ -10,6 +10,7 @@
 #include "controllers/controller_revisions.h"
 #include "controllers/daemonset_controller.h"
 #include "controllers/deployment_controller.h"
+#include "controllers/owned_pods.h"
 #include "controllers/workload_util.h"
 
 namespace berth::controllers {
@@ -79,13 +80,7 @@ StatefulSetController::StatefulSetController(client::Client* client,
   };
   sets_->addEventHandlers(std::move(sh));
 
-  client::EventHandlers ph;
-  ph.on_add = [this](const ObjectPtr& o) { onPodEvent(*o, true, false); };
-  ph.on_update = [this](const ObjectPtr& old_pod, const ObjectPtr& o) {
-    if (*old_pod != *o) onPodEvent(*o, false, false);
-  };
-  ph.on_delete = [this](const ObjectPtr& o) { onPodEvent(*o, false, true); };
-  pods_->addEventHandlers(std::move(ph));
+  pods_->addEventHandlers(ownedPodHandlers("StatefulSet", "apps", sets_, &expectations_, controller_.get()));
 }
 
 StatefulSetController::~StatefulSetController() { stop(); }
@@ -105,22 +100,6 @@ int64_t StatefulSetController::ordinalOf(const std::string& sts_name, const std:
     v = v * 10 + (c - '0');
   }
   return v;
-}
-
-std::string StatefulSetController::stsKeyFor(const json& pod) const {
-  const json* ref = controllerRefOfKind(pod, "StatefulSet");
-  if (!ref || ref->value("apiVersion", "").rfind("apps/", 0) != 0) return "";
-  std::string key = namespaceOf(pod) + "/" + ref->value("name", "");
-  ObjectPtr sts = sets_->get(key);
-  return sts && uidOf(*sts) == ref->value("uid", "") ? key : "";
-}
-
-void StatefulSetController::onPodEvent(const json& pod, bool added, bool deleted) {
-  std::string key = stsKeyFor(pod);
-  if (key.empty()) return;
-  if (added) expectations_.creationObserved(key);
-  if (deleted || isDeleting(pod)) expectations_.deletionObserved(key, client::objectKey(pod));
-  controller_->enqueue(key);
 }
 
 Result<StatefulSetController::Revisions> StatefulSetController::revisions(const std::string& key,

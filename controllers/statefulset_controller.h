@@ -71,8 +71,6 @@ class StatefulSetController {
  private:
   struct Revisions;
   struct Plan;
-  void onPodEvent(const json& pod, bool added, bool deleted);
-  std::string stsKeyFor(const json& pod) const;
   Result<Revisions> revisions(const std::string& key, const json& sts);
   Plan plan(const json& sts, const Revisions& revs) const;
   Status execute(const std::string& key, const json& sts, const Revisions& revs, const Plan& p);

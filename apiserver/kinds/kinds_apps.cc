@@ -66,6 +66,22 @@ void validateRollingUpdate(const json& ru, const std::string& path, Errors& errs
   }
 }
 
+// A DaemonSet's rolling update (ValidateRollingUpdateDaemonSet): exactly one of maxUnavailable and
+// maxSurge is non-zero.
+void validateDaemonSetRollingUpdate(const json& ru, const std::string& path, Errors& errs) {
+  const json* mu = find(ru, {"maxUnavailable"});
+  const json* ms = find(ru, {"maxSurge"});
+  validateIntOrPercent(mu, at(path, "maxUnavailable"), errs);
+  validateIntOrPercent(ms, at(path, "maxSurge"), errs);
+  bool unavailable = intOrPercentValue(mu, 100, false) != 0;
+  bool surge = intOrPercentValue(ms, 100, false) != 0;
+  if (unavailable && surge) {
+    errs.invalidIntOrString(at(path, "maxSurge"), *ms, "may not be set when maxUnavailable is non-zero");
+  } else if (!unavailable && !surge) {
+    errs.required(at(path, "maxUnavailable"), "cannot be 0 when maxSurge is 0");
+  }
+}
+
 std::vector<ColumnDefinition> wideTemplateColumns() {
   return {column("Containers", "string", "Names of each container in the template.", 1),
           column("Images", "string", "Images referenced by each container in the template.", 1),
@@ -209,7 +225,7 @@ KindSpec daemonSetKind() {
     }
     const json* ru = us ? find(*us, {"rollingUpdate"}) : nullptr;
     if (type == "RollingUpdate" && ru && ru->is_object()) {
-      validateRollingUpdate(*ru, "spec.updateStrategy.rollingUpdate", errs);
+      validateDaemonSetRollingUpdate(*ru, "spec.updateStrategy.rollingUpdate", errs);
     }
     return errs.take();
   };

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "tests/e2e/server_test.h"
@@ -285,6 +286,89 @@ TEST_F(WorkloadsTest, DaemonSetRolloutHistoryAndUndo) {
     return revisions() == std::vector<std::string>{"2:busybox:1.37", "3:busybox:1.36"};
   }, &last)) << json(revisions()).dump();
   ok({"delete", "ds", "agent"});
+}
+
+// maxSurge: each node gets its new pod while the old one still runs, at most maxSurge nodes at a
+// time, and the old pod goes only once its replacement is available; kubectl rollout status
+// follows it to the end. maxSurge with a non-zero maxUnavailable is refused as upstream.
+TEST_F(WorkloadsTest, DaemonSetSurgeRollingUpdate) {
+  std::string n1 = nodeName("s1"), n2 = nodeName("s2");
+  for (const auto& n : {n1, n2})
+    ok({"apply", "-f", "-"}, "apiVersion: v1\nkind: Node\nmetadata: {name: " + n +
+                                  ", labels: {surge: " + ns_ + "}}\n");
+  std::string ds = std::string(kDaemonSet) + "      nodeSelector: {surge: " + ns_ + "}\n" +
+                   "  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, "
+                   "maxUnavailable: UNAVAILABLE}\n";
+  auto with = [&](const std::string& unavailable) {
+    std::string y = ds;
+    y.replace(y.find("UNAVAILABLE"), 11, unavailable);
+    return y;
+  };
+  auto bad = server_->kubectl({"-n", ns_, "apply", "-f", "-"}, with("1"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set "
+                         "when maxUnavailable is non-zero"), std::string::npos) << bad.err;
+  ok({"apply", "-f", "-"}, with("0"));
+
+  std::vector<std::string> pods = {"pods", "-l", "app=agent"};
+  auto live = [](const json& items) {
+    std::vector<json> out;
+    for (const auto& p : items)
+      if (!p["metadata"].contains("deletionTimestamp")) out.push_back(p);
+    return out;
+  };
+  auto hashOf = [](const json& p) { return p["metadata"]["labels"].value("controller-revision-hash", ""); };
+  json last;
+  ASSERT_TRUE(await(pods, [&](const json& items) { return live(items).size() == 2; }, &last)) << last.dump();
+  const std::string old_hash = hashOf(last[0]);
+  std::map<std::string, std::string> old_on;  // node -> old pod
+  for (const auto& p : live(last)) {
+    old_on[podNode(p)] = p["metadata"]["name"];
+    setPodStatus(p["metadata"]["name"], "Running", "", true);
+  }
+  ASSERT_EQ(old_on.size(), 2u);
+  auto r = server_->kubectl({"-n", ns_, "rollout", "status", "ds/agent", "--timeout=30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  ok({"set", "image", "ds/agent", "c=busybox:1.37"});
+  Child status(server_->kubectlArgv({"-n", ns_, "rollout", "status", "ds/agent", "--timeout=90s"}),
+               server_->kubectlEnv());
+  // Splits the live pods into old and new by revision.
+  auto split = [&](const json& items, std::vector<json>* olds, std::vector<json>* news) {
+    olds->clear();
+    news->clear();
+    for (const auto& p : live(items)) (hashOf(p) == old_hash ? olds : news)->push_back(p);
+  };
+  std::vector<json> olds, news;
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    split(items, &olds, &news);
+    return !news.empty();
+  }, &last)) << last.dump();
+  // One surge pod beside both old pods: nothing was removed before its replacement runs.
+  ASSERT_EQ(news.size(), 1u) << last.dump();
+  EXPECT_EQ(olds.size(), 2u) << last.dump();
+  std::string first_node = podNode(news[0]);
+  std::string other_node = first_node == n1 ? n2 : n1;
+  setPodStatus(news[0]["metadata"]["name"], "Running", "", true);
+
+  // The replaced node's old pod goes; the other node gets its surge pod while its old one stays.
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    split(items, &olds, &news);
+    return olds.size() == 1 && news.size() == 2;
+  }, &last)) << last.dump();
+  EXPECT_EQ(olds[0]["metadata"]["name"], old_on[other_node]);
+  for (const auto& p : news)
+    if (podNode(p) == other_node) setPodStatus(p["metadata"]["name"], "Running", "", true);
+
+  std::string seen;
+  EXPECT_TRUE(status.waitFor("successfully rolled out", std::chrono::seconds(60), &seen)) << seen;
+  EXPECT_EQ(status.wait(), 0);
+  ASSERT_TRUE(await(pods, [&](const json& items) {
+    split(items, &olds, &news);
+    return olds.empty() && news.size() == 2;
+  }, &last)) << last.dump();
+  ok({"delete", "ds", "agent"});
+  for (const auto& n : {n1, n2}) ok({"delete", "node", n});
 }
 
 // ---- Job ----

@@ -195,6 +195,96 @@ TEST_F(DaemonSetTest, RollingUpdateTakesUnavailableOldPodsFirstWithinBudget) {
   EXPECT_EQ(dels, (std::set<std::string>{"ns/old-c", "ns/old-a"}));
 }
 
+json surgeDs(json max_surge) {
+  json ds = dsObj("RollingUpdate", 0);
+  ds["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"] = max_surge;
+  return ds;
+}
+
+// A replacement pod: created after the pods of the fixture's default timestamp.
+json later(json pod) {
+  pod["metadata"]["creationTimestamp"] = "2026-01-01T00:05:00Z";
+  return pod;
+}
+
+std::set<std::string> keysOf(const std::vector<testing::Action>& as) {
+  std::set<std::string> out;
+  for (const auto& a : as) out.insert(a.key);
+  return out;
+}
+
+std::set<std::string> nodesOfCreates(const std::vector<testing::Action>& as) {
+  std::set<std::string> out;
+  for (const auto& a : as) out.insert(nodeOfCreate(a));
+  return out;
+}
+
+TEST_F(DaemonSetTest, SurgeStartsNewPodsBesideTheOldOnesUpToMaxSurge) {
+  json ds = surgeDs("50%");
+  fake_.put(res::daemonSets(), ds);
+  for (const char* n : {"a", "b", "c", "d"}) {
+    fake_.put(res::nodes(), nodeObj(n));
+    fake_.put(podsResource(), podOn(std::string("old-") + n, n, "oldhash"));
+  }
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  EXPECT_TRUE(actions("delete").empty());  // nothing goes before its replacement is available
+  auto creates = actions("create", "v1/pods");
+  EXPECT_EQ(nodesOfCreates(creates), (std::set<std::string>{"a", "b"}));  // 50% of 4
+  ASSERT_FALSE(creates.empty());
+  EXPECT_EQ(creates[0].body["metadata"]["labels"][kControllerRevisionHashLabel], hashOf(ds));
+}
+
+TEST_F(DaemonSetTest, SurgeDeletesAnOldPodOnceItsReplacementIsAvailable) {
+  json ds = surgeDs(1);
+  fake_.put(res::daemonSets(), ds);
+  for (const char* n : {"a", "b", "c"}) fake_.put(res::nodes(), nodeObj(n));
+  fake_.put(podsResource(), podOn("old-a", "a", "oldhash"));
+  fake_.put(podsResource(), later(podOn("new-a", "a", hashOf(ds))));
+  fake_.put(podsResource(), podOn("old-b", "b", "oldhash"));
+  fake_.put(podsResource(), later(podOn("new-b", "b", hashOf(ds), /*ready=*/false)));
+  fake_.put(podsResource(), podOn("old-c", "c", "oldhash"));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  // a's replacement is available: its old pod goes; b waits for its new pod; both new pods stay.
+  EXPECT_EQ(keysOf(actions("delete")), (std::set<std::string>{"ns/old-a"}));
+  auto st = actions("update/status");
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].body["status"]["currentNumberScheduled"], 3);
+  EXPECT_EQ(st[0].body["status"]["numberAvailable"], 3);  // the old pods still serve
+  EXPECT_EQ(st[0].body["status"]["updatedNumberScheduled"], 0);  // status follows the oldest pod
+}
+
+TEST_F(DaemonSetTest, SurgeReplacesUnavailableOldPodsBeyondMaxSurge) {
+  json ds = surgeDs(1);
+  fake_.put(res::daemonSets(), ds);
+  for (const char* n : {"b", "c", "d", "e"}) fake_.put(res::nodes(), nodeObj(n));
+  fake_.put(podsResource(), podOn("old-b", "b", "oldhash"));
+  fake_.put(podsResource(), later(podOn("new-b", "b", hashOf(ds), /*ready=*/false)));  // the surge
+  fake_.put(podsResource(), podOn("old-c", "c", "oldhash"));
+  fake_.put(podsResource(), podOn("old-d", "d", "oldhash", /*ready=*/false));
+  fake_.put(podsResource(), podOn("new-e", "e", hashOf(ds)));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  EXPECT_TRUE(actions("delete").empty());
+  // maxSurge is used up by b: c's available old pod waits; d's unavailable one is replaced anyway.
+  EXPECT_EQ(nodesOfCreates(actions("create", "v1/pods")), (std::set<std::string>{"d"}));
+}
+
+TEST_F(DaemonSetTest, SurgeKeepsTheOldestPodOfEachRevisionOnANode) {
+  json ds = surgeDs(1);
+  fake_.put(res::daemonSets(), ds);
+  fake_.put(res::nodes(), nodeObj("a"));
+  fake_.put(podsResource(), podOn("a-1-old", "a", "oldhash"));
+  fake_.put(podsResource(), podOn("a-2-new", "a", hashOf(ds), /*ready=*/false));
+  fake_.put(podsResource(), podOn("a-3-new", "a", hashOf(ds)));
+  fake_.put(podsResource(), podOn("a-4-old", "a", "oldhash"));
+  startController();
+  ASSERT_TRUE(ctl_->reconcile("ns/agent").error.isOk());
+  EXPECT_EQ(keysOf(actions("delete")), (std::set<std::string>{"ns/a-3-new", "ns/a-4-old"}));
+  EXPECT_TRUE(actions("create", "v1/pods").empty());
+}
+
 TEST_F(DaemonSetTest, OnDeleteLeavesOldPodsAlone) {
   json ds = dsObj("OnDelete");
   fake_.put(res::daemonSets(), ds);

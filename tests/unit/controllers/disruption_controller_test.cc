@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "client/event_recorder.h"
 #include "controllers/replicaset_controller.h"
+#include "controllers/workload_util.h"
 #include "tests/unit/controllers/fake_client.h"
 
 namespace berth::controllers {
@@ -82,13 +84,38 @@ TEST(PdbCounts, MaxUnavailableUsesTheControllersScale) {
   EXPECT_EQ(m->allowed, 1);
 }
 
-TEST(PdbCounts, PodWithoutControllerFailsAPercentBudget) {
-  std::vector<ObjectPtr> pods = {podObj("a", true, "")};
-  auto c = computePdbCounts(pdbObj(nullptr, 1), pods, scaleIs(1), at("2026-01-01T00:10:00Z"));
+TEST(PdbCounts, PodsWithoutAControllerAreLeftOutOfAScaleBasedBudget) {
+  std::vector<ObjectPtr> pods = {podObj("a", true, ""), podObj("b", true), podObj("c", true)};
+  auto c = computePdbCounts(pdbObj(nullptr, 1), pods, scaleIs(2), at("2026-01-01T00:10:00Z"));
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  EXPECT_EQ(c->expected, 2);  // rs1's scale only
+  EXPECT_EQ(c->unmanaged_pods, std::vector<std::string>{"a"});
+  EXPECT_EQ(c->current_healthy, 3);  // ... but the unmanaged pod is still healthy
+  // An integer minAvailable counts pods, so there is nothing unmanaged to report.
+  auto m = computePdbCounts(pdbObj(1), pods, scaleIs(2), at("2026-01-01T00:10:00Z"));
+  EXPECT_TRUE(m->unmanaged_pods.empty());
+}
+
+TEST(PdbCounts, APodWhoseControllerIsGoneFailsTheBudget) {
+  std::vector<ObjectPtr> pods = {podObj("a", true)};
+  ScaleFinder gone = [](const json&, const std::string&) -> Result<int64_t> {
+    return notFound("replicaset \"ns/rs1\" not found");
+  };
+  auto c = computePdbCounts(pdbObj(nullptr, 1), pods, gone, at("2026-01-01T00:10:00Z"));
   ASSERT_FALSE(c.isOk());
+  EXPECT_EQ(c.status().message(), "found no controllers for pod \"a\"");
   json status = pdbStatus(pdbObj(nullptr, 1), c, at("2026-01-01T00:10:00Z"));
   EXPECT_EQ(status["disruptionsAllowed"], 0);
   EXPECT_EQ(status["conditions"][0]["reason"], "SyncFailed");
+  EXPECT_EQ(status["conditions"][0]["message"], "found no controllers for pod \"a\"");
+}
+
+TEST(LabelSelectorText, AsGoPrintsIt) {
+  json sel = {{"matchLabels", {{"tier", "db"}, {"app", "web"}}},
+              {"matchExpressions", {{{"key", "env"}, {"operator", "In"}, {"values", {"a", "b"}}}}}};
+  EXPECT_EQ(labelSelectorText(sel),
+            "&LabelSelector{MatchLabels:map[string]string{app: web,tier: db,},MatchExpressions:"
+            "[]LabelSelectorRequirement{LabelSelectorRequirement{Key:env,Operator:In,Values:[a b],},},}");
 }
 
 TEST(PdbCounts, NoExpectedPodsAllowsNothing) {
@@ -169,6 +196,94 @@ TEST(DisruptionController, DeploymentPodsCountTheDeploymentOnce) {
   EXPECT_EQ(acts[0].body["status"]["desiredHealthy"], 3);
   EXPECT_EQ(acts[0].body["status"]["disruptionsAllowed"], 1);
   factory.stop();
+}
+
+// Runs the controller over `fake` and returns its actions for one reconcile of ns/b.
+class DisruptionControllerTest : public ::testing::Test {
+ protected:
+  std::vector<testing::Action> reconcileOnce() {
+    client::InformerFactory factory(&fake_);
+    DisruptionController dc(&fake_, &factory, {.recorder = &recorder_});
+    factory.start();
+    for (auto* i : factory.informers()) EXPECT_TRUE(i->waitForSync(std::chrono::seconds(5)));
+    fake_.clearActions();
+    auto r = dc.reconcile("ns/b");
+    EXPECT_TRUE(r.error.isOk()) << r.error.toString();
+    factory.stop();
+    recorder_.flush();
+    return fake_.actions();
+  }
+  static json statusOf(const std::vector<testing::Action>& acts) {
+    for (const auto& a : acts)
+      if (a.verb == "update/status") return a.body["status"];
+    return nullptr;
+  }
+  static std::vector<json> events(const std::vector<testing::Action>& acts) {
+    std::vector<json> out;
+    for (const auto& a : acts)
+      if (a.verb == "create" && a.resource == "v1/events") out.push_back(a.body);
+    return out;
+  }
+  ObjectPtr podOwnedBy(const std::string& name, const std::string& kind, const std::string& api) {
+    json p = *podObj(name, true, "");
+    p["metadata"]["ownerReferences"] = {{{"apiVersion", api}, {"kind", kind}, {"name", "db"},
+                                         {"uid", "db-uid"}, {"controller", true}}};
+    return std::make_shared<const json>(p);
+  }
+
+  FakeClient fake_;
+  client::EventRecorder recorder_{&fake_, "controllermanager", ""};
+};
+
+TEST_F(DisruptionControllerTest, StatefulSetPodsCountTheStatefulSetsReplicas) {
+  fake_.put(res::statefulSets(), {{"apiVersion", "apps/v1"}, {"kind", "StatefulSet"},
+                                  {"metadata", {{"name", "db"}, {"namespace", "ns"}, {"uid", "db-uid"}}},
+                                  {"spec", {{"replicas", 5}}}});
+  fake_.put(pdbsResource(), pdbObj("60%"));
+  for (const char* n : {"db-0", "db-1", "db-2", "db-3"}) fake_.put(podsResource(), *podOwnedBy(n, "StatefulSet", "apps/v1"));
+  json status = statusOf(reconcileOnce());
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["expectedPods"], 5);  // the scale, not the 4 pods that exist
+  EXPECT_EQ(status["desiredHealthy"], 3);  // 60% of 5
+  EXPECT_EQ(status["currentHealthy"], 4);
+  EXPECT_EQ(status["disruptionsAllowed"], 1);
+  EXPECT_EQ(status["conditions"][0]["reason"], "SufficientPods");
+}
+
+TEST_F(DisruptionControllerTest, AJobsPodsFailAPercentBudgetWithAnEvent) {
+  fake_.put(pdbsResource(), pdbObj(nullptr, "10%"));
+  fake_.put(podsResource(), *podOwnedBy("db-x", "Job", "batch/v1"));
+  auto acts = reconcileOnce();
+  json status = statusOf(acts);
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["disruptionsAllowed"], 0);
+  EXPECT_EQ(status["conditions"][0]["reason"], "SyncFailed");
+  EXPECT_EQ(status["conditions"][0]["message"], "jobs.batch does not implement the scale subresource");
+  auto evs = events(acts);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0]["type"], "Warning");
+  EXPECT_EQ(evs[0]["reason"], "CalculateExpectedPodCountFailed");
+  EXPECT_EQ(evs[0]["message"], "Failed to calculate the number of expected pods: jobs.batch does not "
+                               "implement the scale subresource");
+  EXPECT_EQ(evs[0]["involvedObject"]["kind"], "PodDisruptionBudget");
+}
+
+TEST_F(DisruptionControllerTest, UnmanagedPodsAreReportedByAnEvent) {
+  fake_.put(pdbsResource(), pdbObj("50%"));
+  fake_.put(podsResource(), *podObj("bare", true, ""));
+  auto acts = reconcileOnce();
+  json status = statusOf(acts);
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["expectedPods"], 0);
+  EXPECT_EQ(status["disruptionsAllowed"], 0);
+  auto evs = events(acts);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0]["reason"], "UnmanagedPods");
+  EXPECT_EQ(evs[0]["message"].get<std::string>().rfind(
+                "Pods selected by this PodDisruptionBudget (selector: &LabelSelector{MatchLabels:"
+                "map[string]string{app: web,},MatchExpressions:[]LabelSelectorRequirement{},}) were "
+                "found to be unmanaged.", 0),
+            0u);
 }
 
 }  // namespace

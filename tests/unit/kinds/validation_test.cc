@@ -339,8 +339,15 @@ TEST(Validation, DaemonSetAndReplicaSet) {
   ds["spec"]["updateStrategy"] = {{"type", "RollingUpdate"},
                                   {"rollingUpdate", {{"maxUnavailable", 0}, {"maxSurge", 0}}}};
   EXPECT_EQ(check(spec("apps", "v1", "DaemonSet"), ds),
-            Lines{"spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be "
-                  "0 when `maxSurge` is 0"});
+            Lines{"spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 "
+                  "when maxSurge is 0"});
+  // Surge needs maxUnavailable 0 (the default is 1): exactly one of the two is non-zero.
+  ds["spec"]["updateStrategy"]["rollingUpdate"] = {{"maxUnavailable", 1}, {"maxSurge", "20%"}};
+  EXPECT_EQ(check(spec("apps", "v1", "DaemonSet"), ds),
+            Lines{"spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 20%: may not be set "
+                  "when maxUnavailable is non-zero"});
+  ds["spec"]["updateStrategy"]["rollingUpdate"] = {{"maxUnavailable", "0%"}, {"maxSurge", 2}};
+  EXPECT_EQ(check(spec("apps", "v1", "DaemonSet"), ds), Lines{});
   json rs = deployment();
   rs["spec"]["selector"] = json::parse(R"({"matchLabels": {"app": "nope"}})");
   EXPECT_EQ(check(spec("apps", "v1", "ReplicaSet"), rs),
