@@ -110,6 +110,9 @@ struct ApiServer::Impl {
   // Every API response goes out here: Cache-Control, Warning headers, metrics.
   void respond(RequestCtx& ctx, int code, const std::string& content_type, std::string body,
                http::Headers extra = {});
+  // The same for a large body produced piece by piece on the connection's loop (lists).
+  void respondStreamed(RequestCtx& ctx, int code, const std::string& content_type,
+                       http::ResponseWriter::BodySource next);
   void sendJson(RequestCtx& ctx, int code, const json& body);
   void sendObject(RequestCtx& ctx, int code, const json& obj);  // honours ctx.out
   void sendError(RequestCtx& ctx, const Status& st, const std::string& name = "");
@@ -163,5 +166,11 @@ json tableRow(const KindSpec& k, const json& obj, const std::string& include_obj
               TimePoint now);
 json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
                 const std::string& include_object, bool with_columns);
+// The same Table as text, built from each cached object's cells and its cached metadata bytes
+// (no per-row JSON tree): a list's whole body, with `metadata` as the Table's metadata.
+void appendTableRow(std::string& out, const KindSpec& k, const CachedObject& o,
+                    const std::string& include_object, TimePoint now);
+std::string tableListBody(const KindSpec& k, const std::vector<ObjPtr>& objs,
+                          const std::string& include_object, const json& metadata);
 
 }  // namespace berth::apiserver

@@ -303,14 +303,31 @@ void ApiServer::Impl::handle(http::Request& req, std::shared_ptr<http::ResponseW
   }
 }
 
-void ApiServer::Impl::respond(RequestCtx& ctx, int code, const std::string& content_type,
-                              std::string body, http::Headers extra) {
-  if (!ctx.w) return;
+namespace {
+http::Headers responseHeaders(const RequestCtx& ctx, const std::string& content_type,
+                              http::Headers extra) {
   http::Headers h = {{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}};
   for (auto& e : extra) h.push_back(std::move(e));
   for (const auto& wmsg : ctx.warnings) h.emplace_back("Warning", "299 - " + json(wmsg).dump());
+  return h;
+}
+}  // namespace
+
+void ApiServer::Impl::respond(RequestCtx& ctx, int code, const std::string& content_type,
+                              std::string body, http::Headers extra) {
+  if (!ctx.w) return;
   ctx.code = code;
-  ctx.w->respond(code, h, std::move(body));
+  ctx.w->respond(code, responseHeaders(ctx, content_type, std::move(extra)), std::move(body));
+  metrics.observeRequest(ctx.info.verb.empty() ? toLower(ctx.req.method) : ctx.info.verb,
+                         ctx.metric_resource, code,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());
+}
+
+void ApiServer::Impl::respondStreamed(RequestCtx& ctx, int code, const std::string& content_type,
+                                      http::ResponseWriter::BodySource next) {
+  if (!ctx.w) return;
+  ctx.code = code;
+  ctx.w->respondStreamed(code, responseHeaders(ctx, content_type, {}), std::move(next));
   metrics.observeRequest(ctx.info.verb.empty() ? toLower(ctx.req.method) : ctx.info.verb,
                          ctx.metric_resource, code,
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count());

@@ -105,24 +105,44 @@ Result<ContinueToken> decodeContinue(const std::string& tok, const std::string& 
   }
 }
 
-// Joins pre-serialised items into a list body. Items are cached serialisations of whole
-// objects; re-encoding 10k objects per list would dominate its cost.
-std::string listBody(const KindSpec& k, const json& metadata, const std::vector<const std::string*>& items) {
-  json env = {{"kind", k.kind + "List"}, {"apiVersion", k.groupVersion()}, {"metadata", metadata}};
-  std::string head = env.dump();
-  head.pop_back();  // the closing brace
-  size_t total = head.size() + 16;
-  for (auto* s : items) total += s->size() + 1;
-  std::string out;
-  out.reserve(total);
-  out += head;
-  out += ",\"items\":[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += *items[i];
+// List bodies join the items' cached serialisations (re-encoding 10k objects per list would
+// dominate its cost). Up to kStreamListBytes a body is built whole and sent with a
+// Content-Length; a larger one is streamed in pieces of about kListPiece bytes as the socket
+// drains, so no copy of the whole list is ever held.
+constexpr size_t kStreamListBytes = 256 * 1024;
+constexpr size_t kListPiece = 256 * 1024;
+
+struct ListBody {
+  std::string head;  // the envelope up to and including "items":[
+  std::vector<ObjPtr> items;
+  size_t next = 0;
+
+  // Appends the head (first call) and then items until `out` holds at least `piece` bytes;
+  // false once the closing "]}" was appended.
+  bool fill(std::string* out, size_t piece) {
+    if (next == 0 && !head.empty()) {
+      *out += head;
+      head.clear();
+    }
+    while (next < items.size() && out->size() < piece) {
+      if (next) *out += ',';
+      *out += items[next]->raw();
+      ++next;
+    }
+    if (next < items.size()) return true;
+    *out += "]}";
+    return false;
   }
-  out += "]}";
-  return out;
+};
+
+ListBody listBody(const KindSpec& k, const json& metadata, std::vector<ObjPtr> items) {
+  json env = {{"kind", k.kind + "List"}, {"apiVersion", k.groupVersion()}, {"metadata", metadata}};
+  ListBody b;
+  b.head = env.dump();
+  b.head.pop_back();  // the closing brace
+  b.head += ",\"items\":[";
+  b.items = std::move(items);
+  return b;
 }
 }  // namespace
 
@@ -237,18 +257,22 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   if (!next_token.empty()) meta["continue"] = next_token;
   if (remaining >= 0) meta["remainingItemCount"] = remaining;
 
-  if (ctx.out == OutFormat::kTable) {
-    std::vector<const json*> objs;
-    objs.reserve(holders.size());
-    for (auto& h : holders) objs.push_back(&h->obj.get());
-    json table = buildTable(k, objs, req.param("includeObject"), true);
-    table["metadata"] = meta;
-    return respond(ctx, 200, kTableType, table.dump());
+  if (ctx.out == OutFormat::kTable)
+    return respond(ctx, 200, kTableType, tableListBody(k, holders, req.param("includeObject"), meta));
+  size_t total = 0;
+  for (const auto& h : holders) total += h->raw().size() + 1;
+  ListBody body = listBody(k, meta, std::move(holders));
+  if (total <= kStreamListBytes) {
+    std::string out;
+    out.reserve(total + body.head.size() + 2);
+    body.fill(&out, SIZE_MAX);
+    return respond(ctx, 200, "application/json", std::move(out));
   }
-  std::vector<const std::string*> raws;
-  raws.reserve(holders.size());
-  for (auto& h : holders) raws.push_back(&h->raw());
-  respond(ctx, 200, "application/json", listBody(k, meta, raws));
+  auto state = std::make_shared<ListBody>(std::move(body));
+  respondStreamed(ctx, 200, "application/json", [state](std::string* out) {
+    out->reserve(kListPiece + 64 * 1024);
+    return state->fill(out, kListPiece);
+  });
 }
 
 // ---- watch ----

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/core/api_context.h"
+#include "apiserver/core/json_text.h"
 
 namespace berth::apiserver {
 
@@ -60,6 +61,57 @@ json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
             {"columnDefinitions", with_columns ? tableColumns(k) : json(nullptr)}};
   t["rows"] = std::move(rows);
   return t;
+}
+
+void appendTableRow(std::string& out, const KindSpec& k, const CachedObject& o,
+                    const std::string& include_object, TimePoint now) {
+  const json& obj = o.obj.get();
+  json cells = json::array();
+  if (k.columns.empty() || !k.cells) {
+    const json& meta = obj["metadata"];
+    cells.push_back(meta.value("name", ""));
+    cells.push_back(meta.value("creationTimestamp", ""));
+  } else {
+    for (auto& c : k.cells(obj, now)) cells.push_back(std::move(c));
+  }
+  // Members in the order a json object would print them: cells, conditions, object.
+  out += "{\"cells\":";
+  out += cells.dump();
+  if (k.row_conditions) {
+    json conditions = k.row_conditions(obj);
+    if (conditions.is_array() && !conditions.empty()) {
+      out += ",\"conditions\":";
+      out += conditions.dump();
+    }
+  }
+  if (include_object == "Object") {
+    out += ",\"object\":";
+    out += o.raw();
+  } else if (include_object != "None") {
+    // The cached metadata bytes without managedFields (large, and no printer reads them).
+    std::string_view meta = jsontext::memberValue(o.raw(), "\"metadata\"");
+    out += ",\"object\":{\"apiVersion\":\"meta.k8s.io/v1\",\"kind\":\"PartialObjectMetadata\",\"metadata\":";
+    if (meta.empty() || meta.front() != '{') out += "{}";
+    else out += jsontext::withoutMember(meta, "\"managedFields\"");
+    out += '}';
+  }
+  out += '}';
+}
+
+std::string tableListBody(const KindSpec& k, const std::vector<ObjPtr>& objs,
+                          const std::string& include_object, const json& metadata) {
+  TimePoint now = std::chrono::system_clock::now();
+  std::string out = "{\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":";
+  out += tableColumns(k).dump();
+  out += ",\"kind\":\"Table\",\"metadata\":";
+  out += metadata.dump();
+  out += ",\"rows\":[";
+  for (size_t i = 0; i < objs.size(); ++i) {
+    if (i) out += ',';
+    appendTableRow(out, k, *objs[i], include_object, now);
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace berth::apiserver

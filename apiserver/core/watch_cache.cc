@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "apiserver/core/json_text.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -30,73 +31,14 @@ const char* eventTypeName(EventType t) {
   return "ERROR";
 }
 
-namespace {
-
-size_t skipSpace(std::string_view s, size_t i) {
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) ++i;
-  return i;
-}
-
-// Index just past the JSON string starting at s[i] == '"', or npos.
-size_t skipString(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') ++i;
-    else if (s[i] == '"') return i + 1;
-  }
-  return std::string_view::npos;
-}
-
-// Index just past the JSON value starting at s[i], or npos. Values are not validated here.
-size_t skipValue(std::string_view s, size_t i) {
-  if (i >= s.size()) return std::string_view::npos;
-  if (s[i] == '"') return skipString(s, i);
-  if (s[i] == '{' || s[i] == '[') {
-    int depth = 0;
-    while (i < s.size()) {
-      char c = s[i];
-      if (c == '"') {
-        i = skipString(s, i);
-        if (i == std::string_view::npos) return i;
-        continue;
-      }
-      if (c == '{' || c == '[') ++depth;
-      else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
-      ++i;
-    }
-    return std::string_view::npos;
-  }
-  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
-  return i;
-}
-
-// The start of the value of member `key` (quoted) of the object whose '{' is at s[open], or
-// npos when it has no such member or the text is not an object.
-size_t findMember(std::string_view s, size_t open, std::string_view key) {
-  if (open >= s.size() || s[open] != '{') return std::string_view::npos;
-  size_t i = skipSpace(s, open + 1);
-  while (i < s.size() && s[i] == '"') {
-    size_t key_end = skipString(s, i);
-    if (key_end == std::string_view::npos) return key_end;
-    std::string_view name = s.substr(i, key_end - i);
-    i = skipSpace(s, key_end);
-    if (i >= s.size() || s[i] != ':') return std::string_view::npos;
-    i = skipSpace(s, i + 1);
-    if (name == key) return i;
-    i = skipSpace(s, skipValue(s, i));
-    if (i >= s.size() || s[i] != ',') return std::string_view::npos;
-    i = skipSpace(s, i + 1);
-  }
-  return std::string_view::npos;
-}
-
-}  // namespace
-
 std::string withResourceVersion(std::string_view stored, int64_t revision) {
+  using jsontext::findMember;
+  using jsontext::skipSpace;
   // Stored objects carry no resourceVersion (the revision is the row's): splice it in as the
   // first member of metadata instead of parsing and re-serialising the whole object.
   size_t meta = findMember(stored, skipSpace(stored, 0), "\"metadata\"");
-  if (meta == std::string_view::npos || stored[meta] != '{') return {};
-  if (findMember(stored, meta, "\"resourceVersion\"") != std::string_view::npos) return {};
+  if (meta == jsontext::npos || stored[meta] != '{') return {};
+  if (findMember(stored, meta, "\"resourceVersion\"") != jsontext::npos) return {};
   size_t at = meta + 1;
   std::string field = "\"resourceVersion\":\"" + std::to_string(revision) + "\"";
   size_t next = skipSpace(stored, at);

@@ -77,6 +77,8 @@ constexpr size_t kMaxBufferedInput = 256 * 1024;
 // A client that does not read its stream is dropped rather than buffered without bound.
 constexpr size_t kMaxBufferedOutput = 64 * 1024 * 1024;
 constexpr size_t kMaxTlsWrite = 64 * 1024;
+// A streamed body's next piece is produced when less than this is left to send.
+constexpr size_t kSourceLowWater = 512 * 1024;
 constexpr size_t kKeptOutputCapacity = 256 * 1024;
 constexpr auto kDrainTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxQueuedRequests = 10000;
@@ -296,13 +298,15 @@ class OutBuffer {
 };
 
 struct OutItem {
-  enum Kind { kData, kEndResponse, kUpgrade, kClose };
+  enum Kind { kData, kEndResponse, kUpgrade, kClose, kSource };
   Kind kind;
   std::string bytes;
   bool close_after = false;
   // kData only: bytes shared with other connections, sent after `bytes` and followed by CRLF
   // (the end of a chunk whose size line is `bytes`).
   std::shared_ptr<const std::string> shared_chunk;
+  // kSource only: the rest of the response, pulled as the output drains.
+  std::shared_ptr<ResponseWriter::BodySource> source;
 };
 
 class WriterImpl;
@@ -344,6 +348,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void dispatch();
   void drainPending();
   void appendOut(std::string&& bytes);
+  void pullSource();
+  void responseDone();
   void flush();
   void sendErrorAndClose(int status, const std::string& message);
   void updateInterest();
@@ -376,6 +382,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   SteadyClock::time_point last_activity_;
   SteadyClock::time_point drain_deadline_;
   std::weak_ptr<WriterImpl> writer_;
+  std::shared_ptr<ResponseWriter::BodySource> source_;  // a streamed body still being produced
+  bool source_close_after_ = false;
   std::function<void(std::string_view)> on_data_;
   std::function<void()> on_upgrade_close_;
   std::string cert_cn_;
@@ -454,6 +462,30 @@ class WriterImpl : public ResponseWriter {
       (void)conn_->enqueue({OutItem::kData, std::move(head)});
       (void)conn_->enqueue({OutItem::kEndResponse, std::move(body), close_after});
     }
+    fireClose();
+  }
+
+  void respondStreamed(int status, const Headers& headers, BodySource next) override {
+    if (head_) return respond(status, headers, {});
+    bool close_after = false;
+    std::string head;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kIdle) {
+        BLOG_WARN("http respondStreamed after a response").kv("status", status);
+        return;
+      }
+      state_ = State::kResponded;
+      close_after = !keep_alive_;
+      head = statusLine(status, headers, &close_after);
+    }
+    head += "Transfer-Encoding: chunked\r\n";
+    if (close_after) head += "Connection: close\r\n";
+    head += "\r\n";
+    (void)conn_->enqueue({OutItem::kData, std::move(head)});
+    OutItem src{OutItem::kSource, {}, close_after};
+    src.source = std::make_shared<BodySource>(std::move(next));
+    (void)conn_->enqueue(std::move(src));
     fireClose();
   }
 
@@ -668,6 +700,10 @@ void Conn::drainPending() {
         break;
       case OutItem::kClose:
         close_after_flush_ = true;
+        break;
+      case OutItem::kSource:
+        source_ = std::move(item.source);
+        source_close_after_ = item.close_after;
         break;
     }
   }
@@ -938,8 +974,49 @@ void Conn::dispatch() {
   }
 }
 
+void Conn::pullSource() {
+  std::string piece;
+  bool more = false;
+  try {
+    more = (*source_)(&piece);
+  } catch (const std::exception& e) {
+    BLOG_ERROR("http body source failed").kv("err", e.what());
+    close("body source failed");
+    return;
+  }
+  if (!piece.empty()) {
+    char size[32];
+    int n = snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    out_.append(std::string_view(size, n));
+    out_.append(std::move(piece));
+    out_.append(std::string_view("\r\n"));
+  }
+  if (more) return;
+  out_.append(std::string_view("0\r\n\r\n"));
+  source_.reset();
+  busy_ = false;
+  writer_.reset();
+  if (source_close_after_) close_after_flush_ = true;
+  // Pipelined requests are read once this flush is over, not from inside it.
+  auto self = shared_from_this();
+  (void)loop_->post([self] { self->responseDone(); });
+}
+
+void Conn::responseDone() {
+  if (isClosed() || close_after_flush_ || busy_) return;
+  last_activity_ = SteadyClock::now();
+  processInput();
+  if (!isClosed() && !busy_) doRead();
+}
+
 void Conn::flush() {
-  while (!out_.empty()) {
+  while (true) {
+    // A streamed body is produced as the output drains, a piece ahead of the socket.
+    if (source_ && out_.size() < kSourceLowWater) {
+      pullSource();
+      if (isClosed()) return;
+    }
+    if (out_.empty()) break;
     std::string_view front = out_.front();
     size_t len = front.size();
     if (ssl_) {
@@ -993,6 +1070,7 @@ void Conn::close(const char* why) {
   loop_->core().open_connections.fetch_sub(1);
   if (auto w = writer_.lock()) w->onConnClosed();
   writer_.reset();
+  source_.reset();
   on_data_ = nullptr;
   if (auto fn = std::move(on_upgrade_close_)) {
     on_upgrade_close_ = nullptr;

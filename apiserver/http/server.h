@@ -73,6 +73,15 @@ class ResponseWriter {
   // drops its last reference without answering gets a 500 sent for it.
   virtual void respond(int status, const Headers& headers, std::string body) = 0;
 
+  // A body produced piece by piece as the socket drains, sent chunked (Transfer-Encoding:
+  // chunked): instead of one string holding a whole large list, `next` appends the next piece
+  // (a few hundred KiB) to *out and returns false when that was the last one. It runs on the
+  // connection's event loop, so each call must be quick (copying prepared bytes, not
+  // computing); what it captures lives until the body is sent or the connection closes.
+  // Call at most once, instead of respond or startStream; the writer then counts as ended.
+  using BodySource = std::function<bool(std::string* out)>;
+  virtual void respondStreamed(int status, const Headers& headers, BodySource next) = 0;
+
   // A chunked response (Transfer-Encoding: chunked). Each writeChunk is flushed at once.
   virtual void startStream(int status, const Headers& headers) = 0;
   // Returns false when the client has gone; the caller should stop streaming.

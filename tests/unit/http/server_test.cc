@@ -175,6 +175,18 @@ class ServerTest : public ::testing::Test {
       up->setOnClose([] {});
       std::lock_guard<std::mutex> lock(waiter_.mu_);
       upgraded_.push_back(up);
+    } else if (req.path == "/streamed") {
+      // n pieces of `size` bytes, piece i filled with 'a' + i % 26, produced on demand.
+      auto pieces = std::make_shared<size_t>(std::stoul(req.param("n")));
+      size_t size = std::stoul(req.param("size"));
+      auto produced = std::make_shared<size_t>(0);
+      w->respondStreamed(200, {{"Content-Type", "text/plain"}}, [pieces, size, produced](std::string* out) {
+        if (*produced < *pieces) {
+          out->append(size, static_cast<char>('a' + *produced % 26));
+          ++*produced;
+        }
+        return *produced < *pieces;
+      });
     } else if (req.path == "/throw") {
       throw std::runtime_error("boom");
     } else if (req.path == "/drop") {
@@ -613,6 +625,39 @@ TEST_F(ServerTest, PipelinedLargeAndSmallResponsesKeepTheirOrderOverTls) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->body, "hello n" + std::to_string(i));
   }
+}
+
+TEST_F(ServerTest, StreamedBodyIsProducedAsTheSocketDrainsThenTheConnectionIsReused) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  // 40 pieces of 300 KiB (12 MB: more than the socket buffers and several low-water refills),
+  // an empty streamed body, and pipelined requests behind them, answered in order.
+  constexpr size_t kPiece = 300 * 1024;
+  ASSERT_TRUE(c->send("GET /streamed?n=40&size=" + std::to_string(kPiece) + " HTTP/1.1\r\n\r\n"
+                      "GET /hello?name=after HTTP/1.1\r\n\r\n"
+                      "GET /streamed?n=0&size=1 HTTP/1.1\r\n\r\n"
+                      "GET /hello?name=last HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse(Millis(20000));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->header("transfer-encoding"), "chunked");
+  EXPECT_EQ(r->header("content-length"), "");
+  ASSERT_EQ(r->body.size(), 40 * kPiece);
+  for (size_t i = 0; i < 40; ++i) {
+    ASSERT_EQ(r->body[i * kPiece], static_cast<char>('a' + i % 26)) << i;
+    ASSERT_EQ(r->body[(i + 1) * kPiece - 1], static_cast<char>('a' + i % 26)) << i;
+  }
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello after");
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "");
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello last");
 }
 
 TEST_F(ServerTest, ExpectContinue) {
