@@ -161,6 +161,27 @@ TEST_F(KubectlTest, SelectorsAndChunking) {
   EXPECT_NE(badfield.err.find("field label not supported"), std::string::npos) << badfield.err;
 }
 
+TEST_F(KubectlTest, ListsLargerThanOneResponsePieceArriveWhole) {
+  // Six ~90 KB ConfigMaps: a list of them is over the 256 KiB the server still builds whole,
+  // so it is streamed in pieces; pages of four are streamed too.
+  const std::string value(90 * 1024, 'v');
+  for (int i = 0; i < 6; ++i) {
+    std::string name = "big" + std::to_string(i);
+    ok({"create", "configmap", name, "--from-literal=v=" + value + std::to_string(i)});
+    ok({"label", "configmap", name, "size=big"});
+  }
+  for (const char* chunk : {"--chunk-size=0", "--chunk-size=4"}) {
+    json list = json::parse(ok({"get", "cm", "-l", "size=big", chunk, "-o", "json"}));
+    ASSERT_EQ(list["items"].size(), 6u) << chunk;
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_EQ(list["items"][i]["metadata"]["name"], "big" + std::to_string(i)) << chunk;
+      EXPECT_EQ(list["items"][i]["data"]["v"], value + std::to_string(i)) << chunk;
+    }
+  }
+  std::string table = ok({"get", "cm", "-l", "size=big", "--chunk-size=4"});
+  for (int i = 0; i < 6; ++i) EXPECT_NE(table.find("big" + std::to_string(i) + " "), std::string::npos) << table;
+}
+
 TEST_F(KubectlTest, WatchSeesChanges) {
   ok({"create", "configmap", "watched", "--from-literal=a=1"});
   Child watch(server_->kubectlArgv({"-n", ns_, "get", "configmap", "watched", "-w", "-o",
