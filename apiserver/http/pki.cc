@@ -23,82 +23,54 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/openssl_util.h"
 #include "common/strings.h"
 
 namespace berth::http {
 
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+using ssl::BioPtr;
+using ssl::BnPtr;
+using ssl::CertPtr;
+using ssl::KeyPtr;
 
 constexpr long kDay = 24 * 60 * 60;
 constexpr int kCaDays = 3650;
 constexpr int kLeafDays = 365;
 constexpr int kRenewWithinDays = 30;
 
-}  // namespace
-
-std::string opensslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-namespace {
-
-Status sslFailure(const std::string& what) { return internalError(what + ": " + opensslErrors()); }
-
 Result<KeyPtr> generateKey() {
   KeyPtr key(EVP_EC_gen("P-256"));
-  if (!key) return sslFailure("generating P-256 key");
+  if (!key) return ssl::failure("generating P-256 key");
   return key;
-}
-
-std::string bioToString(BIO* bio) {
-  BUF_MEM* mem = nullptr;
-  BIO_get_mem_ptr(bio, &mem);
-  return mem ? std::string(mem->data, mem->length) : std::string();
 }
 
 Result<std::string> keyPem(EVP_PKEY* key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return sslFailure("encoding private key");
+    return ssl::failure("encoding private key");
   }
-  return bioToString(bio.get());
+  return ssl::bioString(bio.get());
 }
 
 Result<std::string> certPem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return sslFailure("encoding certificate");
-  return bioToString(bio.get());
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return ssl::failure("encoding certificate");
+  return ssl::bioString(bio.get());
 }
 
 Result<CertPtr> parseCert(const std::string& pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   CertPtr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!cert) return sslFailure("parsing certificate");
+  if (!cert) return ssl::failure("parsing certificate");
   return cert;
 }
 
 Result<KeyPtr> parseKey(const std::string& pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   KeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!key) return sslFailure("parsing private key");
+  if (!key) return ssl::failure("parsing private key");
   return key;
 }
 
@@ -112,25 +84,17 @@ struct CertSpec {
   std::vector<std::string> sans;  // "DNS:x" / "IP:y"
 };
 
-Status addExt(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
-  ExtPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
-  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) {
-    return sslFailure("adding extension " + std::string(OBJ_nid2sn(nid)) + "=" + value);
-  }
-  return Status::ok();
-}
-
 // Signs a certificate for `key` with `issuer_key`; self-signed when `issuer` is null.
 Result<CertPtr> makeCert(const CertSpec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key) {
   CertPtr cert(X509_new());
-  if (!cert) return sslFailure("X509_new");
+  if (!cert) return ssl::failure("X509_new");
   X509_set_version(cert.get(), 2);  // v3
   unsigned char serial_bytes[16];
-  if (RAND_bytes(serial_bytes, sizeof serial_bytes) != 1) return sslFailure("RAND_bytes");
+  if (RAND_bytes(serial_bytes, sizeof serial_bytes) != 1) return ssl::failure("RAND_bytes");
   serial_bytes[0] &= 0x7f;  // positive
   BnPtr bn(BN_bin2bn(serial_bytes, sizeof serial_bytes, nullptr));
   if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()))) {
-    return sslFailure("setting serial");
+    return ssl::failure("setting serial");
   }
   // Back-date an hour so a slightly slow clock elsewhere still accepts a fresh certificate.
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
@@ -143,37 +107,37 @@ Result<CertPtr> makeCert(const CertSpec& spec, EVP_PKEY* key, X509* issuer, EVP_
   if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(spec.cn.c_str()), -1, -1,
                                  0) != 1) {
-    return sslFailure("setting subject");
+    return ssl::failure("setting subject");
   }
   X509* signer = issuer ? issuer : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
-  if (X509_set_pubkey(cert.get(), key) != 1) return sslFailure("setting public key");
+  if (X509_set_pubkey(cert.get(), key) != 1) return ssl::failure("setting public key");
 
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, signer, cert.get(), nullptr, nullptr, 0);
   if (spec.is_ca) {
-    BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE"));
+    BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE"));
     BERTH_RETURN_IF_ERROR(
-        addExt(cert.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
+        ssl::addExtension(cert.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
   } else {
-    BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
+    BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
     BERTH_RETURN_IF_ERROR(
-        addExt(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
+        ssl::addExtension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
     std::vector<std::string> eku;
     if (spec.server_auth) eku.push_back("serverAuth");
     if (spec.client_auth) eku.push_back("clientAuth");
     if (!eku.empty()) {
-      BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_ext_key_usage, join(eku, ",")));
+      BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_ext_key_usage, join(eku, ",")));
     }
   }
-  BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_subject_key_identifier, "hash"));
+  BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_subject_key_identifier, "hash"));
   if (issuer) {
-    BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
+    BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
   }
   if (!spec.sans.empty()) {
-    BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_subject_alt_name, join(spec.sans, ",")));
+    BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_subject_alt_name, join(spec.sans, ",")));
   }
-  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) == 0) return sslFailure("signing");
+  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) == 0) return ssl::failure("signing");
   return cert;
 }
 

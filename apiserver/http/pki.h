@@ -44,8 +44,4 @@ Result<std::string> renderKubeconfig(const std::string& server_url, const std::s
 Result<std::string> readFile(const std::string& path);
 Status writeFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
 
-// Drains OpenSSL's error queue of this thread into one message ("unknown OpenSSL error" when
-// empty). Shared by the PKI and the TLS server.
-std::string opensslErrors();
-
 }  // namespace berth::http

@@ -38,6 +38,7 @@
 
 #include "apiserver/http/pki.h"
 #include "apiserver/http/request_parser.h"
+#include "common/openssl_util.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -856,7 +857,7 @@ void Conn::doHandshake() {
       }
       return;
     default:
-      BLOG(4, "tls handshake failed").kv("remote", remote_).kv("error", opensslErrors());
+      BLOG(4, "tls handshake failed").kv("remote", remote_).kv("error", ssl::errors());
       close("tls handshake failed");
   }
 }
@@ -1219,7 +1220,7 @@ void Loop::acceptSome() {
     if (core_->ssl_ctx) {
       ssl = SSL_new(core_->ssl_ctx);
       if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-        BLOG_WARN("http SSL_new failed").kv("error", opensslErrors());
+        BLOG_WARN("http SSL_new failed").kv("error", ssl::errors());
         if (ssl) SSL_free(ssl);
         ::close(fd);
         continue;
@@ -1301,9 +1302,9 @@ int alpnSelect(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 
 Result<SSL_CTX*> makeSslContext(const TlsOptions& tls) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) return internalError("SSL_CTX_new: " + opensslErrors());
+  if (!ctx) return internalError("SSL_CTX_new: " + ssl::errors());
   auto fail = [&](const std::string& what) -> Status {
-    std::string err = opensslErrors();
+    std::string err = ssl::errors();
     SSL_CTX_free(ctx);
     return internalError(what + ": " + err);
   };

@@ -11,43 +11,20 @@
 #include <memory>
 #include <set>
 
+#include "common/openssl_util.h"
 #include "common/strings.h"
 
 namespace berth::nodegroups::bootstrap {
 
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
-
-std::string sslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += (out.empty() ? "" : "; ") + std::string(buf);
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-Status sslFailure(const std::string& what) { return internalError(what + ": " + sslErrors()); }
-
-std::string bioString(BIO* bio) {
-  BUF_MEM* mem = nullptr;
-  BIO_get_mem_ptr(bio, &mem);
-  return mem ? std::string(mem->data, mem->length) : std::string();
-}
-
-BioPtr memBio(const std::string& s) { return BioPtr(BIO_new_mem_buf(s.data(), static_cast<int>(s.size()))); }
+using ssl::BioPtr;
+using ssl::BnPtr;
+using ssl::bioString;
+using ssl::CertPtr;
+using ssl::KeyPtr;
+using ssl::memBio;
+using ssl::ReqPtr;
 
 CsrContent subjectOf(X509_NAME* name) {
   CsrContent c;
@@ -63,12 +40,6 @@ CsrContent subjectOf(X509_NAME* name) {
     else if (nid == NID_organizationName) c.organizations.push_back(v);
   }
   return c;
-}
-
-Status addExt(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
-  ExtPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
-  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) return sslFailure(std::string("adding ") + OBJ_nid2sn(nid));
-  return Status::ok();
 }
 
 const json* find(const json& j, std::initializer_list<const char*> path) {
@@ -90,21 +61,21 @@ std::string str(const json& j, std::initializer_list<const char*> path) {
 Result<KeyAndCsr> makeNodeClientCsr(const std::string& node_name) {
   if (node_name.empty()) return badRequest("node name is empty");
   KeyPtr key(EVP_EC_gen("P-256"));
-  if (!key) return sslFailure("generating P-256 key");
+  if (!key) return ssl::failure("generating P-256 key");
   ReqPtr req(X509_REQ_new());
-  if (!req) return sslFailure("X509_REQ_new");
+  if (!req) return ssl::failure("X509_REQ_new");
   X509_REQ_set_version(req.get(), 0);
   X509_NAME* name = X509_REQ_get_subject_name(req.get());
   std::string cn = kNodeUserPrefix + node_name;
   if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(kNodesGroup), -1, -1, 0) != 1 ||
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) != 1)
-    return sslFailure("setting CSR subject");
-  if (X509_REQ_set_pubkey(req.get(), key.get()) != 1) return sslFailure("setting CSR key");
-  if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) == 0) return sslFailure("signing CSR");
+    return ssl::failure("setting CSR subject");
+  if (X509_REQ_set_pubkey(req.get(), key.get()) != 1) return ssl::failure("setting CSR key");
+  if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) == 0) return ssl::failure("signing CSR");
   BioPtr kb(BIO_new(BIO_s_mem())), rb(BIO_new(BIO_s_mem()));
   if (!kb || PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
-    return sslFailure("encoding key");
-  if (!rb || PEM_write_bio_X509_REQ(rb.get(), req.get()) != 1) return sslFailure("encoding CSR");
+    return ssl::failure("encoding key");
+  if (!rb || PEM_write_bio_X509_REQ(rb.get(), req.get()) != 1) return ssl::failure("encoding CSR");
   return KeyAndCsr{bioString(kb.get()), bioString(rb.get())};
 }
 
@@ -139,17 +110,17 @@ Result<std::string> signClientCsr(const std::string& csr_pem, const std::string&
   ReqPtr req(PEM_read_bio_X509_REQ(rb.get(), nullptr, nullptr, nullptr));
   CertPtr ca(cb ? PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr) : nullptr);
   KeyPtr ca_key(kb ? PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!req) return sslFailure("reading CSR");
-  if (!ca || !ca_key) return sslFailure("reading the cluster CA");
+  if (!req) return ssl::failure("reading CSR");
+  if (!ca || !ca_key) return ssl::failure("reading the cluster CA");
   KeyPtr pub(X509_REQ_get_pubkey(req.get()));
   CertPtr cert(X509_new());
-  if (!cert || !pub) return sslFailure("X509_new");
+  if (!cert || !pub) return ssl::failure("X509_new");
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
-  if (RAND_bytes(serial, sizeof serial) != 1) return sslFailure("RAND_bytes");
+  if (RAND_bytes(serial, sizeof serial) != 1) return ssl::failure("RAND_bytes");
   serial[0] &= 0x7f;
   BnPtr bn(BN_bin2bn(serial, sizeof serial, nullptr));
-  if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()))) return sslFailure("serial");
+  if (!bn || !BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert.get()))) return ssl::failure("serial");
   time_t t = std::chrono::system_clock::to_time_t(now);
   // Back-dated as upstream's signer does, for clocks a little behind.
   X509_time_adj_ex(X509_getm_notBefore(cert.get()), 0, -300, &t);
@@ -159,23 +130,23 @@ Result<std::string> signClientCsr(const std::string& csr_pem, const std::string&
     X509_set1_notAfter(cert.get(), X509_get0_notAfter(ca.get()));
   X509_set_subject_name(cert.get(), X509_REQ_get_subject_name(req.get()));
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get()));
-  if (X509_set_pubkey(cert.get(), pub.get()) != 1) return sslFailure("setting public key");
+  if (X509_set_pubkey(cert.get(), pub.get()) != 1) return ssl::failure("setting public key");
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, ca.get(), cert.get(), nullptr, nullptr, 0);
-  BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
-  BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
-  BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_ext_key_usage, "clientAuth"));
-  BERTH_RETURN_IF_ERROR(addExt(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
-  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) return sslFailure("signing certificate");
+  BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
+  BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
+  BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_ext_key_usage, "clientAuth"));
+  BERTH_RETURN_IF_ERROR(ssl::addExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
+  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) return ssl::failure("signing certificate");
   BioPtr out(BIO_new(BIO_s_mem()));
-  if (!out || PEM_write_bio_X509(out.get(), cert.get()) != 1) return sslFailure("encoding certificate");
+  if (!out || PEM_write_bio_X509(out.get(), cert.get()) != 1) return ssl::failure("encoding certificate");
   return bioString(out.get());
 }
 
 Result<CsrContent> certificateSubject(const std::string& cert_pem) {
   BioPtr bio = memBio(cert_pem);
   CertPtr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!cert) return sslFailure("parsing certificate");
+  if (!cert) return ssl::failure("parsing certificate");
   return subjectOf(X509_get_subject_name(cert.get()));
 }
 
