@@ -143,6 +143,13 @@ size_t ResourceCache::watcherCount() const {
   return watchers_.size();
 }
 
+size_t ResourceCache::retainedBytes(const CacheEvent& ev) {
+  size_t n = sizeof(CacheEvent);
+  if (ev.prev) n += ev.prev->raw().size();
+  if (ev.type == EventType::kDeleted) n += ev.obj->raw().size();
+  return n;
+}
+
 void ResourceCache::load(std::vector<ObjPtr> objects, int64_t revision) {
   std::unique_lock lock(mu_);
   objects_.clear();
@@ -150,6 +157,7 @@ void ResourceCache::load(std::vector<ObjPtr> objects, int64_t revision) {
   revision_ = revision;
   history_start_ = revision;
   history_.clear();
+  history_bytes_ = 0;
 }
 
 void ResourceCache::setRevision(int64_t revision) {
@@ -162,10 +170,13 @@ void ResourceCache::apply(const std::vector<CacheEvent>& events, int64_t revisio
   for (const auto& ev : events) {
     if (ev.type == EventType::kDeleted) objects_.erase(ev.obj->key);
     else objects_[ev.obj->key] = ev.obj;
+    history_bytes_ += retainedBytes(ev);
     history_.push_back(ev);
   }
-  while (history_.size() > history_limit_) {
+  while (history_.size() > history_limit_ ||
+         (history_bytes_ > history_bytes_limit_ && history_.size() > 1)) {
     history_start_ = history_.front().revision;
+    history_bytes_ -= retainedBytes(history_.front());
     history_.pop_front();
   }
   if (revision > revision_) revision_ = revision;

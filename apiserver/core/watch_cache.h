@@ -95,10 +95,15 @@ class WatchSink {
   virtual bool deliver(const std::shared_ptr<const std::string>& bytes);
 };
 
+// History is bounded by count and by the bytes only it keeps alive (the previous states of
+// modified objects and the last states of deleted ones); a watch resuming from before the
+// kept history gets 410 Expired and re-lists.
 class ResourceCache {
  public:
-  explicit ResourceCache(std::string prefix, size_t history_limit)
-      : prefix_(std::move(prefix)), history_limit_(history_limit) {}
+  static constexpr size_t kDefaultHistoryBytes = 32 << 20;
+  explicit ResourceCache(std::string prefix, size_t history_limit,
+                         size_t history_bytes = kDefaultHistoryBytes)
+      : prefix_(std::move(prefix)), history_limit_(history_limit), history_bytes_limit_(history_bytes) {}
 
   const std::string& prefix() const { return prefix_; }
 
@@ -131,11 +136,15 @@ class ResourceCache {
     int64_t replayed_to = 0;  // the registration replayed every event up to this revision
     std::shared_ptr<WatchSink> sink;
   };
+  static size_t retainedBytes(const CacheEvent& ev);
+
   std::string prefix_;
   size_t history_limit_;
+  size_t history_bytes_limit_;
   mutable std::shared_mutex mu_;
   std::map<std::string, ObjPtr> objects_;
   std::deque<CacheEvent> history_;
+  size_t history_bytes_ = 0;      // retainedBytes() of history_
   int64_t revision_ = 0;          // last revision applied
   int64_t history_start_ = 0;     // events after this revision are all in history_
   std::map<uint64_t, std::shared_ptr<const Watcher>> watchers_;

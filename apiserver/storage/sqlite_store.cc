@@ -111,8 +111,10 @@ Result<sqlite3*> openConnection(const std::string& path, bool sync_full, bool wr
   pragmas += sync_full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;";
   // The writer never checkpoints inline (that would stall every queued writer); see
   // SqliteStore::checkpointLoop.
+  // Readers map at most 64 MiB of the file: mapped pages count in the server's RSS, and the
+  // API serves most reads from its watch cache, not from here.
   pragmas += writer ? "PRAGMA cache_size=-32000; PRAGMA wal_autocheckpoint=0;"
-                    : "PRAGMA cache_size=-16000; PRAGMA mmap_size=268435456;";
+                    : "PRAGMA cache_size=-8000; PRAGMA mmap_size=67108864;";
   Status st = exec(db, pragmas.c_str());
   if (!st.isOk()) {
     sqlite3_close(db);
@@ -312,7 +314,7 @@ Status SqliteStore::open() {
   sqlite3_wal_checkpoint_v2(wdb_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 
   hub_ = std::make_shared<WatchHub>(committed_.load(), options_.watch_ring_size,
-                                    options_.watch_queue_limit);
+                                    options_.watch_queue_limit, options_.watch_ring_bytes);
   sqlite3_wal_hook(wdb_, &SqliteStore::walHook, this);
   checkpointer_ = std::thread([this] { checkpointLoop(); });
   if (options_.compact_interval_seconds > 0) {

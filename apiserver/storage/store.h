@@ -101,6 +101,7 @@ struct SqliteOptions {
   // synchronous=NORMAL, survives a process crash but may lose the last commits on power loss.
   bool sync_full = true;
   size_t watch_ring_size = 10000;      // recent events kept in memory for watch replay
+  size_t watch_ring_bytes = 16 << 20;  // ... and at most this many bytes of their keys/values
   size_t watch_queue_limit = 100000;   // events queued for one watcher before it gets kExpired
 };
 

@@ -12,6 +12,13 @@ namespace {
 // Events handed to one callback invocation at most; keeps one watcher from monopolising the
 // delivery thread when it is far behind.
 constexpr size_t kMaxDeliveryBatch = 1000;
+
+// What an event in the ring holds on to: its keys and values and the event itself.
+size_t eventBytes(const Event& ev) {
+  size_t n = sizeof(Event) + ev.kv.key.size() + ev.kv.value.size();
+  if (ev.prev) n += ev.prev->key.size() + ev.prev->value.size();
+  return n;
+}
 }  // namespace
 
 struct WatchHub::Watcher {
@@ -39,9 +46,11 @@ class WatchHub::Handle : public Watch {
   std::shared_ptr<Watcher> w_;
 };
 
-WatchHub::WatchHub(int64_t published_revision, size_t ring_size, size_t queue_limit)
+WatchHub::WatchHub(int64_t published_revision, size_t ring_size, size_t queue_limit,
+                   size_t ring_bytes)
     : ring_size_(ring_size),
       queue_limit_(std::max<size_t>(queue_limit, 1)),
+      ring_bytes_limit_(ring_bytes),
       ring_base_(published_revision),
       published_(published_revision) {
   thread_ = std::thread([this] { run(); });
@@ -84,9 +93,11 @@ void WatchHub::publish(std::vector<Event> events, int64_t up_to_revision) {
       w->queue.push_back(ep);
     }
     if (ring_size_ > 0) {
+      ring_bytes_ += eventBytes(*ep);
       ring_.push_back(std::move(ep));
-      while (ring_.size() > ring_size_) {
+      while (ring_.size() > ring_size_ || (ring_bytes_ > ring_bytes_limit_ && ring_.size() > 1)) {
         ring_base_ = ring_.front()->kv.mod_revision;
+        ring_bytes_ -= eventBytes(*ring_.front());
         ring_.pop_front();
       }
     } else {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -38,8 +39,10 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
       const std::string& prefix, int64_t from, int64_t to)>;
 
   // `published_revision`: every event at or below it is already durable and will never be
-  // published (e.g. the store's revision at open).
-  WatchHub(int64_t published_revision, size_t ring_size, size_t queue_limit);
+  // published (e.g. the store's revision at open). The ring keeps at most `ring_size` events
+  // and at most `ring_bytes` of their keys and values (the older ones are read from storage).
+  WatchHub(int64_t published_revision, size_t ring_size, size_t queue_limit,
+           size_t ring_bytes = SIZE_MAX);
   ~WatchHub();
   WatchHub(const WatchHub&) = delete;
   WatchHub& operator=(const WatchHub&) = delete;
@@ -68,11 +71,13 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
 
   const size_t ring_size_;
   const size_t queue_limit_;
+  const size_t ring_bytes_limit_;
 
   std::mutex mu_;
   std::condition_variable ready_cv_;
   std::condition_variable idle_cv_;  // a callback finished
   std::deque<EventPtr> ring_;
+  size_t ring_bytes_ = 0;       // eventBytes() of the events in ring_
   int64_t ring_base_;           // the ring holds every event with revision > ring_base_
   int64_t published_;           // highest revision published
   std::vector<std::shared_ptr<Watcher>> watchers_;

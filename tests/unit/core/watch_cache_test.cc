@@ -249,5 +249,34 @@ TEST_F(WatchCacheTest, TooOldRevisionIsExpired) {
   EXPECT_EQ(r.status().code(), Code::kExpired);
 }
 
+TEST(ResourceCacheHistory, IsBoundedByTheBytesOnlyItKeepsAlive) {
+  // 1,000-byte objects; a 3,500-byte budget keeps three previous states.
+  ResourceCache rc("/registry/core/configmaps/", /*history_limit=*/1000, /*history_bytes=*/3500);
+  auto obj = [](int rev) {
+    std::string raw = R"({"metadata":{"name":"x"},"data":")" + std::string(1000 - 36, 'd') + "\"}";
+    return std::make_shared<const CachedObject>("/registry/core/configmaps/a/x", rev, raw);
+  };
+  ObjPtr prev = obj(1);
+  rc.apply({{EventType::kAdded, prev, nullptr, 1}}, 1);
+  // Ten creates of other objects keep nothing alive beyond the cache itself: all are kept.
+  for (int rev = 2; rev <= 11; ++rev) {
+    auto o = std::make_shared<const CachedObject>("/registry/core/configmaps/a/y" + std::to_string(rev), rev,
+                                               R"({"metadata":{"name":"y"}})");
+    rc.apply({{EventType::kAdded, o, nullptr, rev}}, rev);
+  }
+  EXPECT_TRUE(rc.addWatcher(0, false, "/registry/core/configmaps/", std::make_shared<RecordingSink>()).isOk());
+  for (int rev = 12; rev <= 16; ++rev) {
+    ObjPtr next = obj(rev);
+    rc.apply({{EventType::kModified, next, prev, rev}}, rev);
+    prev = next;
+  }
+  auto old = rc.addWatcher(12, false, "/registry/core/configmaps/", std::make_shared<RecordingSink>());
+  ASSERT_FALSE(old.isOk());
+  EXPECT_EQ(old.status().code(), Code::kExpired);
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(rc.addWatcher(13, false, "/registry/core/configmaps/", sink).isOk());
+  EXPECT_EQ(sink->waitFor(3), (std::vector<std::string>{"MODIFIED x@14", "MODIFIED x@15", "MODIFIED x@16"}));
+}
+
 }  // namespace
 }  // namespace berth::apiserver

@@ -40,6 +40,13 @@ INSTANTIATE_TEST_SUITE_P(
                        o.watch_ring_size = 2;
                        return openSqlite(o);
                      }},
+        // A ring bounded to ~1 KiB of keys and values: replays go through the database too.
+        StoreFactory{"sqlite_tiny_ring_bytes",
+                     [](const std::string& dir) {
+                       SqliteOptions o = optionsFor(dir);
+                       o.watch_ring_bytes = 1024;
+                       return openSqlite(o);
+                     }},
         StoreFactory{"sqlite_sync_normal",
                      [](const std::string& dir) {
                        SqliteOptions o = optionsFor(dir);
