@@ -238,5 +238,53 @@ TEST_F(SchedulerE2E, OtherSchedulersPodsAreLeftAlone) {
   EXPECT_EQ(okNs({"get", "events", "--field-selector", "involvedObject.name=custom", "-o", "name"}), "");
 }
 
+// pods/binding as another scheduler uses it (kubectl create --raw posts the Binding): the pod
+// gets the node, the binding's annotations and PodScheduled=True; binding it again, with another
+// pod's uid, without a target or to a pod that does not exist fails as upstream's does.
+TEST_F(SchedulerE2E, BindingSubresourceAssignsOnce) {
+  json p = pod("bound-by-hand");
+  p["spec"]["schedulerName"] = "my-scheduler";
+  okNs({"apply", "-f", "-"}, p.dump());
+  auto bind = [](const std::string& pod_name, const json& binding) {
+    return server_->kubectl({"create", "--raw",
+                             "/api/v1/namespaces/" + std::string(kNs) + "/pods/" + pod_name + "/binding",
+                             "-f", "-"},
+                            binding.dump());
+  };
+  auto binding = [](const std::string& pod_name, const std::string& node) {
+    return json{{"apiVersion", "v1"}, {"kind", "Binding"},
+                {"metadata", {{"name", pod_name}, {"annotations", {{"bound-by", "e2e"}}}}},
+                {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
+  };
+  auto r = bind("bound-by-hand", binding("bound-by-hand", "node-b"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nodeOf("bound-by-hand"), "node-b");
+  EXPECT_TRUE(waitScheduled("bound-by-hand"));
+  EXPECT_EQ(okNs({"get", "pod", "bound-by-hand", "-o", "jsonpath={.metadata.annotations.bound-by}"}), "e2e");
+
+  r = bind("bound-by-hand", binding("bound-by-hand", "node-c"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("Conflict"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pod bound-by-hand is already assigned to node \"node-b\""), std::string::npos) << r.err;
+  EXPECT_EQ(nodeOf("bound-by-hand"), "node-b");
+
+  okNs({"apply", "-f", "-"}, [&] { json q = p; q["metadata"]["name"] = "uid-checked"; return q.dump(); }());
+  json wrong_uid = binding("uid-checked", "node-a");
+  wrong_uid["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000";
+  r = bind("uid-checked", wrong_uid);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the UID in the precondition"), std::string::npos) << r.err;
+  json no_target = binding("uid-checked", "");
+  r = bind("uid-checked", no_target);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("target.name: Required value"), std::string::npos) << r.err;
+  EXPECT_EQ(nodeOf("uid-checked"), "");
+
+  r = bind("no-such-pod", binding("no-such-pod", "node-a"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("NotFound"), std::string::npos) << r.err;
+  okNs({"delete", "pod", "bound-by-hand", "uid-checked", "--wait=false"});
+}
+
 }  // namespace
 }  // namespace berth::e2e
