@@ -6,6 +6,7 @@
 #include "common/strings.h"
 #include "common/time_util.h"
 #include "kubelet-lite/node_status.h"
+#include "nodegroups/bootstrap/user_data.h"
 
 namespace berth::kubelet {
 
@@ -26,6 +27,8 @@ const char kAgentUsage[] = R"(Usage: berth agent --kubeconfig FILE --runtime run
   --cloud-metadata           watch the instance metadata endpoint for a spot interruption
                              notice and record it on the Node (condition SpotInterruption)
   --labels k=v,...           extra node labels
+  --register-with-taints T   taints the Node is created with, key=value:Effect,... (as the
+                             kubelet's flag)
   --root-dir DIR             pod logs and volumes (default /var/lib/berth-agent)
   --node-ip IP               InternalIP address (default: the host's first IPv4)
   --cpu N                    cpu capacity, e.g. 4 or 3500m (default: the host's)
@@ -150,6 +153,10 @@ Result<AgentOptions> parseAgentOptions(const std::vector<std::string>& args, boo
     else if (take("--cluster-domain")) o.cluster_domain = v;
     else if (take("--labels")) {
       BERTH_ASSIGN_OR_RETURN(o.labels, parseLabels(v));
+    } else if (take("--register-with-taints")) {
+      auto taints = nodegroups::bootstrap::parseTaints(v);
+      if (!taints.isOk()) return badRequest("--register-with-taints: " + taints.status().message());
+      for (const auto& t : *taints) o.taints.push_back({t.key, t.value, t.effect});
     } else if (take("--cpu")) {
       BERTH_ASSIGN_OR_RETURN(o.cpu_millis, parseCpuMillis(v));
     } else if (take("--memory")) {

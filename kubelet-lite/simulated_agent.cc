@@ -75,6 +75,11 @@ NodeIdentity SimulatedAgent::identityFor(int index) const {
   id.instance_type = opts_.instance_type.empty() ? "simulated" : opts_.instance_type;
   id.extra_labels = opts_.labels;
   id.extra_labels["berth.dev/simulated"] = "true";
+  for (const auto& t : opts_.taints) {
+    json taint = {{"key", t.key}, {"effect", t.effect}};
+    if (!t.value.empty()) taint["value"] = t.value;
+    id.taints.push_back(taint);
+  }
   id.internal_ip = single && !opts_.node_ip.empty()
                        ? opts_.node_ip
                        : "172.20." + std::to_string(index / 250) + "." + std::to_string(index % 250 + 2);

@@ -33,14 +33,21 @@ std::string randomHex(size_t n) {
   return s;
 }
 
-// The node labels the user-data asks for (--node-labels of its NodeConfig).
-std::map<std::string, std::string> labelsOf(const std::string& user_data) {
+// The node labels and taints the user-data asks for (--node-labels and --register-with-taints
+// of its NodeConfig).
+bootstrap::KubeletSettings settingsOf(const std::string& user_data) {
   if (user_data.empty()) return {};
   Result<bootstrap::UserData> ud = bootstrap::parseUserData(user_data);
   if (!ud.isOk()) return {};
   Result<bootstrap::KubeletSettings> ks = bootstrap::kubeletSettings(ud->config);
   if (!ks.isOk()) return {};
-  return ks->labels;
+  return *ks;
+}
+
+std::string renderTaints(const std::vector<bootstrap::Taint>& taints) {
+  std::vector<std::string> out;
+  for (const auto& t : taints) out.push_back(t.key + (t.value.empty() ? "" : "=" + t.value) + ":" + t.effect);
+  return join(out, ",");
 }
 
 }  // namespace
@@ -98,8 +105,9 @@ SimCloud::Faults SimCloud::readFaults() const {
 }
 
 Result<int> SimCloud::spawnAgent(const cloud::Instance& inst, const std::string& user_data) {
+  bootstrap::KubeletSettings settings = settingsOf(user_data);
   std::vector<std::string> labels;
-  for (const auto& [k, v] : labelsOf(user_data)) {
+  for (const auto& [k, v] : settings.labels) {
     if (k == "topology.kubernetes.io/zone" || k == "topology.kubernetes.io/region" ||
         k == "node.kubernetes.io/instance-type") {
       continue;  // the agent's own flags set these
@@ -122,6 +130,10 @@ Result<int> SimCloud::spawnAgent(const cloud::Instance& inst, const std::string&
   if (!labels.empty()) {
     args.push_back("--labels");
     args.push_back(join(labels, ","));
+  }
+  if (!settings.taints.empty()) {
+    args.push_back("--register-with-taints");
+    args.push_back(renderTaints(settings.taints));
   }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

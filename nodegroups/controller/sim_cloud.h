@@ -1,7 +1,8 @@
 // SimCloud: a CloudDriver whose instances are `berth agent --runtime simulated --nodes 1`
 // processes on this machine (no namespaces, no root), for tests and benchmarks of the node-group
 // controllers (`berth server --cloud-provider simulated`). The node name is the instance id;
-// labels come from the user-data's NodeConfig (--node-labels), as the real agent reads them.
+// labels and taints come from the user-data's NodeConfig (--node-labels, --register-with-taints),
+// as the real agent reads them.
 //
 // Faults are injected through <state_dir>/faults.json, read on every call:
 //   {"insufficientCapacity": [{"instanceType": "m5.large", "zone": "local-1a",
