@@ -330,18 +330,6 @@ std::vector<std::string> registryMirrorArgs(const std::string& endpoint_ip, cons
   return args;
 }
 
-Status checkInstanceTypes(const cfg::ClusterConfig& c) {
-  for (const auto& g : c.node_groups) {
-    for (const auto& t : g.instance_types) {
-      if (!local::knownInstanceType(t)) {
-        return invalid("node group " + g.name + ": instance type \"" + t +
-                       "\" is not offered by the local cloud");
-      }
-    }
-  }
-  return Status::ok();
-}
-
 Status create(const CreateOptions& o) {
   auto text = local::readFile(o.file);
   if (!text.isOk()) return notFound("cannot read " + o.file);
@@ -350,7 +338,6 @@ Status create(const CreateOptions& o) {
   const cfg::ClusterConfig& c = parsed.config;
   BERTH_ASSIGN_OR_RETURN(cloud::NetworkSpec spec,
                          networking::planNetwork(c.name, c.region, c.zones, c.vpc));
-  BERTH_RETURN_IF_ERROR(checkInstanceTypes(c));
   if (o.dry_run) {
     std::printf("%s", cfg::toYaml(c).c_str());
     return Status::ok();

@@ -29,6 +29,7 @@
 
 #include "apiserver/kinds/kind_util.h"
 #include "common/strings.h"
+#include "nodegroups/catalogue/catalogue.h"
 
 namespace berth::apiserver::kinds {
 
@@ -36,6 +37,21 @@ namespace {
 
 const std::vector<std::string> kAmiFamilies = {"AmazonLinux2", "AmazonLinux2023", "Bottlerocket",
                                                "Ubuntu2204", "Ubuntu2404"};
+
+// Each entry must name a type of the instance-type catalogue; an unknown one is refused with
+// the nearest valid names.
+void checkInstanceTypes(const json& types, const std::string& path, Errors& errs) {
+  for (size_t i = 0; i < types.size(); ++i) {
+    const json& t = types[i];
+    if (!t.is_string() || t.get<std::string>().empty()) {
+      errs.required(path + "[" + std::to_string(i) + "]");
+    } else if (!nodegroups::findInstanceType(t.get<std::string>())) {
+      errs.invalid(path + "[" + std::to_string(i) + "]", t,
+                   "unknown instance type (nearest: " +
+                       join(nodegroups::nearbyInstanceTypes(t.get<std::string>()), ", ") + ")");
+    }
+  }
+}
 
 KindSpec nodeGroupKind() {
   KindSpec k = berthKind("NodeGroup", "nodegroups", "nodegroup");
@@ -88,11 +104,10 @@ KindSpec nodeGroupKind() {
     if (!its || !its->is_array() || its->empty()) {
       errs.required("spec.instanceTypes");
     } else {
-      for (size_t i = 0; i < its->size(); ++i) {
-        if (!(*its)[i].is_string() || (*its)[i].get<std::string>().empty()) {
-          errs.required(at("spec", "instanceTypes", i));
-        }
-      }
+      checkInstanceTypes(*its, "spec.instanceTypes", errs);
+    }
+    if (const json* dts = find(spec, {"instancesDistribution", "instanceTypes"}); dts && dts->is_array()) {
+      checkInstanceTypes(*dts, "spec.instancesDistribution.instanceTypes", errs);
     }
     const json* minS = find(spec, {"scaling", "minSize"});
     const json* maxS = find(spec, {"scaling", "maxSize"});

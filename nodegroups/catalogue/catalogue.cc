@@ -1,5 +1,6 @@
-#include "nodegroups/controller/catalogue.h"
+#include "nodegroups/catalogue/catalogue.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/strings.h"
@@ -79,11 +80,42 @@ const InstanceTypeInfo* findInstanceType(std::string_view name) {
   return nullptr;
 }
 
+namespace {
+
+// Levenshtein distance (names are short).
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string> nearbyInstanceTypes(std::string_view name, size_t n) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (const InstanceTypeInfo& t : instanceTypeCatalogue()) scored.push_back({editDistance(name, t.name), t.name});
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < n; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
 Result<InstanceTypeInfo> lookupInstanceType(std::string_view name) {
   if (const InstanceTypeInfo* t = findInstanceType(name)) return *t;
   std::set<std::string> families;
   for (const InstanceTypeInfo& t : instanceTypeCatalogue()) families.insert(t.family());
-  return invalid("unknown instance type \"" + std::string(name) + "\" (the catalogue has the " +
+  return invalid("unknown instance type \"" + std::string(name) + "\" (nearest: " +
+                 join(nearbyInstanceTypes(name), ", ") + "; the catalogue has the " +
                  join(std::vector<std::string>(families.begin(), families.end()), ", ") +
                  " families)");
 }

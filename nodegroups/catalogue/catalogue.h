@@ -1,4 +1,4 @@
-// The instance-type catalogue: the EC2 types node groups may launch (t3, m5, m5a, m6i, c5, c5a,
+// The instance-type catalogue: the EC2 types node groups and every cloud driver may launch (t3, m5, m5a, m6i, c5, c5a,
 // c6i, c6a, r5 families, a few sizes each) with their vCPUs, memory, ENI limits (for the
 // max-pods formula of the VPC CNI) and hourly prices (on-demand list price and a typical spot
 // price, US dollars, figures of this table's own, not a price feed).
@@ -36,8 +36,12 @@ const std::vector<InstanceTypeInfo>& instanceTypeCatalogue();
 // The type named `name`, or nullptr.
 const InstanceTypeInfo* findInstanceType(std::string_view name);
 
-// The type named `name`, or kInvalid "unknown instance type \"x\" (known: ...)" naming the
-// families the catalogue has.
+// Up to `n` catalogue names nearest to `name` (fewest character edits; ties in catalogue
+// order), for "did you mean" messages.
+std::vector<std::string> nearbyInstanceTypes(std::string_view name, size_t n = 4);
+
+// The type named `name`, or kInvalid "unknown instance type \"x\" (nearest: a, b, c; the
+// catalogue has the t3, m5, ... families)".
 Result<InstanceTypeInfo> lookupInstanceType(std::string_view name);
 
 }  // namespace berth::nodegroups

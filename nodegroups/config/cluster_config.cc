@@ -9,6 +9,7 @@
 
 #include "apiserver/schema/validate.h"
 #include "common/strings.h"
+#include "nodegroups/catalogue/catalogue.h"
 
 namespace berth::nodegroups::config {
 
@@ -242,12 +243,26 @@ Status readTaints(Fields& f, bool managed, std::vector<Taint>* out) {
   return Status::ok();
 }
 
+// Every type must be in the instance-type catalogue; the error names the field (with the
+// index when `indexed`) and the nearest valid names.
+Status checkInstanceTypes(const std::string& path, const std::vector<std::string>& types,
+                          bool indexed = true) {
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto t = nodegroups::lookupInstanceType(types[i]);
+    if (!t.isOk()) {
+      return fieldError(indexed ? path + "[" + std::to_string(i) + "]" : path, t.status().message());
+    }
+  }
+  return Status::ok();
+}
+
 Status readDistribution(const json& v, const std::string& path, InstancesDistribution* d,
                         std::vector<std::string>* warnings) {
   BERTH_RETURN_IF_ERROR(needObject(v, path));
   Fields f(v, path);
   BERTH_RETURN_IF_ERROR(readStringList(f, "instanceTypes", &d->instance_types));
   if (d->instance_types.empty()) return fieldError(f.at("instanceTypes"), "required (at least one type)");
+  BERTH_RETURN_IF_ERROR(checkInstanceTypes(f.at("instanceTypes"), d->instance_types));
   if (const json* mp = f.take("maxPrice")) {
     if (!mp->is_number() || mp->get<double>() <= 0) {
       return fieldError(f.at("maxPrice"), "must be a positive number");
@@ -341,6 +356,7 @@ Status readGroup(const json& v, const std::string& path, bool managed,
     if (!instance_type.empty() && !types.empty()) {
       return fieldError(f.at("instanceTypes"), "cannot be set together with instanceType");
     }
+    BERTH_RETURN_IF_ERROR(checkInstanceTypes(f.at("instanceTypes"), types));
     if (f.has("instancesDistribution")) {
       return fieldError(f.at("instancesDistribution"),
                         "only for nodeGroups; managed groups use spot and instanceTypes");
@@ -367,6 +383,9 @@ Status readGroup(const json& v, const std::string& path, bool managed,
   }
   if (instance_type == "mixed" && !g->instances_distribution) {
     return fieldError(f.at("instanceType"), "\"mixed\" needs instancesDistribution");
+  }
+  if (!instance_type.empty() && instance_type != "mixed") {
+    BERTH_RETURN_IF_ERROR(checkInstanceTypes(f.at("instanceType"), {instance_type}, false));
   }
   if (types.empty()) types = {instance_type.empty() ? "m5.large" : instance_type};
   g->instance_types = types;

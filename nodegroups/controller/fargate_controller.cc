@@ -6,7 +6,7 @@
 #include "apiserver/kinds/kind_util.h"
 #include "client/rest_client.h"
 #include "common/log.h"
-#include "nodegroups/controller/catalogue.h"
+#include "nodegroups/catalogue/catalogue.h"
 
 namespace berth::nodegroups {
 

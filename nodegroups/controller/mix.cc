@@ -5,7 +5,7 @@
 
 #include "apiserver/kinds/kind_util.h"
 #include "common/strings.h"
-#include "nodegroups/controller/catalogue.h"
+#include "nodegroups/catalogue/catalogue.h"
 
 namespace berth::nodegroups {
 

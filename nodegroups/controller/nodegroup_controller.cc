@@ -8,7 +8,7 @@
 #include "client/rest_client.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "nodegroups/controller/catalogue.h"
+#include "nodegroups/catalogue/catalogue.h"
 #include "nodegroups/controller/drain.h"
 
 namespace berth::nodegroups {

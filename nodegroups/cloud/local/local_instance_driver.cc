@@ -9,21 +9,12 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "nodegroups/catalogue/catalogue.h"
 #include "nodegroups/cloud/local/process.h"
 
 namespace berth::cloud::local {
 
 namespace fs = std::filesystem;
-
-bool knownInstanceType(const std::string& name) {
-  static const std::set<std::string> kTypes = {
-      "t3.small",   "t3.medium",  "t3.large",   "t3.xlarge",  "m5.large",   "m5.xlarge",
-      "m5.2xlarge", "m5a.large",  "m5a.xlarge", "m6i.large",  "m6i.xlarge", "m6i.2xlarge",
-      "m6a.large",  "m7i.large",  "m7i.xlarge", "c5.large",   "c5.xlarge",  "c5.2xlarge",
-      "c5a.large",  "c5a.xlarge", "c6i.large",  "c6i.xlarge", "c6a.large",  "c6a.xlarge",
-      "c7i.large",  "r5.large",   "r5.xlarge",  "r6i.large",  "r6i.xlarge"};
-  return kTypes.count(name) > 0;
-}
 
 LocalInstanceDriver::LocalInstanceDriver(Options opts, InstanceNetwork* network)
     : opts_(std::move(opts)), network_(network) {
@@ -143,8 +134,8 @@ Result<Instance> LocalInstanceDriver::runInstance(const RunInstanceRequest& req)
 }
 
 Result<Instance> LocalInstanceDriver::launch(const RunInstanceRequest& req) {
-  if (!opts_.instance_type_known(req.instance_type)) {
-    return invalid("InvalidParameterValue: unknown instance type \"" + req.instance_type + "\"");
+  if (auto type = nodegroups::lookupInstanceType(req.instance_type); !type.isOk()) {
+    return invalid("InvalidParameterValue: " + type.status().message());
   }
   const auto& zones = opts_.config.zones;
   if (!zones.empty() && std::find(zones.begin(), zones.end(), req.zone) == zones.end()) {

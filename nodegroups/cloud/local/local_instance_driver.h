@@ -5,8 +5,8 @@
 // under the cluster's cloud state dir (local_state.h), so describeInstances works across
 // server restarts and the supervisors outlive the server.
 //
-// runInstance is idempotent per client token; it refuses unknown instance types and zones
-// (kInvalid), and pools with an injected capacity shortage or in a zone with an injected outage
+// runInstance is idempotent per client token; it refuses instance types the catalogue
+// (nodegroups/catalogue) does not have and unknown zones (kInvalid), and pools with an injected capacity shortage or in a zone with an injected outage
 // (cloud::insufficientCapacity).
 // terminateInstance stops the supervisor (the agent gets SIGTERM), then removes the namespace;
 // an instance whose agent died, or whose spot notice came due, is seen terminated by the next
@@ -29,9 +29,6 @@ class LocalNetwork;
 }
 
 namespace berth::cloud::local {
-
-// The instance types the local cloud offers until the catalogue is wired in.
-bool knownInstanceType(const std::string& name);
 
 // Every instance of a cloud state dir as it is now, read-only (for `berth cloud instances`
 // and `berth cluster get`; the driver in the server is the one that records changes).
@@ -60,7 +57,6 @@ class LocalInstanceDriver : public InstanceDriver {
     std::string cloud_dir;  // <state root>/<cluster>/cloud
     LocalCloudConfig config;
     std::string berth_binary;  // default: this executable
-    std::function<bool(const std::string&)> instance_type_known = knownInstanceType;
     const Clock* clock = &SystemClock::instance();
     std::chrono::seconds terminated_retention{3600};
   };

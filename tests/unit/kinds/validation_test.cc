@@ -364,6 +364,11 @@ TEST(Validation, BerthKinds) {
                    "\"ON_DEMAND\", \"SPOT\"",
                    "spec.scaling.desiredSize: Invalid value: 5: must be less than or equal to "
                    "maxSize (3)"}));
+  // Instance types come from the catalogue; an unknown one names the nearest valid names.
+  EXPECT_EQ(check(ng, json{{"spec", {{"instanceTypes", {"m5.large", "c5.larg"}}}}}),
+            Lines{"spec.instanceTypes[1]: Invalid value: \"c5.larg\": unknown instance type "
+                  "(nearest: c5.large, m5.large, c5.xlarge, c5a.large)"});
+  EXPECT_EQ(check(ng, json{{"spec", {{"instancesDistribution", {{"instanceTypes", {"m9.large"}}}}}}}).size(), 1u);
   json old = defaulted(ng, json::object());
   json spot = old;
   spot["spec"]["capacityType"] = "SPOT";

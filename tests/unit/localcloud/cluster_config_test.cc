@@ -164,6 +164,11 @@ TEST(ClusterConfig, ErrorsNameTheField) {
       {h + "managedNodeGroups: [{name: a, labels: {'bad key!': x}}]\n", "managedNodeGroups[0].labels.bad key!"},
       {h + "managedNodeGroups: [{name: a, privateNetworking: maybe}]\n",
        "managedNodeGroups[0].privateNetworking"},
+      {h + "managedNodeGroups: [{name: a, instanceType: m5.larg}]\n", "managedNodeGroups[0].instanceType"},
+      {h + "managedNodeGroups: [{name: a, instanceTypes: [c5.large, c6i.larg]}]\n",
+       "managedNodeGroups[0].instanceTypes[1]"},
+      {h + "nodeGroups: [{name: a, instancesDistribution: {instanceTypes: [m9.large]}}]\n",
+       "nodeGroups[0].instancesDistribution.instanceTypes[0]"},
       {h + "fargateProfiles: [{name: f}]\n", "fargateProfiles[0].selectors"},
       {h + "fargateProfiles: [{name: f, selectors: [{labels: {a: b}}]}]\n",
        "fargateProfiles[0].selectors[0].namespace"},
@@ -173,6 +178,12 @@ TEST(ClusterConfig, ErrorsNameTheField) {
     EXPECT_EQ(err.rfind(c.field + ":", 0), 0u) << "want an error on " << c.field << " for\n"
                                                << c.yaml << "got: " << err;
   }
+}
+
+TEST(ClusterConfig, UnknownInstanceTypeListsTheNearestValidNames) {
+  std::string err = errorOf(std::string(kHead) + "managedNodeGroups: [{name: a, instanceType: c6i.larg}]\n");
+  EXPECT_NE(err.find("unknown instance type \"c6i.larg\""), std::string::npos) << err;
+  EXPECT_NE(err.find("nearest: c6i.large"), std::string::npos) << err;
 }
 
 TEST(ClusterConfig, YamlSyntaxErrorsSayWhere) {

@@ -159,6 +159,8 @@ TEST_F(LocalDriverTest, RefusesBadRequestsAndInjectedCapacityShortages) {
   RunInstanceRequest bad = request("tok-2");
   bad.instance_type = "m5.enormous";
   EXPECT_EQ(driver_->runInstance(bad).status().code(), Code::kInvalid);
+  EXPECT_NE(driver_->runInstance(bad).status().message().find("nearest: m5."), std::string::npos)
+      << "the catalogue's nearest names";
   bad = request("tok-2");
   bad.zone = "local-1z";
   EXPECT_EQ(driver_->runInstance(bad).status().code(), Code::kInvalid);

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "nodegroups/controller/catalogue.h"
+#include "nodegroups/catalogue/catalogue.h"
 #include "tests/unit/nodegroups/controller/fake_clock.h"
 
 namespace berth::nodegroups {
@@ -44,6 +44,16 @@ TEST(Catalogue, UnknownTypeIsNamed) {
   EXPECT_EQ(r.status().code(), Code::kInvalid);
   EXPECT_NE(r.status().message().find("\"m99.huge\""), std::string::npos);
   EXPECT_NE(r.status().message().find("m5"), std::string::npos);
+}
+
+TEST(Catalogue, NearbyNamesComeByEditDistance) {
+  std::vector<std::string> near = nearbyInstanceTypes("c5.larg", 3);
+  ASSERT_EQ(near.size(), 3u);
+  EXPECT_EQ(near[0], "c5.large");
+  EXPECT_EQ(nearbyInstanceTypes("m6i.xlarge", 1), std::vector<std::string>{"m6i.xlarge"});
+  Result<InstanceTypeInfo> r = lookupInstanceType("t3.smal");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("nearest: t3.small"), std::string::npos) << r.status().message();
 }
 
 TEST(Mix, SplitFollowsBaseAndPercentage) {
