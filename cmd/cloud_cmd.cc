@@ -10,6 +10,7 @@
 #include "nodegroups/cloud/local/local_instance_driver.h"
 #include "nodegroups/cloud/local/local_state.h"
 #include "nodegroups/cloud/local/supervisor.h"
+#include "nodegroups/catalogue/catalogue.h"
 
 namespace berth::cmd {
 
@@ -125,10 +126,15 @@ bool findInstance(const std::string& dir, const std::string& id, cloud::Instance
   return false;
 }
 
+std::string noInstance(const Parsed& p) {
+  return "no instance " + p.positional[0] + " in cluster " + p.cluster + " (`berth cloud instances --cluster " +
+         p.cluster + "` lists them; a node's name is its instance id)";
+}
+
 int injectSpot(const std::string& dir, const Parsed& p) {
   if (p.positional.size() != 1) return usageError("spot-interruption takes one INSTANCE_ID");
   cloud::Instance inst;
-  if (!findInstance(dir, p.positional[0], &inst)) return fail("no instance " + p.positional[0]);
+  if (!findInstance(dir, p.positional[0], &inst)) return fail(noInstance(p));
   if (inst.state == cloud::InstanceState::kTerminated) return fail(inst.id + " is already terminated");
   if (inst.capacity_type != cloud::CapacityType::kSpot) {
     return fail(inst.id + " is an on-demand instance; only spot instances get interruption notices");
@@ -144,6 +150,21 @@ int injectSpot(const std::string& dir, const Parsed& p) {
   return 0;
 }
 
+// False with a message naming the zone and the cloud's zones when `zone` is not one of them.
+bool checkZone(const std::string& dir, const std::string& zone, std::string* err) {
+  auto config = local::loadLocalCloudConfig(dir);
+  if (!config.isOk()) {
+    *err = config.status().toString();
+    return false;
+  }
+  const auto& zones = config->zones;
+  if (!zones.empty() && std::find(zones.begin(), zones.end(), zone) == zones.end()) {
+    *err = "unknown zone \"" + zone + "\" (this cloud has " + join(zones, ", ") + ")";
+    return false;
+  }
+  return true;
+}
+
 int injectCapacity(const std::string& dir, const Parsed& p) {
   if (p.positional.size() != 3) {
     return usageError("insufficient-capacity takes TYPE ZONE spot|on-demand");
@@ -151,6 +172,8 @@ int injectCapacity(const std::string& dir, const Parsed& p) {
   local::CapacityFault f;
   f.instance_type = p.positional[0];
   f.zone = p.positional[1];
+  if (auto t = nodegroups::lookupInstanceType(f.instance_type); !t.isOk()) return fail(t.status().message());
+  if (std::string err; !checkZone(dir, f.zone, &err)) return fail(err);
   auto ct = cloud::parseCapacityType(p.positional[2]);
   if (!ct.isOk()) return usageError("capacity type must be spot or on-demand, got \"" + p.positional[2] + "\"");
   f.capacity_type = *ct;
@@ -172,6 +195,7 @@ int injectCapacity(const std::string& dir, const Parsed& p) {
 int injectCrash(const std::string& dir, const Parsed& p) {
   if (p.positional.size() != 1) return usageError("instance-crash takes one INSTANCE_ID");
   Status st = local::crashInstance(dir, p.positional[0]);
+  if (st.code() == Code::kNotFound) return fail(noInstance(p));
   if (!st.isOk()) return fail(st.message());
   std::printf("crashed %s\n", p.positional[0].c_str());
   return 0;
@@ -181,11 +205,7 @@ int injectZoneOutage(const std::string& dir, const Parsed& p) {
   if (p.positional.size() != 1) return usageError("zone-outage takes one ZONE");
   local::ZoneOutage o;
   o.zone = p.positional[0];
-  auto config = local::loadLocalCloudConfig(dir);
-  if (!config.isOk()) return fail(config.status().toString());
-  const auto& zones = config->zones;
-  if (!zones.empty() && std::find(zones.begin(), zones.end(), o.zone) == zones.end())
-    return fail("unknown zone \"" + o.zone + "\" (this cloud has " + join(zones, ", ") + ")");
+  if (std::string err; !checkZone(dir, o.zone, &err)) return fail(err);
   TimePoint now = std::chrono::system_clock::now();
   if (!p.for_.empty()) {
     std::chrono::seconds d;
