@@ -98,6 +98,10 @@ struct ApiServer::Impl {
   // Non-stored resources: access reviews, pod binding and eviction (virtual_resources.cc).
   // Returns true when it handled the request.
   bool handleVirtual(RequestCtx& ctx);
+  // A kind served at a second version of a stored one (stored_version.cc): converts the
+  // request, handles it as the stored version, converts the answer.
+  void handleStoredAs(RequestCtx& ctx, const KindSpec& view);
+  Status convertRequestToStored(RequestCtx& ctx, const KindSpec& view, const KindSpec& stored);
   // pods/log, exec, attach, portforward through the node's kubelet (pod_proxy.cc).
   bool handlePodProxy(RequestCtx& ctx);
   Status setUpKubeletClient(const http::PkiFiles& pki);

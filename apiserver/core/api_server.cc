@@ -435,6 +435,7 @@ void ApiServer::Impl::handleResource(RequestCtx& ctx) {
     sendError(ctx, Status(Code::kNotFound, "the server could not find the requested resource"));
     return;
   }
+  if (!k->storage_version.empty()) return handleStoredAs(ctx, *k);
   ctx.kind = k;
   if (ctx.req.body_too_large) {
     sendError(ctx, Status(Code::kRequestEntityTooLarge, "Request entity too large: limit is 3145728"));

@@ -83,6 +83,14 @@ struct KindSpec {
   std::vector<std::string> selectable_fields;
   std::function<std::string(const json& obj, const std::string& field)> field_value;
 
+  // A second version of a stored kind (autoscaling/v1 HorizontalPodAutoscaler over v2): its
+  // objects are stored as `storage_version` of the same group and resource; request bodies are
+  // converted with to_storage (an error names the field it cannot convert) and everything served
+  // with from_storage. Empty for kinds stored as themselves.
+  std::string storage_version;
+  std::function<Status(json& obj)> to_storage;
+  std::function<void(json& obj)> from_storage;
+
   std::string groupVersion() const { return group.empty() ? version : group + "/" + version; }
   // "deployments.apps" / "pods": the name upstream uses in messages.
   std::string qualifiedResource() const { return group.empty() ? resource : resource + "." + group; }

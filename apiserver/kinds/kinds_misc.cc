@@ -1,5 +1,6 @@
 // The smaller API groups: coordination.k8s.io/v1 Lease, discovery.k8s.io/v1 EndpointSlice,
-// events.k8s.io/v1 Event, policy/v1 PodDisruptionBudget, autoscaling/v2 HorizontalPodAutoscaler,
+// events.k8s.io/v1 Event, policy/v1 PodDisruptionBudget, autoscaling/v2 HorizontalPodAutoscaler
+// (and its autoscaling/v1 view),
 // certificates.k8s.io/v1 CertificateSigningRequest.
 #include <chrono>
 
@@ -400,6 +401,123 @@ KindSpec hpaKind() {
   return k;
 }
 
+// ---- HorizontalPodAutoscaler autoscaling/v1 -------------------------------------------------
+// The v1 view of the objects stored as autoscaling/v2, converted as upstream does: the CPU
+// utilisation metric is v1's targetCPUUtilizationPercentage / currentCPUUtilizationPercentage,
+// and what v1 has no field for (other metrics, behavior, conditions) rides in annotations, so a
+// v1 client's update keeps it.
+
+constexpr const char* kHpaMetricsAnnotation = "autoscaling.alpha.kubernetes.io/metrics";
+constexpr const char* kHpaCurrentMetricsAnnotation = "autoscaling.alpha.kubernetes.io/current-metrics";
+constexpr const char* kHpaBehaviorAnnotation = "autoscaling.alpha.kubernetes.io/behavior";
+constexpr const char* kHpaConditionsAnnotation = "autoscaling.alpha.kubernetes.io/conditions";
+
+// A v2 MetricSpec / MetricStatus that v1's CPU field stands for: a Resource metric on cpu with
+// a Utilization target (spec) or an averageUtilization reading (status).
+bool isCpuUtilization(const json& m, bool status) {
+  if (str(m, {"type"}) != "Resource" || str(m, {"resource", "name"}) != "cpu") return false;
+  if (status) return isInt(find(m, {"resource", "current", "averageUtilization"}));
+  return str(m, {"resource", "target", "type"}) == "Utilization" &&
+         isInt(find(m, {"resource", "target", "averageUtilization"}));
+}
+
+json cpuMetric(const json& percent, bool status) {
+  json resource = {{"name", "cpu"}};
+  if (status) resource["current"] = {{"averageUtilization", percent}};
+  else resource["target"] = {{"type", "Utilization"}, {"averageUtilization", percent}};
+  return {{"type", "Resource"}, {"resource", resource}};
+}
+
+// Moves obj[section][field] into an annotation (as JSON text) when it is present.
+void stashInAnnotation(json& obj, const char* section, const char* field, const char* annotation) {
+  auto sec = obj.find(section);
+  if (sec == obj.end() || !sec->is_object() || !sec->contains(field)) return;
+  json value = (*sec)[field];
+  sec->erase(field);
+  if (value.is_null() || (value.is_array() && value.empty())) return;
+  child(child(obj, "metadata"), "annotations")[annotation] = value.dump();
+}
+
+// v2 -> v1.
+void hpaToV1(json& obj) {
+  if (obj.contains("apiVersion")) obj["apiVersion"] = "autoscaling/v1";
+  for (bool status : {false, true}) {
+    const char* section = status ? "status" : "spec";
+    const char* list = status ? "currentMetrics" : "metrics";
+    const char* cpu_field = status ? "currentCPUUtilizationPercentage" : "targetCPUUtilizationPercentage";
+    auto sec = obj.find(section);
+    if (sec == obj.end() || !sec->is_object()) continue;
+    auto ms = sec->find(list);
+    if (ms == sec->end() || !ms->is_array()) continue;
+    json others = json::array();
+    for (const json& m : *ms) {
+      if (!sec->contains(cpu_field) && isCpuUtilization(m, status)) {
+        (*sec)[cpu_field] = status ? m["resource"]["current"]["averageUtilization"]
+                                   : m["resource"]["target"]["averageUtilization"];
+      } else {
+        others.push_back(m);
+      }
+    }
+    *ms = others;
+    stashInAnnotation(obj, section, list, status ? kHpaCurrentMetricsAnnotation : kHpaMetricsAnnotation);
+  }
+  stashInAnnotation(obj, "spec", "behavior", kHpaBehaviorAnnotation);
+  stashInAnnotation(obj, "status", "conditions", kHpaConditionsAnnotation);
+}
+
+// Takes an annotation written by hpaToV1 back out of the object (null when absent).
+Result<json> takeAnnotation(json& obj, const char* annotation) {
+  auto meta = obj.find("metadata");
+  if (meta == obj.end() || !meta->is_object()) return json();
+  auto anns = meta->find("annotations");
+  if (anns == meta->end() || !anns->is_object() || !anns->contains(annotation)) return json();
+  json text = (*anns)[annotation];
+  anns->erase(annotation);
+  if (anns->empty()) meta->erase("annotations");
+  json value = text.is_string() ? json::parse(text.get<std::string>(), nullptr, false) : json(json::value_t::discarded);
+  if (value.is_discarded())
+    return invalid(std::string("metadata.annotations[") + annotation + "]: Invalid value: must be JSON");
+  return value;
+}
+
+// v1 -> v2.
+Status hpaToV2(json& obj) {
+  if (obj.contains("apiVersion")) obj["apiVersion"] = "autoscaling/v2";
+  for (bool status : {false, true}) {
+    const char* section = status ? "status" : "spec";
+    const char* cpu_field = status ? "currentCPUUtilizationPercentage" : "targetCPUUtilizationPercentage";
+    BERTH_ASSIGN_OR_RETURN(json others, takeAnnotation(obj, status ? kHpaCurrentMetricsAnnotation
+                                                                   : kHpaMetricsAnnotation));
+    json metrics = json::array();
+    auto sec = obj.find(section);
+    if (sec != obj.end() && sec->is_object() && sec->contains(cpu_field)) {
+      json percent = (*sec)[cpu_field];
+      sec->erase(cpu_field);
+      if (!percent.is_null()) metrics.push_back(cpuMetric(percent, status));
+    }
+    if (others.is_array())
+      for (const json& m : others) metrics.push_back(m);
+    if (!metrics.empty()) child(obj, section)[status ? "currentMetrics" : "metrics"] = metrics;
+  }
+  BERTH_ASSIGN_OR_RETURN(json behavior, takeAnnotation(obj, kHpaBehaviorAnnotation));
+  if (!behavior.is_null()) child(obj, "spec")["behavior"] = behavior;
+  BERTH_ASSIGN_OR_RETURN(json conditions, takeAnnotation(obj, kHpaConditionsAnnotation));
+  if (!conditions.is_null()) child(obj, "status")["conditions"] = conditions;
+  return Status::ok();
+}
+
+KindSpec hpaV1Kind() {
+  KindSpec k = make("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                    "horizontalpodautoscaler", true);
+  k.short_names = {"hpa"};
+  k.categories = {"all"};
+  k.has_status = true;
+  k.storage_version = "v2";
+  k.to_storage = hpaToV2;
+  k.from_storage = hpaToV1;
+  return k;
+}
+
 // ---- CertificateSigningRequest ---------------------------------------------------------------
 
 KindSpec csrKind() {
@@ -466,6 +584,7 @@ void registerMiscKinds(KindRegistry& reg) {
   reg.add(eventsV1Kind());
   reg.add(pdbKind());
   reg.add(hpaKind());
+  reg.add(hpaV1Kind());  // after v2: the preferred version is the first registered
   reg.add(csrKind());
 }
 

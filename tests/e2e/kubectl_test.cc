@@ -333,6 +333,80 @@ TEST_F(KubectlTest, MalformedBodiesAreRejectedAndNothingIsStored) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// `kubectl autoscale` speaks autoscaling/v1 (as protobuf); the objects are stored as v2 and
+// each version reads and writes them in its own shape.
+TEST_F(KubectlTest, AutoscaleAndBothHpaVersions) {
+  const std::string v1 = "horizontalpodautoscalers.v1.autoscaling";
+  ok({"create", "deployment", "web", "--image=nginx:1"});
+  ok({"autoscale", "deploy", "web", "--min=2", "--max=6", "--cpu-percent=70"});
+  json stored = getJson("hpa/web");
+  EXPECT_EQ(stored["apiVersion"], "autoscaling/v2");
+  EXPECT_EQ(stored["spec"]["metrics"][0]["resource"]["name"], "cpu");
+  EXPECT_EQ(stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 70);
+  json old = getJson(v1 + "/web");
+  EXPECT_EQ(old["apiVersion"], "autoscaling/v1");
+  EXPECT_EQ(old["spec"]["targetCPUUtilizationPercentage"], 70);
+  EXPECT_FALSE(old["spec"].contains("metrics"));
+  EXPECT_EQ(old["spec"]["minReplicas"], 2);
+
+  // Patches of each type are written against the v1 shape.
+  ok({"patch", v1, "web", "--type=merge", "-p", R"({"spec":{"targetCPUUtilizationPercentage":55}})"});
+  ok({"patch", v1, "web", "-p", R"({"spec":{"maxReplicas":8}})"});
+  ok({"patch", v1, "web", "--type=json", "-p", R"([{"op":"replace","path":"/spec/minReplicas","value":3}])"});
+  stored = getJson("hpa/web");
+  EXPECT_EQ(stored["spec"]["metrics"].size(), 1u) << stored.dump();
+  EXPECT_EQ(stored["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 55);
+  EXPECT_EQ(stored["spec"]["maxReplicas"], 8);
+  EXPECT_EQ(stored["spec"]["minReplicas"], 3);
+  auto bad = kn({"patch", v1, "web", "--type=merge", "-p", R"({"spec":{"maxReplicas":0}})"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("spec.maxReplicas"), std::string::npos) << bad.err;
+
+  // What v1 cannot say rides in annotations, so a v1 round trip keeps a v2 object whole.
+  ok({"apply", "-f", "-"}, R"(apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: mem}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 4
+  metrics:
+  - type: Resource
+    resource: {name: memory, target: {type: AverageValue, averageValue: 100Mi}}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 60}
+)");
+  json mem = getJson(v1 + "/mem");
+  EXPECT_FALSE(mem["spec"].contains("targetCPUUtilizationPercentage"));
+  EXPECT_TRUE(mem["metadata"]["annotations"].contains("autoscaling.alpha.kubernetes.io/metrics"));
+  ok({"replace", "-f", "-"}, mem.dump());
+  json back = getJson("hpa/mem");
+  ASSERT_EQ(back["spec"]["metrics"].size(), 1u) << back.dump();
+  EXPECT_EQ(back["spec"]["metrics"][0]["resource"]["name"], "memory");
+  EXPECT_EQ(back["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 60);
+  EXPECT_FALSE(back["metadata"].value("annotations", json::object()).contains("autoscaling.alpha.kubernetes.io/metrics"));
+
+  // A v1 manifest applies, and a v1 watch sends v1 objects.
+  ok({"apply", "-f", "-"}, R"(apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: plain}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 3
+  targetCPUUtilizationPercentage: 40
+)");
+  EXPECT_EQ(getJson("hpa/plain")["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 40);
+  Child watch(server_->kubectlArgv({"-n", ns_, "get", v1, "-w", "-o", "json", "--output-watch-events"}),
+              server_->kubectlEnv());
+  ok({"patch", v1, "plain", "-p", R"({"spec":{"maxReplicas":5}})"});
+  std::string seen;
+  ASSERT_TRUE(watch.waitFor("\"maxReplicas\":5", std::chrono::seconds(20), &seen)) << seen;
+  EXPECT_NE(seen.find("\"targetCPUUtilizationPercentage\":40"), std::string::npos) << seen;
+  EXPECT_EQ(seen.find("\"metrics\""), std::string::npos) << seen;
+  watch.kill(SIGTERM);
+  ok({"delete", v1, "plain"});
+  EXPECT_NE(kn({"get", "hpa", "plain"}).exit_code, 0);
+}
+
 TEST_F(KubectlTest, ExpiredContinueAndBadResourceVersion) {
   auto r = k({"get", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps?limit=1&continue=bm9wZQ"});
   EXPECT_NE(r.exit_code, 0);
