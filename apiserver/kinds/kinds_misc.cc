@@ -515,6 +515,10 @@ KindSpec hpaV1Kind() {
   k.storage_version = "v2";
   k.to_storage = hpaToV2;
   k.from_storage = hpaToV1;
+  // Tables are printed from the stored objects, with the stored version's columns.
+  KindSpec stored = hpaKind();
+  k.columns = stored.columns;
+  k.cells = stored.cells;
   return k;
 }
 
