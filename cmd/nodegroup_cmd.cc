@@ -89,9 +89,7 @@ Result<std::string> userData(const Flags& f) {
   static const client::Resource kNodeGroups{"berth.dev", "v1alpha1", "nodegroups", "NodeGroup", false, {}};
   auto ng = c.get(kNodeGroups, "", f.name);
   if (!ng.isOk()) return ng.status().withContext("reading NodeGroup " + f.name);
-  std::vector<std::string> warnings;
-  BERTH_ASSIGN_OR_RETURN(nb::UserDataParams p, nb::nodeGroupUserDataParams(*ng, f.capacity_type, &warnings));
-  for (const auto& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  BERTH_ASSIGN_OR_RETURN(nb::UserDataParams p, nb::nodeGroupUserDataParams(*ng, f.capacity_type));
   p.cluster_name = f.cluster_name;
   p.api_server_endpoint = kc.server;
   p.ca_pem = kc.ca_pem;

@@ -29,6 +29,7 @@
 
 #include "apiserver/kinds/kind_util.h"
 #include "common/strings.h"
+#include "nodegroups/bootstrap/user_data.h"
 #include "nodegroups/catalogue/catalogue.h"
 
 namespace berth::apiserver::kinds {
@@ -108,6 +109,20 @@ KindSpec nodeGroupKind() {
     }
     if (const json* dts = find(spec, {"instancesDistribution", "instanceTypes"}); dts && dts->is_array()) {
       checkInstanceTypes(*dts, "spec.instancesDistribution.instanceTypes", errs);
+    }
+    if (const json* ud = find(spec, {"userData"}); ud && !ud->is_null()) {
+      if (!ud->is_string()) {
+        errs.invalid("spec.userData", *ud, "must be a string");
+      } else if (auto parts = nodegroups::bootstrap::parseUserDataTemplate(ud->get<std::string>());
+                 !parts.isOk()) {
+        errs.invalidText("spec.userData", "(" + std::to_string(ud->get<std::string>().size()) + " bytes)",
+                     parts.status().message());
+      }
+    }
+    if (const json* pre = find(spec, {"preBootstrapCommands"}); pre && !pre->is_null()) {
+      for (size_t i = 0; pre->is_array() && i < pre->size(); ++i) {
+        if (!(*pre)[i].is_string()) errs.invalid(at("spec", "preBootstrapCommands", i), (*pre)[i], "must be a string");
+      }
     }
     const json* minS = find(spec, {"scaling", "minSize"});
     const json* maxS = find(spec, {"scaling", "maxSize"});

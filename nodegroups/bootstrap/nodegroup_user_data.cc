@@ -2,8 +2,7 @@
 
 namespace berth::nodegroups::bootstrap {
 
-Result<UserDataParams> nodeGroupUserDataParams(const json& ng, const std::string& capacity_type,
-                                               std::vector<std::string>* warnings) {
+Result<UserDataParams> nodeGroupUserDataParams(const json& ng, const std::string& capacity_type) {
   const json empty = json::object();
   const json& meta = ng.contains("metadata") && ng["metadata"].is_object() ? ng["metadata"] : empty;
   const json& spec = ng.contains("spec") && ng["spec"].is_object() ? ng["spec"] : empty;
@@ -30,8 +29,7 @@ Result<UserDataParams> nodeGroupUserDataParams(const json& ng, const std::string
   if (spec.contains("preBootstrapCommands") && spec["preBootstrapCommands"].is_array())
     for (const auto& c : spec["preBootstrapCommands"])
       if (c.is_string()) p.pre_bootstrap_commands.push_back(c);
-  if (warnings && !spec.value("userData", "").empty())
-    warnings->push_back("spec.userData of NodeGroup " + name + " is not included (not supported yet)");
+  if (spec.contains("userData") && spec["userData"].is_string()) p.user_data = spec["userData"];
   return p;
 }
 

@@ -578,7 +578,51 @@ Result<UserData> parseUserData(std::string_view text) {
   return finish(std::move(docs), UserData{});
 }
 
+Result<std::vector<UserDataPart>> parseUserDataTemplate(std::string_view text) {
+  constexpr size_t kMaxUserData = 16 * 1024;
+  if (text.size() > kMaxUserData)
+    return invalid("user-data is " + std::to_string(text.size()) + " bytes; at most 16384 (as EC2)");
+  std::vector<UserDataPart> out;
+  if (trim(text).empty()) return out;
+  if (!looksLikeMime(text)) {
+    if (startsWith(trim(text), "#!")) {
+      out.push_back({kShellContentType, "script", std::string(text)});
+      return out;
+    }
+    std::vector<json> docs;
+    BERTH_RETURN_IF_ERROR(addConfigDocs(text, "NodeConfig", &docs));
+    out.push_back({kNodeConfigContentType, "NodeConfig", std::string(text)});
+    return out;
+  }
+  auto lines = splitLines(text);
+  size_t i = 0;
+  while (i < lines.size() && trim(lines[i]).empty()) ++i;
+  auto top = readHeaders(lines, &i);
+  if (!top.isOk()) return top.status().withContext("MIME headers");
+  std::map<std::string, std::string> params;
+  std::string type = mediaType(top->get("content-type"), &params);
+  if (type != "multipart/mixed") return invalid("Content-Type must be multipart/mixed, got \"" + type + "\"");
+  if (params["boundary"].empty()) return invalid("multipart/mixed without a boundary parameter");
+  BERTH_ASSIGN_OR_RETURN(std::vector<MimePart> parts, splitMultipart(lines, i, params["boundary"]));
+  for (size_t n = 0; n < parts.size(); ++n) {
+    std::string ptype = mediaType(parts[n].headers.get("content-type"), nullptr);
+    std::string where = partName(parts[n], n) + " (" + (ptype.empty() ? "text/plain" : ptype) + ")";
+    auto body = decodeBody(parts[n]);
+    if (!body.isOk()) return body.status().withContext(where);
+    if (ptype == kNodeConfigContentType) {
+      std::vector<json> docs;
+      BERTH_RETURN_IF_ERROR(addConfigDocs(*body, where, &docs));
+    } else if (ptype != kShellContentType) {
+      return invalid(where + ": only text/x-shellscript and application/node.eks.aws parts are supported");
+    }
+    out.push_back({ptype, partName(parts[n], n), *body});
+  }
+  return out;
+}
+
 Result<std::string> renderUserData(const UserDataParams& p) {
+  auto own = parseUserDataTemplate(p.user_data);
+  if (!own.isOk()) return own.status().withContext("the node group's user-data");
   NodeConfig c;
   c.cluster_name = p.cluster_name;
   c.api_server_endpoint = p.api_server_endpoint;
@@ -602,6 +646,15 @@ Result<std::string> renderUserData(const UserDataParams& p) {
   std::ostringstream out;
   out << "MIME-Version: 1.0\n"
       << "Content-Type: multipart/mixed; boundary=\"" << kBoundary << "\"\n\n";
+  for (const UserDataPart& part : *own) {
+    std::string delim = std::string("--") + kBoundary;
+    if (startsWith(trim(part.body), delim) || part.body.find("\n" + delim) != std::string::npos)
+      return invalid("the node group's user-data " + part.name + " contains Berth's MIME boundary " + kBoundary);
+    out << "--" << kBoundary << "\n"
+        << "Content-Type: " << part.content_type
+        << (part.content_type == kShellContentType ? "; charset=\"us-ascii\"" : "") << "\n\n"
+        << part.body << (endsWith(part.body, "\n") ? "" : "\n");
+  }
   for (const auto& cmd : p.pre_bootstrap_commands) {
     out << "--" << kBoundary << "\n"
         << "Content-Type: " << kShellContentType << "; charset=\"us-ascii\"\n\n";

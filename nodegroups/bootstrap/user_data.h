@@ -99,11 +99,29 @@ struct UserDataParams {
   int32_t max_pods = 0;                       // 0: not set
   std::string provider_id;                    // rendered as --provider-id when set
   std::vector<std::string> pre_bootstrap_commands;  // each one shell part, in order
+  // The group's own user-data (NodeGroup spec.userData, as a launch template's): its parts go
+  // first (see parseUserDataTemplate). Empty: none.
+  std::string user_data;
 };
 
-// A MIME multipart/mixed document: one shell part per pre-bootstrap command, then one NodeConfig
-// part. Deterministic (fixed boundary, sorted labels). Fails when a required field is missing.
+// A MIME multipart/mixed document: the parts of params.user_data, then one shell part per
+// pre-bootstrap command, then Berth's NodeConfig part (last, so that its cluster fields and
+// kubelet flags win the merge, as EKS puts its own NodeConfig after a launch template's).
+// Deterministic (fixed boundary, sorted labels). Fails when a required field is missing or the
+// group's user-data is not valid.
 Result<std::string> renderUserData(const UserDataParams& params);
+
+// One part of a node group's own user-data.
+struct UserDataPart {
+  std::string content_type;  // kShellContentType or kNodeConfigContentType
+  std::string name;          // "part 1", "script" or "NodeConfig" (for messages)
+  std::string body;          // decoded
+};
+// A node group's own user-data (at most 16 KiB, as EC2's): a shell script (starts with #!), a
+// NodeConfig document (partial: the cluster fields may be left to Berth), or a MIME
+// multipart/mixed of text/x-shellscript and application/node.eks.aws parts. Other part types
+// and malformed NodeConfig documents are refused, naming the part and field.
+Result<std::vector<UserDataPart>> parseUserDataTemplate(std::string_view text);
 
 // What the agent applies from a NodeConfig: the honoured kubelet flags and config.
 struct KubeletSettings {

@@ -67,6 +67,8 @@ Result<std::string> UserDataSource::render(const LaunchSpec& spec) {
     p.taints.push_back({t.value("key", ""), t.value("value", ""), t.value("effect", "")});
   }
   p.max_pods = spec.max_pods;
+  p.pre_bootstrap_commands = spec.pre_bootstrap_commands;
+  p.user_data = spec.user_data;
   return bootstrap::renderUserData(p);
 }
 

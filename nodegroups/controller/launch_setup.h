@@ -1,7 +1,8 @@
 // What `berth server` needs to run the node-group controllers: the cloud driver (one factory,
 // so adding a provider is a one-line change) and the user-data every launch carries (a
-// NodeConfig from nodegroups/bootstrap with the group's labels, taints, max pods and a
-// bootstrap token per group, created as a kube-system Secret and rotated before it expires).
+// NodeConfig from nodegroups/bootstrap with the group's labels, taints, max pods, its
+// preBootstrapCommands and userData as the MIME multipart's first parts, and a bootstrap token
+// per group, created as a kube-system Secret and rotated before it expires).
 // Thread-safety: newCloudDriver is a plain function; UserDataSource::render may be called from
 // any thread.
 #pragma once

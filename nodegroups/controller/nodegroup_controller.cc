@@ -357,6 +357,12 @@ Result<cloud::RunInstanceRequest> NodeGroupController::launchRequest(const json&
   if (const InstanceTypeInfo* info = findInstanceType(pool.instance_type)) {
     ls.max_pods = info->maxPods();
   }
+  if (const json* c = k::find(spec, {"preBootstrapCommands"}); c && c->is_array()) {
+    for (const json& cmd : *c) {
+      if (cmd.is_string()) ls.pre_bootstrap_commands.push_back(cmd);
+    }
+  }
+  ls.user_data = k::str(spec, {"userData"});
   Result<std::string> ud = config_.user_data ? config_.user_data(ls) : Result<std::string>("");
   if (!ud.isOk()) return Status(ud.status().code(), "rendering user-data: " + ud.status().message());
   cloud::RunInstanceRequest req;

@@ -49,6 +49,8 @@ struct LaunchSpec {
   std::map<std::string, std::string> labels;
   nlohmann::json taints = nlohmann::json::array();  // [{key, value, effect}]
   int32_t max_pods = 0;
+  std::vector<std::string> pre_bootstrap_commands;  // spec.preBootstrapCommands: shell parts
+  std::string user_data;                            // spec.userData: its parts go first
 };
 using UserDataFn = std::function<Result<std::string>(const LaunchSpec&)>;
 

@@ -86,7 +86,8 @@ GroupInstance classify(const cloud::Instance& inst, const json* node,
 
 std::string templateHash(const json& spec) {
   json t = json::object();
-  for (const char* f : {"instanceTypes", "labels", "taints", "version", "amiFamily"}) {
+  for (const char* f : {"instanceTypes", "labels", "taints", "version", "amiFamily",
+                        "preBootstrapCommands", "userData"}) {
     if (const json* v = k::find(spec, {f})) t[f] = *v;
   }
   if (const json* v = k::find(spec, {"instancesDistribution", "instanceTypes"})) {

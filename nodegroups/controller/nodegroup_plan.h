@@ -53,7 +53,7 @@ GroupInstance classify(const cloud::Instance& inst, const nlohmann::json* node,
                        const std::string& template_hash, TimePoint now, const PlanConfig& cfg);
 
 // The hash of what a rolling update replaces instances for: instance types, labels, taints,
-// version, amiFamily. 16 hex digits.
+// version, amiFamily, preBootstrapCommands, userData. 16 hex digits.
 std::string templateHash(const nlohmann::json& spec);
 
 // maxUnavailable resolved against desired (a percentage rounds down, at least 1).

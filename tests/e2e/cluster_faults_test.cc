@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
@@ -150,6 +151,7 @@ class ClusterFaultsTest : public ::testing::Test {
         << "managedNodeGroups:\n"
         << "  - name: od\n    instanceType: t3.small\n    desiredCapacity: 2\n    minSize: 0\n"
            "    maxSize: 4\n    labels: {role: od}\n    updateConfig: {maxUnavailable: 1}\n"
+        << "    preBootstrapCommands: ['echo ran >> " << g->dir << "/prebootstrap']\n"
         << "  - name: sp\n    spot: true\n    instanceTypes: [c5.large, c6i.large]\n"
            "    desiredCapacity: 2\n    minSize: 0\n    maxSize: 5\n"
            "    taints: [{key: spot, value: \"yes\", effect: NoSchedule}]\n"
@@ -209,6 +211,23 @@ TEST_F(ClusterFaultsTest, NodesCarryTheInstanceIdsLabelsAndTaintsUsersInjectInto
       }
     }
   }
+}
+
+TEST_F(ClusterFaultsTest, PreBootstrapCommandsRunOnEveryInstanceAndAreInTheUserData) {
+  // Each of the group's instances ran the command (a shell part before its NodeConfig).
+  std::ifstream in(g->dir + "/prebootstrap");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t runs = 0;
+  for (size_t at = all.find("ran"); at != std::string::npos; at = all.find("ran", at + 1)) ++runs;
+  EXPECT_GE(runs, 2u) << "od's two instances ran preBootstrapCommands " << runs << " times";
+  CmdResult ud = berth({"nodegroup", "user-data", "od"});
+  ASSERT_EQ(ud.exit_code, 0) << ud.err;
+  size_t shell = ud.out.find("Content-Type: text/x-shellscript");
+  size_t cmd = ud.out.find("echo ran >> " + g->dir + "/prebootstrap");
+  size_t config = ud.out.find("Content-Type: application/node.eks.aws");
+  ASSERT_NE(cmd, std::string::npos) << ud.out;
+  EXPECT_LT(shell, cmd);
+  EXPECT_LT(cmd, config) << "the command runs before the NodeConfig";
 }
 
 TEST_F(ClusterFaultsTest, InjectErrorsNameWhatIsUnknown) {

@@ -369,6 +369,11 @@ TEST(Validation, BerthKinds) {
             Lines{"spec.instanceTypes[1]: Invalid value: \"c5.larg\": unknown instance type "
                   "(nearest: c5.large, m5.large, c5.xlarge, c5a.large)"});
   EXPECT_EQ(check(ng, json{{"spec", {{"instancesDistribution", {{"instanceTypes", {"m9.large"}}}}}}}).size(), 1u);
+  // spec.userData: a shell script, a NodeConfig or a MIME multipart of those; others refused.
+  EXPECT_EQ(check(ng, json{{"spec", {{"userData", "#!/bin/sh\necho hi\n"}}}}), Lines{});
+  EXPECT_EQ(check(ng, json{{"spec", {{"userData", "MIME-Version: 1.0\nContent-Type: text/plain\n\nx\n"}}}}),
+            Lines{"spec.userData: Invalid value: (46 bytes): Content-Type must be multipart/mixed, got "
+                  "\"text/plain\""});
   json old = defaulted(ng, json::object());
   json spot = old;
   spot["spec"]["capacityType"] = "SPOT";
