@@ -5,7 +5,8 @@
 //   spec:
 //     type: managed | self-managed                 (default managed)
 //     capacityType: ON_DEMAND | SPOT                (default ON_DEMAND)
-//     instanceTypes: [m5.large, ...]                (default [m5.large])
+//     instanceTypes: [m5.large, ...]                (default [m5.large]; each one of the
+//                                                    catalogue, nodegroups/catalogue)
 //     amiFamily: AmazonLinux2023 | AmazonLinux2 | Bottlerocket | Ubuntu2204 | Ubuntu2404
 //                                                   (default AmazonLinux2023)
 //     scaling: {minSize, maxSize, desiredSize}      (defaults desiredSize 2, minSize 0,
@@ -13,7 +14,9 @@
 //     updateConfig: {maxUnavailable | maxUnavailablePercentage}  (default maxUnavailable 1)
 //     availabilityZones: [..], subnets: [..], privateNetworking: bool,
 //     labels: {k: v}, taints: [{key, value, effect}], volumeSize: GiB
-//     maxPods, preBootstrapCommands: [..], instancesDistribution: {instanceTypes,
+//     maxPods, preBootstrapCommands: [..], userData (a shell script, NodeConfig or MIME
+//       multipart of those, checked by bootstrap::parseUserDataTemplate),
+//     instancesDistribution: {instanceTypes,
 //       onDemandBaseCapacity, onDemandPercentageAboveBaseCapacity, spotAllocationStrategy, ...}
 //   status: {observedGeneration, replicas, readyReplicas, phase, conditions, selector}
 //   The scale subresource reads spec.scaling.desiredSize and status.replicas; its selector is
