@@ -343,6 +343,7 @@ Status create(const CreateOptions& o) {
     return Status::ok();
   }
   if (geteuid() != 0) return Status(Code::kForbidden, "berth cluster create needs root (network namespaces)");
+  BERTH_RETURN_IF_ERROR(networking::checkVpcCidrFree(c.name, spec.vpc_cidr));  // before anything is made
   std::string dir = local::clusterDir(c.name);
   std::error_code ec;
   fs::create_directories(local::cloudDir(c.name) + "/instances", ec);

@@ -99,7 +99,102 @@ bool sameSpec(const cloud::NetworkSpec& a, const cloud::NetworkSpec& b) {
   return true;
 }
 
+// A host route's destination and device ("192.168.0.0/16 via 192.168.96.1 dev bd290bhc ...").
+struct HostRoute {
+  Ipv4Cidr dst;
+  std::string dev;
+};
+
+Result<std::vector<HostRoute>> hostRoutesWithDevices() {
+  BERTH_ASSIGN_OR_RETURN(std::string text, execChecked({"ip", "-4", "-o", "route", "show"}));
+  std::vector<HostRoute> out;
+  for (const std::string& line : split(text, '\n')) {
+    std::vector<std::string> words;
+    for (const std::string& w : split(std::string(trim(line)), ' '))
+      if (!w.empty()) words.push_back(w);
+    if (words.empty() || words[0] == "default") continue;
+    std::string dst = words[0].find('/') == std::string::npos ? words[0] + "/32" : words[0];
+    auto c = parseCidr(dst);
+    if (!c.isOk()) continue;
+    HostRoute r{*c, ""};
+    for (size_t i = 0; i + 1 < words.size(); ++i)
+      if (words[i] == "dev") r.dev = words[i + 1];
+    out.push_back(r);
+  }
+  return out;
+}
+
+// The flock /run/berth/local-vpcs.lock, held while a new cluster's VPC is planned and built.
+class HostLock {
+ public:
+  HostLock() = default;
+  HostLock(const HostLock&) = delete;
+  HostLock& operator=(const HostLock&) = delete;
+  ~HostLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status acquire() {
+    std::error_code ec;
+    fs::create_directories("/run/berth", ec);
+    fd_ = ::open("/run/berth/local-vpcs.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return internalError(std::string("open /run/berth/local-vpcs.lock: ") + std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    return Status::ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The cluster a host link belongs to, from the alias the VPC legs carry ("berth cluster C").
+std::string clusterOfLink(const std::string& dev) {
+  if (dev.empty() || dev.find('/') != std::string::npos) return "";
+  std::ifstream f("/sys/class/net/" + dev + "/ifalias");
+  std::string alias;
+  std::getline(f, alias);
+  const std::string tag = kLinkAliasPrefix;
+  return alias.rfind(tag, 0) == 0 ? alias.substr(tag.size()) : "";
+}
+
+// A /16 of 10.0.0.0/8 below the service range (10.96.0.0/12) that no host route touches.
+std::string freeVpcCidr(const std::vector<HostRoute>& routes) {
+  for (int second = 1; second < 96; ++second) {
+    Ipv4Cidr cand = *parseCidr("10." + std::to_string(second) + ".0.0/16");
+    bool taken = false;
+    for (const HostRoute& r : routes) taken = taken || (r.dst.prefix > 0 && r.dst.overlaps(cand));
+    if (!taken) return cand.toString();
+  }
+  return "";
+}
+
 }  // namespace
+
+Status checkVpcCidrFree(const std::string& cluster, const std::string& vpc_cidr) {
+  auto parsed = parseCidr(vpc_cidr);
+  if (!parsed.isOk()) return invalid("vpc.cidr: " + parsed.status().message());
+  Ipv4Cidr vpc = *parsed;
+  for (const char* reserved : {"127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3", kPublicRange, "203.0.113.0/24"}) {
+    if (parseCidr(reserved)->overlaps(vpc))
+      return invalid("vpc.cidr: " + vpc_cidr + " overlaps " + reserved + ", which the local cloud reserves");
+  }
+  BERTH_ASSIGN_OR_RETURN(std::vector<HostRoute> routes, hostRoutesWithDevices());
+  const std::string own_leg = "b" + hexId("prefix/" + cluster, 5) + "hc";
+  for (const HostRoute& r : routes) {
+    if (r.dst.prefix == 0 || !r.dst.overlaps(vpc) || r.dev == own_leg) continue;
+    std::string owner = clusterOfLink(r.dev);
+    std::string free = freeVpcCidr(routes);
+    std::string how = "set vpc.cidr in the ClusterConfig to a range no other cluster or network of this machine uses" +
+                      (free.empty() ? std::string() : " (" + free + " is free now)");
+    if (!owner.empty())
+      return invalid("vpc.cidr: " + vpc_cidr + " is already used by local cluster \"" + owner + "\" (its VPC " +
+                     r.dst.toString() + " is routed on this machine over " + r.dev +
+                     "); two local clusters cannot share VPC addresses: " + how);
+    return invalid("vpc.cidr: " + vpc_cidr + " overlaps this machine's route to " + r.dst.toString() +
+                   (r.dev.empty() ? "" : " (dev " + r.dev + ")") + ": " + how);
+  }
+  return Status::ok();
+}
 
 // ---- construction, locking, state ----
 
@@ -205,17 +300,7 @@ Result<std::string> LocalNetworkImpl::pickPublicBlock() const {
 }
 
 Status LocalNetworkImpl::checkHostConflicts(const std::string& vpc_cidr) const {
-  Ipv4Cidr vpc = *parseCidr(vpc_cidr);
-  for (const char* reserved : {"127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3", kPublicRange, "203.0.113.0/24"}) {
-    if (parseCidr(reserved)->overlaps(vpc))
-      return invalid("vpc.cidr: " + vpc_cidr + " overlaps " + reserved + ", which the local cloud reserves");
-  }
-  BERTH_ASSIGN_OR_RETURN(std::vector<Ipv4Cidr> routes, hostRoutes());
-  for (const Ipv4Cidr& r : routes)
-    if (r.prefix > 0 && r.overlaps(vpc))
-      return invalid("vpc.cidr: " + vpc_cidr + " overlaps the host's route to " + r.toString() +
-                     " (another cluster's VPC or this machine's network); choose another vpc.cidr");
-  return Status::ok();
+  return checkVpcCidrFree(opts_.cluster, vpc_cidr);
 }
 
 Status LocalNetworkImpl::planLayout(const cloud::NetworkSpec& spec) {
@@ -291,7 +376,11 @@ Result<cloud::Vpc> LocalNetworkImpl::ensureNetwork(const cloud::NetworkSpec& spe
     if (state_.spec && !sameSpec(*state_.spec, spec))
       return invalid("the network of cluster " + opts_.cluster + " already exists with VPC " +
                      state_.spec->vpc_cidr + " and other subnets; delete it before changing them");
+    // A first create holds the host-wide lock until its host routes exist, so two clusters
+    // created at once cannot both pick the same VPC CIDR or public block.
+    HostLock host_lock;
     if (!state_.spec) {
+      BERTH_RETURN_IF_ERROR(host_lock.acquire());
       BERTH_RETURN_IF_ERROR(planLayout(spec));
       BERTH_RETURN_IF_ERROR(saveState());  // names recorded before anything is made
     }
@@ -446,6 +535,15 @@ Status LocalNetworkImpl::deleteRoute(const std::string& cidr) {
     if (!st.isOk() && st.message().find("No such process") == std::string::npos) return st;
     return Status::ok();
   });
+}
+
+Result<std::map<std::string, std::string>> LocalNetworkImpl::listRoutes() {
+  std::map<std::string, std::string> out;
+  BERTH_RETURN_IF_ERROR(locked([&]() -> Status {
+    out = state_.routes;
+    return Status::ok();
+  }, false));
+  return out;
 }
 
 }  // namespace berth::networking

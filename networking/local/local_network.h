@@ -49,4 +49,13 @@ class LocalNetwork : public cloud::NetworkDriver {
   virtual Status detachInstance(const std::string& instance_id) = 0;
 };
 
+// Whether `cluster` may lay out a VPC of `vpc_cidr` on this machine, checked before anything is
+// created (touches nothing): the local cloud's reserved ranges and every host route are checked
+// for overlap, except this cluster's own VPC leg (so a create that finds its network in place
+// passes). Two local clusters cannot share VPC addresses: the host (its berth servers, the
+// registry endpoint) reaches each VPC by destination address. The error names `vpc.cidr`, the
+// cluster whose VPC leg routes the overlapping range (from the leg's alias) and a CIDR that is
+// free now.
+Status checkVpcCidrFree(const std::string& cluster, const std::string& vpc_cidr);
+
 }  // namespace berth::networking

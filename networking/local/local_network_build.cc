@@ -105,6 +105,8 @@ Status LocalNetworkImpl::buildHostLegs() {
   BERTH_RETURN_IF_ERROR(ipIn(routerNs(), {"link", "set", ch, "master", cp->bridge, "up"}));
   BERTH_RETURN_IF_ERROR(ipHost({"addr", "replace", withPrefix(state_.vpc.control_plane_ip, cp->subnet.cidr), "dev", hc}));
   BERTH_RETURN_IF_ERROR(ipHost({"link", "set", hc, "up"}));
+  for (const std::string& leg : {hi, hc})
+    BERTH_RETURN_IF_ERROR(ipHost({"link", "set", leg, "alias", kLinkAliasPrefix + opts_.cluster}));
   return ipHost({"route", "replace", state_.vpc.cidr, "via", cp->subnet.gateway_ip, "dev", hc, "src",
                  state_.vpc.control_plane_ip});
 }

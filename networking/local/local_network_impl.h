@@ -35,6 +35,8 @@ inline constexpr int kNatPublicOffset = 16;
 inline constexpr int kLbPublicOffset = 64;
 inline constexpr char kEchoAddress[] = "203.0.113.10";
 inline constexpr int kEchoPort = 80;
+// The alias of the host's VPC and internet legs: names the cluster they belong to.
+inline constexpr char kLinkAliasPrefix[] = "berth cluster ";
 
 // A stable id suffix: n hex digits from a hash of the seed.
 std::string hexId(const std::string& seed, size_t n);
@@ -51,6 +53,7 @@ class LocalNetworkImpl final : public LocalNetwork {
   Result<std::vector<cloud::LoadBalancer>> listLoadBalancers() override;
   Status ensureRoute(const std::string& cidr, const std::string& instance_id) override;
   Status deleteRoute(const std::string& cidr) override;
+  Result<std::map<std::string, std::string>> listRoutes() override;
   Result<std::string> attachInstance(const std::string& instance_id, const std::string& subnet_id,
                                      std::string* netns) override;
   Status detachInstance(const std::string& instance_id) override;

@@ -1,5 +1,7 @@
 #include "networking/routes/route_controller.h"
 
+#include <set>
+
 #include "common/log.h"
 
 namespace berth::networking {
@@ -41,10 +43,14 @@ RouteController::RouteController(client::InformerFactory* informers,
   nodes_->addEventHandlers(controller_->keyHandlers(true));
 }
 
-void RouteController::start() { controller_->start({nodes_}); }
+void RouteController::start() {
+  controller_->enqueue(kStaleRoutesKey);  // taken once the workers run, after the cache synced
+  controller_->start({nodes_});
+}
 void RouteController::stop() { controller_->stop(); }
 
 ReconcileResult RouteController::reconcile(const std::string& node) {
+  if (node == kStaleRoutesKey) return removeStaleRoutes();
   client::ObjectPtr obj = nodes_->get(node);
   return sync(node, obj.get());
 }
@@ -75,6 +81,27 @@ ReconcileResult RouteController::sync(const std::string& node, const client::jso
   std::lock_guard<std::mutex> l(mu_);
   if (routed_[node] != cidr) BLOG(2, "route ensured").kv("node", node).kv("cidr", cidr).kv("instance", instance);
   routed_[node] = cidr;
+  return ReconcileResult::ok();
+}
+
+ReconcileResult RouteController::removeStaleRoutes() {
+  // Routes first, then the cache: a route made after the listing is for a node the cache has.
+  auto routes = network_->listRoutes();
+  if (routes.status().code() == Code::kMethodNotAllowed) return ReconcileResult::ok();
+  if (!routes.isOk()) return ReconcileResult::fail(routes.status().withContext("listing routes"));
+  // A CIDR a Node still has is left alone even when routed to another instance: that Node's
+  // own reconcile replaces the route (deleting it here could undo a replacement just made).
+  std::set<std::string> wanted;
+  for (const client::ObjectPtr& n : nodes_->list()) {
+    std::string cidr = specField(*n, "podCIDR");
+    if (!cidr.empty() && !instanceIdFromProviderId(specField(*n, "providerID")).empty()) wanted.insert(cidr);
+  }
+  for (const auto& [cidr, instance] : *routes) {
+    if (wanted.count(cidr)) continue;
+    Status st = network_->deleteRoute(cidr);
+    if (!st.isOk()) return ReconcileResult::fail(st.withContext("deleting stale route " + cidr));
+    BLOG(1, "stale route deleted: no node routes it").kv("cidr", cidr).kv("instance", instance);
+  }
   return ReconcileResult::ok();
 }
 

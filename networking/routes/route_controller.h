@@ -4,8 +4,9 @@
 // different network namespaces (the local cloud's instances) reach each other through the VPC
 // router; when the Node goes (or its CIDR changes) the old route is deleted. Nodes the cloud does
 // not know (kNotFound: an agent outside the cloud) are looked at again after a minute.
-// Routes of nodes deleted while the server was down stay until the network is deleted (the
-// driver has no route listing).
+// On start (once the Node cache has synced) it lists the cloud's routes and deletes those of pod
+// CIDRs no Node has (nodes deleted, or whose CIDR changed, while the server was down); a cloud
+// without route listing (kMethodNotAllowed) skips that.
 // Thread-safety: start/stop from one thread; reconcile runs on the runner's workers.
 #pragma once
 
@@ -32,6 +33,10 @@ class RouteController : public controllers::ManagedController {
   controllers::ReconcileResult reconcile(const std::string& node);
   // What reconcile does with the cached Node (null: deleted).
   controllers::ReconcileResult sync(const std::string& node, const client::json* obj);
+  // Deletes the cloud's routes of pod CIDRs that no cached Node of the cloud has.
+  controllers::ReconcileResult removeStaleRoutes();
+  // The work-queue key of removeStaleRoutes (not a valid node name).
+  static constexpr char kStaleRoutesKey[] = " stale-routes";
 
  private:
   client::Informer* nodes_;

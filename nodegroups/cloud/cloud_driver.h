@@ -189,6 +189,12 @@ class NetworkDriver {
   // Routes `cidr` (a node's pod CIDR) to the instance, in every route table of the VPC.
   virtual Status ensureRoute(const std::string& cidr, const std::string& instance_id) = 0;
   virtual Status deleteRoute(const std::string& cidr) = 0;
+  // The routes made by ensureRoute: CIDR -> instance id. Clouds that keep no record answer
+  // kMethodNotAllowed (the route controller then cannot remove routes of nodes deleted while it
+  // was down).
+  virtual Result<std::map<std::string, std::string>> listRoutes() {
+    return Status(Code::kMethodNotAllowed, "this cloud does not list routes");
+  }
 };
 
 // A cloud for one cluster.

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "tests/unit/controllers/fake_client.h"
 
@@ -37,6 +38,12 @@ class FakeNetwork : public cloud::NetworkDriver {
     routes.erase(cidr);
     return Status::ok();
   }
+  Result<std::map<std::string, std::string>> listRoutes() override {
+    std::lock_guard<std::mutex> l(mu);
+    if (!can_list) return Status(Code::kMethodNotAllowed, "no listing");
+    return routes;
+  }
+  bool can_list = true;
   std::mutex mu;
   std::map<std::string, std::string> routes;
 };
@@ -100,6 +107,52 @@ TEST_F(RouteControllerTest, MovesTheRouteWithTheCidrAndDeletesItWithTheNode) {
   EXPECT_TRUE(network_->routes.empty());
   // A node never routed by this controller: nothing to delete.
   EXPECT_TRUE(rc_->sync("i-other", nullptr).error.isOk());
+}
+
+// Routes left by nodes deleted (or re-addressed) while the server was down go once the cache
+// has synced; routes of existing nodes stay, even one pointing at an old instance (the node's
+// own reconcile replaces it).
+TEST_F(RouteControllerTest, RemovesStaleRoutesOnStart) {
+  client_.put(kNodes, node("i-aaa", "10.244.0.0/24", "local:///local-1a/i-aaa"));
+  client_.put(kNodes, node("i-bbb", "10.244.1.0/24", "local:///local-1b/i-bbb"));
+  client_.put(kNodes, node("host", "10.244.3.0/24", ""));  // not a cloud instance
+  start();
+  network_->routes = {{"10.244.0.0/24", "i-aaa"},   // live
+                      {"10.244.1.0/24", "i-old"},   // the node's CIDR, an old instance
+                      {"10.244.2.0/24", "i-gone"},  // node deleted while down
+                      {"10.244.3.0/24", "i-ccc"},   // only a non-cloud node has this CIDR
+                      {"10.244.9.0/24", "i-aaa"}};  // i-aaa's CIDR before it changed
+  auto r = rc_->reconcile(RouteController::kStaleRoutesKey);
+  ASSERT_TRUE(r.error.isOk()) << r.error.message();
+  EXPECT_EQ(network_->routes, (std::map<std::string, std::string>{{"10.244.0.0/24", "i-aaa"},
+                                                                  {"10.244.1.0/24", "i-old"}}));
+  ASSERT_TRUE(rc_->reconcile("i-bbb").error.isOk());
+  EXPECT_EQ(network_->routes["10.244.1.0/24"], "i-bbb");
+}
+
+TEST_F(RouteControllerTest, StaleRouteSweepRunsWhenTheControllerStarts) {
+  client_.put(kNodes, node("i-aaa", "10.244.0.0/24", "local:///local-1a/i-aaa"));
+  start();
+  network_->routes = {{"10.244.7.0/24", "i-gone"}};
+  rc_->start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(network_->mu);
+      if (!network_->routes.count("10.244.7.0/24") && network_->routes.count("10.244.0.0/24")) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "stale route not removed on start";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  rc_->stop();
+}
+
+TEST_F(RouteControllerTest, CloudWithoutRouteListingSkipsTheSweep) {
+  start();
+  network_->can_list = false;
+  network_->routes = {{"10.244.7.0/24", "i-gone"}};
+  EXPECT_TRUE(rc_->reconcile(RouteController::kStaleRoutesKey).error.isOk());
+  EXPECT_EQ(network_->routes.size(), 1u);
 }
 
 }  // namespace
