@@ -106,7 +106,7 @@ struct HostRoute {
 };
 
 Result<std::vector<HostRoute>> hostRoutesWithDevices() {
-  BERTH_ASSIGN_OR_RETURN(std::string text, execChecked({"ip", "-4", "-o", "route", "show"}));
+  BERTH_ASSIGN_OR_RETURN(std::string text, runChecked({"ip", "-4", "-o", "route", "show"}));
   std::vector<HostRoute> out;
   for (const std::string& line : split(text, '\n')) {
     std::vector<std::string> words;
