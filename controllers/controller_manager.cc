@@ -19,6 +19,7 @@
 #include "controllers/node_lifecycle_controller.h"
 #include "controllers/taint_eviction_controller.h"
 #include "controllers/namespace_controller.h"
+#include "controllers/serviceaccount_controller.h"
 #include "controllers/replicaset_controller.h"
 #include "controllers/scheduler/scheduler.h"
 #include "controllers/statefulset_controller.h"
@@ -38,7 +39,7 @@ Status ControllerManager::validate(const ControllerManagerOptions& opts) {
                                      "deployment", "endpoints", "endpointslice",
                                      "daemonset", "job", "scheduler",
                                      "nodelifecycle", "disruption",
-                                     "statefulset", "cronjob"};
+                                     "statefulset", "cronjob", "serviceaccount"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
@@ -77,6 +78,10 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.workers = opts.workers;
     c.queue.limiter.max_delay = std::chrono::seconds(10);
     cm->ns_ = std::make_unique<NamespaceController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("serviceaccount")) {
+    ServiceAccountController::Config c;
+    cm->sa_ = std::make_unique<ServiceAccountController>(cm->client_.get(), cm->informers_.get(), c);
   }
   if (enabled("replicaset")) {
     ReplicaSetController::Config c;
@@ -179,6 +184,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   for (auto& c : cm->extra_) c->start();
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
+  if (cm->sa_) cm->sa_->start();
   if (cm->rs_) cm->rs_->start();
   if (cm->deploy_) cm->deploy_->start();
   if (cm->endpoints_) cm->endpoints_->start();
@@ -217,6 +223,7 @@ void ControllerManager::stop() {
   if (rs_) rs_->stop();
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();
+  if (sa_) sa_->stop();
   if (informers_) informers_->stop();
 }
 

@@ -102,6 +102,11 @@ struct ApiServer::Impl {
   // request, handles it as the stored version, converts the answer.
   void handleStoredAs(RequestCtx& ctx, const KindSpec& view);
   Status convertRequestToStored(RequestCtx& ctx, const KindSpec& view, const KindSpec& stored);
+  // serviceaccounts/token and the tokens it issues (service_account_tokens.cc).
+  Status loadServiceAccountKey();
+  void handleTokenRequest(RequestCtx& ctx);
+  Result<UserInfo> authenticateServiceAccountToken(const std::string& token);
+  std::string sa_signing_key;
   // pods/log, exec, attach, portforward through the node's kubelet (pod_proxy.cc).
   bool handlePodProxy(RequestCtx& ctx);
   Status setUpKubeletClient(const http::PkiFiles& pki);

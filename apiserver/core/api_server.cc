@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -128,6 +129,7 @@ Status ApiServer::Impl::startServing() {
   auto pki = http::ensurePki((fs::path(options.data_dir) / "pki").string(), sans);
   if (!pki.isOk()) return pki.status().withContext("creating PKI");
   BERTH_RETURN_IF_ERROR(setUpKubeletClient(*pki));
+  BERTH_RETURN_IF_ERROR(loadServiceAccountKey());
   http::Options ho;
   ho.bind_address = options.bind_address;
   ho.port = options.secure_port;
@@ -250,6 +252,12 @@ Status ApiServer::Impl::authenticate(RequestCtx& ctx) {
     // A bad token is rejected even if a certificate was also presented. Other short tokens are
     // taken as bootstrap tokens (<id>.<secret>), refused with the reason: malformed, unknown,
     // expired...
+    if (std::count(token.begin(), token.end(), '.') == 2) {
+      auto who = authenticateServiceAccountToken(token);
+      if (!who.isOk()) return who.status();
+      ctx.user = std::move(who).value();
+      return Status::ok();
+    }
     if (token.size() < 64) {
       auto who = authenticateBootstrapToken(token);
       if (!who.isOk()) return who.status();

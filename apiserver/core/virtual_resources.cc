@@ -132,6 +132,11 @@ bool ApiServer::Impl::handleVirtual(RequestCtx& ctx) {
     sendJson(ctx, 201, review);
     return true;
   }
+  if (info.group.empty() && info.resource == "serviceaccounts" && info.subresource == "token" &&
+      !info.name.empty() && info.verb == "create") {
+    handleTokenRequest(ctx);
+    return true;
+  }
   const KindSpec* pods = kinds->byResource("", "v1", "pods");
   if (pods && info.group.empty() && info.resource == "pods" && !info.name.empty() &&
       (info.subresource == "binding" || info.subresource == "eviction") && info.verb == "create") {

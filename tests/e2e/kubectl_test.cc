@@ -15,6 +15,11 @@ namespace {
 
 using json = nlohmann::json;
 
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
 class KubectlTest : public ServerTest {
  protected:
   KubectlTest() : ServerTest("t") {}
@@ -442,6 +447,52 @@ TEST(KubectlRestartTest, KillNineLosesNoAcknowledgedWrite) {
   EXPECT_EQ(again.stop(), 0) << "berth server did not shut down cleanly";
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+}
+
+// Every namespace gets a "default" ServiceAccount; `kubectl create token` issues a token that
+// authenticates as the service account until it expires or the account is deleted.
+TEST_F(KubectlTest, ServiceAccountTokens) {
+  EXPECT_EQ(k({"wait", "--for=create", "serviceaccount/default", "-n", ns_, "--timeout=30s"}).exit_code, 0);
+  ok({"delete", "serviceaccount", "default"});
+  EXPECT_EQ(k({"wait", "--for=create", "serviceaccount/default", "-n", ns_, "--timeout=30s"}).exit_code, 0)
+      << "a deleted default service account comes back";
+
+  ok({"create", "serviceaccount", "bot"});
+  std::string token = trimmed(ok({"create", "token", "bot"}));
+  ASSERT_EQ(std::count(token.begin(), token.end(), '.'), 2) << token;
+  std::string ca = server_->dataDir() + "/pki/ca.crt";
+  auto as = [&](const std::string& t, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"kubectl", "--kubeconfig=/dev/null", "--server", server_->url(),
+                                     "--certificate-authority", ca, "--token", t};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  auto who = as(token, {"auth", "whoami", "-o", "json"});
+  ASSERT_EQ(who.exit_code, 0) << who.err;
+  json info = json::parse(who.out)["status"]["userInfo"];
+  EXPECT_EQ(info["username"], "system:serviceaccount:" + ns_ + ":bot");
+  EXPECT_NE(info["groups"].dump().find("system:serviceaccounts:" + ns_), std::string::npos) << info.dump();
+  EXPECT_EQ(as(token, {"get", "ns", ns_}).exit_code, 0);
+
+  json tr = json::parse(ok({"create", "token", "bot", "--duration=2h", "--audience=vault", "-o", "json"}));
+  EXPECT_EQ(tr["spec"]["expirationSeconds"], 7200);
+  EXPECT_EQ(tr["spec"]["audiences"], json::array({"vault"}));
+  EXPECT_FALSE(tr["status"].value("expirationTimestamp", "").empty());
+
+  auto shortLived = kn({"create", "token", "bot", "--duration=1m"});
+  EXPECT_NE(shortLived.exit_code, 0);
+  EXPECT_NE(shortLived.err.find("spec.expirationSeconds"), std::string::npos) << shortLived.err;
+  auto missing = kn({"create", "token", "nobody"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("not found"), std::string::npos) << missing.err;
+
+  std::string forged = token;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_NE(as(forged, {"get", "ns", ns_}).exit_code, 0);
+  ok({"delete", "serviceaccount", "bot"});
+  auto gone = as(token, {"get", "ns", ns_});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("no longer exists"), std::string::npos) << gone.err;
 }
 
 TEST(KubectlAuthTest, TokensAndUnauthenticated) {
