@@ -286,7 +286,9 @@ Status NodeAgent::syncKey(const std::string& key) {
     key_by_uid_.erase(uid);
     return Status::ok();
   }
+  auto sync_started = std::chrono::steady_clock::now();
   BERTH_ASSIGN_OR_RETURN(PodWorker::Outcome out, pods_worker_->sync(*pod));
+  auto synced = std::chrono::steady_clock::now();
   const json& md = (*pod)["metadata"];
   std::string ns = md.value("namespace", ""), name = md.value("name", "");
   if (out.delete_pod) {
@@ -308,6 +310,9 @@ Status NodeAgent::syncKey(const std::string& key) {
                               client::contentType(client::PatchType::kMerge));
     if (!r.isOk() && r.status().code() != Code::kNotFound)
       return r.status().withContext("updating status of pod " + key);
+    auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    BLOG(3, "timing: pod synced").kv("pod", key).kv("phase", out.status.value("phase", ""))
+        .kv("syncMs", ms(synced - sync_started)).kv("patchMs", ms(std::chrono::steady_clock::now() - synced));
   }
   if (out.requeue_after) queue_.addAfter(key, *out.requeue_after);
   return Status::ok();

@@ -65,6 +65,11 @@ void minRequeue(std::optional<std::chrono::milliseconds>* r, std::chrono::millis
   if (!*r || d < **r) *r = d;
 }
 
+// Milliseconds since `t`, for the per-step timings logged at -v 3.
+int64_t msSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
 // A duration as Go prints a time.Duration truncated to milliseconds: "0s", "250ms", "1.5s",
 // "2m3.004s" (the kubelet's "Successfully pulled image ... in 1.5s").
 std::string goDuration(std::chrono::nanoseconds d) {
@@ -135,7 +140,9 @@ Result<PodWorker::Outcome> PodWorker::sync(const json& pod) {
     });
 
   PodSandboxConfig sb = sandboxConfig(pod);
+  auto sandbox_started = std::chrono::steady_clock::now();
   BERTH_ASSIGN_OR_RETURN(SandboxStatus sandbox, rt_->runPodSandbox(sb));
+  BLOG(3, "timing: sandbox").kv("pod", sb.ns + "/" + sb.name).kv("ms", msSince(sandbox_started));
   std::string pod_ip = sandbox.ip.empty() ? opts_.host_ip : sandbox.ip;
   std::string old_phase = str(at(at(pod, "status"), "phase"));
   bool terminal = old_phase == "Succeeded" || old_phase == "Failed";
@@ -403,7 +410,10 @@ void PodWorker::startInstance(const json& pod, const json& spec, bool init, int 
   if (init) c.labels[kLabelInitContainer] = "true";
   std::error_code ec;
   std::filesystem::create_directories(sandbox.log_directory + "/" + name, ec);
+  auto create_started = std::chrono::steady_clock::now();
   auto id = rt_->createContainer(sandbox_id, c, sandbox);
+  BLOG(3, "timing: createContainer").kv("pod", sandbox.ns + "/" + sandbox.name).kv("container", name)
+      .kv("ms", msSince(create_started));
   if (!id.isOk()) {
     view->waiting_reason = "CreateContainerError";
     view->waiting_message = id.status().message();
@@ -411,7 +421,10 @@ void PodWorker::startInstance(const json& pod, const json& spec, bool init, int 
     return;
   }
   record(pod, field_path, false, "Created", "Created container: " + name);
+  auto start_started = std::chrono::steady_clock::now();
   Status st = rt_->startContainer(*id);
+  BLOG(3, "timing: startContainer").kv("pod", sandbox.ns + "/" + sandbox.name).kv("container", name)
+      .kv("ms", msSince(start_started));
   if (!st.isOk()) {
     (void)rt_->removeContainer(*id);
     view->waiting_reason = "RunContainerError";

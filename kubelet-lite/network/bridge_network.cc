@@ -1,6 +1,11 @@
 #include "kubelet-lite/network/bridge_network.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/subprocess.h"
+#include "kubelet-lite/runtime/netlink.h"
 
 namespace berth::kubelet::net {
 
@@ -115,32 +121,57 @@ std::string BridgeNetwork::guardTable(const std::string& node) {
 Result<std::string> BridgeNetwork::attach(const PodNetworkAttachment& a) {
   BERTH_ASSIGN_OR_RETURN(uint32_t ip, ipam_->allocate(a.sandbox_id));
   std::string veth = vethName(opts_.node_name, a.sandbox_id);
-  std::string addr = formatIpv4(ip) + "/" + std::to_string(ipam_->cidr().prefix);
+  std::string netns_path = "/run/netns/" + a.netns;
+  // Netlink from the agent, no `ip` process: the host end in the agent's namespace (this
+  // thread's), eth0 from a thread that joins the pod's.
+  BERTH_ASSIGN_OR_RETURN(nl::RouteNetlink host, nl::RouteNetlink::open());
   // Rewire from scratch: an earlier attempt may have stopped half-way.
-  if (linkExists(veth)) (void)runCommand({"ip", "link", "del", veth});
-  if (!a.fresh) (void)runCommand({"ip", "-n", a.netns, "link", "del", "eth0"});
-  BERTH_RETURN_IF_ERROR(ipBatch("",
-      "link add " + veth + " type veth peer name eth0 netns " + a.netns + "\n"
-      "link set " + veth + " master " + bridge_ + "\n"
-      "link set " + veth + " type bridge_slave hairpin on\n"
-      "link set " + veth + " up\n",
-      "creating the link of pod " + a.pod));
-  BERTH_RETURN_IF_ERROR(ipBatch(a.netns,
-      "link set lo up\n"
-      "addr add " + addr + " dev eth0\n"
-      "link set eth0 up\n"
-      "route replace default via " + gateway() + " dev eth0\n",
-      "configuring eth0 of pod " + a.pod));
-  BLOG(2, "pod attached").kv("pod", a.pod).kv("ip", formatIpv4(ip)).kv("veth", veth);
-  return formatIpv4(ip);
+  if (auto old = host.linkIndex(veth); old.isOk()) (void)host.deleteLink(*old);
+  if (!a.fresh) {
+    (void)nl::runInNetns(netns_path, [] {
+      BERTH_ASSIGN_OR_RETURN(nl::RouteNetlink pod, nl::RouteNetlink::open());
+      auto eth0 = pod.linkIndex("eth0");
+      return eth0.isOk() ? pod.deleteLink(*eth0) : Status::ok();
+    });
+  }
+  std::string what = "creating the link of pod " + a.pod;
+  int nsfd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return internalError(what + ": opening " + netns_path + ": " + std::strerror(errno));
+  Status st = host.addVeth(veth, "eth0", nsfd);
+  ::close(nsfd);
+  BERTH_RETURN_IF_ERROR(st.withContext(what));
+  BERTH_ASSIGN_OR_RETURN(int index, host.linkIndex(veth));
+  BERTH_ASSIGN_OR_RETURN(int bridge, host.linkIndex(bridge_));
+  BERTH_RETURN_IF_ERROR(host.setMaster(index, bridge).withContext(what));
+  std::ofstream hairpin("/sys/class/net/" + veth + "/brport/hairpin_mode");
+  hairpin << "1\n";
+  hairpin.close();
+  if (!hairpin) return internalError(what + ": turning hairpin mode on for " + veth);
+  BERTH_RETURN_IF_ERROR(host.setUp(index).withContext(what));
+  std::string addr = formatIpv4(ip);
+  int prefix = ipam_->cidr().prefix;
+  std::string gw = gateway();
+  BERTH_RETURN_IF_ERROR(nl::runInNetns(netns_path, [&]() -> Status {
+    BERTH_ASSIGN_OR_RETURN(nl::RouteNetlink pod, nl::RouteNetlink::open());
+    BERTH_ASSIGN_OR_RETURN(int lo, pod.linkIndex("lo"));
+    BERTH_RETURN_IF_ERROR(pod.setUp(lo));
+    BERTH_ASSIGN_OR_RETURN(int eth0, pod.linkIndex("eth0"));
+    BERTH_RETURN_IF_ERROR(pod.addAddress(eth0, addr, prefix));
+    BERTH_RETURN_IF_ERROR(pod.setUp(eth0));
+    return pod.replaceDefaultRoute(gw, eth0);
+  }).withContext("configuring eth0 of pod " + a.pod));
+  BLOG(2, "pod attached").kv("pod", a.pod).kv("ip", addr).kv("veth", veth);
+  return addr;
 }
 
 Status BridgeNetwork::detach(const std::string& sandbox_id) {
   std::string veth = vethName(opts_.node_name, sandbox_id);
   if (!linkExists(veth)) return Status::ok();
-  auto r = runCommand({"ip", "link", "del", veth});
-  if (!r.isOk()) return r.status().withContext("deleting " + veth);
-  if (r->exit_code != 0 && linkExists(veth)) return internalError("deleting " + veth + ": " + r->out);
+  BERTH_ASSIGN_OR_RETURN(nl::RouteNetlink host, nl::RouteNetlink::open());
+  auto index = host.linkIndex(veth);
+  if (!index.isOk()) return index.status().code() == Code::kNotFound ? Status::ok() : index.status();
+  Status st = host.deleteLink(*index);
+  if (!st.isOk() && st.code() != Code::kNotFound) return st.withContext("deleting " + veth);
   return Status::ok();
 }
 

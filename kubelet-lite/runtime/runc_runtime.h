@@ -48,7 +48,9 @@ class RuncRuntime : public ContainerRuntime {
     std::string root;        // runtime state (see above)
     std::string image_root;  // images::ImageStore root; default <root>/images
     std::string runc = "runc";
-    std::string shim_binary;  // the berth binary, run as `<shim_binary> runc-shim ...`
+    // The berth binary, run as `<shim_binary> runc-shim ...` unless berth-runc-shim (the same
+    // shim as a small executable, quicker to start) sits in the same directory.
+    std::string shim_binary;
     std::string default_registry = "docker.io";
     std::vector<std::string> insecure_registries;
     std::map<std::string, std::string> registry_mirrors;  // FROM -> TO host[:port]
@@ -113,10 +115,12 @@ class RuncRuntime : public ContainerRuntime {
   bool shimAlive(const Container& c) const;
   bool oomKilled(const Container& c) const;
   void watchShim(const std::string& id, pid_t shim_pid);
+  std::vector<std::string> shimArgv(const Container& c) const;
   void watchLoop();
 
   Options opts_;
   std::string version_;
+  std::string shim_exe_;  // berth-runc-shim beside shim_binary, if there is one
   std::unique_ptr<images::ImageStore> images_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Sandbox>> sandboxes_;

@@ -1,12 +1,13 @@
-// The runc shim (`berth runc-shim`): one small process per container that outlives the agent,
-// as containerd's shim does, so containers keep running and logging while the agent restarts.
+// The runc shim (`berth-runc-shim`, or `berth runc-shim`): one small process per container that
+// outlives the agent, as containerd's shim does, so containers keep running and logging while
+// the agent restarts. The runtime starts it when it starts the container.
 //
-//   berth runc-shim --runc PATH --root STATE_DIR --bundle DIR --id ID --log FILE
+//   berth-runc-shim --runc PATH --root STATE_DIR --bundle DIR --id ID --log FILE
 //                   [--stdin none|open|once]
 //
 // 1. Starts a session of its own and becomes a child subreaper.
-// 2. Runs `runc create` with stdout/stderr on two pipes it owns. The container's init waits for
-//    `runc start`, so anything written before create returns is runc's own error text.
+// 2. Runs `runc run --detach` with stdout/stderr on two pipes it owns (runc's own error text,
+//    if it fails, and the container's output land there).
 // 3. Reports on descriptor 3: "ok <init pid>\n", or "error <message>\n" and exits 1.
 // 4. Copies the pipes into FILE in the CRI log format ("<RFC3339Nano> stdout|stderr F|P <text>",
 //    lines over 16 KiB split with P tags).
