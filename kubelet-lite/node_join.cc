@@ -197,6 +197,9 @@ Status joinFromUserData(AgentOptions& opts, std::chrono::seconds timeout) {
   BERTH_ASSIGN_OR_RETURN(nb::KubeletSettings ks, nb::kubeletSettings(ud.config));
   for (const auto& w : ks.warnings) BLOG(0, "user-data warning").kv("warning", w);
   BERTH_RETURN_IF_ERROR(checkSelfLabels(ks.labels));
+  // The NodeConfig's --hostname-override names the node, over the host name (or the name the
+  // instance's supervisor gives, which stands for it).
+  if (!ks.hostname_override.empty()) opts.node_name = ks.hostname_override;
   if (opts.node_name.empty()) opts.node_name = hostName();
   fs::path node_dir = fs::path(opts.root_dir) / opts.node_name;
   std::error_code ec;

@@ -640,6 +640,7 @@ Result<std::string> renderUserData(const UserDataParams& p) {
   if (!p.labels.empty()) c.kubelet_flags.push_back("--node-labels=" + renderFlagLabels(p.labels));
   if (!p.taints.empty()) c.kubelet_flags.push_back("--register-with-taints=" + renderFlagTaints(p.taints));
   if (!p.provider_id.empty()) c.kubelet_flags.push_back("--provider-id=" + p.provider_id);
+  if (!p.hostname_override.empty()) c.kubelet_flags.push_back("--hostname-override=" + p.hostname_override);
   // Validate what we emit exactly as the agent will read it.
   auto checked = nodeConfigFromJson(nodeConfigToJson(c));
   if (!checked.isOk()) return checked.status().withContext("rendering user-data");
@@ -728,7 +729,7 @@ Result<KubeletSettings> kubeletSettings(const NodeConfig& c) {
     std::string name = f.substr(0, eq);
     std::string value = eq == std::string::npos ? "" : f.substr(eq + 1);
     bool honoured = name == "--node-labels" || name == "--register-with-taints" ||
-                    name == "--max-pods" || name == "--provider-id";
+                    name == "--max-pods" || name == "--provider-id" || name == "--hostname-override";
     if (!honoured) {
       s.warnings.push_back("kubelet flag " + name + " is not supported by Berth and was ignored");
       continue;
@@ -747,6 +748,8 @@ Result<KubeletSettings> kubeletSettings(const NodeConfig& c) {
       if (!isYamlInt(value, &n) || n < 1 || n > 100000)
         return fieldError(field, "--max-pods must be a positive integer, got \"" + value + "\"");
       s.max_pods = static_cast<int32_t>(n);
+    } else if (name == "--hostname-override") {
+      s.hostname_override = value;
     } else {
       s.provider_id = value;
     }

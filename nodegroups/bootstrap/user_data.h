@@ -98,6 +98,7 @@ struct UserDataParams {
   std::vector<Taint> taints;                  // rendered as --register-with-taints
   int32_t max_pods = 0;                       // 0: not set
   std::string provider_id;                    // rendered as --provider-id when set
+  std::string hostname_override;              // rendered as --hostname-override: the Node's name
   std::vector<std::string> pre_bootstrap_commands;  // each one shell part, in order
   // The group's own user-data (NodeGroup spec.userData, as a launch template's): its parts go
   // first (see parseUserDataTemplate). Empty: none.
@@ -129,6 +130,7 @@ struct KubeletSettings {
   std::vector<Taint> taints;
   int32_t max_pods = 0;  // 0: not set
   std::string provider_id;
+  std::string hostname_override;         // --hostname-override: the Node's name, over the host's
   std::vector<std::string> cluster_dns;  // config.clusterDNS, else .10 of the service CIDR
   std::vector<std::string> warnings;     // flags Berth ignores, named
 };

@@ -129,12 +129,31 @@ ReconcileResult FargateController::reconcileProfile(const std::string& name) {
   return ReconcileResult::ok();
 }
 
+std::string fargateNodeName(const std::string& ns, const std::string& name, const std::string& uid) {
+  std::string base = "fargate-" + ns + "-" + name;
+  std::string suffix = "-" + uid.substr(0, 8);
+  constexpr size_t kMax = 253;  // a DNS subdomain
+  if (base.size() + suffix.size() > kMax) base.resize(kMax - suffix.size());
+  while (!base.empty() && (base.back() == '-' || base.back() == '.')) base.pop_back();
+  return base + suffix;
+}
+
+namespace {
+
+// The Node an instance joined as (instances launched before nodes were named by pod: its id).
+std::string nodeNameOf(const cloud::Instance& i) {
+  auto t = i.tags.find(kTagFargateNode);
+  return t != i.tags.end() && !t->second.empty() ? t->second : i.id;
+}
+
+}  // namespace
+
 Status FargateController::release(const std::vector<cloud::Instance>& instances) {
   for (const cloud::Instance& i : instances) {
     Status s = config_.cloud->instances().terminateInstance(i.id);
     if (!s.isOk() && s.code() != Code::kNotFound) return s;
     BLOG(2, "fargate: released").kv("instance", i.id).kv("pod", i.tags.count(kTagFargatePod) ? i.tags.at(kTagFargatePod) : "");
-    Result<json> r = client_->remove(nodesR(), "", i.id);
+    Result<json> r = client_->remove(nodesR(), "", nodeNameOf(i));
     if (!r.isOk() && r.status().code() != Code::kNotFound) return r.status();
   }
   return Status::ok();
@@ -201,6 +220,7 @@ ReconcileResult FargateController::reconcilePod(const std::string& key) {
                  {"topology.kubernetes.io/zone", pool.zone}, {"topology.kubernetes.io/region", ls.region}};
     ls.taints = json::array({{{"key", kLabelComputeType}, {"value", "fargate"}, {"effect", "NoSchedule"}}});
     ls.max_pods = 1;
+    ls.node_name = fargateNodeName(ns, name, uid);
     Result<std::string> ud = config_.user_data ? config_.user_data(ls) : Result<std::string>("");
     if (!ud.isOk()) return ReconcileResult::fail(ud.status());
     std::string subnet;
@@ -219,6 +239,7 @@ ReconcileResult FargateController::reconcilePod(const std::string& key) {
     req.tags = {{cloud::kTagCluster, config_.cluster_name},
                 {kTagFargatePod, key},
                 {kTagFargatePodUid, uid},
+                {kTagFargateNode, ls.node_name},
                 {cloud::kTagName, "fargate-" + ns + "-" + name}};
     Result<cloud::Instance> inst = config_.cloud->instances().runInstance(req);
     if (!inst.isOk()) return ReconcileResult::fail(inst.status().withContext("fargate launch for " + key));
@@ -230,19 +251,20 @@ ReconcileResult FargateController::reconcilePod(const std::string& key) {
     return ReconcileResult::after(1s);
   }
   const cloud::Instance& inst = live.front();
-  ObjectPtr node = nodes_->get(inst.id);
+  std::string node_name = nodeNameOf(inst);
+  ObjectPtr node = nodes_->get(node_name);
   if (!node || !nodeReady(*node)) return ReconcileResult::after(1s);
   if (Status s = prepareNode(*node, profile); !s.isOk()) return ReconcileResult::fail(s);
   json binding = {{"apiVersion", "v1"},
                   {"kind", "Binding"},
                   {"metadata", {{"name", name}, {"namespace", ns}}},
-                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", inst.id}}}};
+                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node_name}}}};
   Result<json> r = client_->request("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding",
                                     binding.dump());
   if (!r.isOk() && r.status().code() != Code::kConflict) return ReconcileResult::fail(r.status());
   if (recorder_ && r.isOk()) {
     recorder_->event(*pod, client::EventRecorder::Type::kNormal, "Scheduled",
-                     "Successfully assigned " + key + " to " + inst.id + " (fargate profile " + profile + ")");
+                     "Successfully assigned " + key + " to " + node_name + " (instance " + inst.id + ", fargate profile " + profile + ")");
   }
   return ReconcileResult::ok();
 }

@@ -29,6 +29,12 @@ inline constexpr char kLabelComputeType[] = "eks.amazonaws.com/compute-type";
 inline constexpr char kLabelFargateProfile[] = "eks.amazonaws.com/fargate-profile";
 inline constexpr char kTagFargatePod[] = "berth.dev/fargate-pod";
 inline constexpr char kTagFargatePodUid[] = "berth.dev/fargate-pod-uid";
+inline constexpr char kTagFargateNode[] = "berth.dev/fargate-node";  // the Node's name
+
+// The Node name of a Fargate pod's instance, as EKS names them "fargate-...": from the pod's
+// namespace and name (cut to fit) and its uid, so a pod recreated under the same name gets a
+// node of its own.
+std::string fargateNodeName(const std::string& ns, const std::string& name, const std::string& uid);
 
 // The cheapest catalogue type whose vCPUs and memory hold the pod's requests (Fargate sizes a
 // micro-node by the pod's requests).

@@ -69,6 +69,7 @@ Result<std::string> UserDataSource::render(const LaunchSpec& spec) {
   p.max_pods = spec.max_pods;
   p.pre_bootstrap_commands = spec.pre_bootstrap_commands;
   p.user_data = spec.user_data;
+  p.hostname_override = spec.node_name;
   return bootstrap::renderUserData(p);
 }
 

@@ -51,6 +51,7 @@ struct LaunchSpec {
   int32_t max_pods = 0;
   std::vector<std::string> pre_bootstrap_commands;  // spec.preBootstrapCommands: shell parts
   std::string user_data;                            // spec.userData: its parts go first
+  std::string node_name;                            // empty: the instance's host name (its id)
 };
 using UserDataFn = std::function<Result<std::string>(const LaunchSpec&)>;
 

@@ -118,7 +118,8 @@ Result<int> SimCloud::spawnAgent(const cloud::Instance& inst, const std::string&
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   std::vector<std::string> args = {opts_.berth_bin, "agent", "--runtime", "simulated",
-                                   "--nodes", "1", "--node-name", inst.id,
+                                   "--nodes", "1", "--node-name",
+                                   settings.hostname_override.empty() ? inst.id : settings.hostname_override,
                                    "--kubeconfig", opts_.kubeconfig, "--zone", inst.zone,
                                    "--region", opts_.region, "--instance-type", inst.instance_type,
                                    "--kubelet-port", "0", "--root-dir", dir,

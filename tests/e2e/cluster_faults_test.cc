@@ -447,6 +447,7 @@ spec:
   json pod = getJson({"get", "-n", "serverless", "pod/job"});
   std::string node_name = pod["spec"].value("nodeName", "");
   ASSERT_FALSE(node_name.empty());
+  EXPECT_EQ(node_name.rfind("fargate-serverless-job-", 0), 0u) << node_name;
   json node = getJson({"get", "node", node_name});
   EXPECT_EQ(node["metadata"]["labels"].value("eks.amazonaws.com/compute-type", ""), "fargate");
   bool tainted = false;

@@ -321,6 +321,7 @@ spec:
   EXPECT_EQ(pod["metadata"]["labels"].value("eks.amazonaws.com/fargate-profile", ""), "fp");
   std::string nodeName = pod["spec"].value("nodeName", "");
   ASSERT_FALSE(nodeName.empty());
+  EXPECT_EQ(nodeName.rfind("fargate-serverless-job-", 0), 0u) << nodeName;
   json node = json::parse(ok({"get", "node", nodeName, "-o", "json"}));
   EXPECT_EQ(node["metadata"]["labels"].value("eks.amazonaws.com/compute-type", ""), "fargate");
   EXPECT_EQ(node["metadata"]["labels"].value("eks.amazonaws.com/fargate-profile", ""), "fp");

@@ -188,6 +188,23 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"bad_missing_name.yaml", "spec.cluster.name: required"},
                       BadCase{"bad_encoding.mime", "part 1 (application/node.eks.aws): unsupported Content-Transfer-Encoding"}));
 
+TEST(RenderUserData, HostnameOverrideNamesTheNode) {
+  UserDataParams p = groupParams();
+  p.hostname_override = "fargate-serverless-job-1234abcd";
+  auto text = renderUserData(p);
+  ASSERT_TRUE(text.isOk()) << text.status().toString();
+  auto ud = parseUserData(*text);
+  ASSERT_TRUE(ud.isOk()) << ud.status().toString();
+  auto s = kubeletSettings(ud->config);
+  ASSERT_TRUE(s.isOk()) << s.status().toString();
+  EXPECT_EQ(s->hostname_override, "fargate-serverless-job-1234abcd");
+  EXPECT_TRUE(s->warnings.empty());
+  p.hostname_override.clear();
+  auto plain = kubeletSettings(parseUserData(*renderUserData(p))->config);
+  ASSERT_TRUE(plain.isOk());
+  EXPECT_TRUE(plain->hostname_override.empty());
+}
+
 TEST(KubeletSettings, BadFlagsNameTheFlag) {
   NodeConfig c;
   c.kubelet_flags = {"--node-labels=a=b", "--register-with-taints=k=v:Sometimes"};
