@@ -143,10 +143,7 @@ Result<std::string> BridgeNetwork::attach(const PodNetworkAttachment& a) {
   BERTH_ASSIGN_OR_RETURN(int index, host.linkIndex(veth));
   BERTH_ASSIGN_OR_RETURN(int bridge, host.linkIndex(bridge_));
   BERTH_RETURN_IF_ERROR(host.setMaster(index, bridge).withContext(what));
-  std::ofstream hairpin("/sys/class/net/" + veth + "/brport/hairpin_mode");
-  hairpin << "1\n";
-  hairpin.close();
-  if (!hairpin) return internalError(what + ": turning hairpin mode on for " + veth);
+  BERTH_RETURN_IF_ERROR(host.setHairpin(index).withContext(what));
   BERTH_RETURN_IF_ERROR(host.setUp(index).withContext(what));
   std::string addr = formatIpv4(ip);
   int prefix = ipam_->cidr().prefix;

@@ -190,6 +190,18 @@ Status RouteNetlink::setMaster(int index, int master_index) {
   return transact(msg, "attaching link " + std::to_string(index) + " to its bridge");
 }
 
+Status RouteNetlink::setHairpin(int index) {
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_BRIDGE;
+  ifi.ifi_index = index;
+  std::string msg = request(RTM_SETLINK, 0, ifi);
+  size_t nest = openNest(msg, IFLA_PROTINFO);
+  uint8_t on = 1;
+  addAttr(msg, IFLA_BRPORT_MODE, &on, sizeof on);
+  closeNest(msg, nest);
+  return transact(msg, "turning hairpin mode on for link " + std::to_string(index));
+}
+
 Status RouteNetlink::setUp(int index) {
   ifinfomsg ifi{};
   ifi.ifi_index = index;

@@ -31,6 +31,10 @@ class RouteNetlink {
   Status addVeth(const std::string& name, const std::string& peer, int peer_netns_fd);
   Status setMaster(int index, int master_index);
   Status setUp(int index);
+  // `bridge link set dev INDEX hairpin on`: the bridge port sends frames back out the port they
+  // came in on (a pod reaching itself through its Service). Through netlink rather than sysfs,
+  // whose /sys/class/net shows the namespace /sys was mounted in, not this socket's.
+  Status setHairpin(int index);
   Status deleteLink(int index);
   // `ip addr add ADDR/PREFIX dev INDEX` (IPv4).
   Status addAddress(int index, const std::string& ipv4, int prefix);

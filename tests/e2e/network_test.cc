@@ -260,7 +260,7 @@ TEST_F(NetworkE2E, BadSpecsAreRefusedBeforeAnythingIsMade) {
     if (slash == std::string::npos) continue;
     int prefix = std::stoi(dst.substr(slash + 1));
     if (prefix >= 16 && prefix <= 24) {
-      all.push_back({{"create", "--cidr", dst}, "overlaps the host's route"});
+      all.push_back({{"create", "--cidr", dst}, "vpc.cidr: " + dst});
       break;
     }
   }
