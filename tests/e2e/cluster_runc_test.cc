@@ -7,93 +7,37 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <random>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/cluster_workspace.h"
 #include "tests/testing/test_registry.h"
 
 namespace berth::e2e {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string berthBin() {
-  const char* b = std::getenv("BERTH_BIN");
-  return b ? b : "berth";
-}
-
-// Processes (other than this test) whose command line contains `needle`.
-int processesMatching(const std::string& needle) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string pid = e.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == std::to_string(getpid())) continue;
-    std::ifstream in(e.path() / "cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    if (cmd.find(needle) != std::string::npos) ++n;
-  }
-  return n;
-}
-
-class ClusterRuncTest : public ::testing::Test {
+class ClusterRuncTest : public LocalClusterTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, runc)";
-    if (run({"sh", "-c", "command -v runc"}).exit_code != 0) GTEST_SKIP() << "runc is not installed";
-    char tmpl[] = "/tmp/berth-e2e-crunc-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    std::mt19937 rng{std::random_device{}()};
-    name_ = "r";
-    for (int i = 0; i < 5; ++i) name_ += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
-    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kubeconfig", "HOME=" + dir_};
-    std::ofstream(dir_ + "/cluster.yaml")
-        << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata: {name: " << name_
-        << ", region: local-1}\navailabilityZones: [local-1a, local-1b]\n"
-        << "vpc: {cidr: 10." << 100 + rng() % 100 << ".0.0/16, nat: {gateway: Single}}\n"
-        << "managedNodeGroups:\n  - {name: ng-1, instanceType: m5.large, desiredCapacity: 2, "
-           "minSize: 1, maxSize: 3, privateNetworking: true}\n";
+    if (std::string why = missingPrerequisite({"runc"}); !why.empty()) GTEST_SKIP() << why;
+    makeWorkspace("crunc", "r");
+    config_ = writeConfig({"local-1a", "local-1b"}, 2, 1, 3);
   }
   void TearDown() override {
-    if (dir_.empty()) return;
-    berth({"cluster", "delete", name_}, std::chrono::seconds(120));
-    fs::remove_all(dir_);
-  }
-  CmdResult berth(const std::vector<std::string>& args,
-                  std::chrono::seconds timeout = std::chrono::seconds(300)) {
-    std::vector<std::string> argv = {berthBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", env_, timeout);
-  }
-  CmdResult kubectl(const std::vector<std::string>& args, const std::string& input = "") {
-    std::vector<std::string> argv = {"kubectl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, input, env_, std::chrono::seconds(200));
-  }
-  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
-    CmdResult r = kubectl(args, input);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << ": " << r.err;
-    return r.out;
+    if (ws_) berth({"cluster", "delete", name_}, std::chrono::seconds(120));
   }
 
-  std::string dir_, name_;
-  std::vector<std::string> env_;
+  std::string config_;
 };
 
 TEST_F(ClusterRuncTest, LoopbackRegistryImagesRunOnPrivateNodes) {
   berth::testing::TestRegistry registry;
   if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
   std::string port = registry.address().substr(registry.address().find(':') + 1);
-  CmdResult created = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--registry-ports", port});
+  CmdResult created = berth({"cluster", "create", "-f", config_, "--registry-ports", port});
   ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
   EXPECT_NE(created.out.find("registry endpoint"), std::string::npos) << created.out;
   // The network as kubectl sees it: one VPC, a public and a private subnet per zone, one NAT.
@@ -139,7 +83,7 @@ TEST_F(ClusterRuncTest, LoopbackRegistryImagesRunOnPrivateNodes) {
   EXPECT_EQ(run({"sh", "-c", "nft list tables | grep -c " + name_}).out, "0\n");
   EXPECT_EQ(run({"sh", "-c", "ip netns list | grep -c " + name_}).out, "0\n");
   // The containers went with their instances: no shim or container process is left.
-  EXPECT_EQ(processesMatching(dir_ + "/state"), 0);
+  EXPECT_EQ(processesMatching(ws_->dir() + "/state"), 0);
   EXPECT_EQ(processesMatching("echo started on"), 0);
 }
 

@@ -10,66 +10,32 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <random>
 #include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/cluster_workspace.h"
 #include "tests/testing/test_registry.h"
 
 namespace berth::e2e {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string berthBin() {
-  const char* b = std::getenv("BERTH_BIN");
-  return b ? b : "berth";
-}
-
-class ClusterServicesTest : public ::testing::Test {
+class ClusterServicesTest : public LocalClusterTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, nftables, runc)";
-    for (const char* t : {"runc", "nft", "curl"})
-      if (run({"sh", "-c", std::string("command -v ") + t}).exit_code != 0) GTEST_SKIP() << t << " is not installed";
-    char tmpl[] = "/tmp/berth-e2e-csvc-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    std::mt19937 rng{std::random_device{}()};
-    name_ = "s";
-    for (int i = 0; i < 5; ++i) name_ += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
-    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kubeconfig", "HOME=" + dir_};
-    std::ofstream(dir_ + "/cluster.yaml")
-        << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata: {name: " << name_
-        << ", region: local-1}\navailabilityZones: [local-1a, local-1b]\n"
-        << "vpc: {cidr: 10." << 100 + rng() % 100 << ".0.0/16, nat: {gateway: Single}}\n"
-        << "managedNodeGroups:\n  - {name: ng-1, instanceType: m5.large, desiredCapacity: 2, "
-           "minSize: 2, maxSize: 2, privateNetworking: true}\n";
+    if (std::string why = missingPrerequisite({"runc", "nft", "curl"}); !why.empty()) GTEST_SKIP() << why;
+    makeWorkspace("csvc", "s");
+    config_ = writeConfig({"local-1a", "local-1b"}, 2, 2, 2);
   }
   void TearDown() override {
-    if (dir_.empty()) return;
+    if (!ws_) return;
     CmdResult deleted = berth({"cluster", "delete", name_}, 180s);
     EXPECT_EQ(deleted.exit_code, 0) << deleted.out << deleted.err;
     EXPECT_EQ(run({"sh", "-c", "ip netns list | grep -c berth-" + name_ + "-"}).out, "0\n");
-    fs::remove_all(dir_);
-  }
-  CmdResult berth(const std::vector<std::string>& args, std::chrono::seconds timeout = 300s) {
-    std::vector<std::string> argv = {berthBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", env_, timeout);
-  }
-  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
-    std::vector<std::string> argv = {"kubectl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    CmdResult r = run(argv, input, env_, 200s);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << ": " << r.err;
-    return r.out;
   }
   // GET http://ip:port/ from inside a node's network namespace; the body without its newline.
   std::string fromNode(const std::string& node, const std::string& ip, int port) {
@@ -91,7 +57,7 @@ class ClusterServicesTest : public ::testing::Test {
       if (std::chrono::steady_clock::now() > deadline) {
         ADD_FAILURE() << node << "'s proxy rules " << (present ? "never sent" : "still send") << " to " << ip
                       << ":\n" << t.out << ok({"get", "endpointslices", "-o", "yaml"})
-                      << run({"sh", "-c", "grep -h 'proxy\\|informer\\|watch' " + dir_ + "/state/" + name_ +
+                      << run({"sh", "-c", "grep -h 'proxy\\|informer\\|watch' " + ws_->dir() + "/state/" + name_ +
                                               "/cloud/instances/" + node + "/agent.log | tail -n 30"}).out;
         return false;
       }
@@ -99,15 +65,14 @@ class ClusterServicesTest : public ::testing::Test {
     }
   }
 
-  std::string dir_, name_;
-  std::vector<std::string> env_;
+  std::string config_;
 };
 
 TEST_F(ClusterServicesTest, ClusterIpAndNodePortFromNodesOnlyReadyEndpoints) {
   berth::testing::TestRegistry registry;
   if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
   std::string port = registry.address().substr(registry.address().find(':') + 1);
-  CmdResult created = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--registry-ports", port});
+  CmdResult created = berth({"cluster", "create", "-f", config_, "--registry-ports", port});
   ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
 
   // One httpd pod per node (spread over the zones); each serves its own name.
@@ -124,7 +89,7 @@ TEST_F(ClusterServicesTest, ClusterIpAndNodePortFromNodesOnlyReadyEndpoints) {
      "          periodSeconds: 1\n          timeoutSeconds: 5\n          failureThreshold: 1\n---\n"
      "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: NodePort\n"
      "  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n");
-  CmdResult rolled = run({"kubectl", "rollout", "status", "deploy/web", "--timeout=180s"}, "", env_, 200s);
+  CmdResult rolled = kubectl({"rollout", "status", "deploy/web", "--timeout=180s"});
   ASSERT_EQ(rolled.exit_code, 0) << rolled.out << rolled.err << ok({"get", "pods", "-o", "wide"});
   ok({"wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=60s"});
 

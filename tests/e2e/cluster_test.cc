@@ -5,48 +5,30 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/cluster_workspace.h"
 
 namespace berth::e2e {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string berthBin() {
-  const char* b = std::getenv("BERTH_BIN");
-  return b ? b : "berth";
-}
-
-std::string shortName() {
-  std::mt19937 rng{std::random_device{}()};
-  std::string s = "t";
-  for (int i = 0; i < 5; ++i) s += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
-  return s;
-}
-
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
-    char tmpl[] = "/tmp/berth-e2e-cluster-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    name_ = shortName();
+    ws_ = std::make_unique<ClusterWorkspace>("cluster", "kube/config");
+    dir_ = ws_->dir();
+    name_ = randomClusterName("t");
     // A CIDR of its own, so tests running at once never share addresses.
-    std::mt19937 rng{std::random_device{}()};
-    cidr_ = "10." + std::to_string(100 + rng() % 100) + ".0.0/16";
-    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kube/config",
-            "HOME=" + dir_};
+    cidr_ = randomVpcCidr();
     // The user's kubeconfig already has a context: create must keep it.
-    fs::create_directories(dir_ + "/kube");
     std::ofstream(dir_ + "/kube/config")
         << "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: "
            "'https://127.0.0.1:1'}\nusers:\n- name: other\n  user: {token: x}\ncontexts:\n- name: "
@@ -60,25 +42,17 @@ class ClusterTest : public ::testing::Test {
         << "fargateProfiles:\n  - {name: fp, selectors: [{namespace: serverless}]}\n";
   }
   void TearDown() override {
-    if (dir_.empty()) return;
-    berth({"cluster", "delete", name_}, std::chrono::seconds(120));
-    fs::remove_all(dir_);
+    if (ws_) berth({"cluster", "delete", name_}, std::chrono::seconds(120));
   }
   CmdResult berth(const std::vector<std::string>& args,
                   std::chrono::seconds timeout = std::chrono::seconds(180)) {
-    std::vector<std::string> argv = {berthBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", env_, timeout);
+    return ws_->berth(args, timeout);
   }
-  CmdResult kubectl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"kubectl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", env_);
-  }
+  CmdResult kubectl(const std::vector<std::string>& args) { return ws_->kubectl(args, "", std::chrono::seconds(60)); }
   std::string sh(const std::string& cmd) { return run({"sh", "-c", cmd}).out; }
 
+  std::unique_ptr<ClusterWorkspace> ws_;
   std::string dir_, name_, cidr_;
-  std::vector<std::string> env_;
 };
 
 TEST_F(ClusterTest, CreateTwiceGetAndDeleteLeavesNothing) {

@@ -10,18 +10,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
-#include <random>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/cluster_workspace.h"
 #include "tests/testing/test_registry.h"
 
 namespace berth::e2e {
@@ -38,70 +32,24 @@ bool exitsWithin(pid_t pid, std::chrono::milliseconds timeout) {
   return rc > 0;
 }
 
-namespace fs = std::filesystem;
 using nlohmann::json;
-
-// Processes (other than this test) whose command line contains `needle`.
-int processesMatching(const std::string& needle) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string pid = e.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos || pid == std::to_string(getpid())) continue;
-    std::ifstream in(e.path() / "cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    if (cmd.find(needle) != std::string::npos) ++n;
-  }
-  return n;
-}
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-class LoadBalancerClusterTest : public ::testing::Test {
+class LoadBalancerClusterTest : public LocalClusterTest {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, runc, haproxy)";
-    if (run({"sh", "-c", "command -v runc"}).exit_code != 0) GTEST_SKIP() << "runc is not installed";
+    if (std::string why = missingPrerequisite({"runc"}); !why.empty()) GTEST_SKIP() << why;
     if (::access("/usr/sbin/haproxy", X_OK) != 0) GTEST_SKIP() << "haproxy is not installed";
-    char tmpl[] = "/tmp/berth-e2e-lb-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    std::mt19937 rng{std::random_device{}()};
-    name_ = "b";
-    for (int i = 0; i < 5; ++i) name_ += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
-    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kubeconfig", "HOME=" + dir_};
-    std::ofstream(dir_ + "/cluster.yaml")
-        << "apiVersion: eksctl.io/v1alpha5\nkind: ClusterConfig\nmetadata: {name: " << name_
-        << ", region: local-1}\navailabilityZones: [local-1a, local-1b, local-1c]\n"
-        << "vpc: {cidr: 10." << 100 + rng() % 100 << ".0.0/16, nat: {gateway: Single}}\n"
-        << "managedNodeGroups:\n  - {name: ng-1, instanceType: m5.large, desiredCapacity: 3, "
-           "minSize: 1, maxSize: 4, privateNetworking: true}\n";
+    makeWorkspace("lb", "b");
+    config_ = writeConfig({"local-1a", "local-1b", "local-1c"}, 3, 1, 4);
   }
   void TearDown() override {
-    if (dir_.empty()) return;
+    if (!ws_) return;
     berth({"cloud", "inject", "clear", "--cluster", name_});
     berth({"cluster", "delete", name_}, std::chrono::seconds(180));
-    fs::remove_all(dir_);
   }
-  CmdResult berth(const std::vector<std::string>& args,
-                  std::chrono::seconds timeout = std::chrono::seconds(300)) {
-    std::vector<std::string> argv = {berthBinary()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", env_, timeout);
-  }
-  CmdResult kubectl(const std::vector<std::string>& args, const std::string& input = "") {
-    std::vector<std::string> argv = {"kubectl"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, input, env_, std::chrono::seconds(200));
-  }
-  std::string ok(const std::vector<std::string>& args, const std::string& input = "") {
-    CmdResult r = kubectl(args, input);
-    EXPECT_EQ(r.exit_code, 0) << "kubectl " << args[0] << ": " << r.err;
-    return r.out;
-  }
-  json networkState() {
-    std::ifstream f(dir_ + "/state/" + name_ + "/cloud/network.json");
-    return f ? json::parse(f) : json::object();
-  }
+  json networkState() { return ws_->networkState(name_); }
   // The zone of a pod's node, looked up once per pod ("" when it is unknown).
   std::string zoneOf(const std::string& pod) {
     if (pod.empty()) return "";
@@ -121,8 +69,7 @@ class LoadBalancerClusterTest : public ::testing::Test {
     return body.substr(0, body.find('\n'));
   }
 
-  std::string dir_, name_;
-  std::vector<std::string> env_;
+  std::string config_;
   std::map<std::string, std::string> zones_;  // pod -> zone
 };
 
@@ -130,7 +77,7 @@ TEST_F(LoadBalancerClusterTest, ServiceAnswersFromEveryZoneAndSurvivesAZoneOutag
   berth::testing::TestRegistry registry;
   if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
   std::string port = registry.address().substr(registry.address().find(':') + 1);
-  CmdResult created = berth({"cluster", "create", "-f", dir_ + "/cluster.yaml", "--registry-ports", port});
+  CmdResult created = berth({"cluster", "create", "-f", config_, "--registry-ports", port});
   ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
   ASSERT_EQ(kubectl({"wait", "nodes", "--all", "--for=condition=Ready", "--timeout=180s"}).exit_code, 0);
 
@@ -170,7 +117,7 @@ TEST_F(LoadBalancerClusterTest, ServiceAnswersFromEveryZoneAndSurvivesAZoneOutag
   ASSERT_FALSE(lb.is_null()) << state.dump();
   std::string netns = lb["netns"];
   pid_t master = lb["haproxyPid"];
-  EXPECT_GE(processesMatching(dir_ + "/state/" + name_ + "/cloud/network/lb-"), 1);
+  EXPECT_GE(processesMatching(ws_->dir() + "/state/" + name_ + "/cloud/network/lb-"), 1);
 
   // From the host, to the pods of every zone.
   std::string url = "http://" + address + "/";
@@ -206,7 +153,7 @@ TEST_F(LoadBalancerClusterTest, ServiceAnswersFromEveryZoneAndSurvivesAZoneOutag
   ASSERT_EQ(kubectl({"delete", "svc", "web", "--timeout=120s"}).exit_code, 0);
   EXPECT_FALSE(contains(run({"ip", "netns", "list"}).out, netns));
   EXPECT_TRUE(exitsWithin(master, std::chrono::seconds(15))) << "haproxy survived its Service";
-  EXPECT_EQ(processesMatching(dir_ + "/state/" + name_ + "/cloud/network/lb-"), 0);
+  EXPECT_EQ(processesMatching(ws_->dir() + "/state/" + name_ + "/cloud/network/lb-"), 0);
   EXPECT_TRUE(networkState()["loadBalancers"].empty());
 
   std::string prefix = networkState()["prefix"];
@@ -216,7 +163,7 @@ TEST_F(LoadBalancerClusterTest, ServiceAnswersFromEveryZoneAndSurvivesAZoneOutag
   EXPECT_EQ(run({"sh", "-c", "ip netns list | grep -c " + name_}).out, "0\n");
   EXPECT_EQ(run({"sh", "-c", "nft list tables | grep -c " + name_}).out, "0\n");
   EXPECT_FALSE(contains(run({"ip", "-o", "link", "show"}).out, prefix));
-  EXPECT_EQ(processesMatching(dir_ + "/state"), 0);
+  EXPECT_EQ(processesMatching(ws_->dir() + "/state"), 0);
 }
 
 }  // namespace

@@ -7,53 +7,35 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
-#include "tests/e2e/harness.h"
+#include "tests/e2e/cluster_workspace.h"
 
 namespace berth::e2e {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string berthBin() {
-  const char* b = std::getenv("BERTH_BIN");
-  return b ? b : "berth";
-}
-
-std::string shortName(std::mt19937& rng) {
-  std::string s = "t";
-  for (int i = 0; i < 5; ++i) s += "abcdefghijklmnopqrstuvwxyz0123456789"[rng() % 36];
-  return s;
-}
-
 class TwoClustersTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
-    char tmpl[] = "/tmp/berth-e2e-two-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    std::mt19937 rng{std::random_device{}()};
-    a_ = shortName(rng);
-    b_ = shortName(rng);
-    c_ = shortName(rng);
+    ws_ = std::make_unique<ClusterWorkspace>("two", "kube/config");
+    dir_ = ws_->dir();
+    a_ = randomClusterName("t");
+    b_ = randomClusterName("t");
+    c_ = randomClusterName("t");
     // CIDRs of their own, so tests running at once never share addresses.
-    int second = 100 + static_cast<int>(rng() % 99);
-    cidr_a_ = "10." + std::to_string(second) + ".0.0/16";
-    cidr_b_ = "10." + std::to_string(second + 1) + ".0.0/16";
-    env_ = {"BERTH_STATE_DIR=" + dir_ + "/state", "KUBECONFIG=" + dir_ + "/kube/config", "HOME=" + dir_};
-    fs::create_directories(dir_ + "/kube");
+    cidr_a_ = randomVpcCidr();
+    cidr_b_ = "10." + std::to_string(std::stoi(cidr_a_.substr(3)) + 1) + ".0.0/16";
   }
   void TearDown() override {
-    if (dir_.empty()) return;
+    if (!ws_) return;
     for (const std::string& n : {a_, b_, c_})
-      if (fs::exists(dir_ + "/state/" + n)) berth({"cluster", "delete", n}, std::chrono::seconds(120));
-    fs::remove_all(dir_);
+      if (fs::exists(ws_->stateDir(n))) berth({"cluster", "delete", n}, std::chrono::seconds(120));
   }
   std::string writeConfig(const std::string& name, const std::string& cidr) {
     std::string path = dir_ + "/" + name + ".yaml";
@@ -64,9 +46,7 @@ class TwoClustersTest : public ::testing::Test {
     return path;
   }
   CmdResult berth(const std::vector<std::string>& args, std::chrono::seconds timeout = std::chrono::seconds(240)) {
-    std::vector<std::string> argv = {berthBin()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, "", env_, timeout);
+    return ws_->berth(args, timeout);
   }
   CmdResult create(const std::string& name, const std::string& cidr) {
     return berth({"cluster", "create", "-f", writeConfig(name, cidr), "--node-runtime", "simulated", "--timeout",
@@ -76,7 +56,7 @@ class TwoClustersTest : public ::testing::Test {
   std::vector<std::string> readyNodes(const std::string& cluster) {
     CmdResult r = run({"kubectl", "--kubeconfig", dir_ + "/state/" + cluster + "/kubeconfig", "get", "nodes", "-o",
                        "json", "--request-timeout", "20s"},
-                      "", env_);
+                      "", ws_->env());
     EXPECT_EQ(r.exit_code, 0) << cluster << ": " << r.err;
     std::vector<std::string> out;
     if (r.exit_code != 0) return out;
@@ -101,8 +81,8 @@ class TwoClustersTest : public ::testing::Test {
     return state.is_object() && state["prefix"].is_string() ? state["prefix"].get<std::string>() : "";
   }
 
+  std::unique_ptr<ClusterWorkspace> ws_;
   std::string dir_, a_, b_, c_, cidr_a_, cidr_b_;
-  std::vector<std::string> env_;
 };
 
 TEST_F(TwoClustersTest, CoexistRefuseASharedCidrAndDeleteExactlyOne) {
