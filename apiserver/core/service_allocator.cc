@@ -128,7 +128,7 @@ Status ServiceAllocator::allocate(nlohmann::json& svc) {
       requested = spec["clusterIPs"][0].get<std::string>();
     auto ip = allocateIp(requested);
     if (!ip.isOk()) return ip.status();
-    uint32_t raw;
+    uint32_t raw = 0;
     parseIp(*ip, &raw);
     taken_ips.push_back(raw);
     spec["clusterIP"] = *ip;
