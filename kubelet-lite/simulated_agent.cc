@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "kubelet-lite/api_resources.h"
 #include "kubelet-lite/pod_status_util.h"
+#include "kubelet-lite/simulated_completion.h"
 
 namespace berth::kubelet {
 namespace {
@@ -36,9 +37,19 @@ void SimulatedAgent::stripPod(json& pod) {
   json m = json::object();
   for (const char* k : {"name", "namespace", "uid", "resourceVersion", "deletionTimestamp"})
     if (md.contains(k)) m[k] = md[k];
+  // What simulatedEnd reads: a controlling Job owner and the simulated-* annotations.
+  if (const json& refs = at(md, "ownerReferences"); refs.is_array()) {
+    for (const json& r : refs)
+      if (at(r, "kind") == "Job" && at(r, "controller") == true) m["ownerReferences"] = json::array({r});
+  }
+  if (const json& anns = at(md, "annotations"); anns.is_object()) {
+    for (const char* k : {kSimulatedExitCodeAnnotation, kSimulatedDurationAnnotation})
+      if (anns.contains(k)) m["annotations"][k] = anns[k];
+  }
   out["metadata"] = std::move(m);
   const json& spec = at(pod, "spec");
   json s = {{"nodeName", at(spec, "nodeName")}};
+  if (spec.contains("restartPolicy")) s["restartPolicy"] = spec["restartPolicy"];
   for (const char* list : {"initContainers", "containers"}) {
     const json& cs = at(spec, list);
     if (!cs.is_array()) continue;
@@ -255,7 +266,7 @@ Status SimulatedAgent::syncPod(const std::string& key) {
   bool ready = false;
   for (const json& c : at(st, "conditions").is_array() ? at(st, "conditions") : json::array())
     if (str(at(c, "type")) == "Ready" && str(at(c, "status")) == "True") ready = true;
-  if (phase == "Running" && ready && !str(at(st, "podIP")).empty()) return Status::ok();
+  if (phase == "Running" && ready && !str(at(st, "podIP")).empty()) return endIfDue(key, *pod);
   std::string ip = podIp(node, *pod);
   if (ip.empty()) return Status(Code::kUnavailable, "no free pod IP on node " + node->id.name);
   json patch = {{"status", simulatedRunningStatus(*pod, ip, node->id.internal_ip,
@@ -264,6 +275,61 @@ Status SimulatedAgent::syncPod(const std::string& key) {
                             client::contentType(client::PatchType::kMerge));
   if (!r.isOk() && r.status().code() != Code::kNotFound)
     return r.status().withContext("updating status of pod " + key);
+  return Status::ok();
+}
+
+Status SimulatedAgent::endIfDue(const std::string& key, const json& pod) {
+  auto end = simulatedEnd(pod);
+  if (!end.isOk()) {
+    BLOG(2, "pod cannot end as annotated").kv("pod", key).kv("err", end.status().toString());
+    return Status::ok();
+  }
+  if (!*end) return Status::ok();
+  const SimulatedEnd& e = **end;
+  const json& md = at(pod, "metadata");
+  std::string ns = str(at(md, "namespace")), name = str(at(md, "name")), uid = str(at(md, "uid"));
+  auto now = std::chrono::system_clock::now();
+  Restarts r;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto it = restarts_.find(uid); it != restarts_.end()) r = it->second;
+    else if (!parseRfc3339(str(at(at(pod, "status"), "startTime")), &r.run_started)) r.run_started = now;
+  }
+  auto due = [&] { return r.waiting ? r.backoff_until : r.run_started + e.after; };
+  auto wait = [&] {
+    queue_.addAfter(key, std::chrono::duration_cast<std::chrono::milliseconds>(due() - now) +
+                             std::chrono::milliseconds(1));
+  };
+  if (now < due()) {
+    wait();
+    return Status::ok();
+  }
+  json status;
+  if (e.final()) {
+    status = simulatedFinishedStatus(pod, e.exit_code, now);
+  } else {
+    if (r.waiting) {  // the back-off is over: the containers run again
+      r.waiting = false;
+      r.run_started = now;
+    } else {  // the containers exited: back off before the restart (10 s doubling to 5 min)
+      r.waiting = true;
+      r.exited = now;
+      r.backoff_until = now + std::min<std::chrono::seconds>(std::chrono::seconds(10 << std::min(r.count, 5)),
+                                                             std::chrono::minutes(5));
+      r.count++;
+    }
+    RestartedContainers rc{e.exit_code, r.count, r.waiting ? r.run_started : r.last_run_started, r.exited,
+                           r.waiting};
+    if (r.waiting) r.last_run_started = r.run_started;
+    status = {{"containerStatuses", simulatedRestartedStatuses(pod, rc, now)}};
+    std::lock_guard<std::mutex> l(mu_);
+    restarts_[uid] = r;
+  }
+  auto patched = client_->request("PATCH", podsResource().path(ns, name, "status"),
+                                  json{{"status", status}}.dump(), client::contentType(client::PatchType::kMerge));
+  if (!patched.isOk() && patched.status().code() != Code::kNotFound)
+    return patched.status().withContext("updating status of pod " + key);
+  if (!e.final()) wait();
   return Status::ok();
 }
 
@@ -289,6 +355,7 @@ std::string SimulatedAgent::podIp(SimNode* node, const json& pod) {
 
 void SimulatedAgent::releaseIp(SimNode* node, const std::string& uid) {
   std::lock_guard<std::mutex> l(mu_);
+  restarts_.erase(uid);
   auto it = node->ip_by_uid.find(uid);
   if (it == node->ip_by_uid.end()) return;
   node->used_hosts.erase(it->second);

@@ -3,7 +3,8 @@
 // Heartbeat thread) and a /24 pod range. ONE pod informer watches every pod with a nodeName
 // (cached in a stripped form so 30,000 pods stay small); pods bound to one of our nodes are
 // reported Running and Ready at once with an IP from that node's range, and a pod being deleted
-// gracefully is deleted for good at once (gracePeriodSeconds=0, uid precondition).
+// gracefully is deleted for good at once (gracePeriodSeconds=0, uid precondition). Pods of Jobs,
+// and pods annotated so, run to completion (simulated_completion.h).
 // Nothing is deleted on shutdown unless delete_nodes_on_exit.
 // Thread-safety: start/stop from one thread; handlers and workers synchronise on mu_.
 #pragma once
@@ -52,6 +53,9 @@ class SimulatedAgent {
   void onPodDeleted(const client::ObjectPtr& pod);
   void worker();
   Status syncPod(const std::string& key);
+  // Ends (or restarts) a running pod as simulatedEnd says, once its time has come; until then
+  // the key is queued again for that time.
+  Status endIfDue(const std::string& key, const json& pod);
   // The pod's IP in its node's range: the one already in its status, else a free one; empty
   // when the range is full.
   std::string podIp(SimNode* node, const json& pod);
@@ -66,6 +70,16 @@ class SimulatedAgent {
   std::unique_ptr<client::Informer> pods_;
   client::WorkQueue queue_;
   std::vector<std::thread> workers_;
+  // A pod whose containers exit and restart (simulatedEnd without a final end).
+  struct Restarts {
+    int count = 0;
+    bool waiting = false;        // in CrashLoopBackOff until backoff_until
+    TimePoint run_started;       // when the containers last started running
+    TimePoint last_run_started;  // the run before (what lastState reports)
+    TimePoint exited;            // when the containers last exited
+    TimePoint backoff_until;
+  };
+  std::unordered_map<std::string, Restarts> restarts_;  // by pod uid; guarded by mu_
 };
 
 }  // namespace berth::kubelet
