@@ -87,6 +87,9 @@ struct ApiServer::Impl {
 
   // ---- dispatch (api_server.cc) ----
   void handle(http::Request& req, std::shared_ptr<http::ResponseWriter> w);
+  // Whether `handle` may answer req on the HTTP event loop: quickly and without blocking
+  // (inline_requests.cc). Any thread; reads only what is fixed after start-up and the cache.
+  bool servesInline(const http::Request& req) const;
   // Who is asking: kUnauthorized with the reason when a presented credential is bad.
   Status authenticate(RequestCtx& ctx);
   // Bootstrap tokens against kube-system/bootstrap-token-<id> Secrets, and what their users may

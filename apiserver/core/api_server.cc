@@ -139,6 +139,7 @@ Status ApiServer::Impl::startServing() {
   ho.tls_options.client_ca_file = pki->ca_cert;
   ho.io_threads = options.io_threads;
   ho.worker_threads = options.worker_threads;
+  ho.run_inline = [this](const http::Request& req) { return servesInline(req); };
   auto srv = http::Server::create(ho, [this](http::Request& req, std::shared_ptr<http::ResponseWriter> w) {
     handle(req, std::move(w));
   });

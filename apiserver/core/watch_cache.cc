@@ -383,6 +383,8 @@ bool WatchCache::waitForRevision(int64_t revision, std::chrono::milliseconds tim
   return rev_cv_.wait_for(lock, timeout, [&] { return revision_ >= revision; });
 }
 
+bool WatchCache::isFresh() const { return revision() >= store_->currentRevision(); }
+
 Status WatchCache::waitUntilFresh(std::chrono::milliseconds timeout) const {
   int64_t target = store_->currentRevision();
   if (!waitForRevision(target, timeout))

@@ -184,6 +184,8 @@ class WatchCache {
   bool waitForRevision(int64_t revision, std::chrono::milliseconds timeout) const;
   // Waits until the cache reflects every write the store has acknowledged so far.
   Status waitUntilFresh(std::chrono::milliseconds timeout) const;
+  // True when waitUntilFresh would return at once.
+  bool isFresh() const;
 
  private:
   void onStoreEvents(const std::vector<storage::Event>& events, const Status& status);

@@ -217,6 +217,8 @@ class Loop : public std::enable_shared_from_this<Loop> {
   Status init();
   void start() { thread_ = std::thread([self = shared_from_this()] { self->run(); }); }
   // Runs fn on the loop thread. Returns false (and drops fn) once the loop has stopped.
+  // Posted from the loop thread itself, fn runs once the current events are handled, without
+  // a wake-up (an inline request's answer is sent that way).
   bool post(std::function<void()> fn);
   void stopAndJoin();
   bool inLoop() const { return std::this_thread::get_id() == loop_tid_.load(); }
@@ -228,7 +230,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
  private:
   void run();
   void acceptSome();
-  void runTasks();
+  void runTasks(bool woken);
   void sweep(SteadyClock::time_point now);
 
   std::shared_ptr<Core> core_;
@@ -240,6 +242,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   std::mutex mu_;
   std::vector<std::function<void()>> tasks_;
   bool wake_pending_ = false;
+  bool local_tasks_ = false;  // loop thread only: tasks posted by the loop itself are waiting
   bool stopped_ = false;
   bool quit_ = false;
   std::unordered_map<int, std::shared_ptr<Conn>> conns_;
@@ -946,6 +949,19 @@ void Conn::sendErrorAndClose(int status, const std::string& message) {
   flush();
 }
 
+// Runs the handler; an exception becomes a 500 (if nothing was sent yet).
+void runHandler(const Handler& handler, Request& req, std::shared_ptr<WriterImpl> writer) {
+  try {
+    handler(req, writer);
+  } catch (const std::exception& e) {
+    BLOG_ERROR("http handler threw").kv("path", req.path).kv("error", e.what());
+    writer->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
+  } catch (...) {
+    BLOG_ERROR("http handler threw").kv("path", req.path);
+    writer->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
+  }
+}
+
 void Conn::dispatch() {
   Request req = std::move(parser_.request());
   bool keep_alive = parser_.keepAlive();
@@ -958,16 +974,13 @@ void Conn::dispatch() {
   auto writer = std::make_shared<WriterImpl>(shared_from_this(), keep_alive, head);
   writer_ = writer;
   Core& core = loop_->core();
+  if (core.options.run_inline && core.options.run_inline(req)) {
+    // The answer is queued through the loop's own task list (no wake-up), see Loop::post.
+    runHandler(core.handler, req, std::move(writer));
+    return;
+  }
   auto task = [handler = &core.handler, req = std::move(req), writer]() mutable {
-    try {
-      (*handler)(req, writer);
-    } catch (const std::exception& e) {
-      BLOG_ERROR("http handler threw").kv("path", req.path).kv("error", e.what());
-      writer->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
-    } catch (...) {
-      BLOG_ERROR("http handler threw").kv("path", req.path);
-      writer->respond(500, {{"Content-Type", "text/plain"}}, "internal error\n");
-    }
+    runHandler(*handler, req, std::move(writer));
   };
   if (!core.pool->submit(std::move(task))) {
     writer->respond(503, {{"Content-Type", "text/plain"}, {"Retry-After", "1"}},
@@ -1131,6 +1144,10 @@ bool Loop::post(std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return false;
     tasks_.push_back(std::move(fn));
+    if (inLoop()) {
+      local_tasks_ = true;  // run() picks it up before it waits again
+      return true;
+    }
     if (!wake_pending_) {
       wake_pending_ = true;
       wake = true;
@@ -1176,10 +1193,12 @@ void Loop::stopAndJoin() {
   for (auto& t : leftover) t();
 }
 
-void Loop::runTasks() {
-  uint64_t v;
-  ssize_t r = ::read(wakefd_, &v, sizeof v);
-  (void)r;
+void Loop::runTasks(bool woken) {
+  if (woken) {
+    uint64_t v;
+    ssize_t r = ::read(wakefd_, &v, sizeof v);
+    (void)r;
+  }
   std::vector<std::function<void()>> tasks;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1254,6 +1273,12 @@ void Loop::run() {
   std::vector<epoll_event> events(256);
   auto last_sweep = SteadyClock::now();
   while (!quit_) {
+    // What this loop posted to itself while handling the last events (answers of inline
+    // requests, responseDone...) runs before it waits again.
+    while (local_tasks_) {
+      local_tasks_ = false;
+      runTasks(false);
+    }
     // Idle and drain deadlines have one-second granularity: one sweep a second per loop.
     int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 1000);
     if (n < 0 && errno != EINTR) {
@@ -1263,7 +1288,7 @@ void Loop::run() {
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == wakefd_) {
-        runTasks();
+        runTasks(true);
       } else if (fd == listen_fd_) {
         if (!quit_) acceptSome();
       } else {

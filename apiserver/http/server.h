@@ -5,7 +5,9 @@
 // port-forward need WebSocket / SPDY). See docs/architecture.md "HTTP layer".
 //
 // Model: `io_threads` event loops own the sockets and do all TLS reads and writes, non-blocking.
-// A complete request is handed to a bounded pool of `worker_threads` that runs the Handler.
+// A complete request is handed to a bounded pool of `worker_threads` that runs the Handler,
+// unless Options::run_inline says the Handler may answer it right on the event loop (cheap,
+// non-blocking requests: a cached read, a health check), which saves two thread hops.
 // The Handler answers through a ResponseWriter, which it may keep after returning (a watch
 // keeps its writer and pushes chunks from any thread). Open streams cost memory, not threads.
 //
@@ -125,6 +127,10 @@ struct Options {
   size_t max_body_bytes = 3 * 1024 * 1024;
   size_t max_header_bytes = 1024 * 1024;
   int idle_timeout_seconds = 300;  // keep-alive connections without an active request
+  // Called on the event loop for each complete request: true runs the Handler right there
+  // instead of on the worker pool. Only for requests the Handler answers quickly and without
+  // blocking (the loop serves every other connection it owns meanwhile). Unset: never inline.
+  std::function<bool(const Request&)> run_inline;
 };
 
 class Server {

@@ -187,6 +187,20 @@ class ServerTest : public ::testing::Test {
         }
         return *produced < *pieces;
       });
+    } else if (req.path == "/block") {
+      // Holds its worker until release_ is set.
+      std::unique_lock<std::mutex> lock(waiter_.mu_);
+      blocked_ = true;
+      waiter_.cv_.notify_all();
+      waiter_.cv_.wait(lock, [this] { return release_; });
+      lock.unlock();
+      w->respond(200, {}, "unblocked");
+    } else if (req.path == "/inline/hello") {
+      w->respond(200, {}, "inline " + req.client_cert_cn);
+    } else if (req.path == "/inline/throw") {
+      throw std::runtime_error("boom inline");
+    } else if (req.path == "/inline/drop") {
+      // returns without answering, on the event loop
     } else if (req.path == "/throw") {
       throw std::runtime_error("boom");
     } else if (req.path == "/drop") {
@@ -208,6 +222,8 @@ class ServerTest : public ::testing::Test {
   std::vector<std::shared_ptr<ResponseWriter>> streams_;
   std::vector<std::shared_ptr<UpgradedConnection>> upgraded_;
   std::atomic<int> closes_{0};
+  bool blocked_ = false;  // guarded by waiter_.mu_
+  bool release_ = false;  // guarded by waiter_.mu_
 };
 
 TEST_F(ServerTest, PlainRequestResponse) {
@@ -710,6 +726,49 @@ TEST_F(ServerTest, HandlerThatThrowsOrDropsTheWriterStillAnswers) {
   r = c->readResponse();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 500);
+}
+
+TEST_F(ServerTest, InlineRequestsAreAnsweredWhileEveryWorkerIsBusy) {
+  Options o = defaultOptions();
+  o.worker_threads = 1;
+  o.run_inline = [](const Request& req) { return startsWith(req.path, "/inline/"); };
+  start(o, false);
+  auto blocker = connect();
+  ASSERT_TRUE(blocker);
+  ASSERT_TRUE(blocker->send("GET /block HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(waiter_.waitFor([this] { return blocked_; }));
+  // The only worker is held: these are answered on the event loop, in order, including a
+  // handler that throws and one that drops its writer.
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /inline/hello HTTP/1.1\r\n\r\nGET /inline/throw HTTP/1.1\r\n\r\n"
+                      "GET /inline/drop HTTP/1.1\r\n\r\nGET /inline/hello HTTP/1.1\r\n\r\n"));
+  auto r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "inline ");
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "inline ");
+  {
+    std::lock_guard<std::mutex> lock(waiter_.mu_);
+    release_ = true;
+  }
+  waiter_.notify();
+  r = blocker->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "unblocked");
+  // A request the predicate refuses still goes to the (now free) pool.
+  ASSERT_TRUE(c->send("GET /hello?name=pool HTTP/1.1\r\n\r\n"));
+  r = c->readResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello pool");
 }
 
 TEST_F(ServerTest, GarbageDoesNotCrashTheServer) {
