@@ -4,9 +4,11 @@
 // spec.nodeName (round robin over the nodes) from C client threads, and watches them:
 //   register  time until all N nodes are registered (the agent prints when it runs)
 //   startup   create -> Running-with-IP as seen by a watch: p50 / p99 / max
-//   rss       the agent's VmRSS and VmHWM with P pods   (target < 1 GiB)
-//   heartbeat the agent's CPU over S steady seconds with nothing but leases and node status
-//             (target < 25% of one core)
+//   rss       the agent's VmRSS with the nodes only, once all P pods run, and VmRSS / VmHWM
+//             after the steady phase                       (target < 1 GiB)
+//   heartbeat the agent's CPU (utime + stime from /proc/PID/stat) over S steady seconds with
+//             nothing but leases and node status, as a share of one core (target < 25%)
+//             S defaults to 70: one node-status period (60 s + jitter), six lease periods
 // Prints "figure | target" lines and the machine, then stops both processes.
 //
 // --runtime runc (root, runc installed): one real node instead. Starts the local registry
@@ -17,7 +19,10 @@
 //   burst       --burst M pods created at once (M client threads)
 // p50 / p99 / max of each, against the target (p99 <= 1 s) and upstream's SLO (5 s).
 //
+// Both modes print the load average at the start and the end (the machine is shared).
+//
 // Usage: agent_bench [BERTH_BIN] [--nodes N] [--pods P] [--clients C] [--steady-seconds S]
+//                    [--timeout SECONDS]
 //        agent_bench [BERTH_BIN] --runtime runc [--sequential N] [--burst M] [--agent-v LEVEL]
 // (--agent-v: the agent's log verbosity, its log on stderr, for profiling.)
 // BERTH_BIN defaults to $BERTH_BIN, then build-bench/cmd/berth.
@@ -89,6 +94,12 @@ class StartupWatch {
   void expect(const std::string& name) {
     std::lock_guard<std::mutex> l(mu_);
     created_[name] = SteadyClock::now();
+  }
+  // Call when creating pod `name` failed.
+  void forget(const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    created_.erase(name);
+    if (created_.empty()) cv_.notify_all();
   }
   // Waits until every expected pod ran or `timeout` passed; returns false on timeout.
   bool waitAll(std::chrono::seconds timeout) {
@@ -235,56 +246,47 @@ int runRunc(const std::string& bin, const std::string& dir, int sequential, int 
   return result;
 }
 
-}  // namespace
+void printLoad(const char* when) {
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) > 0)
+    std::printf("load average %s: %.2f %.2f %.2f (on %u cores)\n", when, load[0], load[1], load[2],
+                std::thread::hardware_concurrency());
+  std::fflush(stdout);
+}
 
-int main(int argc, char** argv) {
-  std::string bin = std::getenv("BERTH_BIN") ? std::getenv("BERTH_BIN") : "build-bench/cmd/berth";
-  int nodes = 1000, pods = 30000, clients = 8, steady = 30, sequential = 50, burst = 20;
-  std::string runtime = "simulated", agent_v = "0";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
-    if (a == "--nodes") nodes = next();
-    else if (a == "--pods") pods = next();
-    else if (a == "--clients") clients = next();
-    else if (a == "--steady-seconds") steady = next();
-    else if (a == "--sequential") sequential = next();
-    else if (a == "--burst") burst = next();
-    else if (a == "--runtime" && i + 1 < argc) runtime = argv[++i];
-    else if (a == "--agent-v" && i + 1 < argc) agent_v = argv[++i];
-    else if (a.rfind("--", 0) != 0) bin = a;
-    else {
-      std::fprintf(stderr, "agent_bench: unknown flag %s\n", a.c_str());
-      return 2;
-    }
-  }
-  if (!fs::exists(bin)) {
-    std::fprintf(stderr, "agent_bench: berth binary %s not found (pass it or set BERTH_BIN)\n", bin.c_str());
-    return 2;
-  }
-  bin = fs::absolute(bin).string();
-  std::string dir = (fs::temp_directory_path() / ("berth-agent-bench-" + std::to_string(getpid()))).string();
-  fs::create_directories(dir);
-  std::printf("machine: %u cores, %s, %ld MiB RAM\n", std::thread::hardware_concurrency(),
-              cpuModel().c_str(), memTotalMiB());
-  if (runtime == "runc") {
-    int rc = runRunc(bin, dir, sequential, burst, agent_v);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    if (ec) std::fprintf(stderr, "agent_bench: could not remove %s: %s\n", dir.c_str(), ec.message().c_str());
-    return rc;
-  }
-  if (runtime != "simulated") {
-    std::fprintf(stderr, "agent_bench: --runtime is simulated or runc, not %s\n", runtime.c_str());
-    return 2;
-  }
-  std::printf("workload: %d simulated nodes, %d pods bound with spec.nodeName, %d client threads\n",
-              nodes, pods, clients);
+struct SimOptions {
+  int nodes = 1000, pods = 30000, clients = 8;
+  // Covers one node-status period (60 s + up to 10 % jitter) besides six lease periods.
+  int steady_seconds = 70;
+  int timeout_seconds = 900;  // for every pod to be Running
+};
 
-  ChildProcess server;
+// The agent's CPU seconds, as a share of one core, over `seconds` of wall time from now.
+double cpuShare(pid_t pid, int seconds) {
+  double cpu0 = cpuSeconds(pid);
+  auto s0 = SteadyClock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  double wall = std::chrono::duration<double>(SteadyClock::now() - s0).count();
+  return 100.0 * (cpuSeconds(pid) - cpu0) / wall;
+}
+
+json simulatedPod(int i, int nodes) {
+  return {{"apiVersion", "v1"}, {"kind", "Pod"},
+          {"metadata", {{"name", "p-" + std::to_string(i)}, {"labels", {{"app", "bench"}}}}},
+          {"spec", {{"nodeName", "sim-node-" + std::to_string(i % nodes)},
+                    {"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"},
+                        {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}})}}}};
+}
+
+// The simulated mode (see the top comment). Returns the process exit code.
+int runSimulated(const std::string& bin, const std::string& dir, const SimOptions& opt) {
+  std::printf("workload: %d simulated nodes in one agent, %d pods bound with spec.nodeName, %d client "
+              "threads, %d s steady phase\n", opt.nodes, opt.pods, opt.clients, opt.steady_seconds);
+  ChildProcess server, agent;
   if (!server.start({bin, "server", "--data-dir", dir, "--secure-port", "0", "--controllers", "none"}) ||
       !server.waitFor("serving at")) {
     std::fprintf(stderr, "agent_bench: berth server did not start\n");
+    server.stop();
     return 1;
   }
   std::string kubeconfig = dir + "/admin.kubeconfig";
@@ -295,87 +297,137 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto t0 = SteadyClock::now();
-  ChildProcess agent;
   if (!agent.start({bin, "agent", "--kubeconfig", kubeconfig, "--runtime", "simulated", "--nodes",
-                    std::to_string(nodes), "--zones", "local-1a,local-1b,local-1c", "-v", "0"}) ||
+                    std::to_string(opt.nodes), "--zones", "local-1a,local-1b,local-1c", "-v", "0"}) ||
       !agent.waitFor("berth agent running")) {
     std::fprintf(stderr, "agent_bench: berth agent did not start\n");
+    agent.stop();
     server.stop();
     return 1;
   }
   double register_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  long rss_idle = statusKb(agent.pid, "VmRSS");
+  (void)(*client)->create(kNamespaces, "", json{{"metadata", {{"name", "bench"}}}});
 
-  berth::client::Resource podsR{"", "v1", "pods", "Pod", true, {}};
-  berth::client::Resource nsR{"", "v1", "namespaces", "Namespace", false, {}};
-  (void)(*client)->create(nsR, "", json{{"metadata", {{"name", "bench"}}}});
-  std::mutex mu;
-  std::unordered_map<std::string, SteadyClock::time_point> created;
-  std::vector<double> latencies;
-  std::atomic<int> running{0};
-  berth::client::CancelToken cancel;
-  std::thread watcher([&] {
-    berth::client::WatchOptions wo;
-    wo.resource_version = "0";
-    wo.timeout_seconds = 3600;
-    (void)(*client)->watch(podsR, "bench", wo, [&](const json& ev) {
-      const json& o = ev.value("object", json::object());
-      if (!o.contains("status") || o["status"].value("phase", "") != "Running" ||
-          o["status"].value("podIP", "").empty())
-        return true;
-      std::string name = o["metadata"].value("name", "");
-      auto now = SteadyClock::now();
-      std::lock_guard<std::mutex> l(mu);
-      auto it = created.find(name);
-      if (it == created.end()) return true;
-      latencies.push_back(std::chrono::duration<double, std::milli>(now - it->second).count());
-      created.erase(it);
-      return ++running < pods;
-    }, &cancel);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the watch connect
-  auto c0 = SteadyClock::now();
-  std::atomic<int> next{0}, failures{0};
-  std::vector<std::thread> creators;
-  for (int c = 0; c < clients; ++c)
-    creators.emplace_back([&] {
-      for (int i = next++; i < pods; i = next++) {
-        std::string name = "p-" + std::to_string(i);
-        json pod = {{"apiVersion", "v1"}, {"kind", "Pod"},
-                    {"metadata", {{"name", name}, {"labels", {{"app", "bench"}}}}},
-                    {"spec", {{"nodeName", "sim-node-" + std::to_string(i % nodes)},
-                              {"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"},
-                                  {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}}})}}}};
-        {
-          std::lock_guard<std::mutex> l(mu);
-          created[name] = SteadyClock::now();
+  int result = 1;
+  {
+    StartupWatch watch(client->get(), "bench");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the watch connect
+    auto c0 = SteadyClock::now();
+    double agent_cpu0 = cpuSeconds(agent.pid);
+    std::atomic<int> next{0}, failures{0};
+    std::vector<std::thread> creators;
+    for (int c = 0; c < opt.clients; ++c)
+      creators.emplace_back([&] {
+        for (int i = next++; i < opt.pods; i = next++) {
+          std::string name = "p-" + std::to_string(i);
+          watch.expect(name);
+          if (!(*client)->create(kPods, "bench", simulatedPod(i, opt.nodes)).isOk()) {
+            watch.forget(name);
+            ++failures;
+          }
         }
-        if (!(*client)->create(podsR, "bench", pod).isOk()) ++failures;
-      }
-    });
-  for (auto& t : creators) t.join();
-  double create_s = std::chrono::duration<double>(SteadyClock::now() - c0).count();
-  watcher.join();
-  double all_running_s = std::chrono::duration<double>(SteadyClock::now() - c0).count();
+      });
+    for (auto& t : creators) t.join();
+    double create_s = std::chrono::duration<double>(SteadyClock::now() - c0).count();
+    bool all = watch.waitAll(std::chrono::seconds(opt.timeout_seconds));
+    double all_running_s = std::chrono::duration<double>(SteadyClock::now() - c0).count();
+    double pods_cpu = cpuSeconds(agent.pid) - agent_cpu0;
+    std::vector<double> latencies = watch.take();
+    long rss_pods = statusKb(agent.pid, "VmRSS");
+    printLoad("after the pods");
 
-  // Steady state: only heartbeats (10 s leases, 60 s node status) remain.
-  double cpu0 = cpuSeconds(agent.pid);
-  auto s0 = SteadyClock::now();
-  std::this_thread::sleep_for(std::chrono::seconds(steady));
-  double wall = std::chrono::duration<double>(SteadyClock::now() - s0).count();
-  double cpu_pct = 100.0 * (cpuSeconds(agent.pid) - cpu0) / wall;
-  long rss = statusKb(agent.pid, "VmRSS"), hwm = statusKb(agent.pid, "VmHWM");
+    // Steady state: only heartbeats remain (a Lease PUT per node every 10 s, a node status
+    // PATCH every 60 s), no pod changes.
+    double cpu_pct = cpuShare(agent.pid, opt.steady_seconds);
+    long rss = statusKb(agent.pid, "VmRSS"), hwm = statusKb(agent.pid, "VmHWM");
+    printLoad("after the steady phase");
 
-  std::printf("register %d nodes        %8.1f s\n", nodes, register_s);
-  std::printf("create %d pods           %8.1f s (%.0f pods/s, %d failed)\n", pods, create_s,
-              pods / create_s, failures.load());
-  std::printf("all Running (watch)       %8.1f s after the first create\n", all_running_s);
-  std::printf("create->Running p50       %8.1f ms\n", percentile(latencies, 0.5));
-  std::printf("create->Running p99       %8.1f ms | upstream SLO 5000 ms\n", percentile(latencies, 0.99));
-  std::printf("create->Running max       %8.1f ms\n", percentile(latencies, 1.0));
-  std::printf("agent RSS                 %8.1f MiB (peak %.1f) | target < 1024 MiB\n", rss / 1024.0, hwm / 1024.0);
-  std::printf("agent CPU, heartbeats     %8.1f %% of one core over %.0f s | target < 25 %%\n", cpu_pct, wall);
+    auto row = [](const std::string& figure, const std::string& target) {
+      std::printf("%-52s | %s\n", figure.c_str(), target.c_str());
+    };
+    char f[160];
+    row("figure", "target");
+    std::snprintf(f, sizeof f, "register %d nodes: %.1f s", opt.nodes, register_s);
+    row(f, "");
+    std::snprintf(f, sizeof f, "create %d pods: %.1f s (%.0f pods/s, %d failed)", opt.pods, create_s,
+                  opt.pods / std::max(create_s, 1e-9), failures.load());
+    row(f, "");
+    if (all) std::snprintf(f, sizeof f, "all Running (watch): %.1f s after the first create", all_running_s);
+    else std::snprintf(f, sizeof f, "only %zu/%d Running after %.0f s", latencies.size(), opt.pods, all_running_s);
+    row(f, "");
+    std::snprintf(f, sizeof f, "create->Running p50 %.0f ms, p99 %.0f ms", percentile(latencies, 0.5),
+                  percentile(latencies, 0.99));
+    row(f, "upstream SLO p99 5000 ms (queued behind the creates)");
+    std::snprintf(f, sizeof f, "agent CPU while the pods start: %.1f s (%.2f ms/pod)", pods_cpu,
+                  opt.pods > 0 ? 1000.0 * pods_cpu / opt.pods : 0.0);
+    row(f, "");
+    std::snprintf(f, sizeof f, "agent RSS, nodes registered, no pods: %.1f MiB", rss_idle / 1024.0);
+    row(f, "");
+    std::snprintf(f, sizeof f, "agent RSS, all pods Running: %.1f MiB", rss_pods / 1024.0);
+    row(f, "< 1024 MiB");
+    std::snprintf(f, sizeof f, "agent RSS after the steady phase: %.1f MiB (peak %.1f)", rss / 1024.0,
+                  hwm / 1024.0);
+    row(f, "< 1024 MiB");
+    std::snprintf(f, sizeof f, "agent CPU, heartbeats only, %d s: %.1f %% of a core", opt.steady_seconds,
+                  cpu_pct);
+    row(f, "< 25 %");
+    result = all && failures == 0 ? 0 : 1;
+  }
   agent.stop();
   server.stop();
-  fs::remove_all(dir);
-  return 0;
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string bin = std::getenv("BERTH_BIN") ? std::getenv("BERTH_BIN") : "build-bench/cmd/berth";
+  SimOptions sim;
+  int sequential = 50, burst = 20;
+  std::string runtime = "simulated", agent_v = "0";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
+    if (a == "--nodes") sim.nodes = next();
+    else if (a == "--pods") sim.pods = next();
+    else if (a == "--clients") sim.clients = next();
+    else if (a == "--steady-seconds") sim.steady_seconds = next();
+    else if (a == "--timeout") sim.timeout_seconds = next();
+    else if (a == "--sequential") sequential = next();
+    else if (a == "--burst") burst = next();
+    else if (a == "--runtime" && i + 1 < argc) runtime = argv[++i];
+    else if (a == "--agent-v" && i + 1 < argc) agent_v = argv[++i];
+    else if (a.rfind("--", 0) != 0) bin = a;
+    else {
+      std::fprintf(stderr, "agent_bench: unknown flag %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (sim.nodes < 1 || sim.pods < 0 || sim.clients < 1 || sim.steady_seconds < 1 ||
+      sim.timeout_seconds < 1 || sequential < 0 || burst < 0) {
+    std::fprintf(stderr, "agent_bench: --nodes, --clients, --steady-seconds and --timeout must be "
+                         "positive, --pods, --sequential and --burst not negative\n");
+    return 2;
+  }
+  if (!fs::exists(bin)) {
+    std::fprintf(stderr, "agent_bench: berth binary %s not found (pass it or set BERTH_BIN)\n", bin.c_str());
+    return 2;
+  }
+  if (runtime != "simulated" && runtime != "runc") {
+    std::fprintf(stderr, "agent_bench: --runtime is simulated or runc, not %s\n", runtime.c_str());
+    return 2;
+  }
+  bin = fs::absolute(bin).string();
+  std::string dir = (fs::temp_directory_path() / ("berth-agent-bench-" + std::to_string(getpid()))).string();
+  fs::create_directories(dir);
+  std::printf("machine: %u cores, %s, %ld MiB RAM\n", std::thread::hardware_concurrency(),
+              cpuModel().c_str(), memTotalMiB());
+  printLoad("at the start");
+  int rc = runtime == "runc" ? runRunc(bin, dir, sequential, burst, agent_v) : runSimulated(bin, dir, sim);
+  printLoad("at the end");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) std::fprintf(stderr, "agent_bench: could not remove %s: %s\n", dir.c_str(), ec.message().c_str());
+  return rc;
 }
