@@ -83,6 +83,14 @@ Result<KubeletTarget> kubeletOf(const json& node) {
   }
   if (t.host.empty()) t.host = first;
   std::string name = field(node, "metadata").value("name", "");
+  // A simulated node's address is made up: dialing it would send packets off this machine.
+  const json& info = field(status, "nodeInfo");
+  std::string runtime = info.contains("containerRuntimeVersion") && info["containerRuntimeVersion"].is_string()
+                            ? info["containerRuntimeVersion"].get<std::string>()
+                            : "";
+  if (runtime.rfind("simulated://", 0) == 0)
+    return badRequest("node \"" + name + "\" is simulated (" + runtime +
+                      "): its pods run no containers, so there are no logs, exec, attach or port-forward");
   if (t.host.empty()) return badRequest("node \"" + name + "\" has no address to reach its kubelet");
   const json* port = &status;
   for (const char* k : {"daemonEndpoints", "kubeletEndpoint", "Port"}) {

@@ -55,6 +55,10 @@ TEST_F(SimulatedWorkloadsTest, JobPodsRunToCompletion) {
   EXPECT_EQ(term.value("exitCode", -1), 0);
   EXPECT_EQ(term.value("reason", ""), "Completed");
   EXPECT_NE(ok({"-n", ns_, "get", "pods", "-l", "job-name=once", "--no-headers"}).find("Completed"), std::string::npos);
+  // Nothing to stream from a simulated node: a clear error, not a dial to its made-up address.
+  CmdResult logs = kn({"logs", "job/once"});
+  EXPECT_NE(logs.exit_code, 0);
+  EXPECT_NE(logs.err.find("is simulated"), std::string::npos) << logs.err;
 
   // Parallel pods that run for a while: the Job is not complete before they have run.
   ok({"-n", ns_, "apply", "-f", "-"},
