@@ -53,6 +53,11 @@ std::string groupOf(const std::string& api_version) {
   return slash == std::string::npos ? "" : api_version.substr(0, slash);
 }
 
+// Upstream's DefaultIgnoredResources: both Event APIs, the busiest resources of a cluster.
+bool ignored(const Resource& r) {
+  return r.resource == "events" && (r.group.empty() || r.group == "events.k8s.io");
+}
+
 std::string describe(const json& obj) { return client::objectKey(obj); }
 
 }  // namespace
@@ -65,6 +70,7 @@ GarbageCollector::GarbageCollector(client::Client* client, client::InformerFacto
                                    Config config)
     : client_(client), factory_(informers), config_(std::move(config)) {
   resources_ = client::withVerbs(config_.resources, {"list", "watch", "delete"});
+  resources_.erase(std::remove_if(resources_.begin(), resources_.end(), ignored), resources_.end());
   Controller::Options co;
   co.name = "garbagecollector";
   co.workers = config_.workers;

@@ -31,7 +31,9 @@ namespace berth::controllers {
 class GarbageCollector {
  public:
   struct Config {
-    // Resources to watch; those without list, watch and delete are skipped.
+    // Resources to watch; those without list, watch and delete are skipped, and so are
+    // core/v1 and events.k8s.io Events, as upstream's default ignored resources (an Event's
+    // owner is never set; watching them would parse every Event written, twice).
     std::vector<client::Resource> resources;
     int workers = 2;
     client::WorkQueue::Options queue;
