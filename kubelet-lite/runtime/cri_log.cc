@@ -41,6 +41,12 @@ void CriLogWriter::flush() {
   pending_.clear();
 }
 
+void CriLogWriter::flushPartial() {
+  if (pending_.empty()) return;
+  emit(pending_, true);
+  pending_.clear();
+}
+
 void CriLogWriter::emit(std::string_view text, bool partial) {
   std::string rec = formatRfc3339Nano(std::chrono::system_clock::now());
   rec += ' ';

@@ -114,7 +114,7 @@ Result<json> buildOciSpec(const OciSpecInput& in) {
 
   json caps = kCapabilities;
   json process = {
-      {"terminal", false},
+      {"terminal", c.tty},
       {"user", {{"uid", user.first}, {"gid", user.second}}},
       {"args", args},
       {"env", envv},

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -25,6 +26,8 @@
 #include "common/log.h"
 #include "kubelet-lite/runtime/cri_log.h"
 #include "kubelet-lite/runtime/dial.h"
+#include "kubelet-lite/runtime/runc_exec.h"
+#include "kubelet-lite/runtime/shim_io.h"
 
 extern char** environ;
 
@@ -308,6 +311,9 @@ Result<std::string> ProcessRuntime::createContainer(const std::string& sandbox_i
             {"created_ns", toNanos(std::chrono::system_clock::now())}};
   if (config.run_as_user) j["run_as_user"] = *config.run_as_user;
   if (config.run_as_group) j["run_as_group"] = *config.run_as_group;
+  j["tty"] = config.tty;
+  j["stdin"] = config.stdin;
+  j["stdin_once"] = config.stdin_once;
   BERTH_RETURN_IF_ERROR(writeFileAtomic(containerDir(id) + "/config.json", j.dump()));
   return id;
 }
@@ -441,8 +447,18 @@ Result<std::vector<ContainerStatus>> ProcessRuntime::listContainers() {
 // ---- exec and port-forward ----
 
 Result<std::unique_ptr<ExecProcess>> ProcessRuntime::exec(const ExecRequest& request) {
-  if (request.tty) return badRequest("the process runtime cannot allocate a tty");
   BERTH_ASSIGN_OR_RETURN(json cfg, readJson(containerDir(request.container_id) + "/config.json"));
+  if (request.tty) {
+    // A terminal pair made here; `env` sets the container's environment and working dir.
+    if (request.command.empty()) return badRequest("exec: empty command");
+    std::vector<std::string> argv = {"env", "-i"};
+    std::string wd = cfg.value("working_dir", "");
+    if (!wd.empty()) argv.insert(argv.end(), {"-C", wd});
+    argv.push_back("--");
+    for (auto& e : envList(cfg)) argv.push_back(e);
+    argv.insert(argv.end(), request.command.begin(), request.command.end());
+    return runc::startExec(argv, "", request);
+  }
   BERTH_ASSIGN_OR_RETURN(pid_t pid, spawnInContainer(cfg, request.command, request.stdin_fd,
                                                      request.stdout_fd, request.stderr_fd));
   return std::unique_ptr<ExecProcess>(new HostExecProcess(pid));
@@ -485,6 +501,16 @@ Result<ExecSyncResult> ProcessRuntime::execSync(const std::string& container_id,
   return res;
 }
 
+Result<int> ProcessRuntime::attachStdin(const std::string& container_id) {
+  BERTH_ASSIGN_OR_RETURN(ContainerStatus st, containerStatus(container_id));
+  return attachShimStdin(containerDir(container_id), st.name);
+}
+
+Result<int> ProcessRuntime::attachTerminal(const std::string& container_id) {
+  BERTH_ASSIGN_OR_RETURN(ContainerStatus st, containerStatus(container_id));
+  return attachShimTerminal(containerDir(container_id), st.name);
+}
+
 Result<int> ProcessRuntime::portForward(const std::string& sandbox_id, int port) {
   BERTH_ASSIGN_OR_RETURN(SandboxStatus s, sandboxStatus(sandbox_id));
   (void)s;
@@ -513,12 +539,26 @@ Result<int> ProcessRuntime::dialPod(const std::string& sandbox_id, int port,
 
 namespace {
 
-[[noreturn]] void execChild(const json& cfg, int out_w, int err_w, int status_w) {
-  setpgid(0, 0);
-  dup2(out_w, 1);
-  dup2(err_w, 2);
-  int devnull = open("/dev/null", O_RDONLY);
-  dup2(devnull, 0);
+// The container's stdio as the shim made it: pipes, or a terminal's slave side (`in`) with tty.
+struct ChildStdio {
+  int in = -1;  // stdin pipe's read end, or the terminal; -1: /dev/null
+  int out = -1, err = -1;
+  bool tty = false;
+};
+
+[[noreturn]] void execChild(const json& cfg, const ChildStdio& io, int status_w) {
+  if (io.tty) {
+    // A session of its own whose controlling terminal is the slave; its group is its pid, as
+    // stopContainer's kill(-pid) expects.
+    setsid();
+    ioctl(io.in, TIOCSCTTY, 0);
+    for (int fd = 0; fd < 3; ++fd) dup2(io.in, fd);
+  } else {
+    setpgid(0, 0);
+    dup2(io.out, 1);
+    dup2(io.err, 2);
+    dup2(io.in >= 0 ? io.in : open("/dev/null", O_RDONLY), 0);
+  }
   std::string wd = cfg.value("working_dir", "");
   if (!wd.empty() && chdir(wd.c_str()) != 0) {
     std::string m = errnoText("chdir " + wd);
@@ -550,6 +590,81 @@ namespace {
 
 }  // namespace
 
+namespace {
+
+// The container's stdin and terminal (see shim_io.h): made before the fork, the child's ends
+// in `child`, the shim's in the returned options. False with `err` set on failure.
+bool openStdio(const std::string& dir, const json& cfg, ChildStdio* child, AttachServer::Options* ao,
+               int* master, std::string* err) {
+  child->tty = cfg.value("tty", false);
+  bool want_stdin = cfg.value("stdin", false);
+  ao->tty = child->tty;
+  ao->once = cfg.value("stdin_once", false);
+  if (child->tty) {
+    Status st = openTerminalPair(master, &child->in);
+    if (!st.isOk()) {
+      *err = st.message();
+      return false;
+    }
+    ao->tty_master = *master;
+    if ((ao->tty_listen = listenShimSocket(dir, kTtySocketName, err)) < 0) return false;
+    if (want_stdin) ao->target = *master;
+  } else if (want_stdin) {
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0) {
+      *err = errnoText("pipe");
+      return false;
+    }
+    child->in = in[0];
+    ao->target = in[1];
+  }
+  if (want_stdin && (ao->attach_listen = listenShimSocket(dir, kAttachSocketName, err)) < 0) return false;
+  return true;
+}
+
+// Copies the output into the log and serves attach until the child exited and its output
+// ended; returns its wait status. fds: stdout pipe, stderr pipe, terminal master (-1: none).
+int superviseChild(pid_t child, int sfd, int out_fd, int err_fd, int master, int log_fd, AttachServer* attach) {
+  CriLogWriter out_log(log_fd, "stdout"), err_log(log_fd, "stderr"), term_log(log_fd, "stdout");
+  CriLogWriter* logs[3] = {&out_log, &err_log, &term_log};
+  int fds[3] = {out_fd, err_fd, master};
+  int wstatus = 0;
+  bool exited = false;
+  char buf[8192];
+  while (!exited || fds[0] >= 0 || fds[1] >= 0 || fds[2] >= 0) {
+    std::vector<pollfd> p = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0},
+                             {exited ? -1 : sfd, POLLIN, 0}};
+    if (!exited) attach->fill(&p);
+    // Once the child is gone, drain what is buffered but don't wait for grandchildren.
+    int r = poll(p.data(), p.size(), exited ? 0 : -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    for (size_t i = 4; i < p.size(); ++i) attach->handle(p[i]);
+    for (int i = 0; i < 3; ++i) {
+      if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = read(fds[i], buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n > 0) {
+        logs[i]->write(std::string_view(buf, n));
+        if (i == 2) logs[i]->flushPartial();  // a prompt or an echo shows at once
+      } else {  // EOF, or EIO from a terminal whose every slave closed
+        if (i < 2) close(fds[i]);
+        fds[i] = -1;
+      }
+    }
+    if (p[3].fd >= 0 && (p[3].revents & POLLIN)) {
+      struct signalfd_siginfo si;
+      (void)!read(sfd, &si, sizeof si);
+      if (waitpid(child, &wstatus, WNOHANG) == child) exited = true;
+    }
+  }
+  if (!exited) waitpid(child, &wstatus, 0);
+  for (CriLogWriter* l : logs) l->flush();
+  return wstatus;
+}
+
+}  // namespace
+
 int runProcessShim(const std::string& dir) {
   // fd 3 reports the start to the agent; the container must not inherit it (the agent reads
   // until EOF), nor anything else the agent had open.
@@ -570,6 +685,13 @@ int runProcessShim(const std::string& dir) {
   int out[2], err[2], status[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(status, O_CLOEXEC))
     return fail(errnoText("pipe"));
+  ChildStdio io;
+  io.out = out[1];
+  io.err = err[1];
+  AttachServer::Options ao;
+  int master = -1;
+  std::string why;
+  if (!openStdio(dir, *cfg, &io, &ao, &master, &why)) return fail(why);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -583,12 +705,13 @@ int runProcessShim(const std::string& dir) {
   if (child == 0) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    execChild(*cfg, out[1], err[1], status[1]);
+    execChild(*cfg, io, status[1]);
   }
-  setpgid(child, child);
+  if (!io.tty) setpgid(child, child);
   close(out[1]);
   close(err[1]);
   close(status[1]);
+  if (io.in >= 0) close(io.in);
   std::string exec_error;
   char buf[8192];
   ssize_t n;
@@ -604,35 +727,11 @@ int runProcessShim(const std::string& dir) {
   (void)!write(3, "ok", 2);
   close(3);
 
-  CriLogWriter out_log(log_fd, "stdout"), err_log(log_fd, "stderr");
-  struct pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {sfd, POLLIN, 0}};
-  int wstatus = 0;
-  bool exited = false;
-  while (!exited || fds[0].fd >= 0 || fds[1].fd >= 0) {
-    if (exited) fds[2].fd = -1;
-    // Once the child is gone, drain what is buffered but don't wait for grandchildren.
-    int r = poll(fds, 3, exited ? 0 : -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? out_log : err_log).write(std::string_view(buf, n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-      }
-    }
-    if (fds[2].fd >= 0 && (fds[2].revents & POLLIN)) {
-      struct signalfd_siginfo si;
-      (void)!read(sfd, &si, sizeof si);
-      if (waitpid(child, &wstatus, WNOHANG) == child) exited = true;
-    }
-  }
-  if (!exited) waitpid(child, &wstatus, 0);
-  out_log.flush();
-  err_log.flush();
+  if (master >= 0) fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  AttachServer attach(ao);
+  int wstatus = superviseChild(child, sfd, out[0], err[0], master, log_fd, &attach);
+  attach.closeAll();
+  if (master >= 0) close(master);
   ::kill(-child, SIGKILL);  // what the container left behind dies with it
   int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
   json exit = {{"exitCode", code},

@@ -11,7 +11,9 @@
 // (config.json, pid, exit) and <state_dir>/sandboxes/<id>.json, so listContainers() after a
 // restart finds containers still running and the true end of those that exited meanwhile.
 // stopContainer sends SIGTERM to the group, then SIGKILL after the grace period. exec runs the
-// command as a host process in the container's working dir with its environment.
+// command as a host process in the container's working dir with its environment (with tty, on
+// a pseudo-terminal of its own). A container with stdin: true / tty: true gets a stdin pipe /
+// a pseudo-terminal held by its shim, served for attach as shim_io.h describes.
 // Thread-safety: all methods may be called concurrently (one mutex guards the in-memory index;
 // process work happens outside it).
 #pragma once
@@ -48,6 +50,8 @@ class ProcessRuntime : public ContainerRuntime {
   Result<ExecSyncResult> execSync(const std::string& container_id,
                                   const std::vector<std::string>& command,
                                   std::chrono::milliseconds timeout) override;
+  Result<int> attachStdin(const std::string& container_id) override;
+  Result<int> attachTerminal(const std::string& container_id) override;
   Result<int> portForward(const std::string& sandbox_id, int port) override;
   Result<int> dialPod(const std::string& sandbox_id, int port,
                       std::chrono::milliseconds timeout) override;

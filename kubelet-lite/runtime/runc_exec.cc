@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/subprocess.h"
+#include "kubelet-lite/runtime/shim_io.h"
 
 namespace berth::kubelet::runc {
 namespace {
@@ -142,21 +143,8 @@ Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& a
     BERTH_ASSIGN_OR_RETURN(pid_t pid, spawn(argv, so));
     return std::unique_ptr<ExecProcess>(new RuncExec(pid, pid_file, -1, -1, -1));
   }
-  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
-    if (master >= 0) ::close(master);
-    return internalError(std::string("allocating a pseudo-terminal: ") + std::strerror(errno));
-  }
-  char name[128];
-  if (::ptsname_r(master, name, sizeof name) != 0) {
-    ::close(master);
-    return internalError("ptsname failed");
-  }
-  int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0) {
-    ::close(master);
-    return internalError(std::string("opening ") + name + ": " + std::strerror(errno));
-  }
+  int master = -1, slave = -1;
+  BERTH_RETURN_IF_ERROR(openTerminalPair(&master, &slave));
   if (request.initial_size) {
     winsize ws{request.initial_size->height, request.initial_size->width, 0, 0};
     ::ioctl(master, TIOCSWINSZ, &ws);

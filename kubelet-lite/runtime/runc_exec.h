@@ -4,7 +4,8 @@
 // terminal and relays between the two, and a TIOCSWINSZ on our master reaches it as SIGWINCH
 // (runc then resizes the container's terminal). Threads copy stdin_fd -> master and
 // master -> stdout_fd. kill() SIGKILLs the process in the container (its pid from --pid-file)
-// and runc.
+// and runc. The process runtime's tty exec uses it too (argv is then the command itself, with
+// no pid file).
 // Thread-safety: resize/kill may be called from any thread while another waits.
 #pragma once
 

@@ -30,6 +30,7 @@
 #include "common/subprocess.h"
 #include "kubelet-lite/runtime/netlink.h"
 #include "kubelet-lite/runtime/runc_shim.h"
+#include "kubelet-lite/runtime/shim_io.h"
 #include "kubelet-lite/runtime/oci_spec.h"
 #include "kubelet-lite/runtime/runc_exec.h"
 
@@ -48,6 +49,7 @@ struct RuncRuntime::Sandbox {
 struct RuncRuntime::Container {
   std::string id, sandbox_id, name, image, image_id, image_ref_id, log_path, cgroups_path;
   std::string stdin_mode = "none";  // the shim's --stdin: none, open or once
+  bool tty = false;                  // the shim's --tty
   Labels labels;
   TimePoint created_at{}, started_at{};
   pid_t shim_pid = 0;
@@ -204,7 +206,8 @@ Status RuncRuntime::saveContainer(const Container& c) const {
             {"shimPid", c.shim_pid},
             {"initPid", c.init_pid},
             {"overlay", c.overlay},
-            {"stdinMode", c.stdin_mode}};
+            {"stdinMode", c.stdin_mode},
+            {"tty", c.tty}};
   if (c.oom_killed) j["oomKilled"] = *c.oom_killed;
   return writeFileAtomic(containerDir(c.id) + "/meta.json", j.dump(1));
 }
@@ -255,6 +258,7 @@ void RuncRuntime::adopt() {
       c->init_pid = j.value("initPid", 0);
       c->overlay = j.value("overlay", false);
       c->stdin_mode = j.value("stdinMode", "none");
+      c->tty = j.value("tty", false);
       if (j.contains("oomKilled")) c->oom_killed = j["oomKilled"].get<bool>();
       images_->acquire(c->image_id);
       containers_[c->id] = c;
@@ -496,6 +500,7 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
   if (Status st = writeFileAtomic(dir + "/config.json", spec->dump(1)); !st.isOk()) return fail(st);
 
   c->stdin_mode = !config.stdin ? "none" : config.stdin_once ? "once" : "open";
+  c->tty = config.tty;
   images_->acquire(c->image_id);
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -511,7 +516,8 @@ std::vector<std::string> RuncRuntime::shimArgv(const Container& c) const {
   if (shim_exe_.empty()) argv = {opts_.shim_binary, "runc-shim"};
   else argv = {shim_exe_};
   argv.insert(argv.end(), {"--runc", opts_.runc, "--root", opts_.root + "/state", "--bundle", containerDir(c.id),
-                           "--id", c.id, "--log", c.log_path, "--stdin", c.stdin_mode});
+                           "--id", c.id, "--log", c.log_path, "--stdin", c.stdin_mode,
+                           "--tty", c.tty ? "true" : "false"});
   return argv;
 }
 
@@ -565,27 +571,12 @@ Status RuncRuntime::startContainer(const std::string& id) {
 
 Result<int> RuncRuntime::attachStdin(const std::string& id) {
   BERTH_ASSIGN_OR_RETURN(auto c, findContainer(id));
-  std::string dir = containerDir(id);
-  if (!fs::exists(dir + "/" + runc::kAttachSocketName))
-    return badRequest("container " + c->name + " was not started with stdin: true (attach without -i to follow its output)");
-  int dfd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (dfd < 0 || s < 0) {
-    if (dfd >= 0) ::close(dfd);
-    if (s >= 0) ::close(s);
-    return internalError(std::string("attach: ") + std::strerror(errno));
-  }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dfd, runc::kAttachSocketName);
-  int rc = ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  int saved = errno;
-  ::close(dfd);
-  if (rc != 0) {
-    ::close(s);
-    return badRequest("container " + c->name + "'s stdin is closed (" + std::strerror(saved) + ")");
-  }
-  return s;
+  return attachShimStdin(containerDir(id), c->name);
+}
+
+Result<int> RuncRuntime::attachTerminal(const std::string& id) {
+  BERTH_ASSIGN_OR_RETURN(auto c, findContainer(id));
+  return attachShimTerminal(containerDir(id), c->name);
 }
 
 bool RuncRuntime::shimAlive(const Container& c) const {

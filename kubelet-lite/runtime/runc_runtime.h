@@ -72,6 +72,7 @@ class RuncRuntime : public ContainerRuntime {
 
   Result<std::string> ensureImage(const ImageSpec& image) override;
   Result<int> attachStdin(const std::string& container_id) override;
+  Result<int> attachTerminal(const std::string& container_id) override;
 
   Result<std::string> createContainer(const std::string& sandbox_id, const ContainerConfig& config,
                                       const PodSandboxConfig& sandbox) override;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/subprocess.h"
+#include "kubelet-lite/runtime/shim_io.h"
 
 namespace berth::kubelet::runc {
 namespace {
@@ -72,6 +73,13 @@ class LogStream {
       buf_.erase(0, kMaxLine);
     }
   }
+  // A terminal's output: what came without a newline (a prompt, an echoed key) is written at
+  // once as a partial record, so that attach shows it.
+  void feedTerminal(const char* data, size_t n) {
+    feed(data, n);
+    if (!buf_.empty()) emit(buf_, true);
+    buf_.clear();
+  }
   void finish() {
     if (!buf_.empty()) emit(buf_, false);
     buf_.clear();
@@ -87,13 +95,13 @@ class LogStream {
 };
 
 struct Args {
-  std::string runc = "runc", root, bundle, id, log, stdin_mode = "none";
+  std::string runc = "runc", root, bundle, id, log, stdin_mode = "none", tty = "false";
 };
 
 bool parseArgs(const std::vector<std::string>& args, Args* a, std::string* err) {
   std::map<std::string, std::string*> flags = {
       {"--runc", &a->runc}, {"--root", &a->root}, {"--bundle", &a->bundle}, {"--id", &a->id}, {"--log", &a->log},
-      {"--stdin", &a->stdin_mode}};
+      {"--stdin", &a->stdin_mode}, {"--tty", &a->tty}};
   for (size_t i = 0; i < args.size(); ++i) {
     auto it = flags.find(args[i]);
     if (it == flags.end() || i + 1 >= args.size()) {
@@ -110,101 +118,11 @@ bool parseArgs(const std::vector<std::string>& args, Args* a, std::string* err) 
     *err = "--stdin is none, open or once, not " + a->stdin_mode;
     return false;
   }
+  if (a->tty != "true" && a->tty != "false") {
+    *err = "--tty is true or false, not " + a->tty;
+    return false;
+  }
   return true;
-}
-
-// The container's stdin: a pipe whose write end the shim keeps, fed by whoever connects to
-// DIR/attach.sock (kubectl attach -i through the agent). With "once" the first attachment's end
-// closes the container's stdin for good. Writes never block the shim's loop: input waits in
-// `pending` until the pipe takes it, and clients are not read meanwhile.
-class StdinFeeder {
- public:
-  StdinFeeder(int pipe_w, int listen_fd, bool once) : pipe_(pipe_w), listen_(listen_fd), once_(once) {
-    ::fcntl(pipe_, F_SETFL, O_NONBLOCK);
-  }
-  // Descriptors to poll, with the events wanted.
-  void fill(std::vector<pollfd>* fds) const {
-    if (listen_ >= 0) fds->push_back({listen_, POLLIN, 0});
-    if (pipe_ >= 0 && !pending_.empty()) fds->push_back({pipe_, POLLOUT, 0});
-    if (pipe_ >= 0 && pending_.empty())
-      for (int c : clients_) fds->push_back({c, POLLIN, 0});
-  }
-  void handle(const pollfd& p) {
-    if (!p.revents) return;
-    if (p.fd == listen_) {
-      int c = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (c >= 0) clients_.push_back(c);
-    } else if (p.fd == pipe_) {
-      flush();
-    } else {
-      char buf[16 * 1024];
-      ssize_t n = ::read(p.fd, buf, sizeof buf);
-      if (n > 0) {
-        pending_.append(buf, static_cast<size_t>(n));
-        flush();
-      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        drop(p.fd);
-      }
-    }
-  }
-  void closeAll() {
-    for (int c : clients_) ::close(c);
-    clients_.clear();
-    if (listen_ >= 0) ::close(listen_);
-    if (pipe_ >= 0) ::close(pipe_);
-    listen_ = pipe_ = -1;
-  }
-
- private:
-  void flush() {
-    while (!pending_.empty()) {
-      ssize_t n = ::write(pipe_, pending_.data(), pending_.size());
-      if (n > 0) {
-        pending_.erase(0, static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) return;
-      pending_.clear();  // the container closed its stdin: nothing will read it
-      return;
-    }
-    if (closing_) closeAll();
-  }
-  void drop(int fd) {
-    ::close(fd);
-    clients_.erase(std::remove(clients_.begin(), clients_.end(), fd), clients_.end());
-    if (!once_) return;
-    closing_ = true;  // closes the container's stdin once the pending input is in
-    if (listen_ >= 0) ::close(listen_);
-    listen_ = -1;
-    if (pending_.empty()) closeAll();
-  }
-
-  int pipe_, listen_;
-  bool once_, closing_ = false;
-  std::vector<int> clients_;
-  std::string pending_;
-};
-
-// Listens on DIR/attach.sock (through /proc/self/fd, so long paths fit sockaddr_un).
-int listenAttachSocket(const std::string& bundle, std::string* err) {
-  int dir = ::open(bundle.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (dir < 0 || s < 0) {
-    *err = std::string("attach socket: ") + std::strerror(errno);
-    return -1;
-  }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir, kAttachSocketName);
-  ::unlink(addr.sun_path);
-  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s, 4) != 0) {
-    *err = std::string("attach socket: ") + std::strerror(errno);
-    ::close(s);
-    s = -1;
-  }
-  ::close(dir);
-  return s;
 }
 
 std::string drain(int fd) {
@@ -256,86 +174,77 @@ std::string criLogLine(const std::string& timestamp, const char* stream, bool pa
   return line;
 }
 
-int runcShimMain(const std::vector<std::string>& argv) {
-  Args a;
-  std::string err;
-  if (!parseArgs(argv, &a, &err)) return report("error runc-shim: " + err);
-  ::setsid();
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
-  int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+namespace {
 
-  int log_fd = ::open(a.log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (log_fd < 0) return report("error opening log " + a.log + ": " + std::strerror(errno));
-  int out[2], errp[2], in[2] = {-1, -1};
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0 ||
-      (a.stdin_mode != "none" && ::pipe2(in, O_CLOEXEC) != 0))
-    return report(std::string("error pipe: ") + std::strerror(errno));
-  int attach_fd = -1;
-  if (a.stdin_mode != "none" && (attach_fd = listenAttachSocket(a.bundle, &err)) < 0)
-    return report("error " + err);
+// runc's --console-socket: a listening socket in a fresh short directory under /tmp (runc dials
+// it by path, which must fit sockaddr_un; bundles can be deep).
+struct ConsoleSocket {
+  std::string dir, path;
+  int fd = -1;
+  ~ConsoleSocket() {
+    if (fd >= 0) ::close(fd);
+    if (!path.empty()) ::unlink(path.c_str());
+    if (!dir.empty()) ::rmdir(dir.c_str());
+  }
+  bool open(std::string* err) {
+    char tmpl[] = "/tmp/berth-console-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      *err = std::string("console socket: ") + std::strerror(errno);
+      return false;
+    }
+    dir = tmpl;
+    path = dir + "/c.sock";
+    fd = listenShimSocket(dir, "c.sock", err);
+    return fd >= 0;
+  }
+  // runc connected and sent the terminal's master while it ran: take it.
+  int receiveMaster(std::string* err) {
+    int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) {
+      *err = std::string("runc sent no terminal: ") + std::strerror(errno);
+      return -1;
+    }
+    auto m = receiveFd(c);
+    ::close(c);
+    if (!m.isOk()) *err = "runc's terminal: " + m.status().message();
+    return m.isOk() ? *m : -1;
+  }
+};
 
-  std::string pid_file = a.bundle + "/init.pid";
-  SpawnOptions so;
-  so.stdin_fd = in[0];
-  so.stdout_fd = out[1];
-  so.stderr_fd = errp[1];
-  // `runc run --detach` creates and starts in one runc process (create + start were two, each a
-  // Go program's start-up on the pod's critical path).
-  auto runc = spawn({a.runc, "--root", a.root, "run", "--detach", "--bundle", a.bundle, "--pid-file", pid_file, a.id}, so);
-  if (!runc.isOk()) return report("error " + runc.status().message());
-  int status = 0;
-  while (::waitpid(*runc, &status, 0) < 0 && errno == EINTR) {
-  }
-  ::close(out[1]);
-  ::close(errp[1]);
-  if (in[0] >= 0) ::close(in[0]);
-  StdinFeeder feeder(in[1], attach_fd, a.stdin_mode == "once");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string text = drain(errp[0]);
-    std::string o = drain(out[0]);
-    if (!o.empty()) text += (text.empty() ? "" : "; ") + o;
-    return report("error runc run: " + (text.empty() ? "exit status " + std::to_string(WEXITSTATUS(status)) : text));
-  }
-  pid_t init = 0;
-  {
-    std::ifstream in(pid_file);
-    in >> init;
-  }
-  if (init <= 0) return report("error runc run wrote no pid file");
-  report("ok " + std::to_string(init));
-
-  LogStream so_stream("stdout", log_fd), se_stream("stderr", log_fd);
-  bool out_open = true, err_open = true, exited = false;
+// Copies the container's output into the log and serves attach until init exited and the
+// output ended (or stalled for 2 s after the exit); returns init's wait status.
+int superviseContainer(pid_t init, int sfd, int out_fd, int err_fd, int term_fd, int log_fd,
+                       AttachServer* attach) {
+  LogStream so_stream("stdout", log_fd), se_stream("stderr", log_fd), term_stream("stdout", log_fd);
+  int fds[3] = {out_fd, err_fd, term_fd};
+  LogStream* streams[3] = {&so_stream, &se_stream, &term_stream};
+  bool exited = false;
   int exit_status = 0;
   char buf[64 * 1024];
-  while (out_open || err_open || !exited) {
-    std::vector<pollfd> p = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? errp[0] : -1, POLLIN, 0},
-                             {sfd, POLLIN, 0}};
-    if (!exited) feeder.fill(&p);
+  while (fds[0] >= 0 || fds[1] >= 0 || fds[2] >= 0 || !exited) {
+    std::vector<pollfd> p = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (!exited) attach->fill(&p);
     // Once init is gone its pid namespace is torn down; only a leaked descriptor could keep a
     // pipe open, so stop waiting for it after a while.
     int rc = ::poll(p.data(), p.size(), exited ? 2000 : -1);
     if (rc < 0 && errno == EINTR) continue;
     if (rc == 0) break;
-    for (size_t i = 3; i < p.size(); ++i) feeder.handle(p[i]);
-    for (int i = 0; i < 2; ++i) {
-      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::read(p[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      LogStream& s = i == 0 ? so_stream : se_stream;
-      if (n <= 0) {
-        s.finish();
-        (i == 0 ? out_open : err_open) = false;
+    for (size_t i = 4; i < p.size(); ++i) attach->handle(p[i]);
+    for (int i = 0; i < 3; ++i) {
+      if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(fds[i], buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {  // EOF, or EIO from a terminal whose every slave closed
+        streams[i]->finish();
+        if (i < 2) ::close(fds[i]);
+        fds[i] = -1;
+      } else if (i == 2) {
+        streams[i]->feedTerminal(buf, static_cast<size_t>(n));
       } else {
-        s.feed(buf, static_cast<size_t>(n));
+        streams[i]->feed(buf, static_cast<size_t>(n));
       }
     }
-    if (p[2].revents & POLLIN) {
+    if (p[3].revents & POLLIN) {
       signalfd_siginfo si;
       while (::read(sfd, &si, sizeof si) == sizeof si) {
       }
@@ -353,9 +262,88 @@ int runcShimMain(const std::vector<std::string>& argv) {
       }
     }
   }
-  feeder.closeAll();
-  so_stream.finish();
-  se_stream.finish();
+  for (LogStream* s : streams) s->finish();
+  return exit_status;
+}
+
+}  // namespace
+
+int runcShimMain(const std::vector<std::string>& argv) {
+  Args a;
+  std::string err;
+  if (!parseArgs(argv, &a, &err)) return report("error runc-shim: " + err);
+  ::setsid();
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  bool tty = a.tty == "true", want_stdin = a.stdin_mode != "none";
+  int log_fd = ::open(a.log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (log_fd < 0) return report("error opening log " + a.log + ": " + std::strerror(errno));
+  int out[2], errp[2], in[2] = {-1, -1};
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0 ||
+      (want_stdin && !tty && ::pipe2(in, O_CLOEXEC) != 0))
+    return report(std::string("error pipe: ") + std::strerror(errno));
+  AttachServer::Options ao;
+  ao.once = a.stdin_mode == "once";
+  ao.tty = tty;
+  if (want_stdin && (ao.attach_listen = listenShimSocket(a.bundle, kAttachSocketName, &err)) < 0)
+    return report("error " + err);
+  if (tty && (ao.tty_listen = listenShimSocket(a.bundle, kTtySocketName, &err)) < 0)
+    return report("error " + err);
+  ConsoleSocket console;
+  if (tty && !console.open(&err)) return report("error " + err);
+
+  std::string pid_file = a.bundle + "/init.pid";
+  SpawnOptions so;
+  so.stdin_fd = in[0];
+  so.stdout_fd = out[1];
+  so.stderr_fd = errp[1];
+  // `runc run --detach` creates and starts in one runc process (create + start were two, each a
+  // Go program's start-up on the pod's critical path). With a terminal (the spec's
+  // process.terminal) runc sends its master to the console socket and the container's stdio is
+  // the terminal; the pipes only carry runc's own words.
+  std::vector<std::string> cmd = {a.runc, "--root", a.root, "run", "--detach", "--bundle", a.bundle, "--pid-file", pid_file};
+  if (tty) cmd.insert(cmd.end(), {"--console-socket", console.path});
+  cmd.push_back(a.id);
+  auto runc = spawn(cmd, so);
+  if (!runc.isOk()) return report("error " + runc.status().message());
+  int status = 0;
+  while (::waitpid(*runc, &status, 0) < 0 && errno == EINTR) {
+  }
+  ::close(out[1]);
+  ::close(errp[1]);
+  if (in[0] >= 0) ::close(in[0]);
+  ao.target = in[1];
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string text = drain(errp[0]);
+    std::string o = drain(out[0]);
+    if (!o.empty()) text += (text.empty() ? "" : "; ") + o;
+    return report("error runc run: " + (text.empty() ? "exit status " + std::to_string(WEXITSTATUS(status)) : text));
+  }
+  int master = -1;
+  if (tty) {
+    if ((master = console.receiveMaster(&err)) < 0) return report("error " + err);
+    ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+    ao.tty_master = master;
+    if (want_stdin) ao.target = master;
+  }
+  pid_t init = 0;
+  {
+    std::ifstream in(pid_file);
+    in >> init;
+  }
+  if (init <= 0) return report("error runc run wrote no pid file");
+  report("ok " + std::to_string(init));
+
+  AttachServer attach(ao);
+  int exit_status = superviseContainer(init, sfd, out[0], errp[0], master, log_fd, &attach);
+  attach.closeAll();
+  if (master >= 0) ::close(master);
   ::close(log_fd);
   writeExit(a.bundle, exit_status);
   return 0;

@@ -261,6 +261,15 @@ class ContainerRuntime {
                                      "(attach without -i to follow its output)");
   }
 
+  // kubectl attach -t: the master side of the terminal of a container created with
+  // ContainerConfig::tty (the caller owns and closes it), for TIOCSWINSZ resizes. The
+  // terminal's output goes to the container's log (stream stdout), its input through
+  // attachStdin(). kNotFound: the container has no terminal.
+  virtual Result<int> attachTerminal(const std::string& container_id) {
+    (void)container_id;
+    return Status(Code::kNotFound, "the " + name() + " runtime allocates no terminals");
+  }
+
   // Optional: runtimes that run pods in their own network namespace wire them into `network`
   // (set once, before the first sandbox; not owned).
   virtual void setPodNetwork(PodNetwork* network) { (void)network; }

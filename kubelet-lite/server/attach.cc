@@ -1,15 +1,19 @@
 // kubectl attach: follows the running container's CRI log from the moment of attaching and
 // writes each record's text to the session's stdout or stderr pipe, until the container
 // instance stops running or the client goes. With -i the session's stdin goes to the
-// container's stdin through ContainerRuntime::attachStdin() (runc: the shim's attach socket;
+// container's stdin through ContainerRuntime::attachStdin() (the shim's attach socket;
 // containers created with stdin: true only); the end of the client's input ends that
-// connection, which closes the container's stdin when it has stdinOnce. No terminal is
-// allocated (see kubelet-lite/README.md).
+// connection, which closes the container's stdin when it has stdinOnce (and no tty). With -t
+// and a container created with tty: true, resizes set the container terminal's window size
+// (ContainerRuntime::attachTerminal()); its output is in the log as stream stdout, prompts and
+// echoes as partial records, which are passed on as they come.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "kubelet-lite/server/container_logs.h"
@@ -28,9 +32,11 @@ void writeAll(int fd, std::string_view data) {
 
 class LogAttachment : public ExecProcess {
  public:
-  // `stdin_sock` (owned; -1: none) receives what arrives on req.stdin_fd.
-  LogAttachment(ContainerRuntime* rt, ExecRequest req, int log_fd, int stdin_sock)
-      : rt_(rt), req_(std::move(req)), log_fd_(log_fd), stdin_sock_(stdin_sock) {
+  // `stdin_sock` (owned; -1: none) receives what arrives on req.stdin_fd; `terminal` (owned;
+  // -1: none) is the container terminal's master, for resizes.
+  LogAttachment(ContainerRuntime* rt, ExecRequest req, int log_fd, int stdin_sock, int terminal)
+      : rt_(rt), req_(std::move(req)), log_fd_(log_fd), stdin_sock_(stdin_sock), terminal_(terminal) {
+    if (req_.initial_size) (void)resize(*req_.initial_size);
     thread_ = std::thread([this] { follow(); });
     if (stdin_sock_ >= 0) stdin_thread_ = std::thread([this] { pumpStdin(); });
   }
@@ -39,8 +45,15 @@ class LogAttachment : public ExecProcess {
     if (thread_.joinable()) thread_.join();
     if (stdin_thread_.joinable()) stdin_thread_.join();
     ::close(log_fd_);
+    if (terminal_ >= 0) ::close(terminal_);
   }
-  Status resize(TerminalSize) override { return Status::ok(); }
+  Status resize(TerminalSize size) override {
+    if (terminal_ < 0) return Status::ok();
+    winsize ws{size.height, size.width, 0, 0};
+    if (::ioctl(terminal_, TIOCSWINSZ, &ws) != 0)
+      return internalError(std::string("resizing the container's terminal: ") + std::strerror(errno));
+    return Status::ok();
+  }
   // The container's exit is not the attachment's: it ends successfully, as upstream's does.
   Result<int> wait() override {
     if (thread_.joinable()) thread_.join();
@@ -108,6 +121,7 @@ class LogAttachment : public ExecProcess {
   ExecRequest req_;
   int log_fd_;
   int stdin_sock_;
+  int terminal_;
   std::atomic<bool> detached_{false};
   std::atomic<bool> stopped_{false};  // the container stopped: no more input
   std::thread thread_, stdin_thread_;
@@ -131,12 +145,19 @@ Result<std::unique_ptr<ExecProcess>> attachToContainer(ContainerRuntime* runtime
     }
     stdin_sock = *sock;
   }
+  // Without a terminal (a container without tty: true) -t only loses resizes, as the client
+  // already warned.
+  int terminal = -1;
+  if (request.tty) {
+    auto t = runtime->attachTerminal(request.container_id);
+    if (t.isOk()) terminal = *t;
+  }
   ExecRequest req = request;
   req.stdin_fd = request.stdin_fd >= 0 ? ::fcntl(request.stdin_fd, F_DUPFD_CLOEXEC, 0) : -1;
   // The session closes its copies of the pipe ends; the attachment owns dups it closes when done.
   req.stdout_fd = request.stdout_fd >= 0 ? ::fcntl(request.stdout_fd, F_DUPFD_CLOEXEC, 0) : -1;
   req.stderr_fd = request.stderr_fd >= 0 ? ::fcntl(request.stderr_fd, F_DUPFD_CLOEXEC, 0) : -1;
-  return std::unique_ptr<ExecProcess>(new LogAttachment(runtime, std::move(req), fd, stdin_sock));
+  return std::unique_ptr<ExecProcess>(new LogAttachment(runtime, std::move(req), fd, stdin_sock, terminal));
 }
 
 }  // namespace berth::kubelet

@@ -4,7 +4,10 @@
 // As root with runc and the local registry: the kubelet's pod lifecycle events (Pulling, Pulled,
 // Created, Started; Failed and BackOff for a missing image, counted rather than repeated;
 // Killing on delete) in `kubectl get events`, `kubectl events` and `kubectl describe pod`; and
-// `kubectl attach -i` feeding a container's stdin (stdin: true, stdinOnce: true).
+// `kubectl attach -i` feeding a container's stdin (stdin: true, stdinOnce: true); `kubectl run
+// -i --rm` with piped commands and, under `script` for a terminal, `kubectl run -it` and
+// `kubectl attach -it` to a tty: true container after an agent restart (the shim keeps its
+// terminal).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -435,6 +438,60 @@ TEST_F(RuncEventsTest, AttachWithStdinFeedsTheContainer) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE((refused.out + refused.err).find("stdin"), std::string::npos) << refused.out << refused.err;
   ok({"delete", "pod", "-n", "evs", "cat", "web", "--timeout=60s"});
+}
+
+TEST_F(RuncEventsTest, InteractiveRunAndTerminalsSurviveAnAgentRestart) {
+  REQUIRE_RUNC();
+  berth::testing::TestRegistry registry;
+  if (!registry.ok()) GTEST_SKIP() << "no local registry: " << registry.error();
+  startRuncNode("tty-runc-1");
+  ok({"apply", "-f", "-"}, R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"evs"}})");
+  std::string on_node = json{{"spec", {{"nodeName", node_}}}}.dump();
+  auto run_args = [&](const std::string& flags, const std::string& name) {
+    return std::vector<std::string>{"run", flags, "--rm", "--restart=Never", "-n", "evs", name,
+                                    "--image=" + registry.image("1"), "--overrides=" + on_node, "--", "sh"};
+  };
+  // Piped commands: the container's shell computes 42 (not in our input) and its exit code is
+  // kubectl's; --rm deletes the pod.
+  auto r = k(run_args("-i", "piped"), "echo answer $((6*7)); exit 3\n");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("answer 42"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("pod evs/piped terminated (Error)"), std::string::npos) << r.err;
+  ok({"wait", "-n", "evs", "--for=delete", "pod/piped", "--timeout=60s"});
+
+  // With a terminal of 33x77 (kubectl needs one for -t): the container's terminal takes its size.
+  auto on_terminal = [&](const std::vector<std::string>& args, const std::string& input) {
+    std::string cmd = "stty rows 33 cols 77; exec";
+    for (const auto& a : server_->kubectlArgv(args)) cmd += " '" + a + "'";
+    return run({"script", "-qec", cmd, "/dev/null"}, input, server_->kubectlEnv(), std::chrono::seconds(120));
+  };
+  r = on_terminal(run_args("-it", "term"), "busybox stty size; echo answer $((6*7)); exit 3\n");
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.out.find("33 77"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("answer 42"), std::string::npos) << r.out;
+  ok({"wait", "-n", "evs", "--for=delete", "pod/term", "--timeout=60s"});
+
+  // A tty: true container outlives an agent restart with its terminal: attach -it still types
+  // into it and resizes it.
+  json p = json::parse(podJson("shell", registry.image("1")));
+  p["spec"]["restartPolicy"] = "Never";
+  p["spec"]["containers"][0]["command"] = json::array({"sh"});
+  p["spec"]["containers"][0]["stdin"] = true;
+  p["spec"]["containers"][0]["tty"] = true;
+  ok({"apply", "-f", "-"}, p.dump());
+  ok({"wait", "-n", "evs", "--for=condition=Ready", "pod/shell", "--timeout=120s"});
+  agent_->kill(SIGKILL);
+  agent_->wait();
+  agent_ = startAgent({"--runtime", "runc", "--kubelet-port", "0", "--node-name", node_, "--root-dir", root_});
+  ok({"wait", "--for=condition=Ready", "node/" + node_, "--timeout=60s"});
+  r = on_terminal({"attach", "-it", "-n", "evs", "shell", "-c", "app"},
+                  "busybox stty size; echo answer $((6*7)); exit 5\n");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;  // an attachment ends well when its container does
+  EXPECT_NE(r.out.find("33 77"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("answer 42"), std::string::npos) << r.out;
+  ok({"wait", "-n", "evs", "--for=jsonpath={.status.containerStatuses[0].state.terminated.exitCode}=5",
+      "pod/shell", "--timeout=60s"});
+  ok({"delete", "pod", "-n", "evs", "shell", "--timeout=60s"});
 }
 
 }  // namespace

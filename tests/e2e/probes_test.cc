@@ -193,16 +193,16 @@ TEST_F(ProbesTest, AttachFollowsTheContainersOutputUntilItExits) {
                            "while [ ! -f " + stop + " ]; do echo tick; echo tock >&2; sleep 0.2; done; echo bye",
                            json::object()));
   p["spec"]["restartPolicy"] = "Never";
-  p["spec"]["containers"][0]["stdin"] = true;
   ok({"apply", "-f", "-"}, p.dump());
   ok({"wait", "-n", "att", "--for=condition=Ready", "pod/talker", "--timeout=60s"});
   Child attach(server_->kubectlArgv({"attach", "-n", "att", "talker", "-c", "app"}), server_->kubectlEnv());
   std::string seen;
   EXPECT_TRUE(attach.waitFor("tick", std::chrono::seconds(30), &seen)) << seen;
-  // The process runtime has no stdin to hand out: refused with a reason (runc: e2e-agent).
+  // A container without stdin: true has no stdin to hand out: refused with a reason (with
+  // stdin: e2e-attach).
   auto in = server_->kubectl({"attach", "-i", "-n", "att", "talker", "-c", "app"});
   EXPECT_NE(in.exit_code, 0);
-  EXPECT_NE(in.err.find("does not hand out a container's stdin"), std::string::npos) << in.err;
+  EXPECT_NE(in.err.find("was not started with stdin: true"), std::string::npos) << in.err;
   // The container ends: its last line arrives and kubectl attach returns.
   { std::ofstream(stop) << "x"; }
   EXPECT_TRUE(attach.waitFor("bye", std::chrono::seconds(30), &seen)) << seen;
