@@ -164,7 +164,10 @@ void AttachServer::handle(const pollfd& p) {
   if (!p.revents || p.fd < 0) return;
   if (p.fd == o_.attach_listen) {
     int c = ::accept4(o_.attach_listen, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c >= 0) clients_.push_back(c);
+    if (c < 0) return;
+    char fate = o_.once && !o_.tty ? kStdinClosesAtEnd : kStdinStaysOpen;
+    (void)!::write(c, &fate, 1);  // the first byte into an empty socket buffer
+    clients_.push_back(c);
   } else if (p.fd == o_.tty_listen) {
     int c = ::accept4(o_.tty_listen, nullptr, nullptr, SOCK_CLOEXEC);
     if (c >= 0) {

@@ -8,7 +8,10 @@
 //                end of its stdin pipe, or its terminal's master with tty. With stdinOnce and no
 //                tty, the end of the first connection closes the container's stdin for good
 //                (no more connections are accepted); with a tty stdinOnce changes nothing (the
-//                terminal is the container's output too), as containerd's CRI does.
+//                terminal is the container's output too), as containerd's CRI does. The
+//                shim's first byte on each connection says which: kStdinClosesAtEnd or
+//                kStdinStaysOpen (the agent then ends that attachment's output when the
+//                client's input ends, as containerd does).
 //   tty.sock     (tty: true) - each connection receives the terminal's master descriptor
 //                (SCM_RIGHTS) and is closed, so the agent sets the window size (TIOCSWINSZ)
 //                itself.
@@ -29,6 +32,8 @@ namespace berth::kubelet {
 
 inline constexpr char kAttachSocketName[] = "attach.sock";
 inline constexpr char kTtySocketName[] = "tty.sock";
+inline constexpr char kStdinClosesAtEnd = 'c';
+inline constexpr char kStdinStaysOpen = 'k';
 
 // Listens on `dir`/`name` (through /proc/self/fd, so long directories fit sockaddr_un), the
 // socket non-blocking and close-on-exec. Returns -1 with `err` set on failure.

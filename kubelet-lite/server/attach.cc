@@ -3,19 +3,22 @@
 // instance stops running or the client goes. With -i the session's stdin goes to the
 // container's stdin through ContainerRuntime::attachStdin() (the shim's attach socket;
 // containers created with stdin: true only); the end of the client's input ends that
-// connection, which closes the container's stdin when it has stdinOnce (and no tty). With -t
+// connection, which closes the container's stdin when it has stdinOnce (and no tty), else
+// ends the attachment (as containerd's CRI). With -t
 // and a container created with tty: true, resizes set the container terminal's window size
 // (ContainerRuntime::attachTerminal()); its output is in the log as stream stdout, prompts and
 // echoes as partial records, which are passed on as they come.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <thread>
 
+#include "kubelet-lite/runtime/shim_io.h"
 #include "kubelet-lite/server/container_logs.h"
 #include "kubelet-lite/server/sessions.h"
 
@@ -97,11 +100,22 @@ class LogAttachment : public ExecProcess {
       if (rc < 0) break;
       ssize_t n = ::read(req_.stdin_fd, buf, sizeof buf);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) break;
+      if (n <= 0) {
+        endOfInput();
+        break;
+      }
       writeAll(stdin_sock_, std::string_view(buf, static_cast<size_t>(n)));
     }
     ::close(stdin_sock_);
     ::close(req_.stdin_fd);
+  }
+  // The client's input ended. When that does not close the container's stdin (no stdinOnce, or
+  // a tty: the shim's first byte says), the attachment's output ends too, as containerd's.
+  void endOfInput() {
+    char fate = 0;
+    pollfd p{stdin_sock_, POLLIN, 0};  // the shim may not have taken the connection yet
+    if (::poll(&p, 1, 2000) == 1 && ::recv(stdin_sock_, &fate, 1, MSG_DONTWAIT) == 1 && fate == kStdinStaysOpen)
+      detached_ = true;
   }
   // Writes the complete records in `pending` and keeps a trailing incomplete one.
   void emit(std::string* pending) {

@@ -115,6 +115,36 @@ TEST_F(AttachTest, AttachFeedsAStdinPodAndStdinOnceClosesIt) {
   ok({"delete", "pod", "reader", "--timeout=60s"});
 }
 
+TEST_F(AttachTest, AttachEndsWithItsInputWhenStdinStaysOpen) {
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "echoer"}, {"namespace", "default"}}},
+              {"spec",
+               {{"containers", json::array({{{"name", "app"},
+                                             {"image", "busybox"},
+                                             {"command", json::array({"sh", "-c", "while read l; do echo got $l; done"})},
+                                             {"stdin", true}}})}}}};
+  ok({"apply", "-f", "-"}, pod.dump());
+  ok({"wait", "--for=condition=Ready", "pod/echoer", "--timeout=60s"});
+  // Without stdinOnce the end of kubectl's input ends the attachment (it would otherwise follow
+  // until the container stops), and the container's stdin stays open for the next one.
+  auto r = run(server_->kubectlArgv({"attach", "-i", "echoer"}), "first\n", server_->kubectlEnv(),
+               std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run(server_->kubectlArgv({"attach", "-i", "echoer"}), "second\n", server_->kubectlEnv(),
+          std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ok({"wait", "--for=condition=Ready", "pod/echoer", "--timeout=10s"});
+  // Both inputs reached the same shell (its log; the attachments may end before its answers).
+  Child logs(server_->kubectlArgv({"logs", "-f", "echoer"}), server_->kubectlEnv());
+  std::string seen;
+  EXPECT_TRUE(logs.waitFor("got first", std::chrono::seconds(30), &seen)) << seen;
+  EXPECT_TRUE(logs.waitFor("got second", std::chrono::seconds(30), &seen)) << seen;
+  logs.kill(SIGTERM);
+  logs.wait();
+  ok({"delete", "pod", "echoer", "--timeout=60s"});
+}
+
 TEST_F(AttachTest, RunWithATerminalGetsKubectlsSize) {
   auto r = kubectlOnTerminal({"run", "-it", "--rm", "--restart=Never", "term", "--image=busybox", "--", "sh"},
                              "stty size; echo answer $((6*7)); exit 3\n");

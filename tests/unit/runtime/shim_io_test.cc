@@ -4,6 +4,7 @@
 // names what is wrong.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -81,6 +82,12 @@ class ShimIoTest : public ::testing::Test {
     EXPECT_TRUE(s.isOk()) << s.status().message();
     return s.isOk() ? *s : -1;
   }
+  // The shim's first byte on an attachment: whether its end closes the container's stdin.
+  char fate(int sock) {
+    char c = 0;
+    EXPECT_TRUE(pumpUntil([&] { return ::recv(sock, &c, 1, MSG_DONTWAIT) == 1; }));
+    return c;
+  }
 
   std::string dir_;
   int stdin_[2] = {-1, -1};
@@ -91,6 +98,7 @@ class ShimIoTest : public ::testing::Test {
 TEST_F(ShimIoTest, StdinReachesTheContainerFromEachAttachment) {
   start(/*once=*/false, /*tty=*/false);
   int a = attach();
+  EXPECT_EQ(fate(a), kStdinStaysOpen);
   ASSERT_EQ(::write(a, "one\n", 4), 4);
   ASSERT_TRUE(pumpUntil([&] { return readStdin() == "one\n"; }));
   ::close(a);
@@ -109,6 +117,7 @@ TEST_F(ShimIoTest, StdinReachesTheContainerFromEachAttachment) {
 TEST_F(ShimIoTest, StdinOnceClosesTheContainersStdinWhenTheFirstAttachmentEnds) {
   start(/*once=*/true, /*tty=*/false);
   int a = attach();
+  EXPECT_EQ(fate(a), kStdinClosesAtEnd);
   ASSERT_EQ(::write(a, "only\n", 5), 5);
   ::close(a);
   bool eof = false;
@@ -126,6 +135,7 @@ TEST_F(ShimIoTest, StdinOnceClosesTheContainersStdinWhenTheFirstAttachmentEnds) 
 TEST_F(ShimIoTest, StdinOnceKeepsATerminal) {
   start(/*once=*/true, /*tty=*/true);
   int a = attach();
+  EXPECT_EQ(fate(a), kStdinStaysOpen);
   ASSERT_EQ(::write(a, "typed\n", 6), 6);
   ASSERT_TRUE(pumpUntil([&] { return readStdin() == "typed\n"; }));
   ::close(a);
