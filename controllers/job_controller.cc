@@ -1,6 +1,7 @@
 #include "controllers/job_controller.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -350,6 +351,9 @@ ReconcileResult JobController::reconcile(const std::string& key) {
                                                   : succeeded > 0 && c.active.empty();
   int64_t active = static_cast<int64_t>(c.active.size());
   Status st;
+  // The event of the job finishing, recorded once the status saying so is written: a sync on a
+  // stale cache fails that write with a conflict instead of recording the event again.
+  std::function<void()> finish_event;
   if (!fail_reason.empty() || complete) {
     // Finished: whatever still runs is no longer wanted.
     st = deletePods(key, job, c.active);
@@ -360,10 +364,10 @@ ReconcileResult JobController::reconcile(const std::string& key) {
       setCondition(next, "Complete", "CompletionsReached", "Reached expected number of succeeded pods",
                    now);
       next["completionTime"] = formatRfc3339(now);
-      recordEvent(config_.recorder, job, false, "Completed", "Job completed");
+      finish_event = [&] { recordEvent(config_.recorder, job, false, "Completed", "Job completed"); };
     } else {
       setCondition(next, "Failed", fail_reason, fail_message, now);
-      recordEvent(config_.recorder, job, true, fail_reason, fail_message);
+      finish_event = [&] { recordEvent(config_.recorder, job, true, fail_reason, fail_message); };
     }
     BLOG(2, "job finished").kv("job", key).kv("result", fail_reason.empty() ? "Complete" : fail_reason);
   } else if (expectations_.satisfied(key)) {
@@ -402,6 +406,7 @@ ReconcileResult JobController::reconcile(const std::string& key) {
   next["uncountedTerminatedPods"] = json::object();
   Status ws = writeStatus(key, job, next);
   if (!ws.isOk()) return ReconcileResult::fail(ws);
+  if (finish_event) finish_event();
   if (!st.isOk()) return ReconcileResult::fail(st);
   if (retry_in.count() > 0 && (deadline_in.count() == 0 || retry_in < deadline_in))
     deadline_in = retry_in;

@@ -92,6 +92,18 @@ TEST_F(SimulatedWorkloadsTest, FailingPodsStopAJobAtItsBackoffLimit) {
     EXPECT_EQ(p["status"]["containerStatuses"][0]["state"]["terminated"].value("exitCode", -1), 3);
     EXPECT_EQ(p["status"]["containerStatuses"][0]["state"]["terminated"].value("reason", ""), "Error");
   }
+  // The job failing is one event, as upstream, not one per sync that raced the status write.
+  json events;
+  auto backoffEvents = [](const json& items) {
+    int64_t n = 0;
+    for (const auto& e : items)
+      if (e.value("reason", "") == "BackoffLimitExceeded") n += e.value("count", int64_t{1});
+    return n;
+  };
+  ASSERT_TRUE(await("events", {"events", "--field-selector=involvedObject.name=failing"},
+                    [&](const json& e) { return backoffEvents(e["items"]) > 0; }, &events))
+      << events.dump();
+  EXPECT_EQ(backoffEvents(events["items"]), 1) << events.dump();
 }
 
 TEST_F(SimulatedWorkloadsTest, CrashingPodBacksOffAndBadAnnotationsAreIgnored) {
