@@ -86,11 +86,17 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (enabled("replicaset")) {
     ReplicaSetController::Config c;
     c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "replicaset-controller", ""));
+    c.recorder = cm->recorders_.back().get();
     cm->rs_ = std::make_unique<ReplicaSetController>(cm->client_.get(), cm->informers_.get(), c);
   }
   if (enabled("deployment")) {
     DeploymentController::Config c;
     c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "deployment-controller", ""));
+    c.recorder = cm->recorders_.back().get();
     cm->deploy_ = std::make_unique<DeploymentController>(cm->client_.get(), cm->informers_.get(), c);
   }
   if (enabled("endpoints")) {

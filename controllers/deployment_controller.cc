@@ -63,8 +63,28 @@ bool isRecreate(const json& d) {
   return s.is_object() && s.value("type", "") == "Recreate";
 }
 
-// The template with the pod-template-hash label removed (labels dropped when then empty).
+// Drops null members recursively: a null field means the same as an absent one (as in
+// upstream's typed decode), e.g. the `creationTimestamp: null` kubectl sends back on
+// `rollout undo` must not make the template look new.
+void dropNulls(json& j) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end();) {
+      if (it->is_null()) {
+        it = j.erase(it);
+      } else {
+        dropNulls(*it);
+        ++it;
+      }
+    }
+  } else if (j.is_array()) {
+    for (auto& e : j) dropNulls(e);
+  }
+}
+
+// The template with the pod-template-hash label removed (labels dropped when then empty) and
+// null members dropped.
 json templateWithoutHash(json t) {
+  dropNulls(t);
   if (t.is_object() && t.contains("metadata") && t["metadata"].is_object() &&
       t["metadata"].contains("labels") && t["metadata"]["labels"].is_object()) {
     t["metadata"]["labels"].erase(kPodTemplateHashLabel);
@@ -159,7 +179,9 @@ std::string DeploymentController::podTemplateHash(const json& tmpl,
     h ^= c;
     h *= 16777619u;
   };
-  for (unsigned char c : tmpl.dump()) mix(c);
+  json canonical = tmpl;
+  dropNulls(canonical);
+  for (unsigned char c : canonical.dump()) mix(c);
   if (collision_count) {
     uint32_t cc = static_cast<uint32_t>(*collision_count);
     for (int i = 0; i < 4; ++i) mix(static_cast<unsigned char>((cc >> (8 * i)) & 0xff));
@@ -428,6 +450,9 @@ Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bo
     BLOG(2, "created replicaset").kv("deployment", ro.key).kv("replicaset", name(rs))
         .kv("revision", new_revision);
     ro.new_rs = rs;
+    if (specReplicas(rs) > 0)
+      scalingEvent(ro.d,
+                  "Scaled up replica set " + name(rs) + " from 0 to " + std::to_string(specReplicas(rs)));
     setCondition(ro.status, "Progressing", "True", "NewReplicaSetCreated",
                  "Created new replica set \"" + name(rs) + "\"", now);
   }
@@ -447,6 +472,10 @@ Status DeploymentController::syncRevision(Rollout& ro, std::vector<json> rss, bo
   return Status::ok();
 }
 
+void DeploymentController::scalingEvent(const json& d, const std::string& message) {
+  if (config_.recorder) config_.recorder->event(d, client::EventRecorder::Type::kNormal, "ScalingReplicaSet", message);
+}
+
 Status DeploymentController::scaleReplicaSet(Rollout& ro, json& rs, int64_t replicas) {
   int64_t surge, unavailable;
   resolveFenceposts(ro.d, &surge, &unavailable);
@@ -459,6 +488,10 @@ Status DeploymentController::scaleReplicaSet(Rollout& ro, json& rs, int64_t repl
   if (!res.isOk()) return res.status().withContext("scaling replicaset " + name(rs));
   BLOG(2, "scaled replicaset").kv("deployment", ro.key).kv("replicaset", name(rs))
       .kv("from", specReplicas(rs)).kv("to", replicas);
+  if (specReplicas(rs) != replicas)
+    scalingEvent(ro.d,
+                std::string("Scaled ") + (replicas > specReplicas(rs) ? "up" : "down") + " replica set " +
+                    name(rs) + " from " + std::to_string(specReplicas(rs)) + " to " + std::to_string(replicas));
   rs = (res->is_object() && res->contains("metadata")) ? *res : next;
   return Status::ok();
 }

@@ -36,6 +36,7 @@
 #include "client/client.h"
 #include "client/informer.h"
 #include "common/time_util.h"
+#include "client/event_recorder.h"
 #include "controllers/controller.h"
 
 namespace berth::controllers {
@@ -51,6 +52,7 @@ class DeploymentController {
     int workers = 2;
     client::WorkQueue::Options queue;
     const Clock* clock = nullptr;  // default SystemClock
+    client::EventRecorder* recorder = nullptr;  // ScalingReplicaSet events
   };
   // Registers informers (deployments, replicasets, pods) and handlers with `informers`
   // (before informers->start()).
@@ -87,6 +89,8 @@ class DeploymentController {
   Status scaleReplicaSet(Rollout& ro, json& rs, int64_t replicas);
   static std::optional<size_t> findNewReplicaSet(const json& d, const std::vector<json>& rss);
   static bool isScalingEvent(const json& d, const std::vector<json>& rss);
+  // Records a ScalingReplicaSet event about `d` (when a recorder is configured).
+  void scalingEvent(const json& d, const std::string& message);
   // Spec.replicas changed (or paused): resize the active ReplicaSets, proportionally when a
   // rolling update is under way.
   Status scale(Rollout& ro);

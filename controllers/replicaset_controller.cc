@@ -4,6 +4,7 @@
 
 #include "apiserver/patch/selectors.h"
 #include "common/log.h"
+#include "controllers/workload_util.h"
 
 namespace berth::controllers {
 
@@ -379,6 +380,10 @@ Status ReplicaSetController::manageReplicas(const std::string& key, const json& 
         if (!res.isOk()) {
           expectations_.creationObserved(key);  // this one will never be seen
           if (first_err.isOk()) first_err = res.status();
+          recordEvent(config_.recorder, rs, true, "FailedCreate", "Error creating: " + res.status().message());
+        } else {
+          recordEvent(config_.recorder, rs, false, "SuccessfulCreate",
+                      "Created pod: " + meta(*res).value("name", ""));
         }
       }
       done += count;
@@ -402,6 +407,9 @@ Status ReplicaSetController::manageReplicas(const std::string& key, const json& 
       if (!res.isOk()) {
         expectations_.deletionObserved(key, podKey(*p));
         if (res.status().code() != Code::kNotFound && first_err.isOk()) first_err = res.status();
+      } else {
+        recordEvent(config_.recorder, rs, false, "SuccessfulDelete",
+                    "Deleted pod: " + meta(*p).value("name", ""));
       }
     }
     BLOG(2, "deleted pods").kv("replicaset", key).kv("count", n);

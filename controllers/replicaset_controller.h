@@ -25,6 +25,7 @@
 #include "client/client.h"
 #include "client/informer.h"
 #include "common/time_util.h"
+#include "client/event_recorder.h"
 #include "controllers/controller.h"
 
 namespace berth::controllers {
@@ -80,6 +81,7 @@ class ReplicaSetController {
     int burst_replicas = 500;  // most creates or deletes per sync, as upstream
     std::chrono::seconds expectations_ttl{300};
     const Clock* clock = nullptr;  // default SystemClock
+    client::EventRecorder* recorder = nullptr;  // SuccessfulCreate/SuccessfulDelete events
   };
   // Registers informers (pods, replicasets) and handlers with `informers` (before
   // informers->start()).

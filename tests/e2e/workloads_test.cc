@@ -524,6 +524,66 @@ TEST_F(WorkloadsTest, DeploymentRolloutHistoryUndoPauseResumeRestart) {
   EXPECT_TRUE(d["spec"]["template"]["metadata"]["annotations"].contains("kubectl.kubernetes.io/restartedAt"));
 }
 
+// A Deployment applied from YAML has no `creationTimestamp: null` in its template, but the
+// template kubectl copies back on `rollout undo` has: undo must still reuse revision 1's
+// ReplicaSet (as revision 3), not create a third one.
+TEST_F(WorkloadsTest, DeploymentUndoOfAppliedYamlReusesReplicaSet) {
+  ok({"apply", "-f", "-"}, R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: applied}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: applied}}
+  template:
+    metadata: {labels: {app: applied}}
+    spec: {containers: [{name: c, image: nginx:1}]}
+)");
+  auto waitRev = [&](const std::string& value) {
+    auto r = server_->kubectl({"-n", ns_, "wait", "deploy/applied",
+                               "--for=jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}=" + value,
+                               "--timeout=30s"});
+    ASSERT_EQ(r.exit_code, 0) << value << ": " << r.err;
+  };
+  waitRev("1");
+  ok({"set", "image", "deploy/applied", "c=nginx:2"});
+  waitRev("2");
+  ok({"rollout", "undo", "deploy/applied"});
+  waitRev("3");
+  std::string history = ok({"rollout", "history", "deploy/applied"});
+  EXPECT_EQ(history.find("\n1 "), std::string::npos) << history;
+  EXPECT_NE(history.find("\n3 "), std::string::npos) << history;
+  std::vector<json> rss = list({"rs", "-l", "app=applied"});
+  EXPECT_EQ(rss.size(), 2u);
+  for (const auto& rs : rss)
+    if (rs["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1")
+      EXPECT_EQ(rs["metadata"]["annotations"].value("deployment.kubernetes.io/revision-history", ""), "1");
+
+  // The rollouts are shown as events, as upstream's deployment and replicaset controllers do.
+  auto hasEvent = [](const std::string& reason, const std::string& prefix) {
+    return [=](const json& items) {
+      for (const auto& e : items)
+        if (e.value("reason", "") == reason && e.value("message", "").rfind(prefix, 0) == 0) return true;
+      return false;
+    };
+  };
+  json events;
+  EXPECT_TRUE(await({"events", "--field-selector=involvedObject.kind=Deployment"},
+                    hasEvent("ScalingReplicaSet", "Scaled up replica set applied-"), &events))
+      << events.dump();
+  ok({"scale", "deploy/applied", "--replicas=0"});
+  EXPECT_TRUE(await({"events", "--field-selector=involvedObject.kind=Deployment"},
+                    hasEvent("ScalingReplicaSet", "Scaled down replica set applied-"), &events))
+      << events.dump();
+  EXPECT_TRUE(await({"events", "--field-selector=involvedObject.kind=ReplicaSet"},
+                    hasEvent("SuccessfulCreate", "Created pod: applied-"), &events))
+      << events.dump();
+  EXPECT_TRUE(await({"events", "--field-selector=involvedObject.kind=ReplicaSet"},
+                    hasEvent("SuccessfulDelete", "Deleted pod: applied-"), &events))
+      << events.dump();
+  std::string described = ok({"describe", "deploy", "applied"});
+  EXPECT_NE(described.find("ScalingReplicaSet"), std::string::npos) << described;
+}
+
 TEST_F(WorkloadsTest, DeploymentSelectorNotMatchingTemplateIsInvalid) {
   auto r = server_->kubectl({"-n", ns_, "apply", "-f", "-"}, R"(apiVersion: apps/v1
 kind: Deployment
