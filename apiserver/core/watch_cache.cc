@@ -306,25 +306,41 @@ std::chrono::milliseconds WatchCache::fanOutInterval(size_t watchers_delivered,
   return min + (max - min) * static_cast<int64_t>(n) / static_cast<int64_t>(kWatchersForMaxInterval);
 }
 
+bool WatchCache::deliverNow(size_t queued, const LastFanOut& last) {
+  if (last.elapsed >= last.interval) return true;
+  return queued <= kSmallBatch && last.events <= kSmallBatch && last.watchers < kWatchersForPacing;
+}
+
 void WatchCache::dispatchLoop() {
+  LastFanOut last_fan;
+  last_fan.interval = fan_out_interval_;
+  last_fan.elapsed = fan_out_interval_;
   auto last = std::chrono::steady_clock::now() - fan_out_interval_;
-  auto interval = fan_out_interval_;
   std::unique_lock<std::mutex> lock(fan_mu_);
   while (true) {
     fan_cv_.wait(lock, [&] { return fan_stop_ || !fan_queue_.empty(); });
     if (fan_stop_) return;
-    // At most one delivery per interval: what arrives meanwhile joins this batch.
-    auto due = last + interval;
-    if (fan_cv_.wait_until(lock, due, [&] { return fan_stop_; })) return;
+    last_fan.elapsed = std::chrono::steady_clock::now() - last;
+    if (!deliverNow(fan_queue_.size(), last_fan)) {
+      // A burst: what arrives until the end of the interval joins this batch.
+      if (fan_cv_.wait_until(lock, last + last_fan.interval, [&] { return fan_stop_; })) return;
+    }
     std::vector<std::pair<ResourceCache*, CacheEvent>> batch;
     batch.swap(fan_queue_);
     last = std::chrono::steady_clock::now();
+    auto waited = last - fan_queued_since_;
     lock.unlock();
     std::map<ResourceCache*, std::vector<CacheEvent>> by_resource;
     for (auto& [rc, ev] : batch) by_resource[rc].push_back(std::move(ev));
     size_t delivered = 0;
     for (auto& [rc, evs] : by_resource) delivered += rc->fanOut(evs);
-    interval = fanOutInterval(delivered, fan_out_interval_, max_fan_out_interval_);
+    last_fan.events = batch.size();
+    last_fan.watchers = delivered;
+    last_fan.interval = fanOutInterval(delivered, fan_out_interval_, max_fan_out_interval_);
+    BLOG(5, "watch fan-out").kv("events", batch.size()).kv("watchers", delivered)
+        .kv("queuedUs", std::chrono::duration_cast<std::chrono::microseconds>(waited).count())
+        .kv("fanOutUs", std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - last).count());
     lock.lock();
   }
 }
@@ -362,6 +378,7 @@ void WatchCache::onStoreEvents(const std::vector<storage::Event>& events, const 
   for (auto& [prefix, rc] : resources_) rc->setRevision(last);
   {
     std::lock_guard<std::mutex> lock(fan_mu_);
+    if (fan_queue_.empty()) fan_queued_since_ = std::chrono::steady_clock::now();
     for (auto& [rc, evs] : by_resource)
       for (auto& ev : evs) fan_queue_.emplace_back(rc, std::move(ev));
   }

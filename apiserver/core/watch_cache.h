@@ -151,17 +151,32 @@ class ResourceCache {
   uint64_t next_watcher_ = 1;
 };
 
-// Fan-out pacing: events are delivered at most once per interval, so a burst reaches each
-// watcher as one write. A write to a watcher's socket costs mostly per write (system call,
-// loopback TCP, TLS record), not per byte, so the interval grows with the number of watchers
-// the last batch went to, from `fan_out_interval` (few watchers) to `max_fan_out_interval`
-// (kWatchersForMaxInterval or more): many watchers get fewer, larger writes.
+// Fan-out pacing: under a burst, events are delivered at most once per interval, so the burst
+// reaches each watcher as one write. A write to a watcher's socket costs mostly per write
+// (system call, loopback TCP, TLS record), not per byte, so the interval grows with the number
+// of watchers the last batch went to, from `fan_out_interval` (few watchers) to
+// `max_fan_out_interval` (kWatchersForMaxInterval or more): many watchers get fewer, larger
+// writes. A quiet stream is not paced (deliverNow): an event is fanned out at once when the
+// stream has been idle for the interval, or when it is part of a small batch that follows a
+// small, cheap fan-out (few events to fewer than kWatchersForPacing watchers); an endpoint
+// change then reaches the node proxies without waiting for the interval.
 class WatchCache {
  public:
   static constexpr size_t kWatchersForMaxInterval = 1000;
+  static constexpr size_t kSmallBatch = 8;            // events
+  static constexpr size_t kWatchersForPacing = 100;   // watchers reached by the last fan-out
   // The wait before the next fan-out after one that reached `watchers_delivered` watchers.
   static std::chrono::milliseconds fanOutInterval(size_t watchers_delivered, std::chrono::milliseconds min,
                                                   std::chrono::milliseconds max);
+  // The last fan-out, as the pacing decision reads it.
+  struct LastFanOut {
+    size_t events = 0;
+    size_t watchers = 0;
+    std::chrono::steady_clock::duration elapsed{};  // since it started
+    std::chrono::milliseconds interval{0};          // fanOutInterval after it
+  };
+  // Whether `queued` pending events go out now rather than at the end of the interval.
+  static bool deliverNow(size_t queued, const LastFanOut& last);
 
   explicit WatchCache(storage::Store* store, size_t history_limit = 20000,
                       std::chrono::milliseconds fan_out_interval = std::chrono::milliseconds(10),
@@ -200,6 +215,7 @@ class WatchCache {
   std::mutex fan_mu_;
   std::condition_variable fan_cv_;
   std::vector<std::pair<ResourceCache*, CacheEvent>> fan_queue_;
+  std::chrono::steady_clock::time_point fan_queued_since_;  // oldest event in fan_queue_
   bool fan_stop_ = false;
   std::thread dispatcher_;
   std::map<std::string, std::unique_ptr<ResourceCache>> resources_;

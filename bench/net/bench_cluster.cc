@@ -34,6 +34,9 @@ BenchCluster::BenchCluster(std::string berth_bin, std::string registry_script, i
 
 std::string BenchCluster::kubeconfig() const { return dir_ + "/state/" + name_ + "/kubeconfig"; }
 std::string BenchCluster::networkStatePath() const { return dir_ + "/state/" + name_ + "/cloud/network.json"; }
+std::string BenchCluster::agentLogPath(const std::string& node) const {
+  return dir_ + "/state/" + name_ + "/cloud/instances/" + node + "/agent.log";
+}
 
 Status BenchCluster::startRegistry() {
   auto r = runCommand({registry_script_, "start", dir_ + "/registry"}, "", std::chrono::seconds(180));

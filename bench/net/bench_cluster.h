@@ -34,6 +34,8 @@ class BenchCluster {
   std::string image() const { return "localhost:" + registry_port_ + "/berth/busybox:1"; }
   // The cloud's network state (network.json), for the host leg prefix and public block.
   std::string networkStatePath() const;
+  // A node's agent log (node name = instance id).
+  std::string agentLogPath(const std::string& node) const;
 
   CommandResult kubectl(const std::vector<std::string>& args, const std::string& input = "",
                         std::chrono::seconds timeout = std::chrono::seconds(120)) const;

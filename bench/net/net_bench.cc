@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/common/bench_util.h"
+#include "bench/net/agent_trace.h"
 #include "bench/net/bench_cluster.h"
 #include "bench/net/load_client.h"
 #include "bench/net/readiness_watch.h"
@@ -261,8 +262,21 @@ void printLatency(const char* what, std::vector<double> v, const char* target) {
 struct FlipSample {
   bool ok = false;
   double slice_to_rules = 0, pod_to_rules = 0, slice_to_first_node = 0, ready_slice_to_rules = 0;
+  double pod_to_slice = 0;
+  // Wall-clock (unix µs), for matching the agents' logged syncs: the flip's start, the bench
+  // seeing the slice not ready, and each monitor's commit without the pod (monitor order).
+  int64_t start_us = 0, slice_us = 0;
+  std::vector<int64_t> commit_us;
   std::string error;
 };
+
+// Unix µs of a steady-clock time point (both clocks read now).
+int64_t wallMicros(Clock::time_point t) {
+  auto wall = std::chrono::system_clock::now();
+  auto steady = Clock::now();
+  auto at = wall - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady - t);
+  return std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+}
 
 FlipSample flipOnce(const BenchCluster& c, const Pod& pod, ReadinessWatch& watch,
                     std::vector<std::unique_ptr<RuleMonitor>>& monitors) {
@@ -278,6 +292,7 @@ FlipSample flipOnce(const BenchCluster& c, const Pod& pod, ReadinessWatch& watch
   auto slice = watch.waitFor(View::kSlice, pod.ip, false, t0, kTimeout);
   auto pod_unready = watch.waitFor(View::kPod, pod.ip, false, t0, kTimeout);
   std::optional<Clock::time_point> last, first;
+  s.start_us = wallMicros(t0);
   for (auto& m : monitors) {
     auto at = m->waitFor(pod.ip, false, t0, kTimeout);
     if (!at) {
@@ -286,6 +301,7 @@ FlipSample flipOnce(const BenchCluster& c, const Pod& pod, ReadinessWatch& watch
     }
     last = std::max(last.value_or(*at), *at);
     first = std::min(first.value_or(*at), *at);
+    s.commit_us.push_back(wallMicros(*at));
   }
   if (!slice || !pod_unready) {
     s.error = "the watches did not see " + pod.ip + " turn unready";
@@ -294,6 +310,8 @@ FlipSample flipOnce(const BenchCluster& c, const Pod& pod, ReadinessWatch& watch
   s.slice_to_rules = std::chrono::duration<double, std::milli>(*last - *slice).count();
   s.slice_to_first_node = std::chrono::duration<double, std::milli>(*first - *slice).count();
   s.pod_to_rules = std::chrono::duration<double, std::milli>(*last - *pod_unready).count();
+  s.pod_to_slice = std::chrono::duration<double, std::milli>(*slice - *pod_unready).count();
+  s.slice_us = wallMicros(*slice);
   auto t1 = Clock::now();
   r = c.kubectl({"-n", kNs, "exec", pod.name, "--", "touch", "/tmp/ready"});
   if (r.exit_code != 0) {
@@ -315,6 +333,51 @@ FlipSample flipOnce(const BenchCluster& c, const Pod& pod, ReadinessWatch& watch
   return s;
 }
 
+// Splits "slice not ready -> out of a node's rules" by the agents' own log of each sync, for
+// every node and for the slowest node of each flip.
+void printStages(const BenchCluster& c, const std::vector<Pod>& pods, const std::vector<FlipSample>& flips) {
+  struct Stages {
+    std::vector<double> deliver, wait, render, nft, monitor;
+  } all, slowest;
+  std::vector<std::vector<ProxySyncTrace>> syncs;
+  for (const auto& p : pods) syncs.push_back(readProxySyncs(c.agentLogPath(p.node)));
+  int unmatched = 0;
+  for (const auto& f : flips) {
+    std::optional<size_t> slow;
+    std::vector<std::optional<ProxySyncTrace>> matched;
+    for (size_t n = 0; n < f.commit_us.size() && n < syncs.size(); ++n) {
+      matched.push_back(syncBefore(syncs[n], f.start_us, f.commit_us[n]));
+      if (!matched.back()) {
+        ++unmatched;
+        continue;
+      }
+      if (!slow || f.commit_us[n] > f.commit_us[*slow]) slow = n;
+    }
+    for (size_t n = 0; n < matched.size(); ++n) {
+      if (!matched[n]) continue;
+      const ProxySyncTrace& t = *matched[n];
+      for (Stages* st : {&all, slow == n ? &slowest : nullptr}) {
+        if (!st) continue;
+        st->deliver.push_back((t.event_us - f.slice_us) / 1000.0);
+        st->wait.push_back((t.applied_us - t.event_us) / 1000.0 - t.render_ms - t.nft_ms);
+        st->render.push_back(t.render_ms);
+        st->nft.push_back(t.nft_ms);
+        st->monitor.push_back((f.commit_us[n] - t.applied_us) / 1000.0);
+      }
+    }
+  }
+  std::printf("\nwhere the time goes (agents' logged syncs; %d node commits without a matching sync):\n",
+              unmatched);
+  for (auto [label, st] : {std::pair<const char*, Stages*>{"every node", &all}, {"slowest node", &slowest}}) {
+    std::printf(" %s:\n", label);
+    printLatency("  bench's slice watch -> agent informer event", st->deliver, " (negative: agent first)");
+    printLatency("  informer event -> sync thread starts", st->wait, "");
+    printLatency("  render (model + script)", st->render, "");
+    printLatency("  nft transaction", st->nft, "");
+    printLatency("  applied -> bench's nft monitor line", st->monitor, "");
+  }
+}
+
 void runFlips(const BenchCluster& c, const std::vector<Pod>& pods, const Options& o) {
   auto client = berth::client::RestClient::fromKubeconfig(c.kubeconfig());
   if (!client.isOk()) {
@@ -332,7 +395,8 @@ void runFlips(const BenchCluster& c, const std::vector<Pod>& pods, const Options
     }
   }
   std::printf("\nreadiness flips: %d (exec probe every 1 s on /tmp/ready; kubectl exec rm / touch)\n", o.flips);
-  std::vector<double> slice_rules, pod_rules, first_node, ready_rules;
+  std::vector<double> slice_rules, pod_rules, first_node, ready_rules, pod_slice;
+  std::vector<FlipSample> measured;
   int failed = 0;
   for (int i = 0; i < o.flips; ++i) {
     FlipSample s = flipOnce(c, pods[i % pods.size()], watch, monitors);
@@ -345,6 +409,8 @@ void runFlips(const BenchCluster& c, const std::vector<Pod>& pods, const Options
     pod_rules.push_back(s.pod_to_rules);
     first_node.push_back(s.slice_to_first_node);
     ready_rules.push_back(s.ready_slice_to_rules);
+    pod_slice.push_back(s.pod_to_slice);
+    measured.push_back(s);
     if ((i + 1) % 10 == 0) {
       std::printf("  %d flips done\n", i + 1);
       std::fflush(stdout);
@@ -358,8 +424,10 @@ void runFlips(const BenchCluster& c, const std::vector<Pod>& pods, const Options
   printLatency("  slice not ready -> out of the first node's rules", first_node, "");
   printLatency("  pod Ready=False -> out of every node's rules", pod_rules, "");
   printLatency("  slice ready again -> back in every node's rules", ready_rules, "");
+  printLatency("  pod Ready=False -> slice not ready (API watches)", pod_slice, "");
   std::printf("  (times are when the bench's own API watches and each node's `nft monitor` reported the\n"
               "   change; they include the agent's watch delivery, rendering and the nft commit)\n");
+  printStages(c, pods, measured);
 }
 
 void printMachine() {

@@ -67,7 +67,10 @@ void ServiceProxy::markDirty() {
   {
     std::lock_guard<std::mutex> l(mu_);
     dirty_ = true;
-    if (!since_) since_ = std::chrono::steady_clock::now();
+    if (!since_) {
+      since_ = std::chrono::steady_clock::now();
+      since_wall_ = std::chrono::system_clock::now();
+    }
   }
   cv_.notify_all();
 }
@@ -97,13 +100,28 @@ void ServiceProxy::syncLoop() {
   }
 }
 
+namespace {
+
+int64_t unixMicros(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+std::chrono::microseconds micros(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+
+}  // namespace
+
 bool ServiceProxy::syncOnce() {
   std::chrono::steady_clock::time_point since;
+  std::chrono::system_clock::time_point since_wall;
   {
     std::lock_guard<std::mutex> l(mu_);
     since = since_.value_or(std::chrono::steady_clock::now());
+    since_wall = since_ ? since_wall_ : std::chrono::system_clock::now();
     since_.reset();
   }
+  auto t_render = std::chrono::steady_clock::now();
   std::vector<nlohmann::json> services, slices;
   for (const auto& s : services_->list()) services.push_back(*s);
   for (const auto& s : slices_->list()) slices.push_back(*s);
@@ -117,21 +135,27 @@ bool ServiceProxy::syncOnce() {
     BLOG_WARN("service proxy: applying rules failed").kv("table", table_).kv("err", st.toString());
     std::lock_guard<std::mutex> l(mu_);
     dirty_ = true;
-    if (!since_ || since < *since_) since_ = since;
+    if (!since_ || since < *since_) {
+      since_ = since;
+      since_wall_ = since_wall;
+    }
     return false;
   }
   ProxySync sync;
   sync.applied_at = now;
-  sync.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - since);
-  sync.apply = std::chrono::duration_cast<std::chrono::microseconds>(now - t0);
+  sync.latency = micros(now - since);
+  sync.render = micros(t0 - t_render);
+  sync.apply = micros(now - t0);
   sync.service_ports = model.size();
   {
     std::lock_guard<std::mutex> l(mu_);
     last_ = std::move(script);
   }
-  BLOG(4, "service proxy rules applied").kv("table", table_).kv("ports", sync.service_ports)
-      .kv("latencyMs", sync.latency.count() / 1000.0).kv("nftMs", sync.apply.count() / 1000.0)
-      .kv("via", opts_.nft->mode());
+  BLOG(2, "service proxy rules applied").kv("table", table_).kv("ports", sync.service_ports)
+      .kv("latencyMs", sync.latency.count() / 1000.0).kv("renderMs", sync.render.count() / 1000.0)
+      .kv("nftMs", sync.apply.count() / 1000.0).kv("via", opts_.nft->mode())
+      .kv("eventUnixUs", unixMicros(since_wall))
+      .kv("appliedUnixUs", unixMicros(since_wall + (now - since)));
   if (opts_.on_sync) opts_.on_sync(sync);
   return true;
 }

@@ -9,7 +9,9 @@
 // table to DNAT a connection wins. stop() removes the table.
 //
 // Latency: each sync reports how long the oldest change it carries waited (informer event ->
-// rules applied) through Options::on_sync and the log at -v=4.
+// rules applied), split into render and nft time, through Options::on_sync and a log line at
+// -v=2 ("service proxy rules applied", with the wall-clock times eventUnixUs and appliedUnixUs
+// that bench/net/net_bench reads from the agents' logs).
 // Thread-safety: start/stop from one thread; lastRuleset() from any.
 #pragma once
 
@@ -31,6 +33,7 @@ namespace berth::kubelet::net {
 struct ProxySync {
   std::chrono::steady_clock::time_point applied_at;
   std::chrono::microseconds latency{0};  // oldest change carried -> applied
+  std::chrono::microseconds render{0};   // model + script
   std::chrono::microseconds apply{0};    // time in nft
   size_t service_ports = 0;
 };
@@ -77,6 +80,7 @@ class ServiceProxy {
   bool dirty_ = false;                                          // guarded by mu_
   bool stopping_ = false;                                       // guarded by mu_
   std::optional<std::chrono::steady_clock::time_point> since_;  // guarded by mu_
+  std::chrono::system_clock::time_point since_wall_;            // guarded by mu_, with since_
   std::string last_;                                            // guarded by mu_
   std::thread thread_;
 };

@@ -207,6 +207,28 @@ TEST(FanOutInterval, GrowsWithTheWatchersReachedUpToTheMaximum) {
   EXPECT_EQ(WatchCache::fanOutInterval(50000, milliseconds(10), milliseconds(5)), milliseconds(10));
 }
 
+TEST(DeliverNow, PacesOnlyBurstsAndWideFanOuts) {
+  using std::chrono::milliseconds;
+  WatchCache::LastFanOut last;
+  last.interval = milliseconds(10);
+  last.elapsed = milliseconds(2);
+  // A quiet stream: one event after a one-event fan-out to a few watchers goes out at once.
+  last.events = 1;
+  last.watchers = 6;
+  EXPECT_TRUE(WatchCache::deliverNow(1, last));
+  // A burst is paced: many queued events, or a large previous batch.
+  EXPECT_FALSE(WatchCache::deliverNow(WatchCache::kSmallBatch + 1, last));
+  last.events = WatchCache::kSmallBatch + 1;
+  EXPECT_FALSE(WatchCache::deliverNow(1, last));
+  // Many watchers (each write costs per watcher) keep the pacing even for one event.
+  last.events = 1;
+  last.watchers = WatchCache::kWatchersForPacing;
+  EXPECT_FALSE(WatchCache::deliverNow(1, last));
+  // Once the interval has passed, anything goes out at once.
+  last.elapsed = milliseconds(10);
+  EXPECT_TRUE(WatchCache::deliverNow(1000, last));
+}
+
 TEST(WithResourceVersion, SplicesIntoTheTopLevelMetadataOnly) {
   // Keys and strings before metadata that look like it must not be taken for it.
   std::string stored =
