@@ -19,7 +19,9 @@ void RuleMonitor::onLine(const std::string& line, Clock::time_point at) {
     return;
   }
   if (line.find(" ip berth-proxy-") == std::string::npos) return;
-  if (line.rfind("add table ", 0) == 0 || line.rfind("delete table ", 0) == 0) table_written_ = true;
+  // A whole-table replace (add/delete table) or an update (rules flushed and all added again):
+  // either way the commit adds every DNAT rule the table then has.
+  if (line.rfind("add ", 0) == 0 || line.rfind("delete ", 0) == 0) table_written_ = true;
   size_t d = line.find("dnat to ");
   if (line.rfind("add rule ", 0) == 0 && d != std::string::npos) {
     std::string target = line.substr(d + 8);

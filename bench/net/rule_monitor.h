@@ -1,6 +1,6 @@
 // RuleMonitor: follows one node's Service proxy table through `nft monitor` run in the node's
-// network namespace. The agent rewrites its whole table ("berth-proxy-<node>") in one
-// transaction; the monitor collects the DNAT targets of the rules a transaction adds and, at the
+// network namespace. The agent rewrites all of its table's rules ("berth-proxy-<node>") in one
+// transaction (a whole-table replace, or a flush and re-add that keeps the table); the monitor collects the DNAT targets of the rules a transaction adds and, at the
 // transaction's end ("# new generation ..."), records the set of endpoint IPs the table now
 // sends traffic to, with the time the line was read. No polling: the kernel reports each commit.
 // Thread-safety: the reader thread records; waitFor/state from any thread.

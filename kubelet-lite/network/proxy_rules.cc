@@ -159,7 +159,12 @@ std::vector<ProxyServicePort> buildProxyModel(const std::vector<json>& services,
   return out;
 }
 
-std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
+namespace {
+
+constexpr const char* kMaps[] = {"cluster-ips", "node-ports", "lb-ips", "no-endpoints", "no-endpoint-node-ports"};
+
+// The table block: every map, set and chain with its content (add semantics in nft).
+std::string renderTableBody(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
   std::vector<std::string> cluster, node, lb, no_ep, no_ep_node;
   std::vector<const ProxyServicePort*> live;
   for (const auto& p : ports) {
@@ -181,7 +186,7 @@ std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const Rend
   }
   const std::string& t = opts.table;
   std::ostringstream o;
-  o << "table ip " << t << " {}\ndelete table ip " << t << "\ntable ip " << t << " {\n";
+  o << "table ip " << t << " {\n";
   o << "  map cluster-ips {\n    type ipv4_addr . inet_proto . inet_service : verdict\n";
   renderElements(o, cluster);
   o << "  }\n  map node-ports {\n    type inet_proto . inet_service : verdict\n";
@@ -221,6 +226,42 @@ std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const Rend
   for (const ProxyServicePort* p : live) renderServiceChains(o, *p);
   o << "}\n";
   return o.str();
+}
+
+}  // namespace
+
+std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
+  const std::string& t = opts.table;
+  return "table ip " + t + " {}\ndelete table ip " + t + "\n" + renderTableBody(ports, opts);
+}
+
+std::string renderRulesetUpdate(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts,
+                                const std::string& previous) {
+  const std::string& t = opts.table;
+  std::string body = renderTableBody(ports, opts);
+  std::string out = "flush table ip " + t + "\n";
+  for (const char* m : kMaps) out += "flush map ip " + t + " " + m + "\n";
+  // Rules and map elements are gone by now, so nothing refers to the objects left over.
+  std::set<std::string> keep = declaredObjects(body);
+  for (const auto& obj : declaredObjects(previous))
+    if (!keep.count(obj)) out += "delete " + obj.substr(0, obj.find(' ')) + " ip " + t + obj.substr(obj.find(' ')) + "\n";
+  return out + body;
+}
+
+std::set<std::string> declaredObjects(const std::string& script) {
+  std::set<std::string> out;
+  std::istringstream in(script);
+  std::string line;
+  while (std::getline(in, line)) {
+    for (const char* kind : {"chain", "set", "map"}) {
+      std::string prefix = std::string("  ") + kind + " ";
+      if (line.rfind(prefix, 0) != 0) continue;
+      std::string name = line.substr(prefix.size());
+      name = name.substr(0, name.find(' '));
+      if (!name.empty()) out.insert(std::string(kind) + " " + name);
+    }
+  }
+  return out;
 }
 
 std::string proxyTableName(const std::string& node) {

@@ -64,6 +64,17 @@ struct RenderOptions {
 // The transaction: create-if-missing, delete, then the full table.
 std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts);
 
+// The transaction from a table that `previous` (a script of either function) made: flush every
+// rule and map element, delete the chains and sets that are gone, then add the full content.
+// The table and its base chains stay, so no netfilter hook is unregistered and registered again
+// (a kernel synchronisation that made a whole-table replace cost tens of milliseconds); the
+// ClientIP affinity sets of endpoints that remain keep their entries.
+std::string renderRulesetUpdate(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts,
+                                const std::string& previous);
+
+// The chains, sets and maps a script declares inside its table block, as "chain NAME" etc.
+std::set<std::string> declaredObjects(const std::string& script);
+
 // "berth-proxy-" + the node name made safe for nft (lower-case letters, digits, '-', '.').
 std::string proxyTableName(const std::string& node);
 

@@ -127,9 +127,17 @@ bool ServiceProxy::syncOnce() {
   for (const auto& s : slices_->list()) slices.push_back(*s);
   auto model = buildProxyModel(services, slices);
   RenderOptions ro{table_, opts_.pod_bridge, opts_.skip_ips};
-  std::string script = renderRuleset(model, ro);
+  std::string previous = lastRuleset();
+  // An update keeps the table and its hooks; the first sync (or one after an update the kernel
+  // refused, e.g. the table was changed behind our back) replaces the table whole.
+  std::string script = previous.empty() ? renderRuleset(model, ro) : renderRulesetUpdate(model, ro, previous);
   auto t0 = std::chrono::steady_clock::now();
   Status st = opts_.nft->apply(script);
+  if (!st.isOk() && !previous.empty()) {
+    BLOG(2, "service proxy: update refused, replacing the table").kv("table", table_).kv("err", st.toString());
+    script = renderRuleset(model, ro);
+    st = opts_.nft->apply(script);
+  }
   auto now = std::chrono::steady_clock::now();
   if (!st.isOk()) {
     BLOG_WARN("service proxy: applying rules failed").kv("table", table_).kv("err", st.toString());

@@ -115,6 +115,56 @@ TEST(ProxyRender, AcceptedByNft) {
   EXPECT_EQ(r->exit_code, 0) << r->out;
 }
 
+// sample() after web:dns lost its only endpoint and web:http its endpoint 10.244.3.8.
+std::vector<ProxyServicePort> sampleLater() {
+  auto m = sample();
+  m[1].endpoints.clear();
+  m[2].endpoints.pop_back();
+  return m;
+}
+
+TEST(ProxyRender, AnUpdateKeepsTheTableAndDeletesWhatIsGone) {
+  RenderOptions ro{"berth-proxy-n1", "", {}};
+  std::string full = renderRuleset(sample(), ro);
+  std::string update = renderRulesetUpdate(sampleLater(), ro, full);
+  EXPECT_EQ(update.rfind("flush table ip berth-proxy-n1\n", 0), 0u) << update;
+  EXPECT_EQ(update.find("delete table"), std::string::npos) << update;
+  EXPECT_NE(update.find("flush map ip berth-proxy-n1 cluster-ips\n"), std::string::npos);
+  // What left: the dns port's chains and set, the endpoint's chain and set (ClientIP affinity).
+  auto before = declaredObjects(full), after = declaredObjects(update);
+  size_t deleted = 0;
+  for (const auto& obj : before) {
+    std::string del = "delete " + obj.substr(0, obj.find(' ')) + " ip berth-proxy-n1" + obj.substr(obj.find(' ')) + "\n";
+    EXPECT_EQ(update.find(del) != std::string::npos, after.count(obj) == 0) << obj << "\n" << update;
+    deleted += after.count(obj) == 0;
+  }
+  EXPECT_EQ(deleted, 5u) << update;  // svc_, ep_ and aff_ of dns; ep_ and aff_ of 10.244.3.8
+  EXPECT_EQ(update.find("10.244.3.8"), std::string::npos);
+  EXPECT_NE(update.find("dnat to 10.244.2.7:8080"), std::string::npos);
+}
+
+TEST(ProxyRender, AnUpdateAppliesOverTheFullTable) {
+  if (::geteuid() != 0) GTEST_SKIP() << "nft needs root";
+  RenderOptions ro{"berth-proxy-unit-upd-" + std::to_string(::getpid()), "", {}};
+  auto nft = [](const std::string& script) {
+    auto r = runCommand({"nft", "-f", "-"}, std::chrono::seconds(30), script);
+    return r.isOk() && r->exit_code == 0 ? std::string() : (r.isOk() ? r->out : r.status().toString());
+  };
+  std::string full = renderRuleset(sample(), ro);
+  ASSERT_EQ(nft(full), "") << full;
+  std::string update = renderRulesetUpdate(sampleLater(), ro, full);
+  EXPECT_EQ(nft(update), "") << update;
+  auto listed = runCommand({"nft", "list", "table", "ip", ro.table});
+  ASSERT_TRUE(listed.isOk());
+  EXPECT_EQ(listed->out.find("10.244.3.8"), std::string::npos) << listed->out;
+  EXPECT_NE(listed->out.find("dnat to 10.244.2.7:8080"), std::string::npos) << listed->out;
+  // And back again: the update in the other direction recreates what it deleted.
+  EXPECT_EQ(nft(renderRulesetUpdate(sample(), ro, update)), "");
+  listed = runCommand({"nft", "list", "table", "ip", ro.table});
+  EXPECT_NE(listed->out.find("dnat to 10.244.3.8:8080"), std::string::npos) << listed->out;
+  (void)runCommand({"nft", "delete", "table", "ip", ro.table});
+}
+
 // A type LoadBalancer Service: its nodePort as NodePort's, and its status.loadBalancer.ingress
 // IPs (ipMode VIP) handled in-cluster like kube-proxy does; ipMode Proxy is left to the balancer.
 std::vector<ProxyServicePort> lbSample(bool with_endpoints) {
