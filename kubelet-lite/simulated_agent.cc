@@ -295,7 +295,8 @@ Status SimulatedAgent::endIfDue(const std::string& key, const json& pod) {
     if (auto it = restarts_.find(uid); it != restarts_.end()) r = it->second;
     else if (!parseRfc3339(str(at(at(pod, "status"), "startTime")), &r.run_started)) r.run_started = now;
   }
-  auto due = [&] { return r.waiting ? r.backoff_until : r.run_started + e.after; };
+  auto run_for = e.final() ? e.after : std::max<std::chrono::milliseconds>(e.after, std::chrono::seconds(1));
+  auto due = [&] { return r.waiting ? r.backoff_until : r.run_started + run_for; };
   auto wait = [&] {
     queue_.addAfter(key, std::chrono::duration_cast<std::chrono::milliseconds>(due() - now) +
                              std::chrono::milliseconds(1));
@@ -308,19 +309,22 @@ Status SimulatedAgent::endIfDue(const std::string& key, const json& pod) {
   if (e.final()) {
     status = simulatedFinishedStatus(pod, e.exit_code, now);
   } else {
-    if (r.waiting) {  // the back-off is over: the containers run again
-      r.waiting = false;
-      r.run_started = now;
-    } else {  // the containers exited: back off before the restart (10 s doubling to 5 min)
-      r.waiting = true;
+    if (!r.waiting) {  // the containers exited just now
       r.exited = now;
-      r.backoff_until = now + std::min<std::chrono::seconds>(std::chrono::seconds(10 << std::min(r.count, 5)),
-                                                             std::chrono::minutes(5));
+      r.last_run_started = r.run_started;
+    }
+    // As upstream's kubelet: the first restart is immediate, later ones back off from 10 s.
+    TimePoint until;
+    r.waiting = backoff_.inBackoff(uid, r.exited, now, &until);
+    if (r.waiting) {
+      r.backoff_until = until;
+    } else {
+      backoff_.recordRestart(uid, r.last_run_started, r.exited, now);
+      r.run_started = now;
       r.count++;
     }
-    RestartedContainers rc{e.exit_code, r.count, r.waiting ? r.run_started : r.last_run_started, r.exited,
-                           r.waiting};
-    if (r.waiting) r.last_run_started = r.run_started;
+    RestartedContainers rc{e.exit_code, r.count, r.last_run_started, r.exited, r.waiting,
+                           backoff_.currentDelay(uid)};
     status = {{"containerStatuses", simulatedRestartedStatuses(pod, rc, now)}};
     std::lock_guard<std::mutex> l(mu_);
     restarts_[uid] = r;
@@ -354,6 +358,7 @@ std::string SimulatedAgent::podIp(SimNode* node, const json& pod) {
 }
 
 void SimulatedAgent::releaseIp(SimNode* node, const std::string& uid) {
+  backoff_.forgetPrefix(uid);
   std::lock_guard<std::mutex> l(mu_);
   restarts_.erase(uid);
   auto it = node->ip_by_uid.find(uid);

@@ -21,6 +21,7 @@
 #include "client/informer.h"
 #include "client/workqueue.h"
 #include "kubelet-lite/agent_options.h"
+#include "kubelet-lite/backoff.h"
 #include "kubelet-lite/heartbeat.h"
 #include "kubelet-lite/node_status.h"
 
@@ -75,11 +76,12 @@ class SimulatedAgent {
     int count = 0;
     bool waiting = false;        // in CrashLoopBackOff until backoff_until
     TimePoint run_started;       // when the containers last started running
-    TimePoint last_run_started;  // the run before (what lastState reports)
+    TimePoint last_run_started;  // when the run that last exited started (lastState)
     TimePoint exited;            // when the containers last exited
     TimePoint backoff_until;
   };
   std::unordered_map<std::string, Restarts> restarts_;  // by pod uid; guarded by mu_
+  CrashBackoff backoff_;                                // keyed by pod uid
 };
 
 }  // namespace berth::kubelet

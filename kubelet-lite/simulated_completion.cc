@@ -17,6 +17,8 @@ const json& field(const json& j, const char* key) {
   return it == j.end() ? kNull : *it;
 }
 
+std::string text(const json& j) { return j.is_string() ? j.get<std::string>() : ""; }
+
 bool ownedByJob(const json& pod) {
   const json& refs = field(field(pod, "metadata"), "ownerReferences");
   if (!refs.is_array()) return false;
@@ -32,8 +34,7 @@ json containerStatuses(const json& pod, const char* list, const json& state, boo
   json out = json::array();
   const json& cs = field(field(pod, "spec"), list);
   if (!cs.is_array()) return out;
-  std::string uid = field(field(pod, "metadata"), "uid").is_string()
-                        ? field(field(pod, "metadata"), "uid").get<std::string>() : "";
+  std::string uid = text(field(field(pod, "metadata"), "uid"));
   for (const json& c : cs) {
     std::string name = c.value("name", "");
     out.push_back({{"name", name},
@@ -107,10 +108,18 @@ json simulatedFinishedStatus(const json& pod, int exit_code, TimePoint now) {
 
 json simulatedRestartedStatuses(const json& pod, const RestartedContainers& c, TimePoint now) {
   json last = {{"terminated", terminated(c.exit_code, formatRfc3339(c.last_started), c.exited)}};
-  json state = c.waiting ? json{{"waiting", {{"reason", "CrashLoopBackOff"},
-                                             {"message", "back-off restarting failed container"}}}}
+  json state = c.waiting ? json{{"waiting", {{"reason", "CrashLoopBackOff"}}}}
                          : json{{"running", {{"startedAt", formatRfc3339(now)}}}};
-  return containerStatuses(pod, "containers", state, !c.waiting, c.restarts, last);
+  json statuses = containerStatuses(pod, "containers", state, !c.waiting, c.restarts, last);
+  if (!c.waiting) return statuses;
+  const json& md = field(pod, "metadata");
+  std::string pod_ref =
+      text(field(md, "name")) + "_" + text(field(md, "namespace")) + "(" + text(field(md, "uid")) + ")";
+  for (json& s : statuses)
+    s["state"]["waiting"]["message"] = "back-off " + humanDuration(c.backoff) +
+                                       " restarting failed container=" + text(s["name"]) +
+                                       " pod=" + pod_ref;
+  return statuses;
 }
 
 }  // namespace berth::kubelet

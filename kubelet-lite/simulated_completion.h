@@ -5,9 +5,10 @@
 //                                           without a Job owner; 0 when only the duration is given)
 //   berth.dev/simulated-duration: "30s"    how long the containers run first (Go duration)
 // A non-zero exit ends a restartPolicy Never pod as Failed; restartPolicy Always or OnFailure
-// restarts the containers (restartCount grows, lastState keeps the exit) and they run again
-// for the same duration (at least 1 s between restarts). exit 0 under Always restarts too, as
-// upstream's kubelet does; Always pods only complete when annotated.
+// restarts the containers (restartCount grows, lastState keeps the exit) with upstream's
+// kubelet back-off (CrashBackoff: the first restart at once, then 10 s doubling to 5 min, in
+// CrashLoopBackOff meanwhile), and each run lasts the same duration (at least 1 s). exit 0
+// under Always restarts too, as upstream's kubelet does; Always pods only complete when annotated.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -51,9 +52,11 @@ struct RestartedContainers {
   TimePoint last_started;  // the exited run's start
   TimePoint exited;
   bool waiting = false;
+  std::chrono::seconds backoff{0};  // the back-off being waited, for the waiting message
 };
 // The containerStatuses of such containers at `now`: lastState terminated with the exit,
-// restartCount, state waiting CrashLoopBackOff or running since `now`.
+// restartCount, state waiting CrashLoopBackOff ("back-off 10s restarting failed container=...")
+// or running since `now`.
 nlohmann::json simulatedRestartedStatuses(const nlohmann::json& pod, const RestartedContainers& c, TimePoint now);
 
 }  // namespace berth::kubelet

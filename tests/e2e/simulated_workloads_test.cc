@@ -109,24 +109,33 @@ TEST_F(SimulatedWorkloadsTest, FailingPodsStopAJobAtItsBackoffLimit) {
 TEST_F(SimulatedWorkloadsTest, CrashingPodBacksOffAndBadAnnotationsAreIgnored) {
   ok({"-n", ns_, "apply", "-f", "-"},
      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: crashy\n  annotations: {berth.dev/simulated-exit-code: '1',"
-     " berth.dev/simulated-duration: 1s}\nspec:\n  nodeName: swl-0\n  containers: [{name: c, image: busybox}]\n"
+     " berth.dev/simulated-duration: 3s}\nspec:\n  nodeName: swl-0\n  containers: [{name: c, image: busybox}]\n"
      "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: odd\n  annotations: {berth.dev/simulated-exit-code: x}\n"
      "spec:\n  nodeName: swl-1\n  restartPolicy: Never\n  containers: [{name: c, image: busybox}]\n");
   json last;
+  // As upstream's kubelet: the first restart is at once (never in CrashLoopBackOff before it)...
   ASSERT_TRUE(await("pods", {"pod", "crashy"}, [](const json& p) {
     const json& cs = p["status"]["containerStatuses"];
-    return cs.is_array() && !cs.empty() && cs[0].value("restartCount", 0) >= 1 &&
-           cs[0]["state"].contains("waiting");
+    return cs.is_array() && !cs.empty() && cs[0].value("restartCount", 0) >= 1;
+  }, &last)) << last.dump();
+  EXPECT_TRUE(last["status"]["containerStatuses"][0]["state"].contains("running")) << last.dump();
+  // ... and the second waits in CrashLoopBackOff, 10 s.
+  ASSERT_TRUE(await("pods", {"pod", "crashy"}, [](const json& p) {
+    const json& cs = p["status"]["containerStatuses"];
+    return cs.is_array() && !cs.empty() && cs[0]["state"].contains("waiting");
   }, &last)) << last.dump();
   const json& c = last["status"]["containerStatuses"][0];
   EXPECT_EQ(c["state"]["waiting"].value("reason", ""), "CrashLoopBackOff");
+  EXPECT_EQ(c["state"]["waiting"].value("message", "").rfind("back-off 10s restarting failed container=c pod=crashy_", 0), 0u)
+      << c.dump();
+  EXPECT_EQ(c.value("restartCount", 0), 1);
   EXPECT_EQ(c["lastState"]["terminated"].value("exitCode", -1), 1);
   EXPECT_FALSE(c.value("ready", true));
   EXPECT_NE(ok({"-n", ns_, "get", "pod", "crashy", "--no-headers"}).find("CrashLoopBackOff"), std::string::npos);
-  // After the 10 s back-off the container runs again, with the count kept.
+  // After the back-off the container runs again, with the count grown.
   ASSERT_TRUE(await("pods", {"pod", "crashy"}, [](const json& p) {
     const json& cs = p["status"]["containerStatuses"];
-    return cs.is_array() && !cs.empty() && cs[0]["state"].contains("running") && cs[0].value("restartCount", 0) >= 1;
+    return cs.is_array() && !cs.empty() && cs[0]["state"].contains("running") && cs[0].value("restartCount", 0) >= 2;
   }, &last, std::chrono::seconds(40))) << last.dump();
 
   ok({"-n", ns_, "wait", "--for=condition=Ready", "pod/odd", "--timeout=60s"});

@@ -69,9 +69,13 @@ TEST(SimulatedStatusTest, FinishedAndRestartedStatuses) {
     if (c["type"] == "Ready") EXPECT_EQ(c["reason"], "PodCompleted");
   EXPECT_EQ(simulatedFinishedStatus(pod(nullptr), 2, now)["phase"], "Failed");
 
-  RestartedContainers rc{1, 2, now - std::chrono::seconds(3), now - std::chrono::seconds(1), true};
-  json waiting = simulatedRestartedStatuses(pod(nullptr), rc, now)[0];
+  RestartedContainers rc{1, 2, now - std::chrono::seconds(3), now - std::chrono::seconds(1), true,
+                         std::chrono::seconds(20)};
+  json p = pod(nullptr);
+  p["metadata"]["namespace"] = "ns";
+  json waiting = simulatedRestartedStatuses(p, rc, now)[0];
   EXPECT_EQ(waiting["state"]["waiting"]["reason"], "CrashLoopBackOff");
+  EXPECT_EQ(waiting["state"]["waiting"]["message"], "back-off 20s restarting failed container=c pod=p_ns(u1)");
   EXPECT_EQ(waiting["restartCount"], 2);
   EXPECT_EQ(waiting["ready"], false);
   EXPECT_EQ(waiting["lastState"]["terminated"]["exitCode"], 1);
