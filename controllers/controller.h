@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,11 @@ class Controller {
     client::WorkQueue::Options queue;
   };
   Controller(Options opts, ReconcileFn reconcile);
+  // The runner of a controller named `name` whose config has `workers` and `queue`.
+  template <class Config>
+  static std::unique_ptr<Controller> forConfig(std::string name, const Config& config, ReconcileFn reconcile) {
+    return std::make_unique<Controller>(Options{std::move(name), config.workers, config.queue}, std::move(reconcile));
+  }
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;

@@ -68,12 +68,7 @@ CronJobController::CronJobController(client::Client* client, client::InformerFac
     : client_(client),
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()) {
-  Controller::Options co;
-  co.name = "cronjob";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ =
-      std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("cronjob", config_, [this](const std::string& k) { return reconcile(k); });
   cronjobs_ = informers->informerFor(cronJobs());
   jobs_ = informers->informerFor(res::jobs());
   jobs_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);

@@ -73,11 +73,7 @@ DaemonSetController::DaemonSetController(client::Client* client, client::Informe
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()),
       expectations_(clock_, config_.expectations_ttl) {
-  Controller::Options co;
-  co.name = "daemonset";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("daemonset", config_, [this](const std::string& k) { return reconcile(k); });
   dss_ = informers->informerFor(res::daemonSets());
   pods_ = informers->informerFor(podsResource());
   nodes_ = informers->informerFor(res::nodes());

@@ -214,11 +214,7 @@ DeploymentController::DeploymentController(client::Client* client, client::Infor
     : client_(client),
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()) {
-  Controller::Options co;
-  co.name = "deployment";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("deployment", config_, [this](const std::string& k) { return reconcile(k); });
   deployments_ = informers->informerFor(deploymentsResource());
   rss_ = informers->informerFor(replicaSetsResource());
   pods_ = informers->informerFor(podsResource());

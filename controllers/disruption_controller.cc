@@ -169,12 +169,7 @@ DisruptionController::DisruptionController(client::Client* client,
     : client_(client),
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()) {
-  Controller::Options co;
-  co.name = "disruption";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ =
-      std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("disruption", config_, [this](const std::string& k) { return reconcile(k); });
   pdbs_ = informers->informerFor(pdbsResource());
   pods_ = informers->informerFor(podsResource());
   rss_ = informers->informerFor(replicaSetsResource());

@@ -45,11 +45,7 @@ json orEmptyObject(const json& v) { return v.is_object() ? v : json::object(); }
 EndpointsController::EndpointsController(client::Client* client, client::InformerFactory* informers,
                                          Config config)
     : client_(client) {
-  Controller::Options co;
-  co.name = "endpoints";
-  co.workers = config.workers;
-  co.queue = config.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("endpoints", config, [this](const std::string& k) { return reconcile(k); });
   services_ = informers->informerFor(res::services());
   pods_ = informers->informerFor(podsResource());
   endpoints_ = informers->informerFor(res::endpoints());

@@ -67,11 +67,7 @@ EndpointSliceController::EndpointSliceController(client::Client* client,
       config_(std::move(config)),
       expectations_(config_.clock ? config_.clock : &SystemClock::instance(),
                     config_.expectations_ttl) {
-  Controller::Options co;
-  co.name = "endpointslice";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("endpointslice", config_, [this](const std::string& k) { return reconcile(k); });
   services_ = informers->informerFor(res::services());
   pods_ = informers->informerFor(podsResource());
   slices_ = informers->informerFor(res::endpointSlices());

@@ -71,11 +71,7 @@ GarbageCollector::GarbageCollector(client::Client* client, client::InformerFacto
     : client_(client), factory_(informers), config_(std::move(config)) {
   resources_ = client::withVerbs(config_.resources, {"list", "watch", "delete"});
   resources_.erase(std::remove_if(resources_.begin(), resources_.end(), ignored), resources_.end());
-  Controller::Options co;
-  co.name = "garbagecollector";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("garbagecollector", config_, [this](const std::string& k) { return reconcile(k); });
   for (const auto& r : resources_) {
     client::Informer* inf = factory_->informerFor(r);
     inf->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);

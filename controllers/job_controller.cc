@@ -138,11 +138,7 @@ JobController::JobController(client::Client* client, client::InformerFactory* in
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()),
       expectations_(clock_, config_.expectations_ttl) {
-  Controller::Options co;
-  co.name = "job";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("job", config_, [this](const std::string& k) { return reconcile(k); });
   jobs_ = informers->informerFor(res::jobs());
   pods_ = informers->informerFor(podsResource());
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);

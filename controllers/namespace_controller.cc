@@ -34,11 +34,7 @@ NamespaceController::NamespaceController(client::Client* client, client::Informe
     if (r.namespaced && r.hasVerb("list") && (r.hasVerb("delete") || r.hasVerb("deletecollection")))
       content_.push_back(r);
   }
-  Controller::Options co;
-  co.name = "namespace";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("namespace", config_, [this](const std::string& k) { return reconcile(k); });
   informer_ = informers->informerFor(namespaces_);
   client::EventHandlers h;
   auto on = [this](const ObjectPtr& o) {

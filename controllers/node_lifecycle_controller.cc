@@ -171,12 +171,7 @@ NodeLifecycleController::NodeLifecycleController(client::Client* client,
     : client_(client),
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()) {
-  Controller::Options co;
-  co.name = "nodelifecycle";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ =
-      std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("nodelifecycle", config_, [this](const std::string& k) { return reconcile(k); });
   nodes_ = informers->informerFor(nodesResource());
   leases_ = informers->informerFor(leasesResource());
   pods_ = informers->informerFor(podsResource());

@@ -207,11 +207,7 @@ ReplicaSetController::ReplicaSetController(client::Client* client, client::Infor
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()),
       expectations_(clock_, config_.expectations_ttl) {
-  Controller::Options co;
-  co.name = "replicaset";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("replicaset", config_, [this](const std::string& k) { return reconcile(k); });
   pods_ = informers->informerFor(podsResource());
   rss_ = informers->informerFor(replicaSetsResource());
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);

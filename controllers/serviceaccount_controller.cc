@@ -18,11 +18,7 @@ ServiceAccountController::ServiceAccountController(client::Client* client, clien
     : client_(client) {
   namespaces_ = {"", "v1", "namespaces", "Namespace", false, {"get", "list", "watch"}};
   service_accounts_ = {"", "v1", "serviceaccounts", "ServiceAccount", true, {"get", "list", "watch", "create"}};
-  Controller::Options co;
-  co.name = "serviceaccount";
-  co.workers = config.workers;
-  co.queue = config.queue;
-  controller_ = std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("serviceaccount", config, [this](const std::string& k) { return reconcile(k); });
   ns_informer_ = informers->informerFor(namespaces_);
   sa_informer_ = informers->informerFor(service_accounts_);
   client::EventHandlers nh;

@@ -60,12 +60,7 @@ StatefulSetController::StatefulSetController(client::Client* client,
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()),
       expectations_(clock_, config_.expectations_ttl) {
-  Controller::Options co;
-  co.name = "statefulset";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ =
-      std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("statefulset", config_, [this](const std::string& k) { return reconcile(k); });
   sets_ = informers->informerFor(res::statefulSets());
   pods_ = informers->informerFor(podsResource());
   revisions_ = informers->informerFor(res::controllerRevisions());

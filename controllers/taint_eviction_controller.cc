@@ -88,12 +88,7 @@ TaintEvictionController::TaintEvictionController(client::Client* client,
     : client_(client),
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()) {
-  Controller::Options co;
-  co.name = "taint-eviction-controller";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ =
-      std::make_unique<Controller>(co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig("taint-eviction-controller", config_, [this](const std::string& k) { return reconcile(k); });
   nodes_ = informers->informerFor(nodesResource());
   pods_ = informers->informerFor(podsResource());
   pods_->addIndexer(kIndexNodeName, podNodeNameIndex);

@@ -83,12 +83,8 @@ ServiceLbController::ServiceLbController(client::Client* client, client::Informe
       services_(informers->informerFor(kServices)),
       nodes_(informers->informerFor(kNodes)),
       slices_(informers->informerFor(kSlices)) {
-  controllers::Controller::Options co;
-  co.name = "service-lb";
-  co.workers = config_.workers;
-  co.queue = config_.queue;
-  controller_ = std::make_unique<controllers::Controller>(
-      co, [this](const std::string& k) { return reconcile(k); });
+  controller_ = controllers::Controller::forConfig("service-lb", config_,
+                                                   [this](const std::string& k) { return reconcile(k); });
   services_->addEventHandlers(controller_->keyHandlers(true));
 
   client::EventHandlers nh;
