@@ -2,35 +2,14 @@
 // rendered MIME multipart: the group's parts first, then one shell part per command, then
 // Berth's NodeConfig; the agent's parse runs the scripts in that order and merges the group's
 // NodeConfig under Berth's. Golden files in ../testdata (BERTH_UPDATE_GOLDEN=1 rewrites them).
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
 #include <gtest/gtest.h>
 
 #include "nodegroups/bootstrap/nodegroup_user_data.h"
 #include "nodegroups/bootstrap/user_data.h"
+#include "tests/unit/nodegroups/bootstrap/golden.h"
 
 namespace berth::nodegroups::bootstrap {
 namespace {
-
-const char* kCa = "-----BEGIN CERTIFICATE-----\nMIIBtestcertificate\n-----END CERTIFICATE-----\n";
-
-std::string testdata(const std::string& name) {
-  std::ifstream f(std::string(BOOTSTRAP_TESTDATA) + "/" + name);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void expectGolden(const std::string& name, const std::string& got) {
-  std::string path = std::string(BOOTSTRAP_TESTDATA) + "/" + name;
-  if (std::getenv("BERTH_UPDATE_GOLDEN")) {
-    std::ofstream(path) << got;
-    return;
-  }
-  EXPECT_EQ(testdata(name), got) << "golden file " << path;
-}
 
 // A NodeGroup object as the API server stores it, with both kinds of user-data.
 json group(const std::string& user_data) {
@@ -45,14 +24,14 @@ Result<std::string> render(const json& ng) {
   BERTH_ASSIGN_OR_RETURN(UserDataParams p, nodeGroupUserDataParams(ng, ""));
   p.cluster_name = "demo";
   p.api_server_endpoint = "https://10.0.0.1:6443";
-  p.ca_pem = kCa;
+  p.ca_pem = kTestCa;
   p.service_cidr = "10.100.0.0/16";
   p.bootstrap_token = "abcdef.0123456789abcdef";
   return renderUserData(p);
 }
 
 TEST(GroupUserData, OwnPartsThenPreBootstrapCommandsThenNodeConfig) {
-  auto ud = render(group(testdata("group_own_parts.mime")));
+  auto ud = render(group(readTestdata("group_own_parts.mime")));
   ASSERT_TRUE(ud.isOk()) << ud.status().toString();
   expectGolden("group_own_parts.golden", *ud);
 

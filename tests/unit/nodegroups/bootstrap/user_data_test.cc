@@ -1,40 +1,18 @@
 #include "nodegroups/bootstrap/user_data.h"
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
 #include <gtest/gtest.h>
 
 #include "common/strings.h"
+#include "tests/unit/nodegroups/bootstrap/golden.h"
 
 namespace berth::nodegroups::bootstrap {
 namespace {
-
-const char* kCa = "-----BEGIN CERTIFICATE-----\nMIIBtestcertificate\n-----END CERTIFICATE-----\n";
-
-std::string readTestdata(const std::string& name) {
-  std::ifstream f(std::string(BOOTSTRAP_TESTDATA) + "/" + name);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Compares with a golden file; BERTH_UPDATE_GOLDEN=1 rewrites it (then review the diff).
-void expectGolden(const std::string& name, const std::string& got) {
-  std::string path = std::string(BOOTSTRAP_TESTDATA) + "/" + name;
-  if (std::getenv("BERTH_UPDATE_GOLDEN")) {
-    std::ofstream(path) << got;
-    return;
-  }
-  EXPECT_EQ(readTestdata(name), got) << "golden file " << path;
-}
 
 UserDataParams groupParams() {
   UserDataParams p;
   p.cluster_name = "demo";
   p.api_server_endpoint = "https://10.0.0.1:6443";
-  p.ca_pem = kCa;
+  p.ca_pem = kTestCa;
   p.service_cidr = "10.100.0.0/16";
   p.bootstrap_token = "abcdef.0123456789abcdef";
   p.labels = {{"eks.amazonaws.com/nodegroup", "ng-1"},
@@ -56,7 +34,7 @@ TEST(RenderUserData, MinimalMatchesGolden) {
   UserDataParams p;
   p.cluster_name = "c";
   p.api_server_endpoint = "https://127.0.0.1:6443";
-  p.ca_pem = kCa;
+  p.ca_pem = kTestCa;
   p.service_cidr = "10.96.0.0/12";
   auto ud = renderUserData(p);
   ASSERT_TRUE(ud.isOk()) << ud.status().toString();
@@ -78,7 +56,7 @@ TEST(RenderUserData, RoundTripsThroughParse) {
   EXPECT_EQ(ud->config.bootstrapToken(), "abcdef.0123456789abcdef");
   auto ca = ud->config.caPem();
   ASSERT_TRUE(ca.isOk());
-  EXPECT_EQ(*ca, kCa);
+  EXPECT_EQ(*ca, kTestCa);
   auto s = kubeletSettings(ud->config);
   ASSERT_TRUE(s.isOk()) << s.status().toString();
   EXPECT_EQ(s->labels, groupParams().labels);
@@ -149,7 +127,7 @@ TEST(ParseUserData, QuotedScalarsStayStrings) {
   NodeConfig c;
   c.cluster_name = "123";
   c.api_server_endpoint = "https://h:1";
-  c.certificate_authority = base64Encode(kCa);
+  c.certificate_authority = base64Encode(kTestCa);
   c.cidr = "10.0.0.0/24";
   c.annotations["n"] = "true";
   c.instance = {{"environment", {{"default", {{"X", "0x10"}}}}}};
