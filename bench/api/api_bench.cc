@@ -97,6 +97,10 @@ bool makeTls(Tls* t, const std::string& pki) {
   if (SSL_CTX_use_PrivateKey_file(t->ctx, (pki + "/admin.key").c_str(), SSL_FILETYPE_PEM) != 1)
     return false;
   SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, nullptr);
+  // Read what the socket holds in one call, not a record header and then its body (Go's TLS
+  // client, kubectl's, reads ahead likewise): half the read system calls.
+  SSL_CTX_set_read_ahead(t->ctx, 1);
+  SSL_CTX_set_default_read_buffer_len(t->ctx, 64 * 1024);
   X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(t->ctx), "127.0.0.1");
   return true;
 }
@@ -163,9 +167,13 @@ class Conn {
   // One request and its whole response on this keep-alive connection.
   bool roundTrip(const std::string& method, const std::string& target, const std::string& body,
                  Response* out, const std::string& accept = "") {
+    first_byte_ns_ = 0;
     if (!send(request(method, target, accept, body))) return false;
     return readResponse(out);
   }
+
+  // When the last roundTrip's first response bytes were decrypted (nowNs), 0 if none.
+  int64_t firstByteNs() const { return first_byte_ns_; }
 
   bool readHead(Response* out) {
     size_t end;
@@ -207,10 +215,10 @@ class Conn {
           if (!fill()) return false;
         size_t n = std::strtoul(buf_.c_str(), nullptr, 16);
         buf_.erase(0, e + 2);
-        while (buf_.size() < n + 2)
+        if (!readChunkData(n, &out->body)) return false;
+        while (buf_.size() < 2)
           if (!fill()) return false;
-        out->body.append(buf_, 0, n);
-        buf_.erase(0, n + 2);
+        buf_.erase(0, 2);
         if (n == 0) return true;
       }
     }
@@ -225,10 +233,33 @@ class Conn {
   }
 
  private:
+  // Appends the next n body bytes to *body: what is already buffered, then decrypted straight
+  // into *body (a large list is not staged in buf_ and copied again).
+  bool readChunkData(size_t n, std::string* body) {
+    size_t have = std::min(n, buf_.size());
+    body->append(buf_, 0, have);
+    buf_.erase(0, have);
+    size_t at = body->size();
+    size_t left = n - have;
+    body->resize(at + left);
+    while (left > 0) {
+      int r = SSL_read(ssl_, body->data() + at, static_cast<int>(std::min<size_t>(left, 1 << 30)));
+      if (r <= 0) {
+        body->resize(at);
+        return false;
+      }
+      if (!first_byte_ns_) first_byte_ns_ = nowNs();
+      at += static_cast<size_t>(r);
+      left -= static_cast<size_t>(r);
+    }
+    return true;
+  }
+
   bool fill() {
     char tmp[65536];
     int n = SSL_read(ssl_, tmp, sizeof tmp);
     if (n <= 0) return false;
+    if (!first_byte_ns_) first_byte_ns_ = nowNs();
     buf_.append(tmp, static_cast<size_t>(n));
     return true;
   }
@@ -236,6 +267,7 @@ class Conn {
   int fd_ = -1;
   SSL* ssl_ = nullptr;
   std::string buf_;
+  int64_t first_byte_ns_ = 0;
 };
 
 // `"resourceVersion":"123"` in a serialised object (the pod JSON has exactly one).
@@ -795,14 +827,25 @@ int main(int argc, char** argv) {
   }
 
   // ---- list ----
+  // The list time is request sent -> last body byte decrypted by this client (the JSON parse
+  // that counts the items comes after the clock stops). It includes this client's own work on
+  // the same cores: TLS decryption, the socket reads and copying the body into one string;
+  // first_ms (time to the first byte) and client_cpu_ms (this thread's CPU) show how much.
+  struct ListTiming {
+    double first_ms = 0;       // median time to the first response byte
+    double client_cpu_ms = 0;  // this client thread's CPU per list
+  };
   auto timeList = [&](const std::string& target, const std::string& accept, int reps,
-                      size_t* bytes, size_t* items, double* srv_ms) {
-    std::vector<int64_t> ts;
+                      size_t* bytes, size_t* items, double* srv_ms, ListTiming* lt = nullptr) {
+    std::vector<int64_t> ts, first;
     double c0 = cpuMs(pid);
+    timespec cpu0{}, cpu1{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
     for (int i = 0; i < reps; ++i) {
       int64_t t0 = nowNs();
       int st = doRoundTrip(admin, "GET", target, "", &resp, accept);
       ts.push_back(nowNs() - t0);
+      first.push_back(admin.firstByteNs() ? admin.firstByteNs() - t0 : 0);
       if (st != 200) {
         if (st < 0) {
           std::printf("  %s: the server closed the connection mid-response\n", target.c_str());
@@ -814,7 +857,12 @@ int main(int argc, char** argv) {
         return -1.0;
       }
     }
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
     *srv_ms = (cpuMs(pid) - c0) / reps;
+    if (lt) {
+      lt->first_ms = percentileMs(first, 0.5);
+      lt->client_cpu_ms = ((cpu1.tv_sec - cpu0.tv_sec) * 1e3 + (cpu1.tv_nsec - cpu0.tv_nsec) / 1e6) / reps;
+    }
     *bytes = resp.body.size();
     try {
       json j = json::parse(resp.body);
@@ -828,16 +876,20 @@ int main(int argc, char** argv) {
     const std::string table = "application/json;as=Table;v=v1;g=meta.k8s.io";
     size_t bytes = 0, items = 0;
     double ms, srv = 0;
+    ListTiming lt;
     {
       PerfRecord perf(f.perf_dir, "list", pid);
-      ms = timeList(pods_path, "", 7, &bytes, &items, &srv);
+      ms = timeList(pods_path, "", 7, &bytes, &items, &srv, &lt);
     }
-    line(fmt("list: %zu pods JSON %.1f ms median of 7 (%.1f MB, srv %.1f ms CPU/list)", items, ms,
-             bytes / 1e6, srv),
+    line(fmt("list: %zu pods JSON %.1f ms to the last byte, median of 7 (%.1f MB; first byte "
+             "%.1f ms; srv %.1f ms CPU/list; this client %.1f ms CPU/list: TLS decrypt, reads, "
+             "copy; no parse)",
+             items, ms, bytes / 1e6, lt.first_ms, srv, lt.client_cpu_ms),
          fmt("<= 100 ms (10,000 pods) %s", verdict(ms >= 0 && ms <= 100)));
-    ms = timeList(pods_path + "?limit=500", "", 21, &bytes, &items, &srv);
-    line(fmt("list: %zu-item page JSON %.2f ms median of 21 (%.2f MB, srv %.2f ms CPU/list)", items,
-             ms, bytes / 1e6, srv),
+    ms = timeList(pods_path + "?limit=500", "", 21, &bytes, &items, &srv, &lt);
+    line(fmt("list: %zu-item page JSON %.2f ms median of 21 (%.2f MB; first byte %.2f ms; srv "
+             "%.2f ms CPU/list; this client %.2f ms CPU/list)",
+             items, ms, bytes / 1e6, lt.first_ms, srv, lt.client_cpu_ms),
          fmt("<= 10 ms %s", verdict(ms >= 0 && ms <= 10)));
     {
       PerfRecord perf(f.perf_dir, "list-table", pid);
