@@ -10,16 +10,7 @@ namespace {
 
 using testing::Action;
 using testing::FakeClient;
-
-class FakeClock : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  TimePoint now_ = [] {
-    TimePoint t;
-    EXPECT_TRUE(parseRfc3339("2026-01-01T01:00:00Z", &t));
-    return t;
-  }();
-};
+using testing::SettableClock;
 
 // A fake that also applies writes to its store, so the next controller built on it (fresh
 // informers list again) sees them, as the real server and informers would.
@@ -191,7 +182,7 @@ class DeployTest : public ::testing::Test {
     ASSERT_TRUE(rolledOut()) << deployment().dump(2);
   }
 
-  FakeClock clock_;
+  SettableClock clock_{"2026-01-01T01:00:00Z"};
   ApplyingFake fake_;
 };
 

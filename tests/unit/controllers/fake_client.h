@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "client/client.h"
+#include "common/time_util.h"
 
 namespace berth::testing {
 
@@ -20,6 +23,17 @@ struct Action {
   std::string resource;  // resource id, e.g. "v1/pods"
   std::string key;       // ns/name
   json body;             // patch body, DeleteOptions, object
+};
+
+// A clock tests set by hand (now_), starting at `start` (RFC 3339). Not thread-safe: tests
+// change it between reconciles.
+class SettableClock : public Clock {
+ public:
+  explicit SettableClock(const char* start = "2026-01-01T00:10:00Z") {
+    EXPECT_TRUE(parseRfc3339(start, &now_)) << start;
+  }
+  TimePoint now() const override { return now_; }
+  TimePoint now_;
 };
 
 class FakeClient : public client::Client {

@@ -10,16 +10,7 @@ namespace {
 
 using testing::Action;
 using testing::FakeClient;
-
-class FakeClock : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  TimePoint now_ = [] {
-    TimePoint t;
-    EXPECT_TRUE(parseRfc3339("2026-01-01T00:10:00Z", &t));
-    return t;
-  }();
-};
+using testing::SettableClock;
 
 json nodeObj(const std::string& name, const std::string& ready, json taints = nullptr) {
   json n = {{"apiVersion", "v1"},
@@ -58,7 +49,7 @@ json podOn(const std::string& name, const std::string& node, json tolerations = 
 // ---- pure decisions ----
 
 TEST(NodeConditions, ExpiredNodeGetsUnknownConditionsAsUpstream) {
-  FakeClock clock;
+  SettableClock clock;
   json conds = nodeObj("n1", "True")["status"]["conditions"];
   bool changed = false;
   json out = unknownConditions(conds, "2026-01-01T00:00:00Z", clock.now_, &changed);
@@ -80,7 +71,7 @@ TEST(NodeConditions, ExpiredNodeGetsUnknownConditionsAsUpstream) {
 }
 
 TEST(NodeTaints, FollowReadyAndKeepForeignTaints) {
-  FakeClock clock;
+  SettableClock clock;
   json foreign = {{"key", "dedicated"}, {"value", "gpu"}, {"effect", "NoSchedule"}};
   json node = nodeObj("n1", "Unknown", json::array({foreign}));
   json t = desiredTaints(node, node["status"]["conditions"], clock.now_);
@@ -114,7 +105,7 @@ TEST(NodeTaints, FollowReadyAndKeepForeignTaints) {
 }
 
 TEST(NodeTaints, ExistingTaintKeepsItsTimeAdded) {
-  FakeClock clock;
+  SettableClock clock;
   json old = {{"key", kTaintUnreachable}, {"effect", "NoExecute"}, {"timeAdded", "2026-01-01T00:01:00Z"}};
   json node = nodeObj("n1", "Unknown", json::array({old}));
   json t = desiredTaints(node, node["status"]["conditions"], clock.now_);
@@ -123,7 +114,7 @@ TEST(NodeTaints, ExistingTaintKeepsItsTimeAdded) {
 }
 
 TEST(HeartbeatTracker, ProbeMovesOnlyWhenTheHeartbeatChanges) {
-  FakeClock clock;
+  SettableClock clock;
   HeartbeatTracker h;
   TimePoint t0 = clock.now_;
   EXPECT_EQ(h.observe("n1", "a", t0), t0);
@@ -157,7 +148,7 @@ class NodeLifecycleTest : public ::testing::Test {
       if (a.verb == verb) out.push_back(a);
     return out;
   }
-  FakeClock clock_;
+  SettableClock clock_;
   FakeClient fake_;
   std::unique_ptr<client::InformerFactory> factory_;
   std::unique_ptr<NodeLifecycleController> nlc_;

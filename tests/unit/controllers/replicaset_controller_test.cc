@@ -9,16 +9,7 @@ namespace {
 
 using testing::Action;
 using testing::FakeClient;
-
-class FakeClock : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  TimePoint now_ = [] {
-    TimePoint t;
-    EXPECT_TRUE(parseRfc3339("2026-01-01T00:10:00Z", &t));
-    return t;
-  }();
-};
+using testing::SettableClock;
 
 json rsObj(const std::string& name, int replicas, int min_ready = 0) {
   return {{"apiVersion", "apps/v1"},
@@ -77,7 +68,7 @@ class RsTest : public ::testing::Test {
       if (a.verb == verb) out.push_back(a);
     return out;
   }
-  FakeClock clock_;
+  SettableClock clock_;
   FakeClient fake_;
   std::unique_ptr<client::InformerFactory> factory_;
   std::unique_ptr<ReplicaSetController> rsc_;

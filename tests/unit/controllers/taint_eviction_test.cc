@@ -11,16 +11,7 @@ namespace {
 
 using testing::Action;
 using testing::FakeClient;
-
-class FakeClock : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  TimePoint now_ = [] {
-    TimePoint t;
-    EXPECT_TRUE(parseRfc3339("2026-01-01T00:10:00Z", &t));
-    return t;
-  }();
-};
+using testing::SettableClock;
 
 const json kUnreachable = {{"key", "node.kubernetes.io/unreachable"}, {"effect", "NoExecute"},
                            {"timeAdded", "2026-01-01T00:10:00Z"}};
@@ -69,7 +60,7 @@ TEST(EvictionDeadline, UntoleratedNowShortestTolerationOrNever) {
 }
 
 TEST(TokenBucket, BurstThenRate) {
-  FakeClock clock;
+  SettableClock clock;
   TokenBucket b(2, 2, clock.now_);
   EXPECT_EQ(b.take(clock.now_).count(), 0);
   EXPECT_EQ(b.take(clock.now_).count(), 0);
@@ -114,7 +105,7 @@ class TaintEvictionTest : public ::testing::Test {
       if (a.verb == "delete") out.push_back(a);
     return out;
   }
-  FakeClock clock_;
+  SettableClock clock_;
   FakeClient fake_;
   std::unique_ptr<client::InformerFactory> factory_;
   std::unique_ptr<TaintEvictionController> tec_;

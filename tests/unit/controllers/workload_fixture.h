@@ -16,16 +16,6 @@
 
 namespace berth::testing {
 
-class SettableClock : public Clock {
- public:
-  TimePoint now() const override { return now_; }
-  TimePoint now_ = [] {
-    TimePoint t;
-    EXPECT_TRUE(parseRfc3339("2026-01-01T00:10:00Z", &t));
-    return t;
-  }();
-};
-
 template <typename C>
 class WorkloadFixture : public ::testing::Test {
  protected:
