@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -212,6 +214,45 @@ int firstFreePodCidrIndex(const std::vector<std::string>& used) {
   int i = 0;
   while (u.count(podCidrForIndex(i))) ++i;
   return i;
+}
+
+int podCidrIndex(const std::string& cidr) {
+  unsigned b = 0, c = 0;
+  int consumed = 0;
+  if (std::sscanf(cidr.c_str(), "10.%u.%u.0/24%n", &b, &c, &consumed) != 2 ||
+      consumed != static_cast<int>(cidr.size()) || b < 244 || b > 255 || c > 255)
+    return -1;
+  int index = static_cast<int>((b - 244) * 256 + c);
+  return podCidrForIndex(index) == cidr ? index : -1;
+}
+
+std::vector<int> assignPodCidrIndexes(const std::vector<std::string>& ours, const json& nodes) {
+  std::map<std::string, std::string> existing;  // node name -> podCIDR
+  std::set<int> taken;
+  for (const auto& n : nodes) {
+    if (!n.is_object()) continue;
+    const json& spec = n.contains("spec") ? n["spec"] : json::object();
+    std::string cidr = spec.is_object() ? spec.value("podCIDR", "") : "";
+    if (cidr.empty()) continue;
+    std::string name = n.contains("metadata") && n["metadata"].is_object()
+                           ? n["metadata"].value("name", "") : "";
+    existing[name] = cidr;
+    int idx = podCidrIndex(cidr);
+    if (idx >= 0) taken.insert(idx);
+  }
+  std::vector<int> out(ours.size(), -1);
+  for (size_t i = 0; i < ours.size(); ++i) {
+    auto it = existing.find(ours[i]);
+    if (it != existing.end()) out[i] = podCidrIndex(it->second);
+  }
+  int next = 0;
+  for (size_t i = 0; i < ours.size(); ++i) {
+    if (out[i] >= 0) continue;
+    while (taken.count(next)) ++next;
+    out[i] = next;
+    taken.insert(next);
+  }
+  return out;
 }
 
 std::string podIpInCidr(const std::string& cidr, int host) {

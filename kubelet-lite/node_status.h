@@ -77,6 +77,13 @@ std::string formatBytesKi(int64_t bytes);  // "8048576Ki" as the kubelet reports
 std::string podCidrForIndex(int index);
 // The lowest /24 index not in `used` (podCIDRs of other nodes).
 int firstFreePodCidrIndex(const std::vector<std::string>& used);
+// The /24 index of each of `ours` (node names one agent plays), given `nodes` (a NodeList's
+// items): a node already registered keeps its podCIDR; every other one gets the lowest index
+// no node in `nodes` nor an earlier name of `ours` holds, so two agents (or a single-node agent
+// beside a fleet) never hand out the same pod range.
+std::vector<int> assignPodCidrIndexes(const std::vector<std::string>& ours, const json& nodes);
+// "10.244.3.0/24" -> 3, "10.245.1.0/24" -> 257; -1 for anything podCidrForIndex cannot give.
+int podCidrIndex(const std::string& cidr);
 // "10.244.3.0/24", host 5 -> "10.244.3.5"; empty when the CIDR is not an IPv4 /24.
 std::string podIpInCidr(const std::string& cidr, int host);
 

@@ -70,11 +70,16 @@ void SimulatedAgent::stripPod(json& pod) {
   pod = std::move(out);
 }
 
-NodeIdentity SimulatedAgent::identityFor(int index) const {
-  NodeIdentity id;
+std::string SimulatedAgent::nodeNameFor(int index) const {
   // One simulated node with a name of its own: a local cloud instance (name = instance id).
   const bool single = opts_.nodes == 1 && !opts_.node_name.empty();
-  id.name = single ? opts_.node_name : opts_.node_name_prefix + std::to_string(index);
+  return single ? opts_.node_name : opts_.node_name_prefix + std::to_string(index);
+}
+
+NodeIdentity SimulatedAgent::identityFor(int index, int net_index) const {
+  NodeIdentity id;
+  const bool single = opts_.nodes == 1 && !opts_.node_name.empty();
+  id.name = nodeNameFor(index);
   if (single) {
     id.provider_id = opts_.provider_id;
     id.extra_conditions = opts_.extra_node_conditions;
@@ -93,8 +98,9 @@ NodeIdentity SimulatedAgent::identityFor(int index) const {
   }
   id.internal_ip = single && !opts_.node_ip.empty()
                        ? opts_.node_ip
-                       : "172.20." + std::to_string(index / 250) + "." + std::to_string(index % 250 + 2);
-  id.pod_cidr = podCidrForIndex(index);
+                       : "172.20." + std::to_string(net_index / 250) + "." +
+                             std::to_string(net_index % 250 + 2);
+  id.pod_cidr = podCidrForIndex(net_index);
   id.cpu_millis = opts_.cpu_millis > 0 ? opts_.cpu_millis : 32000;
   id.memory_bytes = opts_.memory_bytes > 0 ? opts_.memory_bytes : (int64_t{256} << 30);
   id.ephemeral_storage_bytes = int64_t{100} << 30;
@@ -144,10 +150,15 @@ Status SimulatedAgent::start() {
     return nodeStatusPatch(n.id, std::chrono::system_clock::now(), n.ready_since);
   });
   BERTH_RETURN_IF_ERROR(heartbeat_->ensureLeaseNamespace());
+  // Pod ranges must not overlap those of nodes other agents registered.
+  std::vector<std::string> names;
+  for (int i = 0; i < opts_.nodes; ++i) names.push_back(nodeNameFor(i));
+  BERTH_ASSIGN_OR_RETURN(json existing, client_->list(nodesResource(), ""));
+  std::vector<int> net = assignPodCidrIndexes(names, existing.value("items", json::array()));
   std::vector<SimNode*> order;
   for (int i = 0; i < opts_.nodes; ++i) {
     auto n = std::make_unique<SimNode>();
-    n->id = identityFor(i);
+    n->id = identityFor(i, net[i]);
     order.push_back(n.get());
     nodes_[n->id.name] = std::move(n);
   }

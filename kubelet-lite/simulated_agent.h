@@ -48,7 +48,10 @@ class SimulatedAgent {
     std::unordered_map<std::string, int> ip_by_uid;  // guarded by mu_
     std::set<int> used_hosts;                         // guarded by mu_
   };
-  NodeIdentity identityFor(int index) const;
+  // The `index`th node this agent plays; `net_index` picks its pod /24 and InternalIP, unique
+  // among the cluster's nodes (see assignPodCidrIndexes).
+  std::string nodeNameFor(int index) const;
+  NodeIdentity identityFor(int index, int net_index) const;
   Status registerNode(SimNode* node);
   void enqueueIfOurs(const client::ObjectPtr& pod);
   void onPodDeleted(const client::ObjectPtr& pod);

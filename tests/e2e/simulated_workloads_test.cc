@@ -5,7 +5,9 @@
 // count and the exit in lastState; an unusable annotation leaves the pod running.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <memory>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -140,6 +142,43 @@ TEST_F(SimulatedWorkloadsTest, CrashingPodBacksOffAndBadAnnotationsAreIgnored) {
 
   ok({"-n", ns_, "wait", "--for=condition=Ready", "pod/odd", "--timeout=60s"});
   EXPECT_EQ(get({"pod", "odd"})["status"].value("phase", ""), "Running");
+}
+
+}  // namespace
+}  // namespace berth::e2e
+
+namespace berth::e2e {
+namespace {
+
+// A second agent (a single named node, as the simulated cloud launches them) beside the
+// suite's two nodes: its pod range and InternalIP are its own, so pod IPs stay unique.
+TEST_F(SimulatedWorkloadsTest, AnotherAgentsNodeGetsItsOwnPodRange) {
+  ok({"wait", "--for=condition=Ready", "node/swl-0", "node/swl-1", "--timeout=60s"});
+  Child extra({berthBinary(), "agent", "--kubeconfig", server_->kubeconfig(), "--runtime", "simulated",
+               "--nodes", "1", "--node-name", "swl-extra", "--zone", "local-1c", "--delete-nodes-on-exit"});
+  ASSERT_TRUE(extra.waitFor("berth agent running", std::chrono::seconds(60)));
+  ok({"wait", "--for=condition=Ready", "node/swl-extra", "--timeout=60s"});
+  std::set<std::string> cidrs, ips;
+  for (const std::string n : {"swl-0", "swl-1", "swl-extra"}) {
+    json node = get({"node", n});
+    cidrs.insert(node["spec"].value("podCIDR", ""));
+    for (const auto& a : node["status"]["addresses"])
+      if (a.value("type", "") == "InternalIP") ips.insert(a.value("address", ""));
+  }
+  EXPECT_EQ(cidrs.size(), 3u) << ok({"get", "nodes", "-o", "custom-columns=N:.metadata.name,C:.spec.podCIDR"});
+  EXPECT_EQ(ips.size(), 3u) << ok({"get", "nodes", "-o", "wide"});
+
+  std::string pods;
+  for (const std::string n : {"swl-0", "swl-extra"})
+    pods += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: ip-" + n + "}\nspec:\n  nodeName: " + n +
+            "\n  containers: [{name: c, image: busybox}]\n";
+  ok({"-n", ns_, "apply", "-f", "-"}, pods);
+  ok({"-n", ns_, "wait", "--for=condition=Ready", "pod/ip-swl-0", "pod/ip-swl-extra", "--timeout=60s"});
+  EXPECT_NE(get({"pod", "ip-swl-0"})["status"].value("podIP", "a"),
+            get({"pod", "ip-swl-extra"})["status"].value("podIP", "b"));
+  ok({"-n", ns_, "delete", "pod", "ip-swl-0", "ip-swl-extra", "--grace-period=0", "--force"});
+  extra.kill(SIGTERM);
+  extra.wait();
 }
 
 }  // namespace
