@@ -182,6 +182,13 @@ std::vector<Cause> validateMetadata(const KindSpec& k, const json& obj) {
   return causes;
 }
 
+// An Invalid Status with field causes (as the Service allocator returns) worded as upstream's
+// `Kind "name" is invalid: field: detail`; any other Status unchanged.
+Status asInvalidObject(const KindSpec& k, const std::string& name, Status st) {
+  if (st.code() != Code::kInvalid || st.causes().empty()) return st;
+  return invalidError(k, name, st.causes());
+}
+
 }  // namespace
 
 Result<json> ApiServer::Impl::decodeBody(RequestCtx& ctx, const KindSpec& k, bool check_kind) {
@@ -324,7 +331,7 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
   }
   if (!causes.empty()) return invalidError(k, name, causes);
   bool is_service = k.group.empty() && k.resource == "services";
-  if (is_service && !dry_run) BERTH_RETURN_IF_ERROR(services->allocate(obj));
+  if (is_service && !dry_run) BERTH_RETURN_IF_ERROR(asInvalidObject(k, name, services->allocate(obj)));
   if (!ctx.is_apply)  // server-side apply has recorded its own ownership
     patch::recordUpdate(&obj, nullptr, fieldManager(ctx.req), meta.value("creationTimestamp", ""),
                         k.groupVersion(), typeOf(k));
@@ -431,7 +438,8 @@ Result<json> ApiServer::Impl::updateObject(
     }
     if (!causes.empty()) return invalidError(k, name, causes);
     bool is_service = k.group.empty() && k.resource == "services";
-    if (is_service && sub.empty() && !dry_run) BERTH_RETURN_IF_ERROR(services->reallocate(result, old));
+    if (is_service && sub.empty() && !dry_run)
+      BERTH_RETURN_IF_ERROR(asInvalidObject(k, name, services->reallocate(result, old)));
     if (sameObject(result, old)) return old;  // no-op: no write, no new resourceVersion
     if (!ctx.is_apply)
       patch::recordUpdate(&result, &old, fieldManager(ctx.req), nowRfc3339(), k.groupVersion(), typeOf(k));

@@ -57,20 +57,27 @@ Result<std::unique_ptr<ServiceAllocator>> ServiceAllocator::create(const std::st
 std::string ServiceAllocator::firstAddress() const { return formatIp(base_ + 1); }
 std::string ServiceAllocator::dnsAddress() const { return formatIp(base_ + 10); }
 
+namespace {
+// A 422 whose single cause names `field`; the REST layer words it as upstream's
+// `Service "x" is invalid: <field>: <detail>`.
+Status fieldInvalid(const std::string& field, const std::string& detail) {
+  return invalid(field + ": " + detail).withCause({"FieldValueInvalid", detail, field});
+}
+}  // namespace
+
 Result<std::string> ServiceAllocator::allocateIp(const std::string& requested) {
   if (!requested.empty()) {
     uint32_t ip;
     if (!parseIp(requested, &ip))
-      return invalid("spec.clusterIPs[0]: Invalid value: \"" + requested +
-                     "\": must be a valid IP address");
+      return fieldInvalid("spec.clusterIPs[0]", "Invalid value: \"" + requested +
+                                                    "\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::1234)");
+    // As upstream's allocator: a requested IP it cannot take is reported on spec.clusterIPs.
+    const std::string failed = "Invalid value: []string{\"" + requested + "\"}: failed to allocate IP " + requested + ": ";
     if (ip <= base_ || ip >= base_ + size_ - 1)
-      return invalid("spec.clusterIPs[0]: Invalid value: \"" + requested +
-                     "\": provided IP is not in the valid range. The range of valid IPs is " +
-                     formatIp(base_) + "/" + std::to_string(32 - __builtin_ctz(size_)));
-    if (ips_.count(ip))
-      return invalid("spec.clusterIPs[0]: Invalid value: []string{\"" + requested +
-                     "\"}: failed to allocate IP " + requested +
-                     ": provided IP is already allocated");
+      return fieldInvalid("spec.clusterIPs", failed + "the provided IP (" + requested +
+                                                 ") is not in the valid range. The range of valid IPs is " +
+                                                 formatIp(base_) + "/" + std::to_string(32 - __builtin_ctz(size_)));
+    if (ips_.count(ip)) return fieldInvalid("spec.clusterIPs", failed + "provided IP is already allocated");
     ips_.insert(ip);
     return requested;
   }
@@ -86,15 +93,14 @@ Result<std::string> ServiceAllocator::allocateIp(const std::string& requested) {
   return Status(Code::kInternal, "Internal error occurred: failed to allocate a serviceIP: range is full");
 }
 
-Result<int> ServiceAllocator::allocatePort(int requested) {
+Result<int> ServiceAllocator::allocatePort(int requested, size_t index) {
   if (requested) {
+    const std::string field = "spec.ports[" + std::to_string(index) + "].nodePort";
+    const std::string value = "Invalid value: " + std::to_string(requested) + ": ";
     if (requested < port_lo_ || requested > port_hi_)
-      return invalid("spec.ports[0].nodePort: Invalid value: " + std::to_string(requested) +
-                     ": provided port is not in the valid range. The range of valid ports is " +
-                     std::to_string(port_lo_) + "-" + std::to_string(port_hi_));
-    if (ports_.count(requested))
-      return invalid("spec.ports[0].nodePort: Invalid value: " + std::to_string(requested) +
-                     ": provided port is already allocated");
+      return fieldInvalid(field, value + "provided port is not in the valid range. The range of valid ports is " +
+                                     std::to_string(port_lo_) + "-" + std::to_string(port_hi_));
+    if (ports_.count(requested)) return fieldInvalid(field, value + "provided port is already allocated");
     ports_.insert(requested);
     return requested;
   }
@@ -137,10 +143,11 @@ Status ServiceAllocator::allocate(nlohmann::json& svc) {
     spec["clusterIPs"] = nlohmann::json::array({"None"});
   }
   if (needsNodePorts(svc) && spec.contains("ports") && spec["ports"].is_array()) {
-    for (auto& port : spec["ports"]) {
+    for (size_t i = 0; i < spec["ports"].size(); ++i) {
+      auto& port = spec["ports"][i];
       int requested = port.value("nodePort", 0);
       if (requested == 0 && !autoNodePorts(svc)) continue;
-      auto p = allocatePort(requested);
+      auto p = allocatePort(requested, i);
       if (!p.isOk()) {
         rollback();
         return p.status();
@@ -167,8 +174,10 @@ Status ServiceAllocator::reallocate(nlohmann::json& svc, const nlohmann::json& o
       for (const auto& p : ospec["ports"])
         if (p.contains("nodePort")) old_ports[p.value("port", 0)] = p.value("nodePort", 0);
     std::set<int> keep;
+    std::vector<int> taken;  // allocated by this update: given back if a later port fails
     if (needsNodePorts(svc) && spec.contains("ports") && spec["ports"].is_array()) {
-      for (auto& port : spec["ports"]) {
+      for (size_t i = 0; i < spec["ports"].size(); ++i) {
+        auto& port = spec["ports"][i];
         int want = port.value("nodePort", 0);
         auto it = old_ports.find(port.value("port", 0));
         if (want == 0 && it != old_ports.end()) want = it->second;
@@ -183,8 +192,12 @@ Status ServiceAllocator::reallocate(nlohmann::json& svc, const nlohmann::json& o
           keep.insert(want);
           continue;
         }
-        auto p = allocatePort(want);
-        if (!p.isOk()) return p.status();
+        auto p = allocatePort(want, i);
+        if (!p.isOk()) {
+          for (int t : taken) ports_.erase(t);
+          return p.status();
+        }
+        taken.push_back(*p);
         port["nodePort"] = *p;
         keep.insert(*p);
       }

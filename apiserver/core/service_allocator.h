@@ -25,6 +25,8 @@ class ServiceAllocator {
   std::string dnsAddress() const;
 
   // Fills spec.clusterIP(s) and nodePorts of a Service being created; validates requested ones.
+  // A requested IP or port that cannot be had is a kInvalid Status with one Cause naming the
+  // field as upstream does (spec.clusterIPs, spec.ports[i].nodePort).
   Status allocate(nlohmann::json& svc);
   // On update: keeps old allocations, allocates new ones (type changed to NodePort...), and
   // releases those no longer used.
@@ -37,7 +39,7 @@ class ServiceAllocator {
   ServiceAllocator(uint32_t base, uint32_t size, int port_lo, int port_hi)
       : base_(base), size_(size), port_lo_(port_lo), port_hi_(port_hi) {}
   Result<std::string> allocateIp(const std::string& requested);
-  Result<int> allocatePort(int requested);
+  Result<int> allocatePort(int requested, size_t index);  // index: of spec.ports, for errors
   std::mutex mu_;
   uint32_t base_, size_;
   int port_lo_, port_hi_;

@@ -310,6 +310,45 @@ TEST_F(KubectlTest, BadInputGetsUpstreamErrors) {
   EXPECT_NE(r.err.find("NotFound"), std::string::npos) << r.err;
 }
 
+// A Service asking for a cluster IP or node port that is taken (or out of range) gets
+// upstream's 422: `Service "x" is invalid: <field>: ...` with the field as a cause.
+TEST_F(KubectlTest, ServiceAllocationConflictsAreInvalid) {
+  ok({"create", "service", "clusterip", "first", "--tcp=80"});
+  std::string ip = json::parse(ok({"get", "svc", "first", "-o", "json"}))["spec"].value("clusterIP", "");
+  ASSERT_FALSE(ip.empty());
+  auto r = kn({"create", "service", "clusterip", "second", "--tcp=80", "--clusterip=" + ip});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("Service \"second\" is invalid: spec.clusterIPs: Invalid value: []string{\"" + ip +
+                       "\"}: failed to allocate IP " + ip + ": provided IP is already allocated"),
+            std::string::npos) << r.err;
+  r = kn({"create", "service", "clusterip", "outside", "--tcp=80", "--clusterip=192.168.0.5"});
+  EXPECT_NE(r.err.find("Service \"outside\" is invalid: spec.clusterIPs: Invalid value: []string{\"192.168.0.5\"}: "
+                       "failed to allocate IP 192.168.0.5: the provided IP (192.168.0.5) is not in the valid range"),
+            std::string::npos) << r.err;
+
+  // A taken node port on the second port: the path names that port, as a cause.
+  ok({"create", "service", "nodeport", "np1", "--tcp=80", "--node-port=30080"});
+  std::string two = "apiVersion: v1\nkind: Service\nmetadata: {name: np2}\nspec:\n  type: NodePort\n"
+                    "  selector: {app: x}\n  ports:\n  - {name: a, port: 81}\n  - {name: b, port: 82, nodePort: 30080}\n";
+  r = kn({"create", "-f", "-"}, two);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("Service \"np2\" is invalid: spec.ports[1].nodePort: Invalid value: 30080: "
+                       "provided port is already allocated"),
+            std::string::npos) << r.err;
+  r = kn({"create", "-f", "-", "-o", "json", "-v=8"}, two);
+  // -v=8 logs the Status body with its quotes escaped.
+  EXPECT_NE(r.err.find(R"(\"field\":\"spec.ports[1].nodePort\")"), std::string::npos) << r.err;
+  EXPECT_NE(kn({"get", "svc", "np2"}).exit_code, 0) << "nothing stored";
+  // The node port the failed create allocated for port a was given back: a Service can take it.
+  ok({"create", "service", "nodeport", "np3", "--tcp=80"});
+  // An update that asks for a taken port is refused the same way and keeps what it had.
+  r = kn({"patch", "svc", "np3", "--type=json", "-p",
+          R"([{"op":"replace","path":"/spec/ports/0/nodePort","value":30080}])"});
+  EXPECT_NE(r.err.find("Service \"np3\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: "
+                       "provided port is already allocated"),
+            std::string::npos) << r.err;
+}
+
 // Raw bodies through `kubectl create --raw`: what a broken client could send.
 TEST_F(KubectlTest, MalformedBodiesAreRejectedAndNothingIsStored) {
   std::string dir = makeTempDir("berth-e2e-raw-");
