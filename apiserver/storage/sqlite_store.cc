@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "apiserver/storage/group_commit.h"
 #include "apiserver/storage/watch_hub.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -175,15 +176,14 @@ struct WriteOp {
   int64_t compact_lo = 0;
   int64_t compact_hi = 0;
   bool checkpoint = false;
-  // Completion, guarded by SqliteStore::queue_mu_.
-  bool done = false;
-  OpOutcome out;
-  std::condition_variable cv;
+  OpOutcome out;  // set by the group-commit leader
 };
 
 class SqliteStore : public Store {
  public:
-  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+  explicit SqliteStore(SqliteOptions options)
+      : options_(std::move(options)),
+        group_(kMaxBatch, [this](const std::vector<WriteOp*>& batch) { processBatch(batch); }) {}
   ~SqliteStore() override { close(); }
 
   Status open();
@@ -243,15 +243,9 @@ class SqliteStore : public Store {
   std::atomic<int64_t> compacted_{0};
   std::atomic<bool> closed_{false};
 
-  // Group commit, leader/follower style (as leveldb's writer queue): a writer appends its request
-  // to queue_ and waits; the request at the front is the leader, which commits everything queued
-  // at that moment in one transaction on the writing connection, completes the followers and
-  // hands leadership to the next front. A lone writer commits on its own thread without any
-  // thread hand-off; concurrent writers share one transaction and one fsync.
-  std::mutex queue_mu_;
-  std::condition_variable drained_cv_;
-  std::deque<WriteOp*> queue_;
-  bool stopping_ = false;
+  // Group commit: concurrent writers share one transaction and one fsync on the writing
+  // connection, committed by whichever of them leads (see group_commit.h).
+  GroupCommit<WriteOp> group_;
 
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<ReadConn>> idle_readers_;
@@ -342,12 +336,8 @@ void SqliteStore::close() {
     checkpoint_cv_.notify_all();
   }
   if (checkpointer_.joinable()) checkpointer_.join();
-  {
-    // Requests already queued still commit; new ones are refused.
-    std::unique_lock<std::mutex> lk(queue_mu_);
-    stopping_ = true;
-    drained_cv_.wait(lk, [&] { return queue_.empty(); });
-  }
+  // Requests already queued still commit; new ones are refused.
+  group_.close();
   if (hub_) hub_->close(Status(Code::kUnavailable, "store closed"));
   {
     std::lock_guard<std::mutex> lk(pool_mu_);
@@ -543,32 +533,10 @@ Result<std::unique_ptr<Watch>> SqliteStore::watch(const std::string& prefix,
 // ---- writes ----
 
 OpOutcome SqliteStore::submit(std::unique_ptr<WriteOp> op) {
-  std::unique_lock<std::mutex> lk(queue_mu_);
-  if (stopping_) {
+  if (!group_.submit(*op)) {
     OpOutcome o;
     o.status = Status(Code::kUnavailable, "store closed");
     return o;
-  }
-  queue_.push_back(op.get());
-  op->cv.wait(lk, [&] { return op->done || queue_.front() == op.get(); });
-  if (op->done) return std::move(op->out);
-
-  // Leader: the batch stays at the front of the queue while it commits, so later arrivals
-  // wait as followers of the next batch.
-  std::vector<WriteOp*> batch(queue_.begin(),
-                              queue_.begin() + std::min(queue_.size(), kMaxBatch));
-  lk.unlock();
-  processBatch(batch);
-  lk.lock();
-  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-  for (WriteOp* w : batch) {
-    w->done = true;
-    if (w != op.get()) w->cv.notify_one();
-  }
-  if (!queue_.empty()) {
-    queue_.front()->cv.notify_one();
-  } else {
-    drained_cv_.notify_all();
   }
   return std::move(op->out);
 }
