@@ -348,6 +348,13 @@ class Comparer {
   void compare(const json* l, const json* r, const schema::Type* t, const schema::Field* f,
                std::vector<std::string>* path, int depth) {
     if (depth > kMaxDepth) return;
+    if (!l && r && !path->empty()) {
+      // Only on the right (a create, or a new subtree): all of it is added.
+      FieldSet* node = &result.added;
+      for (const auto& pe : *path) node = &node->children[pe];
+      addAll(*r, t, f, node, depth);
+      return;
+    }
     bool l_obj = l && l->is_object() && !atomicObject(f);
     bool r_obj = r && r->is_object() && !atomicObject(f);
     std::vector<std::string> keys;
@@ -423,6 +430,44 @@ class Comparer {
   }
 
  private:
+  // compare(nullptr, &r, ...) for the node `node` of the added set: the same set, built in
+  // one walk of `r` instead of inserting each leaf's path from the root.
+  void addAll(const json& r, const schema::Type* t, const schema::Field* f, FieldSet* node,
+              int depth) {
+    if (depth > kMaxDepth) return;
+    std::vector<std::string> keys;
+    ListKind kind = listKind(f, &keys);
+    if (r.is_object() && !atomicObject(f) && !r.empty()) {
+      if (isMapType(t)) node->member = true;
+      for (const auto& [k, v] : r.items()) {
+        internal::Child c = childOf(t, k);
+        addAll(v, c.type, c.field, &node->children["f:" + k], depth + 1);
+      }
+      return;
+    }
+    if (r.is_array() && kind != ListKind::kAtomic && !r.empty()) {
+      std::vector<std::pair<std::string, const json*>> items;
+      std::map<std::string, int> count;
+      for (const auto& item : r) {
+        auto pe = itemKey(item, kind, keys);
+        if (!pe) {  // an unnameable item makes the whole list a leaf
+          node->member = true;
+          return;
+        }
+        ++count[*pe];
+        items.emplace_back(std::move(*pe), &item);
+      }
+      const schema::Type* elem = elemOf(f ? f->type.get() : nullptr);
+      for (const auto& [pe, item] : items) {
+        FieldSet* child = &node->children[pe];
+        child->member = true;
+        if (count[pe] == 1) addAll(*item, elem, nullptr, child, depth + 1);  // duplicates: whole
+      }
+      return;
+    }
+    node->member = true;
+  }
+
   void leaf(const json* l, const json* r, const std::vector<std::string>& path) {
     if (path.empty()) return;
     if (!l && r) insert(&result.added, path);
@@ -830,8 +875,15 @@ void recordUpdate(json* updated, const json* old, const std::string& manager,
     }
   }
 
-  json before = old ? withoutManagedFields(*old) : json::object();
-  Comparison cmp = compareObjects(before, withoutManagedFields(*updated), type);
+  // The comparison skips managedFields (stripIgnored drops them from the result anyway);
+  // copy an object only when it carries them.
+  static const json kEmpty = json::object();
+  json old_copy, updated_copy;
+  const json* before = &kEmpty;
+  if (old) before = managedFieldsOf(old) ? &(old_copy = withoutManagedFields(*old)) : old;
+  const json* after = updated;
+  if (managedFieldsOf(updated)) after = &(updated_copy = withoutManagedFields(*updated));
+  Comparison cmp = compareObjects(*before, *after, type);
   for (FieldSet* s : {&cmp.added, &cmp.modified, &cmp.removed}) {
     stripIgnored(s, status_only);
     pruneEmpty(s);

@@ -378,5 +378,38 @@ TEST(FieldSetTest, UnknownSchemaOwnsEveryKey) {
             R"({"f:spec":{".":{},"f:a":{".":{},"f:b":{}},"f:l":{}}})"_json);
 }
 
+// A create's ownership (no old object) covers every field of the new one, with list-map items
+// by key, set items by value, atomic lists, maps and empty objects as leaves, duplicated keys
+// as whole items and a keyless item making its list a leaf; the server-set metadata, status,
+// apiVersion and kind are not owned. The expected set was taken from the general comparison
+// against an empty object, before the create path got its own walk.
+TEST_F(ApplyTest, CreateOwnsEveryFieldOfTheNewObject) {
+  json obj = R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web","namespace":"default","uid":"u1","resourceVersion":"5",
+                  "labels":{"app":"web","tier":"fe"},"annotations":{},
+                  "finalizers":["a/b","c/d"],
+                  "ownerReferences":[{"uid":"o1","name":"owner","kind":"X"}]},
+      "spec":{"replicas":3,"paused":false,
+              "strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%"}},
+              "template":{"metadata":{"labels":{"app":"web"}},
+                "spec":{"containers":[
+                          {"name":"app","image":"a:1","command":["/bin/a","-x"],
+                           "env":[{"name":"A","value":"1"},{"name":"B"}],
+                           "ports":[{"containerPort":80,"protocol":"TCP"},
+                                    {"containerPort":81}]},
+                          {"name":"dup","image":"d:1"},{"name":"dup","image":"d:2"}],
+                        "initContainers":[{"image":"nameless"}],
+                        "tolerations":[{"key":"k","operator":"Exists"}],
+                        "volumes":[{"name":"v","emptyDir":{}}],
+                        "nodeSelector":{"os":"linux"}}}},
+      "status":{"replicas":1}})"_json;
+  recordUpdate(&obj, nullptr, "creator", kT1, "apps/v1", type_.get());
+  const json* e = entry(obj, "creator", "Update");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ((*e)["time"], kT1);
+  EXPECT_EQ((*e)["fieldsV1"], json::parse(R"({"f:metadata":{"f:annotations":{},"f:finalizers":{"v:\"a/b\"":{},"v:\"c/d\"":{}},"f:labels":{".":{},"f:app":{},"f:tier":{}},"f:ownerReferences":{"k:{\"uid\":\"o1\"}":{".":{},"f:kind":{},"f:name":{},"f:uid":{}}}},
+      "f:spec":{"f:paused":{},"f:replicas":{},"f:strategy":{"f:rollingUpdate":{"f:maxSurge":{}},"f:type":{}},"f:template":{"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:command":{},"f:env":{"k:{\"name\":\"A\"}":{".":{},"f:name":{},"f:value":{}},"k:{\"name\":\"B\"}":{".":{},"f:name":{}}},"f:image":{},"f:name":{},"f:ports":{"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{},"f:protocol":{}},"k:{\"containerPort\":81,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{}}}},"k:{\"name\":\"dup\"}":{}},"f:initContainers":{},"f:nodeSelector":{".":{},"f:os":{}},"f:tolerations":{},"f:volumes":{"k:{\"name\":\"v\"}":{".":{},"f:emptyDir":{},"f:name":{}}}}}}})")) << (*e)["fieldsV1"].dump();
+}
+
 }  // namespace
 }  // namespace berth::apiserver::patch
