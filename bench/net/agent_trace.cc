@@ -31,6 +31,7 @@ std::vector<ProxySyncTrace> readProxySyncs(const std::string& log_path) {
     t.applied_us = std::strtoll(ap->c_str(), nullptr, 10);
     t.render_ms = std::strtod(render->c_str(), nullptr);
     t.nft_ms = std::strtod(nft->c_str(), nullptr);
+    if (auto cpu = field(line, "nftCpuMs")) t.nft_cpu_ms = std::strtod(cpu->c_str(), nullptr);
     out.push_back(t);
   }
   return out;

@@ -1,6 +1,6 @@
 // AgentTrace: the node agents' own timing of each service proxy sync, read from their logs
 // (kubelet-lite/network/service_proxy.cc logs "service proxy rules applied" at -v=2 with
-// eventUnixUs, appliedUnixUs, renderMs and nftMs), so net_bench can split an endpoint change's
+// eventUnixUs, appliedUnixUs, renderMs, nftMs and nftCpuMs), so net_bench can split an endpoint change's
 // latency into: API watch -> agent informer event, event -> rules applied (render, nft), and
 // applied -> the bench's `nft monitor` line. Every process runs on this host, so wall-clock
 // times are comparable.
@@ -18,6 +18,7 @@ struct ProxySyncTrace {
   int64_t event_us = 0;    // unix µs: the oldest informer event the sync carried
   int64_t applied_us = 0;  // unix µs: the nft transaction returned
   double render_ms = 0, nft_ms = 0;
+  std::optional<double> nft_cpu_ms;  // the applying thread's CPU in nft (logged since 2026-11-28)
 };
 
 // The syncs logged in `log_path`, in log order; empty when the file is missing.

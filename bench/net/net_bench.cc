@@ -337,7 +337,7 @@ FlipSample flipOnce(const BenchCluster& c, const Pod& pod, ReadinessWatch& watch
 // every node and for the slowest node of each flip.
 void printStages(const BenchCluster& c, const std::vector<Pod>& pods, const std::vector<FlipSample>& flips) {
   struct Stages {
-    std::vector<double> deliver, wait, render, nft, monitor;
+    std::vector<double> deliver, wait, render, nft, nft_cpu, monitor;
   } all, slowest;
   std::vector<std::vector<ProxySyncTrace>> syncs;
   for (const auto& p : pods) syncs.push_back(readProxySyncs(c.agentLogPath(p.node)));
@@ -362,6 +362,7 @@ void printStages(const BenchCluster& c, const std::vector<Pod>& pods, const std:
         st->wait.push_back((t.applied_us - t.event_us) / 1000.0 - t.render_ms - t.nft_ms);
         st->render.push_back(t.render_ms);
         st->nft.push_back(t.nft_ms);
+        if (t.nft_cpu_ms) st->nft_cpu.push_back(*t.nft_cpu_ms);
         st->monitor.push_back((f.commit_us[n] - t.applied_us) / 1000.0);
       }
     }
@@ -374,6 +375,7 @@ void printStages(const BenchCluster& c, const std::vector<Pod>& pods, const std:
     printLatency("  informer event -> sync thread starts", st->wait, "");
     printLatency("  render (model + script)", st->render, "");
     printLatency("  nft transaction", st->nft, "");
+    if (!st->nft_cpu.empty()) printLatency("    of which the agent thread's CPU", st->nft_cpu, "");
     printLatency("  applied -> bench's nft monitor line", st->monitor, "");
   }
 }

@@ -1,13 +1,16 @@
 // RuleMonitor: follows one node's Service proxy table through `nft monitor` run in the node's
-// network namespace. The agent rewrites all of its table's rules ("berth-proxy-<node>") in one
-// transaction (a whole-table replace, or a flush and re-add that keeps the table); the monitor collects the DNAT targets of the rules a transaction adds and, at the
-// transaction's end ("# new generation ..."), records the set of endpoint IPs the table now
-// sends traffic to, with the time the line was read. No polling: the kernel reports each commit.
+// network namespace. The agent changes its table ("berth-proxy-<node>") one transaction at a
+// time: a whole-table replace, a flush and re-add, or an update of only the chains and map
+// elements that changed. The monitor keeps the table's DNAT rules (by chain and rule handle,
+// from `nft -a monitor`'s adds and deletes) and, at each transaction's end ("# new generation
+// ..."), records the set of endpoint IPs the table then sends traffic to, with the time the
+// line was read. No polling: the kernel reports each commit.
 // Thread-safety: the reader thread records; waitFor/state from any thread.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -47,7 +50,8 @@ class RuleMonitor {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool table_written_ = false;        // guarded by mu_: this transaction touched the table
-  std::set<std::string> pending_;     // guarded by mu_: DNAT targets added in this transaction
+  // guarded by mu_: "table chain" -> rule handle -> DNAT target IP, as the kernel holds them
+  std::map<std::string, std::map<std::string, std::string>> dnat_;
   std::vector<Commit> commits_;       // guarded by mu_
 };
 

@@ -68,36 +68,43 @@ std::string epId(const ProxyServicePort& p, const ProxyEndpoint& e) {
   return hashHex(chainId(p) + "/" + e.ip + ":" + std::to_string(e.port)).substr(0, 12);
 }
 
-void renderElements(std::ostringstream& o, const std::vector<std::string>& elems) {
-  if (elems.empty()) return;
-  o << "    elements = { ";
-  for (size_t i = 0; i < elems.size(); ++i) o << (i ? ",\n                 " : "") << elems[i];
-  o << " }\n";
+NftObject chain(std::string name, std::vector<std::string> spec, std::vector<std::string> rules) {
+  return {"chain", std::move(name), std::move(spec), std::move(rules)};
 }
 
-void renderServiceChains(std::ostringstream& o, const ProxyServicePort& p) {
+// svc_ (numgen over the endpoints, after the ClientIP affinity matches), one ep_ per endpoint
+// with its affinity set, and np_ for node ports and load-balancer IPs. An affinity set's name
+// carries the timeout, so a changed timeout is a new set (a set's type cannot be changed).
+void addServiceObjects(const ProxyServicePort& p, std::vector<NftObject>& out) {
   std::string id = chainId(p);
-  o << "  chain svc_" << id << " {\n    comment \"" << p.ns << "/" << p.name
-    << (p.port_name.empty() ? "" : ":" + p.port_name) << "\"\n";
-  if (p.affinity_timeout_seconds > 0)
-    for (const auto& e : p.endpoints)
-      o << "    ip saddr @aff_" << epId(p, e) << " goto ep_" << epId(p, e) << "\n";
-  o << "    numgen random mod " << p.endpoints.size() << " vmap { ";
+  bool affinity = p.affinity_timeout_seconds > 0;
+  auto affSet = [&](const ProxyEndpoint& e) {
+    return "aff_" + epId(p, e) + "_" + std::to_string(p.affinity_timeout_seconds);
+  };
+  std::vector<std::string> svc_rules;
+  if (affinity)
+    for (const auto& e : p.endpoints) svc_rules.push_back("ip saddr @" + affSet(e) + " goto ep_" + epId(p, e));
+  std::string vmap = "numgen random mod " + std::to_string(p.endpoints.size()) + " vmap { ";
   for (size_t i = 0; i < p.endpoints.size(); ++i)
-    o << (i ? ", " : "") << i << " : goto ep_" << epId(p, p.endpoints[i]);
-  o << " }\n  }\n";
+    vmap += (i ? ", " : "") + std::to_string(i) + " : goto ep_" + epId(p, p.endpoints[i]);
+  svc_rules.push_back(vmap + " }");
+  std::string comment = "comment \"" + p.ns + "/" + p.name + (p.port_name.empty() ? "" : ":" + p.port_name) + "\"";
+  out.push_back(chain("svc_" + id, {comment}, std::move(svc_rules)));
   for (const auto& e : p.endpoints) {
     std::string eid = epId(p, e);
-    if (p.affinity_timeout_seconds > 0)
-      o << "  set aff_" << eid << " {\n    type ipv4_addr; flags dynamic,timeout; timeout "
-        << p.affinity_timeout_seconds << "s\n  }\n";
-    o << "  chain ep_" << eid << " {\n";
-    if (p.affinity_timeout_seconds > 0) o << "    update @aff_" << eid << " { ip saddr }\n";
-    o << "    ip saddr " << e.ip << " jump mark-for-masq\n"
-      << "    meta l4proto " << p.protocol << " dnat to " << e.ip << ":" << e.port << "\n  }\n";
+    std::vector<std::string> rules;
+    if (affinity) {
+      out.push_back({"set", affSet(e),
+                     {"type ipv4_addr; flags dynamic,timeout; timeout " + std::to_string(p.affinity_timeout_seconds) + "s"},
+                     {}});
+      rules.push_back("update @" + affSet(e) + " { ip saddr }");
+    }
+    rules.push_back("ip saddr " + e.ip + " jump mark-for-masq");
+    rules.push_back("meta l4proto " + p.protocol + " dnat to " + e.ip + ":" + std::to_string(e.port));
+    out.push_back(chain("ep_" + eid, {}, std::move(rules)));
   }
   if (p.node_port > 0 || !p.load_balancer_ips.empty())
-    o << "  chain np_" << id << " {\n    jump mark-for-masq\n    goto svc_" << id << "\n  }\n";
+    out.push_back(chain("np_" + id, {}, {"jump mark-for-masq", "goto svc_" + id}));
 }
 
 // status.loadBalancer.ingress IPs of a type LoadBalancer Service; ipMode Proxy means the
@@ -161,107 +168,163 @@ std::vector<ProxyServicePort> buildProxyModel(const std::vector<json>& services,
 
 namespace {
 
-constexpr const char* kMaps[] = {"cluster-ips", "node-ports", "lb-ips", "no-endpoints", "no-endpoint-node-ports"};
+constexpr char kIpPortVerdict[] = "type ipv4_addr . inet_proto . inet_service : verdict";
+constexpr char kPortVerdict[] = "type inet_proto . inet_service : verdict";
 
-// The table block: every map, set and chain with its content (add semantics in nft).
-std::string renderTableBody(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
-  std::vector<std::string> cluster, node, lb, no_ep, no_ep_node;
-  std::vector<const ProxyServicePort*> live;
+std::string objectKey(const NftObject& o) { return o.kind + " " + o.name; }
+
+void renderObject(std::ostringstream& o, const NftObject& obj, const std::map<std::string, std::string>* elements) {
+  o << "  " << obj.kind << " " << obj.name << " {\n";
+  for (const auto& line : obj.spec) o << "    " << line << "\n";
+  for (const auto& rule : obj.rules) o << "    " << rule << "\n";
+  if (elements && !elements->empty()) {
+    o << "    elements = { ";
+    bool first = true;
+    for (const auto& [key, verdict] : *elements) {
+      o << (first ? "" : ",\n                 ") << key << " : " << verdict;
+      first = false;
+    }
+    o << " }\n";
+  }
+  o << "  }\n";
+}
+
+std::string joinKeys(const std::vector<std::string>& keys) { return join(keys, ", "); }
+
+}  // namespace
+
+ProxyTable buildProxyTable(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
+  ProxyTable t;
+  t.name = opts.table;
+  auto& cluster = t.elements["cluster-ips"];
+  auto& node = t.elements["node-ports"];
+  auto& lb = t.elements["lb-ips"];
+  auto& no_ep = t.elements["no-endpoints"];
+  auto& no_ep_node = t.elements["no-endpoint-node-ports"];
+  std::vector<NftObject> service_objects;
   for (const auto& p : ports) {
     if (opts.skip_ips.count(p.cluster_ip)) continue;
     std::string id = chainId(p);
-    std::string tuple = p.protocol + " . " + std::to_string(p.port);
+    std::string tuple = " . " + p.protocol + " . " + std::to_string(p.port);
+    std::string node_key = p.protocol + " . " + std::to_string(p.node_port);
     if (p.endpoints.empty()) {
-      no_ep.push_back(p.cluster_ip + " . " + tuple + " : goto reject-svc");
-      for (const auto& ip : p.load_balancer_ips) no_ep.push_back(ip + " . " + tuple + " : goto reject-svc");
-      if (p.node_port > 0)
-        no_ep_node.push_back(p.protocol + " . " + std::to_string(p.node_port) + " : goto reject-svc");
+      no_ep[p.cluster_ip + tuple] = "goto reject-svc";
+      for (const auto& ip : p.load_balancer_ips) no_ep[ip + tuple] = "goto reject-svc";
+      if (p.node_port > 0) no_ep_node[node_key] = "goto reject-svc";
       continue;
     }
-    live.push_back(&p);
-    cluster.push_back(p.cluster_ip + " . " + tuple + " : goto svc_" + id);
-    if (p.node_port > 0)
-      node.push_back(p.protocol + " . " + std::to_string(p.node_port) + " : goto np_" + id);
-    for (const auto& ip : p.load_balancer_ips) lb.push_back(ip + " . " + tuple + " : goto np_" + id);
+    cluster[p.cluster_ip + tuple] = "goto svc_" + id;
+    if (p.node_port > 0) node[node_key] = "goto np_" + id;
+    for (const auto& ip : p.load_balancer_ips) lb[ip + tuple] = "goto np_" + id;
+    addServiceObjects(p, service_objects);
   }
-  const std::string& t = opts.table;
-  std::ostringstream o;
-  o << "table ip " << t << " {\n";
-  o << "  map cluster-ips {\n    type ipv4_addr . inet_proto . inet_service : verdict\n";
-  renderElements(o, cluster);
-  o << "  }\n  map node-ports {\n    type inet_proto . inet_service : verdict\n";
-  renderElements(o, node);
-  o << "  }\n  map lb-ips {\n    type ipv4_addr . inet_proto . inet_service : verdict\n";
-  renderElements(o, lb);
-  o << "  }\n  map no-endpoints {\n    type ipv4_addr . inet_proto . inet_service : verdict\n";
-  renderElements(o, no_ep);
-  o << "  }\n  map no-endpoint-node-ports {\n    type inet_proto . inet_service : verdict\n";
-  renderElements(o, no_ep_node);
-  o << "  }\n"
-    << "  chain services {\n"
-    << "    ip daddr . meta l4proto . th dport vmap @cluster-ips\n"
-    << "    ip daddr . meta l4proto . th dport vmap @lb-ips\n"
-    << "    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @node-ports\n"
-    << "  }\n"
-    << "  chain nat-prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
-    << "    jump services\n  }\n"
-    << "  chain nat-output {\n    type nat hook output priority -100; policy accept;\n"
-    << "    jump services\n  }\n"
-    << "  chain nat-postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n"
-    << "    meta mark & " << kMasqMark << " == " << kMasqMark << " meta mark set meta mark ^ "
-    << kMasqMark << " masquerade\n";
+  std::string masq = std::string("meta mark & ") + kMasqMark + " == " + kMasqMark + " meta mark set meta mark ^ " +
+                     kMasqMark + " masquerade";
+  std::vector<std::string> postrouting = {masq};
   if (!opts.pod_bridge.empty())
-    o << "    iifname \"" << opts.pod_bridge << "\" oifname \"" << opts.pod_bridge
-      << "\" ct status dnat masquerade\n";
-  o << "  }\n"
-    << "  chain mark-for-masq {\n    meta mark set meta mark | " << kMasqMark << "\n  }\n"
-    << "  chain reject-svc {\n    reject\n  }\n"
-    << "  chain filter-forward {\n    type filter hook forward priority filter; policy accept;\n"
-    << "    ct state new ip daddr . meta l4proto . th dport vmap @no-endpoints\n  }\n"
-    << "  chain filter-output {\n    type filter hook output priority filter; policy accept;\n"
-    << "    ct state new ip daddr . meta l4proto . th dport vmap @no-endpoints\n  }\n"
-    << "  chain filter-input {\n    type filter hook input priority filter; policy accept;\n"
-    << "    ct state new fib daddr type local meta l4proto . th dport vmap @no-endpoint-node-ports\n"
-    << "  }\n";
-  for (const ProxyServicePort* p : live) renderServiceChains(o, *p);
+    postrouting.push_back("iifname \"" + opts.pod_bridge + "\" oifname \"" + opts.pod_bridge +
+                          "\" ct status dnat masquerade");
+  const char* no_ep_rule = "ct state new ip daddr . meta l4proto . th dport vmap @no-endpoints";
+  t.objects = {
+      {"map", "cluster-ips", {kIpPortVerdict}, {}},
+      {"map", "node-ports", {kPortVerdict}, {}},
+      {"map", "lb-ips", {kIpPortVerdict}, {}},
+      {"map", "no-endpoints", {kIpPortVerdict}, {}},
+      {"map", "no-endpoint-node-ports", {kPortVerdict}, {}},
+      chain("services", {},
+            {"ip daddr . meta l4proto . th dport vmap @cluster-ips",
+             "ip daddr . meta l4proto . th dport vmap @lb-ips",
+             "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @node-ports"}),
+      chain("nat-prerouting", {"type nat hook prerouting priority dstnat; policy accept;"}, {"jump services"}),
+      chain("nat-output", {"type nat hook output priority -100; policy accept;"}, {"jump services"}),
+      chain("nat-postrouting", {"type nat hook postrouting priority srcnat; policy accept;"}, postrouting),
+      chain("mark-for-masq", {}, {std::string("meta mark set meta mark | ") + kMasqMark}),
+      chain("reject-svc", {}, {"reject"}),
+      chain("filter-forward", {"type filter hook forward priority filter; policy accept;"}, {no_ep_rule}),
+      chain("filter-output", {"type filter hook output priority filter; policy accept;"}, {no_ep_rule}),
+      chain("filter-input", {"type filter hook input priority filter; policy accept;"},
+            {"ct state new fib daddr type local meta l4proto . th dport vmap @no-endpoint-node-ports"}),
+  };
+  for (auto& obj : service_objects) t.objects.push_back(std::move(obj));
+  return t;
+}
+
+std::string renderRuleset(const ProxyTable& table) {
+  const std::string& t = table.name;
+  std::ostringstream o;
+  o << "table ip " << t << " {}\ndelete table ip " << t << "\ntable ip " << t << " {\n";
+  for (const auto& obj : table.objects) {
+    auto els = table.elements.find(obj.name);
+    renderObject(o, obj, obj.kind == "map" && els != table.elements.end() ? &els->second : nullptr);
+  }
   o << "}\n";
   return o.str();
 }
 
-}  // namespace
-
 std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts) {
-  const std::string& t = opts.table;
-  return "table ip " + t + " {}\ndelete table ip " + t + "\n" + renderTableBody(ports, opts);
+  return renderRuleset(buildProxyTable(ports, opts));
 }
 
-std::string renderRulesetUpdate(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts,
-                                const std::string& previous) {
-  const std::string& t = opts.table;
-  std::string body = renderTableBody(ports, opts);
-  std::string out = "flush table ip " + t + "\n";
-  for (const char* m : kMaps) out += "flush map ip " + t + " " + m + "\n";
-  // Rules and map elements are gone by now, so nothing refers to the objects left over.
-  std::set<std::string> keep = declaredObjects(body);
-  for (const auto& obj : declaredObjects(previous))
-    if (!keep.count(obj)) out += "delete " + obj.substr(0, obj.find(' ')) + " ip " + t + obj.substr(obj.find(' ')) + "\n";
-  return out + body;
-}
-
-std::set<std::string> declaredObjects(const std::string& script) {
-  std::set<std::string> out;
-  std::istringstream in(script);
-  std::string line;
-  while (std::getline(in, line)) {
-    for (const char* kind : {"chain", "set", "map"}) {
-      std::string prefix = std::string("  ") + kind + " ";
-      if (line.rfind(prefix, 0) != 0) continue;
-      std::string name = line.substr(prefix.size());
-      name = name.substr(0, name.find(' '));
-      if (!name.empty()) out.insert(std::string(kind) + " " + name);
-    }
+std::string renderRulesetUpdate(const ProxyTable& applied, const ProxyTable& next) {
+  if (applied.name != next.name) return renderRuleset(next);
+  const std::string& t = next.name;
+  std::map<std::string, const NftObject*> before, after;
+  for (const auto& obj : applied.objects) before[objectKey(obj)] = &obj;
+  for (const auto& obj : next.objects) after[objectKey(obj)] = &obj;
+  // A set or map cannot be redeclared in place (nor emptied of its elements without a full
+  // diff of them): replace the table. The renderer never does this to a live set.
+  for (const auto& [key, obj] : before) {
+    auto it = after.find(key);
+    if (obj->kind != "chain" && it != after.end() && !(*it->second == *obj)) return renderRuleset(next);
   }
-  return out;
+  static const std::map<std::string, std::string> kNone;
+  auto elementsOf = [](const ProxyTable& table, const std::string& map) -> const std::map<std::string, std::string>& {
+    auto it = table.elements.find(map);
+    return it == table.elements.end() ? kNone : it->second;
+  };
+  std::ostringstream o;
+  // 1. Map elements that go or point elsewhere, so nothing refers to the chains deleted below.
+  for (const auto& [map, els] : applied.elements) {
+    if (!after.count("map " + map)) continue;  // the map itself goes
+    const auto& now = elementsOf(next, map);
+    std::vector<std::string> gone;
+    for (const auto& [key, verdict] : els) {
+      auto it = now.find(key);
+      if (it == now.end() || it->second != verdict) gone.push_back(key);
+    }
+    if (!gone.empty()) o << "delete element ip " << t << " " << map << " { " << joinKeys(gone) << " }\n";
+  }
+  // 2. Chains that go or change lose their rules (and with them their references).
+  for (const auto& obj : applied.objects) {
+    auto it = after.find(objectKey(obj));
+    if (obj.kind == "chain" && (it == after.end() || !(*it->second == obj)))
+      o << "flush chain ip " << t << " " << obj.name << "\n";
+  }
+  // 3. Objects that go.
+  for (const auto& obj : applied.objects)
+    if (!after.count(objectKey(obj))) o << "delete " << obj.kind << " ip " << t << " " << obj.name << "\n";
+  // 4. New objects, and the changed chains' rules again.
+  std::ostringstream block;
+  for (const auto& obj : next.objects) {
+    auto it = before.find(objectKey(obj));
+    if (it != before.end() && *it->second == obj) continue;
+    auto els = next.elements.find(obj.name);
+    bool new_map = obj.kind == "map" && it == before.end();
+    renderObject(block, obj, new_map && els != next.elements.end() ? &els->second : nullptr);
+  }
+  if (!block.str().empty()) o << "table ip " << t << " {\n" << block.str() << "}\n";
+  // 5. Map elements that are new or point elsewhere, in maps that were there already.
+  for (const auto& [map, els] : next.elements) {
+    if (!before.count("map " + map)) continue;
+    const auto& was = elementsOf(applied, map);
+    std::vector<std::string> added;
+    for (const auto& [key, verdict] : els) {
+      auto it = was.find(key);
+      if (it == was.end() || it->second != verdict) added.push_back(key + " : " + verdict);
+    }
+    if (!added.empty()) o << "add element ip " << t << " " << map << " { " << joinKeys(added) << " }\n";
+  }
+  return o.str();
 }
 
 std::string proxyTableName(const std::string& node) {

@@ -11,7 +11,7 @@
 //   no-endpoints  map  clusterIP (or ingress IP) . proto . port -> reject, and nodeports without endpoints
 //                 (filter forward/output/input): a Service without ready endpoints refuses
 //   svc_<hash>    numgen random mod N over the ready endpoints (ep_<hash> chains), after
-//                 ClientIP affinity sets when sessionAffinity is ClientIP
+//                 ClientIP affinity sets (aff_<hash>_<timeout>) when sessionAffinity is ClientIP
 //   ep_<hash>     DNAT to ip:port; a pod reaching itself through its Service is masqueraded
 //   np_<hash>     marks for masquerade, then the svc chain (node ports and load-balancer IPs)
 //   nat-postrouting: masquerades marked packets, and DNATed traffic that leaves the pod bridge
@@ -61,19 +61,41 @@ struct RenderOptions {
   std::set<std::string> skip_ips;   // cluster IPs served locally (cluster DNS)
 };
 
-// The transaction: create-if-missing, delete, then the full table.
+// One chain, set or map of the proxy table: the unit an update adds, flushes or deletes.
+struct NftObject {
+  std::string kind;                // "chain" | "set" | "map"
+  std::string name;
+  std::vector<std::string> spec;   // lines before the rules: comment, type/hook/policy, flags
+  std::vector<std::string> rules;  // chains only, one rule a line
+  bool operator==(const NftObject&) const = default;
+};
+
+// The table's whole content as the kernel should hold it: what a replace writes in full and
+// what an update compares against the table applied last.
+struct ProxyTable {
+  std::string name;
+  std::vector<NftObject> objects;                                      // in declaration order
+  std::map<std::string, std::map<std::string, std::string>> elements;  // map -> key -> verdict
+  bool operator==(const ProxyTable&) const = default;
+};
+
+ProxyTable buildProxyTable(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts);
+
+// The replace: create-if-missing, delete, then the full table, in one transaction. Used for the
+// first sync of an agent (whatever an earlier run left is dropped) and when an update is refused.
+std::string renderRuleset(const ProxyTable& table);
 std::string renderRuleset(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts);
 
-// The transaction from a table that `previous` (a script of either function) made: flush every
-// rule and map element, delete the chains and sets that are gone, then add the full content.
-// The table and its base chains stay, so no netfilter hook is unregistered and registered again
-// (a kernel synchronisation that made a whole-table replace cost tens of milliseconds); the
-// ClientIP affinity sets of endpoints that remain keep their entries.
-std::string renderRulesetUpdate(const std::vector<ProxyServicePort>& ports, const RenderOptions& opts,
-                                const std::string& previous);
-
-// The chains, sets and maps a script declares inside its table block, as "chain NAME" etc.
-std::set<std::string> declaredObjects(const std::string& script);
+// The update from `applied` (the table the kernel holds) to `next`, touching only what differs:
+// map elements that go or change are deleted, chains that go or change are flushed, objects that
+// go are deleted, new objects and the changed chains' rules are added, then the new map elements.
+// One endpoint turning unready so deletes its ep_ chain and rewrites its Service's svc_ chain
+// (or swaps the Service's map elements when it was the last one): a transaction of a few
+// netlink messages whatever the number of Services, where re-adding the whole table cost
+// milliseconds of CPU per sync. The table, its base chains and the ClientIP affinity sets of
+// remaining endpoints stay as they are. "" when nothing differs; the replace when a set or map
+// would change its declaration (not done in place).
+std::string renderRulesetUpdate(const ProxyTable& applied, const ProxyTable& next);
 
 // "berth-proxy-" + the node name made safe for nft (lower-case letters, digits, '-', '.').
 std::string proxyTableName(const std::string& node);

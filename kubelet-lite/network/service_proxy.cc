@@ -1,5 +1,7 @@
 #include "kubelet-lite/network/service_proxy.h"
 
+#include <time.h>
+
 #include "common/log.h"
 #include "kubelet-lite/network/proxy_rules.h"
 
@@ -60,7 +62,12 @@ void ServiceProxy::stop() {
 
 std::string ServiceProxy::lastRuleset() const {
   std::lock_guard<std::mutex> l(mu_);
-  return last_;
+  return applied_ ? renderRuleset(*applied_) : "";
+}
+
+std::string ServiceProxy::lastScript() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_script_;
 }
 
 void ServiceProxy::markDirty() {
@@ -110,6 +117,13 @@ std::chrono::microseconds micros(std::chrono::steady_clock::duration d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d);
 }
 
+// CPU time of the calling thread (user and system: libnftables and the kernel's netlink work).
+std::chrono::microseconds threadCpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::microseconds(int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000);
+}
+
 }  // namespace
 
 bool ServiceProxy::syncOnce() {
@@ -126,22 +140,31 @@ bool ServiceProxy::syncOnce() {
   for (const auto& s : services_->list()) services.push_back(*s);
   for (const auto& s : slices_->list()) slices.push_back(*s);
   auto model = buildProxyModel(services, slices);
-  RenderOptions ro{table_, opts_.pod_bridge, opts_.skip_ips};
-  std::string previous = lastRuleset();
-  // An update keeps the table and its hooks; the first sync (or one after an update the kernel
-  // refused, e.g. the table was changed behind our back) replaces the table whole.
-  std::string script = previous.empty() ? renderRuleset(model, ro) : renderRulesetUpdate(model, ro, previous);
+  ProxyTable next = buildProxyTable(model, RenderOptions{table_, opts_.pod_bridge, opts_.skip_ips});
+  // Only the sync thread writes applied_, so reading it here without the lock is safe.
+  // The first sync (or one after the kernel refused an update, e.g. the table was changed
+  // behind our back) replaces the table whole; later ones change only what differs.
+  bool replace = !applied_;
+  std::string script = replace ? renderRuleset(next) : renderRulesetUpdate(*applied_, next);
+  if (script.empty()) {
+    BLOG(4, "service proxy rules unchanged").kv("table", table_);
+    return true;
+  }
   auto t0 = std::chrono::steady_clock::now();
+  auto cpu0 = threadCpu();
   Status st = opts_.nft->apply(script);
-  if (!st.isOk() && !previous.empty()) {
+  if (!st.isOk() && !replace) {
     BLOG(2, "service proxy: update refused, replacing the table").kv("table", table_).kv("err", st.toString());
-    script = renderRuleset(model, ro);
+    replace = true;
+    script = renderRuleset(next);
     st = opts_.nft->apply(script);
   }
   auto now = std::chrono::steady_clock::now();
+  auto cpu = threadCpu() - cpu0;
   if (!st.isOk()) {
     BLOG_WARN("service proxy: applying rules failed").kv("table", table_).kv("err", st.toString());
     std::lock_guard<std::mutex> l(mu_);
+    applied_.reset();  // the kernel's table is unknown: the next try replaces it
     dirty_ = true;
     if (!since_ || since < *since_) {
       since_ = since;
@@ -154,14 +177,18 @@ bool ServiceProxy::syncOnce() {
   sync.latency = micros(now - since);
   sync.render = micros(t0 - t_render);
   sync.apply = micros(now - t0);
+  sync.apply_cpu = cpu;
   sync.service_ports = model.size();
+  sync.replaced = replace;
   {
     std::lock_guard<std::mutex> l(mu_);
-    last_ = std::move(script);
+    applied_ = std::move(next);
+    last_script_ = std::move(script);
   }
   BLOG(2, "service proxy rules applied").kv("table", table_).kv("ports", sync.service_ports)
-      .kv("latencyMs", sync.latency.count() / 1000.0).kv("renderMs", sync.render.count() / 1000.0)
-      .kv("nftMs", sync.apply.count() / 1000.0).kv("via", opts_.nft->mode())
+      .kv("replace", replace).kv("latencyMs", sync.latency.count() / 1000.0)
+      .kv("renderMs", sync.render.count() / 1000.0).kv("nftMs", sync.apply.count() / 1000.0)
+      .kv("nftCpuMs", sync.apply_cpu.count() / 1000.0).kv("via", opts_.nft->mode())
       .kv("eventUnixUs", unixMicros(since_wall))
       .kv("appliedUnixUs", unixMicros(since_wall + (now - since)));
   if (opts_.on_sync) opts_.on_sync(sync);

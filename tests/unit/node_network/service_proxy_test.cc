@@ -75,10 +75,13 @@ class EventClient : public client::Client {
   std::map<std::string, std::deque<json>> events_;
 };
 
-// Records every script; fails the first `fail_first` applies.
+bool isReplace(const std::string& script) { return script.rfind("table ip berth-proxy-n1 {}\n", 0) == 0; }
+
+// Records every script; fails the first `fail_first` applies, and every update (not a replace)
+// when `refuse_updates`.
 class FakeNft : public NftApplier {
  public:
-  explicit FakeNft(int fail_first = 0) : fail_(fail_first) {}
+  explicit FakeNft(int fail_first = 0, bool refuse_updates = false) : fail_(fail_first), refuse_updates_(refuse_updates) {}
   Status apply(const std::string& script) override {
     std::lock_guard<std::mutex> l(mu_);
     scripts_.push_back(script);
@@ -87,6 +90,7 @@ class FakeNft : public NftApplier {
       --fail_;
       return internalError("nft: injected failure");
     }
+    if (refuse_updates_ && !isReplace(script)) return internalError("nft: update refused");
     return Status::ok();
   }
   const char* mode() const override { return "fake"; }
@@ -112,6 +116,7 @@ class FakeNft : public NftApplier {
   std::condition_variable cv_;
   std::vector<std::string> scripts_;
   int fail_;
+  bool refuse_updates_;
 };
 
 json webService() {
@@ -159,24 +164,34 @@ TEST(ServiceProxy, AnEndpointTurningUnreadyLeavesTheAppliedTable) {
   ASSERT_FALSE(first.empty());
   EXPECT_NE(first.find("dnat to 10.244.1.5:8080"), std::string::npos);
 
+  EXPECT_TRUE(isReplace(first)) << "the first sync replaces the table:\n" << first;
+
   f.client.push("endpointslices", "MODIFIED", webSlice(false, "2"));
+  // The change is an update that deletes the endpoint's chain and leaves the other's alone.
   std::string after = nft->waitFor([](const std::string& s) {
-    return s.find("dnat to 10.244.1.5:8080") != std::string::npos &&
-           s.find("dnat to 10.244.2.6:8080") == std::string::npos;
+    return !isReplace(s) && s.find("delete chain ip berth-proxy-n1 ep_") != std::string::npos;
   });
   ASSERT_FALSE(after.empty()) << "the unready endpoint never left the table";
+  EXPECT_EQ(after.find("10.244.1.5"), std::string::npos) << after;
+  EXPECT_NE(after.find("numgen random mod 1 vmap"), std::string::npos) << after;
   // The applier sees the script before the proxy records the sync: wait for the record.
   auto deadline = std::chrono::steady_clock::now() + 10s;
   auto recorded = [&] {
     std::lock_guard<std::mutex> l(mu);
-    return proxy.lastRuleset() == after && syncs.size() >= 2;
+    return proxy.lastScript() == after && syncs.size() >= 2;
   };
   while (!recorded() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(proxy.lastRuleset(), after);
+  EXPECT_EQ(proxy.lastScript(), after);
+  // The table as a whole now sends traffic to the ready endpoint only.
+  std::string table = proxy.lastRuleset();
+  EXPECT_NE(table.find("dnat to 10.244.1.5:8080"), std::string::npos) << table;
+  EXPECT_EQ(table.find("10.244.2.6"), std::string::npos) << table;
   {
     std::lock_guard<std::mutex> l(mu);
     ASSERT_GE(syncs.size(), 2u);
     EXPECT_EQ(syncs.back().service_ports, 1u);
+    EXPECT_FALSE(syncs.back().replaced);
+    EXPECT_TRUE(syncs.front().replaced);
   }
   proxy.stop();
   // stop() removes the table through the same applier.
@@ -201,6 +216,34 @@ TEST(ServiceProxy, AFailedApplyIsRetried) {
   while (proxy.lastRuleset().empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
   EXPECT_NE(proxy.lastRuleset().find("dnat to 10.244.2.6:8080"), std::string::npos);
   EXPECT_GE(nft->count(), 3u);
+  proxy.stop();
+  f.informers.services->stop();
+  f.informers.slices->stop();
+}
+
+TEST(ServiceProxy, ARefusedUpdateFallsBackToTheReplace) {
+  Fixture f;
+  f.start();
+  auto nft = std::make_shared<FakeNft>(0, /*refuse_updates=*/true);
+  ServiceProxy::Options o;
+  o.node_name = "n1";
+  o.nft = nft;
+  ServiceProxy proxy(f.informers.services.get(), f.informers.slices.get(), o);
+  f.informers.services->start();
+  f.informers.slices->start();
+  proxy.start();
+  ASSERT_FALSE(nft->waitFor([](const std::string& s) { return s.find("dnat to 10.244.2.6:8080") != std::string::npos; }).empty());
+  f.client.push("endpointslices", "MODIFIED", webSlice(false, "2"));
+  // The update is tried, refused, and the same change is written as a replace.
+  std::string replaced = nft->waitFor([](const std::string& s) {
+    return isReplace(s) && s.find("dnat to 10.244.1.5:8080") != std::string::npos &&
+           s.find("10.244.2.6") == std::string::npos;
+  });
+  ASSERT_FALSE(replaced.empty());
+  EXPECT_FALSE(nft->waitFor([](const std::string& s) { return !isReplace(s); }).empty());
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (proxy.lastScript() != replaced && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(proxy.lastScript(), replaced);
   proxy.stop();
   f.informers.services->stop();
   f.informers.slices->stop();
