@@ -1,5 +1,7 @@
 #include "apiserver/core/json_text.h"
 
+#include <nlohmann/json.hpp>
+
 namespace berth::apiserver::jsontext {
 
 namespace {
@@ -78,6 +80,29 @@ std::string_view memberValue(std::string_view s, std::string_view quoted_key) {
   size_t end = skipValue(s, at);
   if (end == npos) return {};
   return s.substr(at, end - at);
+}
+
+std::string_view valueAt(std::string_view s, const std::vector<std::string>& quoted_path) {
+  size_t at = skipSpace(s, 0);
+  for (const auto& key : quoted_path) {
+    at = findMember(s, at, key);
+    if (at == npos) return {};
+  }
+  size_t end = skipValue(s, at);
+  if (end == npos) return {};
+  // A scalar's span runs to the next delimiter: drop the whitespace before it.
+  while (end > at && (s[end - 1] == ' ' || s[end - 1] == '\n' || s[end - 1] == '\t' || s[end - 1] == '\r'))
+    --end;
+  return s.substr(at, end - at);
+}
+
+std::optional<std::string> stringValue(std::string_view text) {
+  if (text.size() < 2 || text.front() != '"' || text.back() != '"') return std::nullopt;
+  std::string_view inner = text.substr(1, text.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) return std::string(inner);
+  auto v = nlohmann::json::parse(text, nullptr, false);
+  if (!v.is_string()) return std::nullopt;
+  return v.get<std::string>();
 }
 
 std::string withoutMember(std::string_view object, std::string_view quoted_key) {

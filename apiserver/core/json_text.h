@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace berth::apiserver::jsontext {
 
@@ -23,6 +25,12 @@ size_t skipValue(std::string_view s, size_t i);
 size_t findMember(std::string_view s, size_t open, std::string_view quoted_key);
 // The text of the value of top-level member `quoted_key` of the object `s`, or "" when absent.
 std::string_view memberValue(std::string_view s, std::string_view quoted_key);
+// The text of the value reached from the object `s` through the members `quoted_path` (each
+// name with its quotes), or "" when a member is absent or a step is not an object.
+std::string_view valueAt(std::string_view s, const std::vector<std::string>& quoted_path);
+// The value of the JSON string `text` (with its quotes), unescaped; nullopt when `text` is not
+// a string.
+std::optional<std::string> stringValue(std::string_view text);
 // `object` (the text of a JSON object) without its member `quoted_key`; unchanged when absent.
 std::string withoutMember(std::string_view object, std::string_view quoted_key);
 

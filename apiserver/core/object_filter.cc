@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apiserver/core/json_text.h"
+#include "apiserver/core/watch_cache.h"
+
 namespace berth::apiserver {
 
 Result<ObjectFilter> ObjectFilter::fromRequest(const KindSpec& k, const http::Request& req) {
@@ -23,7 +26,7 @@ Result<ObjectFilter> ObjectFilter::fromRequest(const KindSpec& k, const http::Re
                        k.selectable_fields.end();
       if (!known)
         return badRequest("field label not supported: " + r.field);
-      f.fields_.push_back(r);
+      f.addField(r);
     }
   }
   return f;
@@ -34,7 +37,37 @@ void ObjectFilter::addNameRequirement(const std::string& name) {
   r.field = "metadata.name";
   r.op = patch::FieldSelector::Op::kEquals;
   r.value = name;
+  addField(r);
+}
+
+void ObjectFilter::addField(const patch::FieldSelector::Requirement& r) {
+  TextField t;
+  auto quoted = [](const std::vector<std::string>& path) {
+    std::vector<std::string> out;
+    for (const auto& p : path) out.push_back("\"" + p + "\"");
+    return out;
+  };
+  if (r.field == "metadata.name") {
+    t.quoted_path = quoted({"metadata", "name"});
+  } else if (r.field == "metadata.namespace") {
+    t.quoted_path = quoted({"metadata", "namespace"});
+  } else if (k_) {
+    for (const auto& p : k_->plain_fields) {
+      if (p.field != r.field) continue;
+      t.quoted_path = quoted(p.path);
+      t.flag = p.flag;
+      break;
+    }
+  }
   fields_.push_back(r);
+  text_fields_.push_back(std::move(t));
+}
+
+std::string ObjectFilter::fieldValue(const nlohmann::json& obj, const std::string& field) const {
+  if (field == "metadata.name") return obj["metadata"].value("name", "");
+  if (field == "metadata.namespace") return obj["metadata"].value("namespace", "");
+  if (k_ && k_->field_value) return k_->field_value(obj, field);
+  return "";
 }
 
 bool ObjectFilter::matches(const nlohmann::json& obj) const {
@@ -45,12 +78,39 @@ bool ObjectFilter::matches(const nlohmann::json& obj) const {
       return false;
   }
   for (const auto& r : fields_) {
+    bool eq = fieldValue(obj, r.field) == r.value;
+    if ((r.op == patch::FieldSelector::Op::kNotEquals) == eq) return false;
+  }
+  return true;
+}
+
+bool ObjectFilter::matches(const CachedObject& obj) const {
+  std::string_view raw = obj.raw();
+  // Fields first: they are the common watch filter (a node's pods) and usually decide alone.
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    const auto& r = fields_[i];
+    const auto& t = text_fields_[i];
     std::string v;
-    if (r.field == "metadata.name") v = obj["metadata"].value("name", "");
-    else if (r.field == "metadata.namespace") v = obj["metadata"].value("namespace", "");
-    else if (k_->field_value) v = k_->field_value(obj, r.field);
+    if (t.quoted_path.empty()) {
+      v = fieldValue(obj.obj.get(), r.field);
+    } else {
+      std::string_view text = jsontext::valueAt(raw, t.quoted_path);
+      if (t.flag) v = text == "true" ? "true" : "false";
+      else v = jsontext::stringValue(text).value_or("");
+    }
     bool eq = v == r.value;
     if ((r.op == patch::FieldSelector::Op::kNotEquals) == eq) return false;
+  }
+  if (!labels_.empty()) {
+    // Only the labels object is parsed; absent (or not an object) reads as no labels.
+    static const std::vector<std::string> kLabels = {"\"metadata\"", "\"labels\""};
+    std::string_view text = jsontext::valueAt(raw, kLabels);
+    nlohmann::json labels;  // null
+    if (!text.empty()) {
+      labels = nlohmann::json::parse(text, nullptr, false);
+      if (labels.is_discarded()) labels = nullptr;
+    }
+    if (!labels_.matches(labels)) return false;
   }
   return true;
 }

@@ -203,7 +203,7 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
         auto o = decodeStored(kv);
         if (!o.isOk()) continue;
         // Without selectors the object is never parsed: a JSON list sends its bytes.
-        if (!filter->empty() && !filter->matches((*o)->obj)) continue;
+        if (!filter->empty() && !filter->matches(**o)) continue;
         holders.push_back(*o);
         if (limit > 0 && static_cast<int64_t>(holders.size()) >= limit) {
           // More may follow: hand out a token unless this was the last key.
@@ -242,7 +242,7 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
     auto all = cache->resource(resourcePrefix(k))->list(prefix, &list_rv);
     size_t matched_total = 0;
     for (auto& o : all) {
-      if (!filter->empty() && !filter->matches(o->obj)) continue;
+      if (!filter->empty() && !filter->matches(*o)) continue;
       ++matched_total;
       if (limit > 0 && static_cast<int64_t>(holders.size()) >= limit) continue;
       holders.push_back(o);
@@ -357,9 +357,9 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   void forEachSelected(const std::vector<CacheEvent>& events, Fn&& fn) const {
     for (const auto& ev : events) {
       EventType type = ev.type;
-      bool now_match = filter_.empty() || filter_.matches(ev.obj->obj);
+      bool now_match = filter_.empty() || filter_.matches(*ev.obj);
       if (type == EventType::kModified && !filter_.empty()) {
-        bool was = ev.prev && filter_.matches(ev.prev->obj);
+        bool was = ev.prev && filter_.matches(*ev.prev);
         if (was && !now_match) type = EventType::kDeleted;
         else if (!was && now_match) type = EventType::kAdded;
         else if (!was && !now_match) continue;

@@ -800,7 +800,7 @@ void ApiServer::Impl::handleDeleteCollection(RequestCtx& ctx) {
   json items = json::array();
   bool dry = dryRun(ctx.req);
   for (const auto& o : all) {
-    if (!filter->matches(o->obj)) continue;
+    if (!filter->matches(*o)) continue;
     const json& m = o->obj["metadata"];
     bool deleted_now = false;
     auto r = deleteObject(ctx, k, m.value("namespace", ""), m.value("name", ""), *options, dry, &deleted_now);

@@ -82,6 +82,17 @@ struct KindSpec {
   // how to read each from an object.
   std::vector<std::string> selectable_fields;
   std::function<std::string(const json& obj, const std::string& field)> field_value;
+  // Selectable fields that are one member of the object, read exactly as field_value reads
+  // them: the string at `path` ("" when absent or not a string) or, with `flag`, "true" when
+  // the member is boolean true and "false" otherwise. Selectors on these fields are evaluated
+  // on the cached text without parsing the object (watch fan-out, lists); the others go
+  // through field_value on the parsed object.
+  struct PlainField {
+    std::string field;
+    std::vector<std::string> path;
+    bool flag = false;
+  };
+  std::vector<PlainField> plain_fields;
 
   // A second version of a stored kind (autoscaling/v1 HorizontalPodAutoscaler over v2): its
   // objects are stored as `storage_version` of the same group and resource; request bodies are

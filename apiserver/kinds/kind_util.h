@@ -119,6 +119,8 @@ std::vector<json> eventCells(const json& coreEvent, TimePoint now);
 // Fields selectable on core/v1 events: involvedObject.*, reason, source, reportingComponent, type.
 std::vector<std::string> eventSelectableFields();
 std::string eventFieldValue(const json& coreEvent, const std::string& field);
+// The core/v1 Event's selectable fields that are plain members (all of them).
+std::vector<KindSpec::PlainField> eventPlainFields();
 
 // ---- registration ----------------------------------------------------------------------------
 void registerCoreKinds(KindRegistry& reg);

@@ -67,6 +67,7 @@ KindSpec namespaceKind() {
   k.field_value = [](const json& obj, const std::string& f) {
     return f == "status.phase" ? str(obj, {"status", "phase"}) : std::string();
   };
+  k.plain_fields = {{"status.phase", {"status", "phase"}}};
   return k;
 }
 
@@ -402,6 +403,13 @@ KindSpec podKind() {
     }
     return "";
   };
+  k.plain_fields = {{"spec.nodeName", {"spec", "nodeName"}},
+                    {"spec.restartPolicy", {"spec", "restartPolicy"}},
+                    {"spec.schedulerName", {"spec", "schedulerName"}},
+                    {"spec.serviceAccountName", {"spec", "serviceAccountName"}},
+                    {"spec.hostNetwork", {"spec", "hostNetwork"}, true},
+                    {"status.phase", {"status", "phase"}},
+                    {"status.nominatedNodeName", {"status", "nominatedNodeName"}}};
   return k;
 }
 
@@ -794,6 +802,7 @@ KindSpec nodeKind() {
     if (f == "spec.unschedulable") return flag(obj, {"spec", "unschedulable"}) ? "true" : "false";
     return "";
   };
+  k.plain_fields = {{"spec.unschedulable", {"spec", "unschedulable"}, true}};
   return k;
 }
 
@@ -819,6 +828,7 @@ KindSpec eventKind() {
   k.cells = eventCells;
   k.selectable_fields = eventSelectableFields();
   k.field_value = eventFieldValue;
+  k.plain_fields = eventPlainFields();
   return k;
 }
 
@@ -961,6 +971,7 @@ KindSpec secretKind() {
   k.field_value = [](const json& obj, const std::string& f) {
     return f == "type" ? str(obj, {"type"}) : std::string();
   };
+  k.plain_fields = {{"type", {"type"}}};
   return k;
 }
 
@@ -1037,6 +1048,17 @@ std::vector<std::string> eventSelectableFields() {
           "involvedObject.uid",        "involvedObject.apiVersion",
           "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
           "reportingComponent",        "source", "type"};
+}
+
+std::vector<KindSpec::PlainField> eventPlainFields() {
+  std::vector<KindSpec::PlainField> out;
+  for (const char* f : {"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"})
+    out.push_back({std::string("involvedObject.") + f, {"involvedObject", f}});
+  out.push_back({"reason", {"reason"}});
+  out.push_back({"type", {"type"}});
+  out.push_back({"source", {"source", "component"}});
+  out.push_back({"reportingComponent", {"reportingComponent"}});
+  return out;
 }
 
 std::string eventFieldValue(const json& ev, const std::string& f) {

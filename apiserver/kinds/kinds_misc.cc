@@ -196,6 +196,9 @@ KindSpec eventsV1Kind() {
     if (f == "reportingController") return str(obj, {"reportingController"});
     return eventFieldValue(toCoreEvent(obj), f);
   };
+  for (const char* f : {"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"})
+    k.plain_fields.push_back({std::string("regarding.") + f, {"regarding", f}});
+  k.plain_fields.push_back({"reportingController", {"reportingController"}});
   return k;
 }
 

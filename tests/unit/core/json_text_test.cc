@@ -29,5 +29,26 @@ TEST(JsonTextTest, WithoutMemberCutsFirstMiddleLastAndOnly) {
   EXPECT_EQ(nlohmann::json::parse(cut(obj.dump(), "\"managedFields\"")), want);
 }
 
+
+TEST(JsonTextTest, ValueAtFollowsMembersNotNestedNamesakes) {
+  std::string s = R"({"a":{"spec":{"n":"no"}},"spec" : {"x":"n","n":"y\"es"},"n":"top"})";
+  EXPECT_EQ(valueAt(s, {"\"spec\"", "\"n\""}), R"("y\"es")");
+  EXPECT_EQ(valueAt(s, {"\"n\""}), R"("top")");
+  EXPECT_EQ(valueAt(s, {"\"spec\"", "\"m\""}), "");
+  EXPECT_EQ(valueAt(s, {"\"n\"", "\"x\""}), "");  // a step that is not an object
+  EXPECT_EQ(valueAt(R"({"a":[1,2]})", {"\"a\""}), "[1,2]");
+  EXPECT_EQ(valueAt("{\"a\": true\n, \"b\": 1 }", {"\"a\""}), "true");
+  EXPECT_EQ(valueAt("{\"a\": true\n, \"b\": 1 }", {"\"b\""}), "1");
+}
+
+TEST(JsonTextTest, StringValueUnescapes) {
+  EXPECT_EQ(stringValue(R"("plain")"), "plain");
+  EXPECT_EQ(stringValue(R"("a\"b\\c\u00e9\n")"), "a\"b\\c\xc3\xa9\n");
+  EXPECT_EQ(stringValue(R"("")"), "");
+  EXPECT_EQ(stringValue("5"), std::nullopt);
+  EXPECT_EQ(stringValue("null"), std::nullopt);
+  EXPECT_EQ(stringValue(""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace berth::apiserver::jsontext
