@@ -190,12 +190,19 @@ class WorkerPool {
 };
 
 // State every loop shares; outlives the Server while connections' handles exist.
+class Loop;
+
 struct Core {
   Options options;
   Handler handler;
   SSL_CTX* ssl_ctx = nullptr;
   std::unique_ptr<WorkerPool> pool;
   std::atomic<size_t> open_connections{0};
+  // Every loop, set before they start and unchanged until they are joined: a loop that
+  // accepts a connection hands it to the next loop in turn, so long-lived streams (watches)
+  // are spread evenly instead of going to whichever loop woke first.
+  std::vector<Loop*> loops;
+  std::atomic<size_t> next_loop{0};
 
   ~Core() {
     if (ssl_ctx) SSL_CTX_free(ssl_ctx);
@@ -225,6 +232,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
   void setEvents(int fd, uint32_t events);
   void removeConn(int fd);
+  // Loop thread only: takes an accepted socket (and its unstarted SSL) into this loop.
+  void adopt(int fd, SSL* ssl, std::string remote);
+  // Connections this loop owns (any thread).
+  size_t owned() const { return owned_.load(std::memory_order_relaxed); }
   Core& core() { return *core_; }
 
  private:
@@ -246,6 +257,7 @@ class Loop : public std::enable_shared_from_this<Loop> {
   bool stopped_ = false;
   bool quit_ = false;
   std::unordered_map<int, std::shared_ptr<Conn>> conns_;
+  std::atomic<size_t> owned_{0};
 };
 
 // ---- Connection -----------------------------------------------------------------------------
@@ -1170,7 +1182,7 @@ void Loop::setEvents(int fd, uint32_t events) {
 
 void Loop::removeConn(int fd) {
   epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
-  conns_.erase(fd);
+  if (conns_.erase(fd)) owned_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Loop::stopAndJoin() {
@@ -1246,19 +1258,42 @@ void Loop::acceptSome() {
       }
       SSL_set_accept_state(ssl);
     }
-    auto conn = std::make_shared<Conn>(shared_from_this(), fd, ssl, std::move(remote));
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      BLOG_WARN("http epoll add failed").kv("error", strerror(errno));
-      continue;  // ~Conn closes the socket
+    const auto& loops = core_->loops;
+    Loop* target = loops.empty() ? this : loops[core_->next_loop.fetch_add(1) % loops.size()];
+    if (target == this) {
+      adopt(fd, ssl, std::move(remote));
+      continue;
     }
-    core_->open_connections.fetch_add(1);
-    conns_.emplace(fd, conn);
-    // The event mask is mirrored in the Conn so updates are cheap to skip.
-    conn->onEvent(0);  // starts the TLS handshake if the ClientHello is already here
+    auto to = target->shared_from_this();
+    bool posted = target->post([to, fd, ssl, remote = std::move(remote)]() mutable {
+      to->adopt(fd, ssl, std::move(remote));
+    });
+    if (!posted) {  // that loop is stopping
+      if (ssl) SSL_free(ssl);
+      ::close(fd);
+    }
   }
+}
+
+void Loop::adopt(int fd, SSL* ssl, std::string remote) {
+  if (quit_) {  // handed over while this loop was stopping
+    if (ssl) SSL_free(ssl);
+    ::close(fd);
+    return;
+  }
+  auto conn = std::make_shared<Conn>(shared_from_this(), fd, ssl, std::move(remote));
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    BLOG_WARN("http epoll add failed").kv("error", strerror(errno));
+    return;  // ~Conn closes the socket
+  }
+  core_->open_connections.fetch_add(1);
+  conns_.emplace(fd, conn);
+  owned_.fetch_add(1, std::memory_order_relaxed);
+  // The event mask is mirrored in the Conn so updates are cheap to skip.
+  conn->onEvent(0);  // starts the TLS handshake if the ClientHello is already here
 }
 
 void Loop::sweep(SteadyClock::time_point now) {
@@ -1417,6 +1452,7 @@ class ServerImpl : public Server {
         return st;
       }
       loops_.push_back(loop);
+      core_->loops.push_back(loop.get());
     }
     for (auto& l : loops_) l->start();
     started_ = true;
@@ -1433,9 +1469,17 @@ class ServerImpl : public Server {
 
   size_t openConnections() const override { return core_->open_connections.load(); }
 
+  std::vector<size_t> connectionsPerLoop() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<size_t> out;
+    for (const auto& l : loops_) out.push_back(l->owned());
+    return out;
+  }
+
  private:
   void stopLocked() {
     for (auto& l : loops_) l->stopAndJoin();
+    core_->loops.clear();
     loops_.clear();
     if (core_->pool) core_->pool->stop();
     if (listen_fd_ >= 0) {
@@ -1445,7 +1489,7 @@ class ServerImpl : public Server {
   }
 
   std::shared_ptr<Core> core_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   bool started_ = false;
   int listen_fd_ = -1;
   std::atomic<int> port_{0};

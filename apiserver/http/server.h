@@ -143,6 +143,8 @@ class Server {
   // Closes the listener and every connection (streams see closed()), joins threads.
   virtual void stop() = 0;
   virtual size_t openConnections() const = 0;
+  // Connections each event loop owns; accepted connections are dealt to the loops in turn.
+  virtual std::vector<size_t> connectionsPerLoop() const = 0;
 };
 
 }  // namespace berth::http

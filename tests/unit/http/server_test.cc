@@ -270,6 +270,30 @@ TEST_F(ServerTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(server_->openConnections(), 1u);
 }
 
+// Connections are dealt to the event loops in turn, whichever loop accepted them: watches
+// opened in a burst would otherwise pile onto the loop that happened to wake first.
+TEST_F(ServerTest, ConnectionsAreSpreadEvenlyOverTheLoops) {
+  Options o = defaultOptions();
+  o.io_threads = 3;
+  start(o, false);
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 9; ++i) {
+    auto c = connect();
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->send("GET /hello?name=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c->readResponse();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "hello " + std::to_string(i));  // a handed-over connection still serves
+    clients.push_back(std::move(c));
+  }
+  EXPECT_EQ(server_->openConnections(), 9u);
+  EXPECT_EQ(server_->connectionsPerLoop(), (std::vector<size_t>{3, 3, 3}));
+  clients.clear();
+  EXPECT_TRUE(eventually([&] {
+    return server_->connectionsPerLoop() == std::vector<size_t>{0, 0, 0};
+  }));
+}
+
 TEST_F(ServerTest, PipelinedRequestsAnswerInOrder) {
   start();
   auto c = connect();
