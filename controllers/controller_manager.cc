@@ -5,6 +5,7 @@
 #include "client/discovery.h"
 #include "client/event_recorder.h"
 #include "client/informer.h"
+#include "client/kubeconfig.h"
 #include "client/rest_client.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -20,6 +21,7 @@
 #include "controllers/taint_eviction_controller.h"
 #include "controllers/namespace_controller.h"
 #include "controllers/serviceaccount_controller.h"
+#include "controllers/root_ca_publisher.h"
 #include "controllers/replicaset_controller.h"
 #include "controllers/scheduler/scheduler.h"
 #include "controllers/statefulset_controller.h"
@@ -39,7 +41,8 @@ Status ControllerManager::validate(const ControllerManagerOptions& opts) {
                                      "deployment", "endpoints", "endpointslice",
                                      "daemonset", "job", "scheduler",
                                      "nodelifecycle", "disruption",
-                                     "statefulset", "cronjob", "serviceaccount"};
+                                     "statefulset", "cronjob", "serviceaccount",
+                                     "root-ca-cert-publisher"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
@@ -82,6 +85,15 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (enabled("serviceaccount")) {
     ServiceAccountController::Config c;
     cm->sa_ = std::make_unique<ServiceAccountController>(cm->client_.get(), cm->informers_.get(), c);
+  }
+  if (enabled("root-ca-cert-publisher")) {
+    // As upstream without --root-ca-file: the CA the manager itself trusts the API server with.
+    auto kc = client::loadKubeConfig(opts.kubeconfig);
+    if (!kc.isOk()) return kc.status().withContext("root-ca-cert-publisher");
+    if (kc->ca_pem.empty()) return invalid("root-ca-cert-publisher: the kubeconfig has no certificate authority");
+    RootCaPublisher::Config c;
+    c.root_ca_pem = kc->ca_pem;
+    cm->root_ca_ = std::make_unique<RootCaPublisher>(cm->client_.get(), cm->informers_.get(), c);
   }
   if (enabled("replicaset")) {
     ReplicaSetController::Config c;
@@ -191,6 +203,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->gc_) cm->gc_->start();
   if (cm->ns_) cm->ns_->start();
   if (cm->sa_) cm->sa_->start();
+  if (cm->root_ca_) cm->root_ca_->start();
   if (cm->rs_) cm->rs_->start();
   if (cm->deploy_) cm->deploy_->start();
   if (cm->endpoints_) cm->endpoints_->start();
@@ -230,6 +243,7 @@ void ControllerManager::stop() {
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();
   if (sa_) sa_->stop();
+  if (root_ca_) root_ca_->stop();
   if (informers_) informers_->stop();
 }
 

@@ -31,6 +31,7 @@ class GarbageCollector;
 class JobController;
 class NamespaceController;
 class ServiceAccountController;
+class RootCaPublisher;
 class ReplicaSetController;
 class StatefulSetController;
 class CronJobController;
@@ -73,7 +74,7 @@ struct ControllerManagerOptions {
   std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
                                       "endpoints", "endpointslice", "daemonset", "job",
                                       "scheduler", "nodelifecycle", "disruption", "statefulset",
-                                      "cronjob", "serviceaccount"};
+                                      "cronjob", "serviceaccount", "root-ca-cert-publisher"};
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
@@ -103,6 +104,7 @@ class ControllerManager {
   std::unique_ptr<GarbageCollector> gc_;
   std::unique_ptr<NamespaceController> ns_;
   std::unique_ptr<ServiceAccountController> sa_;
+  std::unique_ptr<RootCaPublisher> root_ca_;
   std::unique_ptr<ReplicaSetController> rs_;
   std::unique_ptr<DeploymentController> deploy_;
   std::unique_ptr<EndpointsController> endpoints_;

@@ -372,7 +372,11 @@ TEST_F(KubectlTest, MalformedBodiesAreRejectedAndNothingIsStored) {
   r = post(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup2"}})");
   EXPECT_EQ(r.exit_code, 0) << "duplicates only warn without fieldValidation=Strict: " << r.err;
   // None of the rejected bodies left anything behind, and the server still serves.
-  EXPECT_EQ(ok({"get", "configmaps", "-o", "name"}), "configmap/dup2\n");
+  // (kube-root-ca.crt is the root CA publisher's, present in every namespace.)
+  std::string names = ok({"get", "configmaps", "-o", "name"});
+  if (auto at = names.find("configmap/kube-root-ca.crt\n"); at != std::string::npos)
+    names.erase(at, std::string("configmap/kube-root-ca.crt\n").size());
+  EXPECT_EQ(names, "configmap/dup2\n");
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
@@ -532,6 +536,37 @@ TEST_F(KubectlTest, ServiceAccountTokens) {
   auto gone = as(token, {"get", "ns", ns_});
   EXPECT_NE(gone.exit_code, 0);
   EXPECT_NE(gone.err.find("no longer exists"), std::string::npos) << gone.err;
+}
+
+// Every namespace gets ConfigMap kube-root-ca.crt holding the cluster CA (what kubectl itself
+// trusts); the publisher puts back an edited or deleted one.
+TEST_F(KubectlTest, RootCaConfigMapPublishedAndRestored) {
+  std::ifstream f(server_->dataDir() + "/pki/ca.crt");
+  std::string ca((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_NE(ca.find("BEGIN CERTIFICATE"), std::string::npos);
+  ASSERT_EQ(k({"wait", "--for=create", "configmap/kube-root-ca.crt", "-n", ns_, "--timeout=30s"}).exit_code, 0);
+  json cm = get({"configmap", "kube-root-ca.crt"});
+  EXPECT_EQ(cm["data"], json({{"ca.crt", ca}}));
+  std::string desc = cm["metadata"]["annotations"].value("kubernetes.io/description", "");
+  EXPECT_NE(desc.find("verify the kube-apiserver"), std::string::npos) << cm.dump();
+
+  auto restored = [&](const json& c) {
+    return c.contains("data") && c["data"] == json({{"ca.crt", ca}}) &&
+           c["metadata"].contains("annotations") &&
+           c["metadata"]["annotations"].value("kubernetes.io/description", "") == desc;
+  };
+  ok({"patch", "configmap", "kube-root-ca.crt", "--type=merge", "-p",
+      R"({"data":{"ca.crt":"forged","extra":"x"},"metadata":{"annotations":{"kubernetes.io/description":null}}})"});
+  json last;
+  EXPECT_TRUE(await("configmap/kube-root-ca.crt", {"configmap", "kube-root-ca.crt"}, restored, &last))
+      << "an edited CA configmap is restored: " << last.dump();
+
+  std::string uid = cm["metadata"]["uid"];
+  ok({"delete", "configmap", "kube-root-ca.crt"});
+  ASSERT_EQ(k({"wait", "--for=create", "configmap/kube-root-ca.crt", "-n", ns_, "--timeout=30s"}).exit_code, 0);
+  json again = get({"configmap", "kube-root-ca.crt"});
+  EXPECT_NE(again["metadata"].value("uid", ""), uid);
+  EXPECT_TRUE(restored(again)) << again.dump();
 }
 
 TEST(KubectlAuthTest, TokensAndUnauthenticated) {
