@@ -22,6 +22,7 @@
 #include "controllers/namespace_controller.h"
 #include "controllers/serviceaccount_controller.h"
 #include "controllers/root_ca_publisher.h"
+#include "controllers/hpa_controller.h"
 #include "controllers/replicaset_controller.h"
 #include "controllers/scheduler/scheduler.h"
 #include "controllers/statefulset_controller.h"
@@ -42,7 +43,7 @@ Status ControllerManager::validate(const ControllerManagerOptions& opts) {
                                      "daemonset", "job", "scheduler",
                                      "nodelifecycle", "disruption",
                                      "statefulset", "cronjob", "serviceaccount",
-                                     "root-ca-cert-publisher"};
+                                     "root-ca-cert-publisher", "horizontalpodautoscaling"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
@@ -155,6 +156,14 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     c.recorder = cm->recorders_.back().get();
     cm->cronjob_ = std::make_unique<CronJobController>(cm->client_.get(), cm->informers_.get(), c);
   }
+  if (enabled("horizontalpodautoscaling")) {
+    HpaController::Config c;
+    c.workers = opts.workers;
+    cm->recorders_.push_back(
+        std::make_unique<client::EventRecorder>(cm->client_.get(), "horizontal-pod-autoscaler", ""));
+    c.recorder = cm->recorders_.back().get();
+    cm->hpa_ = std::make_unique<HpaController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   if (enabled("scheduler")) {
     cm->scheduler_ = std::make_unique<scheduler::Scheduler>(cm->client_.get(), cm->informers_.get(),
                                                             scheduler::Scheduler::Config());
@@ -204,6 +213,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->ns_) cm->ns_->start();
   if (cm->sa_) cm->sa_->start();
   if (cm->root_ca_) cm->root_ca_->start();
+  if (cm->hpa_) cm->hpa_->start();
   if (cm->rs_) cm->rs_->start();
   if (cm->deploy_) cm->deploy_->start();
   if (cm->endpoints_) cm->endpoints_->start();
@@ -227,6 +237,7 @@ void ControllerManager::stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto it = extra_.rbegin(); it != extra_.rend(); ++it) (*it)->stop();
+  if (hpa_) hpa_->stop();
   if (cronjob_) cronjob_->stop();
   if (statefulset_) statefulset_->stop();
   if (job_) job_->stop();

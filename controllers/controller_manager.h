@@ -32,6 +32,7 @@ class JobController;
 class NamespaceController;
 class ServiceAccountController;
 class RootCaPublisher;
+class HpaController;
 class ReplicaSetController;
 class StatefulSetController;
 class CronJobController;
@@ -74,7 +75,8 @@ struct ControllerManagerOptions {
   std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
                                       "endpoints", "endpointslice", "daemonset", "job",
                                       "scheduler", "nodelifecycle", "disruption", "statefulset",
-                                      "cronjob", "serviceaccount", "root-ca-cert-publisher"};
+                                      "cronjob", "serviceaccount", "root-ca-cert-publisher",
+                                      "horizontalpodautoscaling"};
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
@@ -105,6 +107,7 @@ class ControllerManager {
   std::unique_ptr<NamespaceController> ns_;
   std::unique_ptr<ServiceAccountController> sa_;
   std::unique_ptr<RootCaPublisher> root_ca_;
+  std::unique_ptr<HpaController> hpa_;
   std::unique_ptr<ReplicaSetController> rs_;
   std::unique_ptr<DeploymentController> deploy_;
   std::unique_ptr<EndpointsController> endpoints_;

@@ -481,6 +481,41 @@ TEST_F(WorkloadsTest, IndexedJobRunsEachIndexOnce) {
 
 // ---- Deployment rollouts ----
 
+// `kubectl autoscale`: with no metrics API the autoscaler still holds the target's replicas
+// within [min, max], records SuccessfulRescale events and says why it cannot scale on metrics.
+TEST_F(WorkloadsTest, HorizontalPodAutoscalerKeepsReplicasWithinBounds) {
+  ok({"create", "deployment", "hpa", "--image=nginx:1", "--replicas=1"});
+  ok({"autoscale", "deploy/hpa", "--min=2", "--max=3"});
+  auto waitFor = [&](const std::string& what, const std::string& jsonpath, const std::string& value) {
+    auto r = server_->kubectl({"-n", ns_, "wait", what, "--for=jsonpath=" + jsonpath + "=" + value, "--timeout=40s"});
+    EXPECT_EQ(r.exit_code, 0) << what << " " << jsonpath << "=" << value << ": " << r.err;
+  };
+  waitFor("deploy/hpa", "{.spec.replicas}", "2");
+  ok({"scale", "deploy/hpa", "--replicas=6"});
+  waitFor("deploy/hpa", "{.spec.replicas}", "3");
+  waitFor("hpa/hpa", "{.status.desiredReplicas}", "3");
+  json hpa = get({"hpa", "hpa"});
+  EXPECT_FALSE(hpa["status"].value("lastScaleTime", "").empty()) << hpa.dump();
+  std::map<std::string, std::string> able;
+  for (const auto& c : hpa["status"].value("conditions", json::array())) able[c["type"]] = c.value("status", "");
+  EXPECT_EQ(able["AbleToScale"], "True") << hpa.dump();  // SucceededRescale, or SucceededGetScale after a resync
+
+  json events;
+  EXPECT_TRUE(await({"events"},
+                    [](const json& items) {
+                      std::set<std::string> msgs;
+                      for (const auto& e : items)
+                        if (e.value("reason", "") == "SuccessfulRescale") msgs.insert(e.value("message", ""));
+                      return msgs.count("New size: 2; reason: Current number of replicas below Spec.MinReplicas") &&
+                             msgs.count("New size: 3; reason: Current number of replicas above Spec.MaxReplicas");
+                    }, &events)) << events.dump();
+
+  std::string table = ok({"get", "hpa"});
+  EXPECT_NE(table.find("REFERENCE"), std::string::npos) << table;
+  EXPECT_NE(table.find("Deployment/hpa"), std::string::npos) << table;
+  EXPECT_NE(table.find("MINPODS"), std::string::npos) << table;
+}
+
 TEST_F(WorkloadsTest, DeploymentRolloutHistoryUndoPauseResumeRestart) {
   ok({"create", "deployment", "web", "--image=nginx:1", "--replicas=2"});
   auto waitFor = [&](const std::string& jsonpath, const std::string& value) {
