@@ -46,37 +46,21 @@ const json* condition(const json& status, const std::string& type) {
 
 constexpr const char* kScalePath = "/apis/apps/v1/namespaces/ns/deployments/web/scale";
 
-class HpaTest : public ::testing::Test {
+class HpaTest : public testing::WorkloadFixture<HpaController, ScaleClient> {
  protected:
   void startController(const json& hpa) {
     fake_.put(kHpas, hpa);
-    factory_ = std::make_unique<client::InformerFactory>(&fake_);
-    HpaController::Config cfg;
-    cfg.clock = &clock_;
-    ctl_ = std::make_unique<HpaController>(&fake_, factory_.get(), cfg);
-    factory_->start();
-    for (auto* i : factory_->informers()) ASSERT_TRUE(i->waitForSync(std::chrono::seconds(5)));
-    fake_.clearActions();
-  }
-  void TearDown() override {
-    ctl_.reset();
-    factory_.reset();
-  }
-  std::vector<testing::Action> actions(const std::string& verb) {
-    std::vector<testing::Action> out;
-    for (auto& a : fake_.actions())
-      if (a.verb == verb) out.push_back(a);
-    return out;
+    start([this](client::Client* c, client::InformerFactory* f) {
+      HpaController::Config cfg;
+      cfg.clock = &clock_;
+      return std::make_unique<HpaController>(c, f, cfg);
+    });
   }
   json lastStatus() {
     auto st = actions("update/status");
     EXPECT_FALSE(st.empty());
     return st.empty() ? json::object() : st.back().body["status"];
   }
-  testing::SettableClock clock_;
-  ScaleClient fake_;
-  std::unique_ptr<client::InformerFactory> factory_;
-  std::unique_ptr<HpaController> ctl_;
 };
 
 TEST_F(HpaTest, AboveMaxScalesDownToMax) {

@@ -1,6 +1,7 @@
 // Shared pieces of the workload controller tests: a settable clock, a fixture that fills a
 // FakeClient, builds a controller on an informer factory over it, starts the informers and
 // waits for their sync, then lets the test call reconcile and read back the recorded actions.
+// `Fake` is the client the controller talks to: FakeClient or a subclass that answers more.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,7 +17,7 @@
 
 namespace berth::testing {
 
-template <typename C>
+template <typename C, typename Fake = FakeClient>
 class WorkloadFixture : public ::testing::Test {
  protected:
   // Builds the controller with `make` (which registers its informers), starts and syncs them.
@@ -46,7 +47,7 @@ class WorkloadFixture : public ::testing::Test {
     return out;
   }
   SettableClock clock_;
-  FakeClient fake_;
+  Fake fake_;
   std::unique_ptr<client::InformerFactory> factory_;
   std::unique_ptr<C> ctl_;
 };

@@ -133,33 +133,42 @@ json webSlice(bool second_ready, const std::string& rv) {
                          {{"addresses", {"10.244.2.6"}}, {"conditions", {{"ready", second_ready}}}}}}};
 }
 
+// A web Service with a two-endpoint slice, and a proxy for node n1 over it that applies
+// through `nft`.
 struct Fixture {
   EventClient client;
   ServiceInformers informers;
-  void start() {
+  std::unique_ptr<ServiceProxy> proxy;
+  void start(std::shared_ptr<FakeNft> nft, std::function<void(const ProxySync&)> on_sync = {}) {
     client.seed("services", webService());
     client.seed("endpointslices", webSlice(true, "1"));
     informers = serviceInformers(&client);
+    ServiceProxy::Options o;
+    o.node_name = "n1";
+    o.nft = std::move(nft);
+    o.on_sync = std::move(on_sync);
+    proxy = std::make_unique<ServiceProxy>(informers.services.get(), informers.slices.get(), o);
+    informers.services->start();
+    informers.slices->start();
+    proxy->start();
+  }
+  void stop() {
+    proxy->stop();
+    informers.services->stop();
+    informers.slices->stop();
   }
 };
 
 TEST(ServiceProxy, AnEndpointTurningUnreadyLeavesTheAppliedTable) {
-  Fixture f;
-  f.start();
   auto nft = std::make_shared<FakeNft>();
   std::mutex mu;
   std::vector<ProxySync> syncs;
-  ServiceProxy::Options o;
-  o.node_name = "n1";
-  o.nft = nft;
-  o.on_sync = [&](const ProxySync& s) {
+  Fixture f;
+  f.start(nft, [&](const ProxySync& s) {
     std::lock_guard<std::mutex> l(mu);
     syncs.push_back(s);
-  };
-  ServiceProxy proxy(f.informers.services.get(), f.informers.slices.get(), o);
-  f.informers.services->start();
-  f.informers.slices->start();
-  proxy.start();
+  });
+  ServiceProxy& proxy = *f.proxy;
   std::string first = nft->waitFor([](const std::string& s) { return s.find("dnat to 10.244.2.6:8080") != std::string::npos; });
   ASSERT_FALSE(first.empty());
   EXPECT_NE(first.find("dnat to 10.244.1.5:8080"), std::string::npos);
@@ -193,45 +202,29 @@ TEST(ServiceProxy, AnEndpointTurningUnreadyLeavesTheAppliedTable) {
     EXPECT_FALSE(syncs.back().replaced);
     EXPECT_TRUE(syncs.front().replaced);
   }
-  proxy.stop();
+  f.stop();
   // stop() removes the table through the same applier.
   std::string removal = "table ip berth-proxy-n1 {}\ndelete table ip berth-proxy-n1\n";
   EXPECT_EQ(nft->waitFor([&](const std::string& s) { return s == removal; }), removal);
-  f.informers.services->stop();
-  f.informers.slices->stop();
 }
 
 TEST(ServiceProxy, AFailedApplyIsRetried) {
-  Fixture f;
-  f.start();
   auto nft = std::make_shared<FakeNft>(/*fail_first=*/2);
-  ServiceProxy::Options o;
-  o.node_name = "n1";
-  o.nft = nft;
-  ServiceProxy proxy(f.informers.services.get(), f.informers.slices.get(), o);
-  f.informers.services->start();
-  f.informers.slices->start();
-  proxy.start();
+  Fixture f;
+  f.start(nft);
+  ServiceProxy& proxy = *f.proxy;
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (proxy.lastRuleset().empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
   EXPECT_NE(proxy.lastRuleset().find("dnat to 10.244.2.6:8080"), std::string::npos);
   EXPECT_GE(nft->count(), 3u);
-  proxy.stop();
-  f.informers.services->stop();
-  f.informers.slices->stop();
+  f.stop();
 }
 
 TEST(ServiceProxy, ARefusedUpdateFallsBackToTheReplace) {
-  Fixture f;
-  f.start();
   auto nft = std::make_shared<FakeNft>(0, /*refuse_updates=*/true);
-  ServiceProxy::Options o;
-  o.node_name = "n1";
-  o.nft = nft;
-  ServiceProxy proxy(f.informers.services.get(), f.informers.slices.get(), o);
-  f.informers.services->start();
-  f.informers.slices->start();
-  proxy.start();
+  Fixture f;
+  f.start(nft);
+  ServiceProxy& proxy = *f.proxy;
   ASSERT_FALSE(nft->waitFor([](const std::string& s) { return s.find("dnat to 10.244.2.6:8080") != std::string::npos; }).empty());
   f.client.push("endpointslices", "MODIFIED", webSlice(false, "2"));
   // The update is tried, refused, and the same change is written as a replace.
@@ -244,9 +237,7 @@ TEST(ServiceProxy, ARefusedUpdateFallsBackToTheReplace) {
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (proxy.lastScript() != replaced && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(proxy.lastScript(), replaced);
-  proxy.stop();
-  f.informers.services->stop();
-  f.informers.slices->stop();
+  f.stop();
 }
 
 // Root: the real kernel, in this process's network namespace, with a table of its own.
