@@ -78,6 +78,10 @@ constexpr size_t kMaxBufferedInput = 256 * 1024;
 // A client that does not read its stream is dropped rather than buffered without bound.
 constexpr size_t kMaxBufferedOutput = 64 * 1024 * 1024;
 constexpr size_t kMaxTlsWrite = 64 * 1024;
+// TLS records are encrypted into the connection's own buffer and sent with one system call
+// once this much is ready (or the output is empty): a stream that is behind sends several
+// 16 KiB records per `send` instead of one record per `write`.
+constexpr size_t kTlsSendBatch = 128 * 1024;
 // A streamed body's next piece is produced when less than this is left to send.
 constexpr size_t kSourceLowWater = 512 * 1024;
 constexpr size_t kKeptOutputCapacity = 256 * 1024;
@@ -325,6 +329,25 @@ struct OutItem {
   std::shared_ptr<ResponseWriter::BodySource> source;
 };
 
+// The write side of a connection's TLS: OpenSSL appends each encrypted record to a string
+// (the BIO never blocks), and the connection sends that string itself.
+int tlsOutWrite(BIO* bio, const char* data, int len) {
+  static_cast<std::string*>(BIO_get_data(bio))->append(data, static_cast<size_t>(len));
+  return len;
+}
+
+long tlsOutCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+const BIO_METHOD* tlsOutMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "berth tls output");
+    BIO_meth_set_write(m, tlsOutWrite);
+    BIO_meth_set_ctrl(m, tlsOutCtrl);
+    return m;
+  }();
+  return method;
+}
+
 class WriterImpl;
 
 class Conn : public std::enable_shared_from_this<Conn> {
@@ -335,7 +358,14 @@ class Conn : public std::enable_shared_from_this<Conn> {
         ssl_(ssl),
         remote_(std::move(remote)),
         parser_(loop_->core().options.max_header_bytes, loop_->core().options.max_body_bytes),
-        last_activity_(SteadyClock::now()) {}
+        last_activity_(SteadyClock::now()) {
+    if (ssl_) {
+      BIO* out = BIO_new(tlsOutMethod());
+      BIO_set_data(out, &tls_out_);
+      BIO_set_init(out, 1);
+      SSL_set0_wbio(ssl_, out);  // reads stay on the socket BIO SSL_set_fd made
+    }
+  }
   ~Conn() {
     if (ssl_) SSL_free(ssl_);
     if (fd_ >= 0) ::close(fd_);
@@ -358,6 +388,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   enum class Io { kOk, kAgain, kEof, kError };
   Io rawRead(char* buf, size_t cap, size_t* n);
   Io rawWrite(const char* buf, size_t len, size_t* n);
+  // Sends the encrypted bytes waiting in tls_out_ (kOk once all are sent).
+  Io sendTls();
+  bool tlsPending() const { return tls_sent_ < tls_out_.size(); }
   void doHandshake();
   void doRead();
   void processInput();
@@ -367,6 +400,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void pullSource();
   void responseDone();
   void flush();
+  // flush() for TLS: false when the connection was closed.
+  bool flushTls();
   void sendErrorAndClose(int status, const std::string& message);
   void updateInterest();
   bool throttled() const;
@@ -388,7 +423,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool handshake_done_ = false;
   std::string in_;
   OutBuffer out_;
-  size_t tls_retry_len_ = 0;  // an SSL_write that must be repeated with the same length
+  std::string tls_out_;  // encrypted records not yet sent, from tls_sent_ on
+  size_t tls_sent_ = 0;
   bool tls_write_wants_read_ = false;
   bool busy_ = false;
   bool close_after_flush_ = false;
@@ -753,6 +789,9 @@ Conn::Io Conn::rawRead(char* buf, size_t cap, size_t* n) {
   }
   ERR_clear_error();
   int r = SSL_read(ssl_, buf, static_cast<int>(cap));
+  // Reading may answer the peer (an alert, a key update): those records go out with the
+  // next send; sendTls leaves what the socket does not take for flush.
+  if (tlsPending() && sendTls() == Io::kError) return Io::kError;
   if (r > 0) {
     *n = static_cast<size_t>(r);
     return Io::kOk;
@@ -801,6 +840,23 @@ Conn::Io Conn::rawWrite(const char* buf, size_t len, size_t* n) {
   }
 }
 
+Conn::Io Conn::sendTls() {
+  while (tls_sent_ < tls_out_.size()) {
+    ssize_t r = ::send(fd_, tls_out_.data() + tls_sent_, tls_out_.size() - tls_sent_, MSG_NOSIGNAL);
+    if (r >= 0) {
+      tls_sent_ += static_cast<size_t>(r);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Io::kAgain;
+    return Io::kError;
+  }
+  tls_sent_ = 0;
+  if (tls_out_.capacity() > kMaxTlsWrite) std::string().swap(tls_out_);  // idle streams keep little
+  else tls_out_.clear();
+  return Io::kOk;
+}
+
 bool Conn::throttled() const {
   if (in_.size() < kMaxBufferedInput) return false;
   return busy_ || (upgraded_ && !on_data_);
@@ -811,7 +867,7 @@ void Conn::updateInterest() {
   uint32_t ev = EPOLLRDHUP;
   if (!throttled()) ev |= EPOLLIN;
   if (!out_.empty() || !handshake_done_) ev |= (events_ & EPOLLOUT);
-  if (!out_.empty()) ev |= EPOLLOUT;
+  if (!out_.empty() || tlsPending()) ev |= EPOLLOUT;
   if (ev != events_) {
     events_ = ev;
     loop_->setEvents(fd_, ev);
@@ -840,7 +896,7 @@ void Conn::onEvent(uint32_t events) {
     doRead();
     if (isClosed()) return;
   }
-  if (!out_.empty()) flush();
+  if (!out_.empty() || tlsPending()) flush();
   if (!isClosed()) updateInterest();
 }
 
@@ -851,26 +907,29 @@ void Conn::doHandshake() {
   }
   ERR_clear_error();
   int r = SSL_do_handshake(ssl_);
+  int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+  Io sent = sendTls();  // the handshake's records
+  if (sent == Io::kError) {
+    close("write error");
+    return;
+  }
   if (r == 1) {
     handshake_done_ = true;
     extractIdentity();
     events_ &= ~EPOLLOUT;
-    updateInterest();
+    updateInterest();  // asks for EPOLLOUT while records are unsent
     return;
   }
-  switch (SSL_get_error(ssl_, r)) {
+  switch (err) {
     case SSL_ERROR_WANT_READ:
-      if (events_ & EPOLLOUT) {
-        events_ &= ~EPOLLOUT;
+    case SSL_ERROR_WANT_WRITE: {
+      uint32_t ev = sent == Io::kAgain ? (events_ | EPOLLOUT) : (events_ & ~EPOLLOUT);
+      if (ev != events_) {
+        events_ = ev;
         loop_->setEvents(fd_, events_);
       }
       return;
-    case SSL_ERROR_WANT_WRITE:
-      if (!(events_ & EPOLLOUT)) {
-        events_ |= EPOLLOUT;
-        loop_->setEvents(fd_, events_);
-      }
-      return;
+    }
     default:
       BLOG(4, "tls handshake failed").kv("remote", remote_).kv("error", ssl::errors());
       close("tls handshake failed");
@@ -1035,6 +1094,40 @@ void Conn::responseDone() {
   if (!isClosed() && !busy_) doRead();
 }
 
+bool Conn::flushTls() {
+  while (true) {
+    // Encrypt up to a batch of output, then send it with as few system calls as the socket
+    // allows; stop when the socket is full or everything is sent.
+    bool wants_read = false;
+    while (tls_out_.size() - tls_sent_ < kTlsSendBatch) {
+      if (source_ && out_.size() < kSourceLowWater) {
+        pullSource();
+        if (isClosed()) return false;
+      }
+      if (out_.empty()) break;
+      std::string_view front = out_.front();
+      size_t n = 0;
+      Io io = rawWrite(front.data(), std::min(front.size(), kMaxTlsWrite), &n);
+      if (io == Io::kOk) {
+        out_.consume(n);
+        continue;
+      }
+      if (io == Io::kAgain) {
+        wants_read = true;
+        break;
+      }
+      close("write error");
+      return false;
+    }
+    Io io = sendTls();
+    if (io == Io::kError) {
+      close("write error");
+      return false;
+    }
+    if (io == Io::kAgain || wants_read || out_.empty()) return true;
+  }
+}
+
 void Conn::flush() {
   while (true) {
     // A streamed body is produced as the output drains, a piece ahead of the socket.
@@ -1042,32 +1135,29 @@ void Conn::flush() {
       pullSource();
       if (isClosed()) return;
     }
+    if (ssl_) {
+      if (!flushTls()) return;
+      break;
+    }
     if (out_.empty()) break;
     std::string_view front = out_.front();
-    size_t len = front.size();
-    if (ssl_) {
-      len = tls_retry_len_ ? tls_retry_len_ : std::min(len, kMaxTlsWrite);
-    }
     size_t n = 0;
-    Io io = rawWrite(front.data(), len, &n);
+    Io io = rawWrite(front.data(), front.size(), &n);
     if (io == Io::kOk) {
-      tls_retry_len_ = 0;
       out_.consume(n);
       continue;
     }
-    if (io == Io::kAgain) {
-      if (ssl_) tls_retry_len_ = len;
-      break;
-    }
+    if (io == Io::kAgain) break;
     close("write error");
     return;
   }
-  if (out_.empty() && close_after_flush_ && !draining_) {
+  if (out_.empty() && !tlsPending() && close_after_flush_ && !draining_) {
     // Lingering close: send FIN (and close_notify), then discard input until the peer
     // closes, so unread request bytes do not turn our FIN into an RST that eats the answer.
     if (ssl_) {
       ERR_clear_error();
       SSL_shutdown(ssl_);
+      (void)sendTls();  // best effort, as a close_notify the socket cannot take is dropped
     }
     ::shutdown(fd_, SHUT_WR);
     draining_ = true;
