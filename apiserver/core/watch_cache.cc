@@ -194,6 +194,7 @@ size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
   // Encoded bytes per share key, for this batch: the encoding and filtering are done once
   // per distinct (prefix, selector, format), however many watchers share them.
   std::unordered_map<std::string_view, std::shared_ptr<const std::string>> encoded;
+  std::vector<std::weak_ptr<const std::string>> shared;
   std::vector<const Watcher*> dead;
   auto select = [&](const Watcher& w) {
     std::vector<CacheEvent> mine;
@@ -212,6 +213,7 @@ size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
         if (!mine.empty()) it->second = w->sink->encode(mine);
       }
       if (it->second) {
+        if (first) shared.push_back(it->second);
         alive = w->sink->deliver(it->second);
         ++delivered;
       }
@@ -231,7 +233,16 @@ size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
       else ++it;
     }
   }
+  last_shared_ = std::move(shared);
   return delivered;
+}
+
+size_t ResourceCache::behindOnLastFanOut() const {
+  // Once fanOut returns, each reference to a batch's shared bytes is a connection that has
+  // not yet taken them.
+  size_t behind = 0;
+  for (const auto& w : last_shared_) behind += static_cast<size_t>(w.use_count());
+  return behind;
 }
 
 // ---- WatchCache ----
@@ -311,7 +322,19 @@ bool WatchCache::deliverNow(size_t queued, const LastFanOut& last) {
   return queued <= kSmallBatch && last.events <= kSmallBatch && last.watchers < kWatchersForPacing;
 }
 
+std::chrono::milliseconds WatchCache::nextBackOff(std::chrono::milliseconds current, size_t behind,
+                                                  size_t watchers, std::chrono::milliseconds paced,
+                                                  std::chrono::milliseconds cap) {
+  if (watchers >= kWatchersForPacing && behind * 4 >= watchers)
+    return std::min(std::max(current * 2, paced * 2), cap);
+  if (behind == 0) return current / 2 < paced ? std::chrono::milliseconds(0) : current / 2;
+  return current;
+}
+
 void WatchCache::dispatchLoop() {
+  const auto back_off_cap = max_fan_out_interval_ * kMaxBackOffFactor;
+  std::chrono::milliseconds back_off{0};
+  std::chrono::milliseconds paced = fan_out_interval_;  // the interval without back-off
   LastFanOut last_fan;
   last_fan.interval = fan_out_interval_;
   last_fan.elapsed = fan_out_interval_;
@@ -325,6 +348,13 @@ void WatchCache::dispatchLoop() {
       // A burst: what arrives until the end of the interval joins this batch.
       if (fan_cv_.wait_until(lock, last + last_fan.interval, [&] { return fan_stop_; })) return;
     }
+    size_t behind = 0;
+    for (auto& [prefix, rc] : resources_) behind += rc->behindOnLastFanOut();
+    back_off = nextBackOff(back_off, behind, last_fan.watchers, paced, back_off_cap);
+    if (back_off > last_fan.interval) {
+      // The last batch is still queued for many watchers: let this one grow meanwhile.
+      if (fan_cv_.wait_until(lock, last + back_off, [&] { return fan_stop_; })) return;
+    }
     std::vector<std::pair<ResourceCache*, CacheEvent>> batch;
     batch.swap(fan_queue_);
     last = std::chrono::steady_clock::now();
@@ -336,8 +366,10 @@ void WatchCache::dispatchLoop() {
     for (auto& [rc, evs] : by_resource) delivered += rc->fanOut(evs);
     last_fan.events = batch.size();
     last_fan.watchers = delivered;
-    last_fan.interval = fanOutInterval(delivered, fan_out_interval_, max_fan_out_interval_);
+    paced = fanOutInterval(delivered, fan_out_interval_, max_fan_out_interval_);
+    last_fan.interval = std::max(paced, back_off);
     BLOG(5, "watch fan-out").kv("events", batch.size()).kv("watchers", delivered)
+        .kv("behind", behind).kv("intervalMs", last_fan.interval.count())
         .kv("queuedUs", std::chrono::duration_cast<std::chrono::microseconds>(waited).count())
         .kv("fanOutUs", std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - last).count());

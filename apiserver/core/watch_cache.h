@@ -126,6 +126,9 @@ class ResourceCache {
   void apply(const std::vector<CacheEvent>& events, int64_t revision);
   // Returns how many watchers were handed events.
   size_t fanOut(const std::vector<CacheEvent>& events);
+  // How many watchers' connections still hold the shared bytes of the last fanOut unsent to
+  // their socket buffers (the io loops are behind). fanOut and this: one thread only.
+  size_t behindOnLastFanOut() const;
   void setRevision(int64_t revision);
   void load(std::vector<ObjPtr> objects, int64_t revision);
 
@@ -149,6 +152,7 @@ class ResourceCache {
   int64_t history_start_ = 0;     // events after this revision are all in history_
   std::map<uint64_t, std::shared_ptr<const Watcher>> watchers_;
   uint64_t next_watcher_ = 1;
+  std::vector<std::weak_ptr<const std::string>> last_shared_;  // fanOut's thread only
 };
 
 // Fan-out pacing: under a burst, events are delivered at most once per interval, so the burst
@@ -160,6 +164,11 @@ class ResourceCache {
 // stream has been idle for the interval, or when it is part of a small batch that follows a
 // small, cheap fan-out (few events to fewer than kWatchersForPacing watchers); an endpoint
 // change then reaches the node proxies without waiting for the interval.
+// Back-off: when the next batch is due while many watchers' connections still hold the last
+// one unsent (the io loops or the sockets are behind), the interval doubles, up to
+// kMaxBackOffFactor times the max interval, and it halves again once they have caught up;
+// a fan-out that falls behind then sends fewer, larger writes instead of queueing more small
+// ones.
 class WatchCache {
  public:
   static constexpr size_t kWatchersForMaxInterval = 1000;
@@ -177,6 +186,13 @@ class WatchCache {
   };
   // Whether `queued` pending events go out now rather than at the end of the interval.
   static bool deliverNow(size_t queued, const LastFanOut& last);
+  static constexpr int kMaxBackOffFactor = 8;
+  // The back-off interval once `behind` of the `watchers` the last fan-out reached still hold
+  // it: doubled (at least twice `paced`) when a quarter or more are behind, halved when none
+  // is, else kept; at most `cap`. Zero means no back-off.
+  static std::chrono::milliseconds nextBackOff(std::chrono::milliseconds current, size_t behind,
+                                               size_t watchers, std::chrono::milliseconds paced,
+                                               std::chrono::milliseconds cap);
 
   explicit WatchCache(storage::Store* store, size_t history_limit = 20000,
                       std::chrono::milliseconds fan_out_interval = std::chrono::milliseconds(10),

@@ -300,5 +300,61 @@ TEST(ResourceCacheHistory, IsBoundedByTheBytesOnlyItKeepsAlive) {
   EXPECT_EQ(sink->waitFor(3), (std::vector<std::string>{"MODIFIED x@14", "MODIFIED x@15", "MODIFIED x@16"}));
 }
 
+// A sharing sink standing for a connection whose io loop has not yet taken the bytes: it
+// keeps each batch it is handed until release().
+class HoldingSink : public WatchSink {
+ public:
+  bool onEvents(const std::vector<CacheEvent>&) override { return true; }
+  const std::string& shareKey() const override { return key_; }
+  std::shared_ptr<const std::string> encode(const std::vector<CacheEvent>& events) const override {
+    return std::make_shared<const std::string>(std::to_string(events.size()));
+  }
+  bool deliver(const std::shared_ptr<const std::string>& bytes) override {
+    held_.push_back(bytes);
+    return true;
+  }
+  void release() { held_.clear(); }
+
+ private:
+  std::string key_ = "json";
+  std::vector<std::shared_ptr<const std::string>> held_;
+};
+
+TEST(ResourceCacheFanOut, CountsTheWatchersStillHoldingTheLastBatch) {
+  ResourceCache rc("/registry/core/configmaps/", 1000);
+  std::vector<std::shared_ptr<HoldingSink>> sinks;
+  for (int i = 0; i < 4; ++i) {
+    sinks.push_back(std::make_shared<HoldingSink>());
+    ASSERT_TRUE(rc.addWatcher(0, false, "/registry/core/configmaps/", sinks.back()).isOk());
+  }
+  EXPECT_EQ(rc.behindOnLastFanOut(), 0u);
+  auto obj = std::make_shared<const CachedObject>("/registry/core/configmaps/a/x", 1, R"({"metadata":{"name":"x"}})");
+  std::vector<CacheEvent> batch{{EventType::kAdded, obj, nullptr, 1}};
+  rc.apply(batch, 1);
+  ASSERT_EQ(rc.fanOut(batch), 4u);
+  EXPECT_EQ(rc.behindOnLastFanOut(), 4u);
+  sinks[0]->release();
+  sinks[2]->release();
+  EXPECT_EQ(rc.behindOnLastFanOut(), 2u);
+  for (auto& s : sinks) s->release();
+  EXPECT_EQ(rc.behindOnLastFanOut(), 0u);
+}
+
+TEST(NextBackOff, DoublesWhileAQuarterIsBehindAndHalvesOnceNoneIs) {
+  using std::chrono::milliseconds;
+  const milliseconds paced(25), cap(200);
+  const size_t n = 1000;
+  // Behind: at least twice the paced interval, then doubling up to the cap.
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(0), n / 4, n, paced, cap), milliseconds(50));
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(50), n, n, paced, cap), milliseconds(100));
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(150), n, n, paced, cap), milliseconds(200));
+  // A few stragglers keep the interval; none behind halves it, down to no back-off.
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(100), n / 10, n, paced, cap), milliseconds(100));
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(100), 0, n, paced, cap), milliseconds(50));
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(40), 0, n, paced, cap), milliseconds(0));
+  // Small fan-outs never back off.
+  EXPECT_EQ(WatchCache::nextBackOff(milliseconds(0), 10, 10, paced, cap), milliseconds(0));
+}
+
 }  // namespace
 }  // namespace berth::apiserver
