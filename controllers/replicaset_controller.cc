@@ -117,6 +117,19 @@ const json* controllerRefOf(const json& obj) {
   return nullptr;
 }
 
+const char kIndexControllerUid[] = "controllerUid";
+
+std::string orphanIndexValue(const std::string& ns) { return "orphan/" + ns; }
+
+std::vector<std::string> controllerUidIndex(const json& obj) {
+  if (const json* ref = controllerRefOf(obj)) {
+    const json& uid = field(*ref, "uid");
+    if (uid.is_string()) return {uid.get<std::string>()};
+    return {};
+  }
+  return {orphanIndexValue(meta(obj).value("namespace", ""))};
+}
+
 // Label selectors are the API server's own (apiserver/patch/selectors.h), so controllers and
 // the server agree on what a selector matches.
 bool selectorEmpty(const json& sel) {
@@ -213,6 +226,7 @@ ReplicaSetController::ReplicaSetController(client::Client* client, client::Infor
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   rss_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
+  pods_->addIndexer(kIndexControllerUid, controllerUidIndex);
   rss_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
 
   client::EventHandlers rh = controller_->keyHandlers(false);
@@ -291,14 +305,24 @@ void ReplicaSetController::onPodDelete(const json& pod) {
   controller_->enqueue(key);
 }
 
+std::vector<ObjectPtr> ReplicaSetController::candidatePods(const json& rs) const {
+  std::vector<ObjectPtr> out = pods_->byIndex(kIndexControllerUid, meta(rs).value("uid", ""));
+  for (auto& orphan : pods_->byIndex(kIndexControllerUid, orphanIndexValue(meta(rs).value("namespace", ""))))
+    out.push_back(std::move(orphan));
+  return out;
+}
+
 std::vector<ObjectPtr> ReplicaSetController::claimPods(const json& rs, Status* err) {
   std::vector<ObjectPtr> owned;
   const std::string uid = meta(rs).value("uid", "");
-  const json& sel = field(rs, "spec", "selector");
-  for (const auto& pod : pods_->byIndex(client::kIndexNamespace, meta(rs).value("namespace", ""))) {
+  auto parsed = apiserver::patch::LabelSelector::fromObject(field(rs, "spec", "selector"));
+  auto matchesSelector = [&](const json& pod) {
+    return parsed.isOk() && parsed->matches(field(pod, "metadata", "labels"));
+  };
+  for (const auto& pod : candidatePods(rs)) {
     if (!podActive(*pod)) continue;
     const json* ref = controllerRefOf(*pod);
-    bool matches = selectorMatches(sel, field(*pod, "metadata", "labels"));
+    bool matches = matchesSelector(*pod);
     std::string ns = meta(*pod).value("namespace", ""), name = meta(*pod).value("name", "");
     if (ref && ref->value("uid", "") == uid) {
       if (matches || isDeleting(rs)) {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "client/client.h"
 #include "client/informer.h"
@@ -37,6 +38,12 @@ const client::Resource& deploymentsResource();
 
 // The controlling ownerReference of `obj`, or nullptr.
 const json* controllerRefOf(const json& obj);
+// Upstream's pod controller-uid index: an object is indexed under the uid of its controlling
+// ownerReference, or, when it has none, under orphanIndexValue(its namespace). A controller
+// reads its own pods plus the adoptable orphans from it, never the whole namespace.
+extern const char kIndexControllerUid[];  // "controllerUid"
+std::vector<std::string> controllerUidIndex(const json& obj);
+std::string orphanIndexValue(const std::string& ns);
 // A metav1.LabelSelector {matchLabels, matchExpressions} against a labels object. A null or
 // missing selector matches nothing; an empty one everything (callers reject empty ones).
 bool selectorMatches(const json& selector, const json& labels);
@@ -93,6 +100,11 @@ class ReplicaSetController {
   ReconcileResult reconcile(const std::string& key);
   Controller& controller() { return *controller_; }
   Expectations& expectations() { return expectations_; }
+  // The cached pods a sync of `rs` looks at: those it controls and the orphans (no controlling
+  // ownerReference) of its namespace, read from the controller-uid index. Pods other
+  // controllers own are never read, so one sync costs O(own pods + orphans), not O(pods in the
+  // namespace) (upstream's FilterPodsByOwner).
+  std::vector<client::ObjectPtr> candidatePods(const json& rs) const;
 
  private:
   void onPodAdd(const json& pod);
@@ -102,6 +114,8 @@ class ReplicaSetController {
   std::string rsKeyFor(const std::string& ns, const json* ref) const;
   void enqueueMatching(const json& pod);
 
+  // The active pods `rs` controls, after adopting matching orphans and releasing owned pods
+  // that no longer match (from candidatePods).
   std::vector<client::ObjectPtr> claimPods(const json& rs, Status* err);
   Status manageReplicas(const std::string& key, const json& rs,
                         const std::vector<client::ObjectPtr>& pods);

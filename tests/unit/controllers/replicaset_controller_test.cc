@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/unit/controllers/fake_client.h"
 
 namespace berth::controllers {
@@ -225,6 +227,49 @@ TEST_F(RsTest, AdoptsMatchingOrphansAndReleasesNonMatching) {
   EXPECT_EQ(by_key["ns/moved"][1]["op"], "remove");
   // orphan + mine make 2: nothing to create.
   EXPECT_TRUE(actions("create").empty());
+}
+
+// A density cluster's namespace holds tens of thousands of pods of other ReplicaSets: a sync
+// that scanned the namespace cost O(all pods) and kept the queue seconds behind. A sync reads
+// only its own pods and the namespace's orphans, even when the others' labels match.
+TEST_F(RsTest, SyncReadsOnlyItsOwnPodsAndTheNamespacesOrphans) {
+  json rs = rsObj("web", 3);
+  json twin = rsObj("twin", 300);  // same selector, another controller
+  fake_.put(replicaSetsResource(), rs);
+  fake_.put(replicaSetsResource(), twin);
+  for (int i = 0; i < 300; ++i)
+    fake_.put(podsResource(), podObj("twin-" + std::to_string(i), twin, "2026-01-01T00:00:00Z"));
+  fake_.put(podsResource(), podObj("mine", rs, "2026-01-01T00:00:00Z"));
+  fake_.put(podsResource(), podObj("orphan", nullptr, "2026-01-01T00:00:00Z"));
+  json not_controller = podObj("not-controller", nullptr, "2026-01-01T00:00:00Z");
+  not_controller["metadata"]["ownerReferences"] = {
+      {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", "cm"}, {"uid", "cm-uid"}}};
+  fake_.put(podsResource(), not_controller);
+  json elsewhere = podObj("elsewhere", nullptr, "2026-01-01T00:00:00Z");
+  elsewhere["metadata"]["namespace"] = "ns2";
+  fake_.put(podsResource(), elsewhere);
+  startController();
+
+  std::set<std::string> read;
+  for (const auto& p : rsc_->candidatePods(rs)) read.insert(client::objectKey(*p));
+  EXPECT_EQ(read, (std::set<std::string>{"ns/mine", "ns/orphan", "ns/not-controller"}));
+
+  // The sync still adopts both orphans (a non-controller ownerReference does not own a pod)
+  // and leaves the twin's pods alone: 3 pods, nothing to create.
+  ASSERT_TRUE(rsc_->reconcile("ns/web").error.isOk());
+  std::set<std::string> patched;
+  for (const auto& a : actions("patch")) patched.insert(a.key);
+  EXPECT_EQ(patched, (std::set<std::string>{"ns/orphan", "ns/not-controller"}));
+  EXPECT_TRUE(actions("create").empty());
+}
+
+TEST(ControllerUidIndexTest, ControllerUidOrTheNamespacesOrphanValue) {
+  json pod = {{"metadata", {{"name", "p"}, {"namespace", "ns"}}}};
+  EXPECT_EQ(controllerUidIndex(pod), std::vector<std::string>{orphanIndexValue("ns")});
+  pod["metadata"]["ownerReferences"] = {{{"kind", "ReplicaSet"}, {"uid", "a"}},
+                                        {{"kind", "ReplicaSet"}, {"uid", "b"}, {"controller", true}}};
+  EXPECT_EQ(controllerUidIndex(pod), std::vector<std::string>{"b"});
+  EXPECT_NE(orphanIndexValue("ns"), orphanIndexValue("ns2"));
 }
 
 TEST(SelectorTest, MatchLabelsAndExpressions) {
