@@ -77,6 +77,10 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxBufferedInput = 256 * 1024;
 // A client that does not read its stream is dropped rather than buffered without bound.
 constexpr size_t kMaxBufferedOutput = 64 * 1024 * 1024;
+// A stream fed shared chunks (a watch) is cut off sooner, as upstream's watch cache closes a
+// watcher whose buffer is full: the client re-watches from its last resourceVersion, and a
+// thousand slow watchers cannot hold a copy of every event each.
+constexpr size_t kMaxSharedStreamBacklog = 8 * 1024 * 1024;
 constexpr size_t kMaxTlsWrite = 64 * 1024;
 // TLS records are encrypted into the connection's own buffer and sent with one system call
 // once this much is ready (or the output is empty): a stream that is behind sends several
@@ -423,6 +427,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool handshake_done_ = false;
   std::string in_;
   OutBuffer out_;
+  bool shared_stream_ = false;  // the response stream carries shared chunks (a watch)
   std::string tls_out_;  // encrypted records not yet sent, from tls_sent_ on
   size_t tls_sent_ = 0;
   bool tls_write_wants_read_ = false;
@@ -729,6 +734,7 @@ void Conn::drainPending() {
     switch (item.kind) {
       case OutItem::kData:
         if (item.shared_chunk) {
+          shared_stream_ = true;
           // Appended into the buffer's existing capacity: a stream reuses one buffer.
           out_.append(std::string_view(item.bytes));
           out_.append(std::string_view(*item.shared_chunk));
@@ -761,7 +767,9 @@ void Conn::drainPending() {
   }
   // A stream whose client does not keep up is cut off; a complete response is bounded by
   // its own size and is always sent.
-  if (!request_done && out_.size() > kMaxBufferedOutput) {
+  size_t backlog = out_.size() + (tls_out_.size() - tls_sent_);
+  if (!request_done && (backlog > kMaxBufferedOutput ||
+                        (shared_stream_ && backlog > kMaxSharedStreamBacklog))) {
     close("client too slow");
     return;
   }

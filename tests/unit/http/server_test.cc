@@ -419,6 +419,27 @@ TEST_F(ServerTest, StreamChunksFromAnotherThreadArriveInOrder) {
   EXPECT_EQ(r->body, "hello again");
 }
 
+TEST_F(ServerTest, SharedChunkStreamWhoseClientDoesNotReadIsCutOff) {
+  start();
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(c->readHead());
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+  auto w = streams_[0];
+  // The client reads nothing more. Well before the 64 MiB any stream may queue, a stream of
+  // shared chunks (a watch) is closed, and its writer sees it.
+  auto chunk = std::make_shared<const std::string>(64 * 1024, 'x');
+  int written = 0;
+  while (written < 640 && w->writeSharedChunk(chunk)) {  // 640 x 64 KiB = 40 MiB
+    ++written;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_LT(written, 640);
+  ASSERT_TRUE(waiter_.waitFor([&] { return closes_.load() == 1; }));
+  EXPECT_TRUE(w->closed());
+}
+
 TEST_F(ServerTest, ClientDisconnectFiresOnClose) {
   start();
   auto c = connect();
