@@ -85,7 +85,8 @@ bool ObjectFilter::matches(const nlohmann::json& obj) const {
 }
 
 bool ObjectFilter::matches(const CachedObject& obj) const {
-  std::string_view raw = obj.raw();
+  // managedFields are never selected on.
+  std::string_view raw = obj.rawWithoutManagedFields();
   // Fields first: they are the common watch filter (a node's pods) and usually decide alone.
   for (size_t i = 0; i < fields_.size(); ++i) {
     const auto& r = fields_[i];

@@ -126,7 +126,7 @@ struct ListBody {
     }
     while (next < items.size() && out->size() < piece) {
       if (next) *out += ',';
-      *out += items[next]->raw();
+      items[next]->appendRaw(out);
       ++next;
     }
     if (next < items.size()) return true;
@@ -260,7 +260,7 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   if (ctx.out == OutFormat::kTable)
     return respond(ctx, 200, kTableType, tableListBody(k, holders, req.param("includeObject"), meta));
   size_t total = 0;
-  for (const auto& h : holders) total += h->raw().size() + 1;
+  for (const auto& h : holders) total += h->rawSize() + 1;
   ListBody body = listBody(k, meta, std::move(holders));
   if (total <= kStreamListBytes) {
     std::string out;
@@ -314,7 +314,7 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
       out += "{\"type\":\"";
       out += type;
       out += "\",\"object\":";
-      out += obj.raw();
+      obj.appendRaw(&out);
       out += "}\n";
     });
     if (out.empty()) return nullptr;

@@ -65,7 +65,8 @@ json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
 
 void appendTableRow(std::string& out, const KindSpec& k, const CachedObject& o,
                     const std::string& include_object, TimePoint now) {
-  const json& obj = o.obj.get();
+  std::shared_ptr<const json> tree = o.sharedTree();
+  const json& obj = *tree;
   json cells = json::array();
   if (k.columns.empty() || !k.cells) {
     const json& meta = obj["metadata"];
@@ -86,10 +87,10 @@ void appendTableRow(std::string& out, const KindSpec& k, const CachedObject& o,
   }
   if (include_object == "Object") {
     out += ",\"object\":";
-    out += o.raw();
+    o.appendRaw(&out);
   } else if (include_object != "None") {
     // The cached metadata bytes without managedFields (large, and no printer reads them).
-    std::string_view meta = jsontext::memberValue(o.raw(), "\"metadata\"");
+    std::string_view meta = jsontext::memberValue(o.rawWithoutManagedFields(), "\"metadata\"");
     out += ",\"object\":{\"apiVersion\":\"meta.k8s.io/v1\",\"kind\":\"PartialObjectMetadata\",\"metadata\":";
     if (meta.empty() || meta.front() != '{') out += "{}";
     else out += jsontext::withoutMember(meta, "\"managedFields\"");

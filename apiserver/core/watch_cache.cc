@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <mutex>
 #include <unordered_map>
 
 #include "apiserver/core/json_text.h"
@@ -14,10 +15,151 @@ const nlohmann::json& LazyJson::get() const {
   // The source was produced by decodeStored from valid JSON, so this cannot throw in practice;
   // a failure still leaves an empty object rather than escaping into a request handler.
   std::call_once(once_, [this] {
-    tree_ = nlohmann::json::parse(*source_, nullptr, false);
+    tree_ = nlohmann::json::parse(owner_->raw(), nullptr, false);
     if (tree_.is_discarded()) tree_ = nlohmann::json::object();
+    parsed_.store(true, std::memory_order_release);
   });
   return tree_;
+}
+
+namespace {
+
+// The managedFields texts of live cached objects, each held once. An entry is removed by the
+// deleter of its last holder (unless a newer string with the same text replaced it).
+class ManagedFieldsPool {
+ public:
+  std::shared_ptr<const std::string> intern(std::string_view text) {
+    std::lock_guard lock(mu_);
+    auto it = pool_.find(text);
+    if (it != pool_.end()) {
+      if (auto held = it->second.lock()) return held;
+      pool_.erase(it);  // its last holder is being destroyed
+    }
+    auto* s = new std::string(text);
+    std::shared_ptr<const std::string> held(s, [this](const std::string* p) { release(p); });
+    pool_.emplace(std::string_view(*s), held);
+    return held;
+  }
+
+ private:
+  void release(const std::string* p) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = pool_.find(*p);
+      if (it != pool_.end() && it->first.data() == p->data()) pool_.erase(it);
+    }
+    delete p;
+  }
+
+  std::mutex mu_;
+  std::unordered_map<std::string_view, std::weak_ptr<const std::string>> pool_;
+};
+
+ManagedFieldsPool& managedFieldsPool() {
+  static auto* pool = new ManagedFieldsPool();  // never destroyed: objects may outlive main
+  return *pool;
+}
+
+// Trees of cached objects for readers over many objects, bounded by estimated bytes. Admits
+// while below the bound (a scan larger than the bound keeps its first objects' trees instead
+// of evicting each one before it is read again); an entry leaves with its object.
+class SharedTreeCache {
+ public:
+  std::shared_ptr<const nlohmann::json> find(const CachedObject* o) {
+    std::lock_guard lock(mu_);
+    auto it = trees_.find(o);
+    return it == trees_.end() ? nullptr : it->second.tree;
+  }
+  // False when there is no room.
+  bool add(const CachedObject* o, std::shared_ptr<const nlohmann::json> tree, size_t bytes) {
+    std::lock_guard lock(mu_);
+    if (bytes_ + bytes > CachedObject::kSharedTreeBytes) return false;
+    if (trees_.emplace(o, Entry{std::move(tree), bytes}).second) bytes_ += bytes;
+    return true;
+  }
+  void forget(const CachedObject* o) {
+    std::shared_ptr<const nlohmann::json> dropped;  // freed outside the lock
+    std::lock_guard lock(mu_);
+    auto it = trees_.find(o);
+    if (it == trees_.end()) return;
+    bytes_ -= it->second.bytes;
+    dropped = std::move(it->second.tree);
+    trees_.erase(it);
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const nlohmann::json> tree;
+    size_t bytes = 0;
+  };
+  std::mutex mu_;
+  std::unordered_map<const CachedObject*, Entry> trees_;
+  size_t bytes_ = 0;
+};
+
+SharedTreeCache& sharedTreeCache() {
+  static auto* cache = new SharedTreeCache();  // never destroyed: objects may outlive main
+  return *cache;
+}
+
+}  // namespace
+
+CachedObject::CachedObject(std::string key_, int64_t mod_revision_, std::string raw)
+    : key(std::move(key_)), mod_revision(mod_revision_) {
+  using jsontext::findMember;
+  using jsontext::npos;
+  using jsontext::skipSpace;
+  using jsontext::skipValue;
+  size_t meta = findMember(raw, skipSpace(raw, 0), "\"metadata\"");
+  size_t at = meta == npos || raw[meta] != '{' ? npos : findMember(raw, meta, "\"managedFields\"");
+  size_t end = at == npos ? npos : skipValue(raw, at);
+  // Short values (absent, empty) are not worth a shared string.
+  if (end == npos || end - at <= 2) {
+    text_ = std::move(raw);
+    return;
+  }
+  managed_fields_ = managedFieldsPool().intern(std::string_view(raw).substr(at, end - at));
+  managed_at_ = at;
+  text_.reserve(raw.size() - (end - at) + 2);
+  text_.append(raw, 0, at);
+  text_ += "[]";
+  text_.append(raw, end, std::string::npos);
+}
+
+CachedObject::~CachedObject() {
+  if (in_tree_cache_.load(std::memory_order_acquire)) sharedTreeCache().forget(this);
+}
+
+std::shared_ptr<const nlohmann::json> CachedObject::sharedTree() const {
+  // Not owned: the caller holds this object, which holds its kept tree.
+  if (const nlohmann::json* kept = obj.parsed()) return {std::shared_ptr<const nlohmann::json>(), kept};
+  if (in_tree_cache_.load(std::memory_order_acquire))
+    if (auto t = sharedTreeCache().find(this)) return t;
+  auto tree = std::make_shared<nlohmann::json>(nlohmann::json::parse(text_, nullptr, false));
+  if (tree->is_discarded()) *tree = nlohmann::json::object();
+  std::shared_ptr<const nlohmann::json> out = std::move(tree);
+  if (sharedTreeCache().add(this, out, text_.size() * kTreeBytesPerTextByte))
+    in_tree_cache_.store(true, std::memory_order_release);
+  return out;
+}
+
+void CachedObject::appendRaw(std::string* out) const {
+  if (!managed_fields_) {
+    *out += text_;
+    return;
+  }
+  std::string_view t = text_;
+  out->append(t.substr(0, managed_at_));
+  *out += *managed_fields_;
+  out->append(t.substr(managed_at_ + 2));
+}
+
+std::string CachedObject::raw() const {
+  if (!managed_fields_) return text_;
+  std::string out;
+  out.reserve(rawSize());
+  appendRaw(&out);
+  return out;
 }
 
 const char* eventTypeName(EventType t) {
@@ -145,8 +287,8 @@ size_t ResourceCache::watcherCount() const {
 
 size_t ResourceCache::retainedBytes(const CacheEvent& ev) {
   size_t n = sizeof(CacheEvent);
-  if (ev.prev) n += ev.prev->raw().size();
-  if (ev.type == EventType::kDeleted) n += ev.obj->raw().size();
+  if (ev.prev) n += ev.prev->rawSize();
+  if (ev.type == EventType::kDeleted) n += ev.obj->rawSize();
   return n;
 }
 

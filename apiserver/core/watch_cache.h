@@ -9,6 +9,7 @@
 // thread under the resource's lock) and must only queue work, never block.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -29,12 +30,20 @@
 
 namespace berth::apiserver {
 
-// A JSON tree parsed from its serialisation on first use and then kept. Reads like a
+struct CachedObject;
+
+// A JSON tree parsed from its object's serialisation on first use and then kept. Reads like a
 // `const nlohmann::json&` (conversion, operator[]). Thread-safe.
+// A parsed tree is ~7x its text; reads over many objects (Table lists) use
+// CachedObject::sharedTree() so they do not leave a tree behind on every object they touch.
 class LazyJson {
  public:
-  explicit LazyJson(const std::string* source) : source_(source) {}
+  explicit LazyJson(const CachedObject* owner) : owner_(owner) {}
   const nlohmann::json& get() const;
+  // The kept tree, or null when none was parsed yet.
+  const nlohmann::json* parsed() const {
+    return parsed_.load(std::memory_order_acquire) ? &tree_ : nullptr;
+  }
   operator const nlohmann::json&() const { return get(); }  // NOLINT: reads as the tree
   template <typename K>
   const nlohmann::json& operator[](K&& key) const {
@@ -42,30 +51,56 @@ class LazyJson {
   }
 
  private:
-  const std::string* source_;
+  const CachedObject* owner_;
   mutable std::once_flag once_;
+  mutable std::atomic<bool> parsed_{false};  // tree_ is set (after once_)
   mutable nlohmann::json tree_;
 };
 
 // One cached object: its serialisation (with metadata.resourceVersion) is what the cache
-// holds; the JSON tree is parsed only when a caller reads `obj` (updates, Tables, selectors),
-// so objects that are only listed, watched or read as JSON cost their bytes and no tree.
-// Immutable once built.
+// holds; the JSON tree is parsed only when a caller reads `obj` (updates, single reads,
+// watches with Tables), so objects that are only listed, watched or read as JSON cost their
+// bytes and no tree.
+// The serialisation is held in two parts: the text with metadata.managedFields' value as
+// `[]`, and that value, shared by every cached object with the same managedFields text
+// (objects written by the same managers at the same second: about half of a typical pod's
+// bytes are held once instead of per object). Immutable once built.
 struct CachedObject {
-  CachedObject(std::string key_, int64_t mod_revision_, std::string raw)
-      : key(std::move(key_)), mod_revision(mod_revision_), raw_(std::move(raw)) {}
+  // Bound on the trees sharedTree() keeps, estimated at kTreeBytesPerTextByte per text byte.
+  static constexpr size_t kSharedTreeBytes = 64 << 20;
+  static constexpr size_t kTreeBytesPerTextByte = 8;
+
+  CachedObject(std::string key_, int64_t mod_revision_, std::string raw);
+  ~CachedObject();
   CachedObject(const CachedObject&) = delete;
   CachedObject& operator=(const CachedObject&) = delete;
 
   const std::string key;
   const int64_t mod_revision = 0;
-  const LazyJson obj{&raw_};  // the parsed object, built on first use
+  const LazyJson obj{this};  // the parsed object, built on first use
 
-  // The object serialised as compact JSON.
-  const std::string& raw() const { return raw_; }
+  // The object serialised as compact JSON: assembled (a copy), appended, or its size.
+  std::string raw() const;
+  void appendRaw(std::string* out) const;
+  size_t rawSize() const { return text_.size() + (managed_fields_ ? managed_fields_->size() - 2 : 0); }
+  // The serialisation with metadata.managedFields as `[]` (when present): valid JSON with
+  // every other member as raw(), for readers that never look at managedFields (selectors,
+  // Table cells and metadata).
+  const std::string& rawWithoutManagedFields() const { return text_; }
+  // The shared managedFields text (null when not split out: absent or empty).
+  const std::shared_ptr<const std::string>& sharedManagedFields() const { return managed_fields_; }
+  // The tree for a read over many objects (Table rows), valid while this object is: the kept
+  // tree `obj` when it was parsed already; else one without managedFields (empty: such
+  // readers never use them) from a process-wide cache of at most kSharedTreeBytes, which
+  // admits trees while it has room and drops each with its object; else a fresh parse that
+  // nothing keeps.
+  std::shared_ptr<const nlohmann::json> sharedTree() const;
 
  private:
-  const std::string raw_;
+  std::string text_;
+  size_t managed_at_ = 0;  // index of the `[]` in text_ standing for *managed_fields_
+  std::shared_ptr<const std::string> managed_fields_;  // null when not split out
+  mutable std::atomic<bool> in_tree_cache_{false};
 };
 using ObjPtr = std::shared_ptr<const CachedObject>;
 

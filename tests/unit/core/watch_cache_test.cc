@@ -248,6 +248,48 @@ TEST(WithResourceVersion, SplicesIntoTheTopLevelMetadataOnly) {
   EXPECT_EQ(withResourceVersion(R"({"metadata":"no"})", 7), "");
 }
 
+TEST(CachedObject, HoldsManagedFieldsOnceAndServesTheWholeText) {
+  const std::string mf = R"([{"manager":"kubectl","operation":"Update","fieldsV1":{"f:data":{}}}])";
+  auto text = [&](const std::string& name) {
+    return R"({"kind":"ConfigMap","metadata":{"name":")" + name + R"(","managedFields":)" + mf +
+           R"(,"uid":"u"},"data":{"a":"b"}})";
+  };
+  CachedObject a("/registry/core/configmaps/a/x", 5, text("x"));
+  CachedObject b("/registry/core/configmaps/a/y", 6, text("y"));
+  EXPECT_EQ(a.raw(), text("x"));
+  EXPECT_EQ(a.rawSize(), text("x").size());
+  std::string out = "[";
+  b.appendRaw(&out);
+  EXPECT_EQ(out, "[" + text("y"));
+  ASSERT_NE(a.sharedManagedFields(), nullptr);
+  EXPECT_EQ(a.sharedManagedFields(), b.sharedManagedFields());  // one string for both
+  EXPECT_EQ(*a.sharedManagedFields(), mf);
+  EXPECT_EQ(a.rawWithoutManagedFields(),
+            R"({"kind":"ConfigMap","metadata":{"name":"x","managedFields":[],"uid":"u"},"data":{"a":"b"}})");
+  // The kept tree has everything; a shared one leaves managedFields out and is the same tree
+  // on the next read.
+  auto shared = b.sharedTree();
+  EXPECT_TRUE((*shared)["metadata"]["managedFields"].empty());
+  EXPECT_EQ((*shared)["data"]["a"], "b");
+  EXPECT_EQ(b.sharedTree(), shared);
+  EXPECT_EQ(b.obj.parsed(), nullptr);
+  EXPECT_EQ(a.obj["metadata"]["managedFields"], nlohmann::json::parse(mf));
+  EXPECT_EQ(a.sharedTree().get(), &a.obj.get());
+  // Objects without managedFields (or with an empty list) are held as they are.
+  CachedObject c("/registry/core/configmaps/a/z", 7, R"({"metadata":{"name":"z","managedFields":[]}})");
+  EXPECT_EQ(c.sharedManagedFields(), nullptr);
+  EXPECT_EQ(c.raw(), R"({"metadata":{"name":"z","managedFields":[]}})");
+}
+
+TEST(CachedObject, ReleasedManagedFieldsAreInternedAgain) {
+  const std::string t = R"({"metadata":{"managedFields":[{"manager":"m"}]}})";
+  auto first = std::make_unique<CachedObject>("/k/1", 1, t);
+  first.reset();
+  CachedObject again("/k/2", 2, t);
+  ASSERT_NE(again.sharedManagedFields(), nullptr);
+  EXPECT_EQ(again.raw(), t);
+}
+
 TEST(DecodeStored, ReplacesAStoredResourceVersionAndParsesOnDemand) {
   storage::KeyValue kv;
   kv.key = "/registry/core/configmaps/a/x";
