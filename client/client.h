@@ -79,8 +79,10 @@ struct WatchOptions {
   bool allow_bookmarks = true;
 };
 
-// Called once per event ({"type":..., "object":...}); return false to stop the watch.
-using WatchHandler = std::function<bool(const json& event)>;
+// Called once per event ({"type":..., "object":...}); return false to stop the watch. The
+// event is the handler's to consume (an informer moves the object out instead of copying it);
+// handlers taking `const json&` fit as well.
+using WatchHandler = std::function<bool(json& event)>;
 
 class Client {
  public:

@@ -229,9 +229,8 @@ Status Informer::listAndReplace() {
   return Status::ok();
 }
 
-void Informer::apply(const std::string& type, const json& obj_in) {
-  if (!obj_in.is_object() || !obj_in.contains("metadata")) return;
-  json obj = obj_in;
+void Informer::apply(const std::string& type, json obj) {
+  if (!obj.is_object() || !obj.contains("metadata")) return;
   if (opts_.transform) opts_.transform(obj);
   obj["kind"] = resource_.kind;
   obj["apiVersion"] = resource_.groupVersion();
@@ -270,9 +269,9 @@ Status Informer::watchOnce(bool* expired) {
   Status event_error;
   Status st = client_->watch(
       resource_, opts_.ns, wo,
-      [&](const json& ev) {
+      [&](json& ev) {
         std::string type = ev.value("type", "");
-        const json& obj = ev.contains("object") ? ev["object"] : json();
+        json obj = ev.contains("object") ? std::move(ev["object"]) : json();
         if (type == "ERROR") {
           long code = obj.is_object() && obj.contains("code") && obj["code"].is_number_integer()
                           ? obj["code"].get<long>() : 500;
@@ -280,7 +279,7 @@ Status Informer::watchOnce(bool* expired) {
           if (code == 410) *expired = true;
           return false;
         }
-        apply(type, obj);
+        apply(type, std::move(obj));
         return true;
       },
       &cancel_);

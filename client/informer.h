@@ -90,7 +90,7 @@ class Informer {
   void run();
   Status listAndReplace();
   Status watchOnce(bool* expired);
-  void apply(const std::string& type, const json& obj);
+  void apply(const std::string& type, json obj);
   void putLocked(const std::string& key, ObjectPtr obj);
   void eraseLocked(const std::string& key);
   void resyncAll();

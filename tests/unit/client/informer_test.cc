@@ -58,7 +58,7 @@ class ScriptedClient : public Client {
       cancel->waitFor(1h);
       return Status::ok();
     }
-    for (const auto& ev : batch)
+    for (auto& ev : batch)
       if (!h(ev)) break;
     return Status::ok();
   }
