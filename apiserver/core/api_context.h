@@ -145,6 +145,11 @@ struct ApiServer::Impl {
 
   // Object lifecycle shared by create/update/patch/delete.
   Result<json> createObject(RequestCtx& ctx, const KindSpec& k, json obj, bool dry_run);
+  Status prepareCreate(RequestCtx& ctx, const KindSpec& k, json& obj, bool dry_run);
+  // A create answered from the thread that commits it (a JSON answer, not a dry run, not a
+  // Service): the worker returns as soon as the write is queued.
+  void createAnsweredOnCommit(RequestCtx& ctx, const KindSpec& k, json obj,
+                              const std::string& error_name);
   // `mutate` turns the current object into the desired one; retried on CAS conflicts unless
   // the desired object pins a resourceVersion.
   Result<json> updateObject(RequestCtx& ctx, const KindSpec& k, const std::string& ns,

@@ -267,7 +267,9 @@ static Status checkFields(RequestCtx& ctx, const KindSpec& k, json& obj) {
   return Status::ok();
 }
 
-Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, json obj, bool dry_run) {
+// Everything a create does before its store write: namespace, metadata, defaults, validation,
+// the Service's allocations (not on a dry run) and managedFields. Leaves `obj` as stored.
+Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& obj, bool dry_run) {
   if (!obj["metadata"].is_object()) obj["metadata"] = json::object();
   json& meta = obj["metadata"];
   const std::string& path_ns = ctx.info.namespace_;
@@ -335,7 +337,15 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
   if (!ctx.is_apply)  // server-side apply has recorded its own ownership
     patch::recordUpdate(&obj, nullptr, fieldManager(ctx.req), meta.value("creationTimestamp", ""),
                         k.groupVersion(), typeOf(k));
+  return Status::ok();
+}
+
+Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, json obj, bool dry_run) {
+  BERTH_RETURN_IF_ERROR(prepareCreate(ctx, k, obj, dry_run));
   if (dry_run) return obj;
+  const json& meta = obj["metadata"];
+  std::string name = meta.value("name", "");
+  bool is_service = k.group.empty() && k.resource == "services";
   auto start = std::chrono::steady_clock::now();
   // resourceVersion is not stored: it is the row's revision (erased above).
   std::string stored = obj.dump();
@@ -350,6 +360,48 @@ Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, j
   obj["metadata"]["resourceVersion"] = std::to_string(*rev);
   ctx.created_json = withResourceVersion(stored, *rev);
   return obj;
+}
+
+void ApiServer::Impl::createAnsweredOnCommit(RequestCtx& ctx, const KindSpec& k, json obj,
+                                             const std::string& error_name) {
+  Status st = prepareCreate(ctx, k, obj, false);
+  if (!st.isOk()) return sendError(ctx, st, error_name);
+  // What the answer needs once the write is durable; the request itself may be gone by then.
+  struct Pending {
+    std::shared_ptr<http::ResponseWriter> w;
+    RequestInfo info;
+    std::vector<std::string> warnings;
+    std::chrono::steady_clock::time_point started;
+    std::string metric_resource;
+    std::string name;
+    std::string stored;
+  };
+  auto p = std::make_shared<Pending>();
+  const json& meta = obj["metadata"];
+  p->name = meta.value("name", "");
+  std::string key = objectKey(k, k.namespaced ? meta["namespace"].get<std::string>() : "", p->name);
+  p->stored = obj.dump();
+  obj = json();  // free the tree on this thread, not on the committing one
+  p->w = std::move(ctx.w);
+  p->info = std::move(ctx.info);
+  p->warnings = std::move(ctx.warnings);
+  p->started = ctx.started;
+  p->metric_resource = std::move(ctx.metric_resource);
+  auto store_start = std::chrono::steady_clock::now();
+  const KindSpec* kind = &k;
+  store->createAsync(key, p->stored, [this, p, kind, store_start](Result<int64_t> rev) {
+    metrics.observeStore("create", std::chrono::duration<double>(std::chrono::steady_clock::now() - store_start).count());
+    http::Request none;
+    RequestCtx c{none, std::move(p->w), std::move(p->info), kind, {}};
+    c.warnings = std::move(p->warnings);
+    c.started = p->started;
+    c.metric_resource = std::move(p->metric_resource);
+    if (!rev.isOk()) {
+      Status err = rev.status().code() == Code::kAlreadyExists ? alreadyExistsError(*kind, p->name) : rev.status();
+      return sendError(c, err, p->name);
+    }
+    respond(c, 201, "application/json", withResourceVersion(p->stored, *rev));
+  });
 }
 
 Result<json> ApiServer::Impl::updateObject(
@@ -491,7 +543,11 @@ void ApiServer::Impl::handleCreate(RequestCtx& ctx) {
   std::string name;
   if (obj.contains("metadata") && obj["metadata"].is_object()) name = obj["metadata"].value("name", "");
   if (isCsrKind(k)) stampCsrRequestor(ctx.user, obj);
-  auto r = createObject(ctx, k, std::move(obj), dryRun(ctx.req));
+  bool dry_run = dryRun(ctx.req);
+  bool is_service = k.group.empty() && k.resource == "services";
+  if (!dry_run && !is_service && ctx.out == OutFormat::kJson)
+    return createAnsweredOnCommit(ctx, k, std::move(obj), name);
+  auto r = createObject(ctx, k, std::move(obj), dry_run);
   if (!r.isOk()) return sendError(ctx, r.status(), name);
   if (ctx.out == OutFormat::kJson && !ctx.created_json.empty())
     return respond(ctx, 201, "application/json", std::move(ctx.created_json));

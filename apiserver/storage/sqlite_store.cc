@@ -192,6 +192,7 @@ class SqliteStore : public Store {
   Result<ListResult> list(const std::string& prefix, const std::string& start_after,
                           int64_t limit, int64_t revision) override;
   Result<int64_t> create(const std::string& key, const std::string& value) override;
+  void createAsync(const std::string& key, std::string value, CreateDone done) override;
   Result<int64_t> update(const std::string& key, const std::string& value,
                          int64_t expected_revision) override;
   Result<KeyValue> remove(const std::string& key, int64_t expected_revision) override;
@@ -549,6 +550,19 @@ Result<int64_t> SqliteStore::create(const std::string& key, const std::string& v
   OpOutcome o = submit(std::move(op));
   if (!o.status.isOk()) return o.status;
   return o.revision;
+}
+
+void SqliteStore::createAsync(const std::string& key, std::string value, CreateDone done) {
+  auto op = std::make_unique<WriteOp>();
+  op->kind = WriteOp::Kind::kCreate;
+  op->key = key;
+  op->value = std::move(value);
+  auto shared_done = std::make_shared<CreateDone>(std::move(done));
+  bool queued = group_.submitAsync(std::move(op), [shared_done](WriteOp& o) {
+    if (o.out.status.isOk()) (*shared_done)(o.out.revision);
+    else (*shared_done)(std::move(o.out.status));
+  });
+  if (!queued) (*shared_done)(Status(Code::kUnavailable, "store closed"));
 }
 
 Result<int64_t> SqliteStore::update(const std::string& key, const std::string& value,

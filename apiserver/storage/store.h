@@ -72,6 +72,12 @@ class Store {
   // Creates `key` if absent (kAlreadyExists otherwise). Returns the new revision.
   virtual Result<int64_t> create(const std::string& key, const std::string& value) = 0;
 
+  // create() without waiting: `done` gets the same Result once the write is durable, on
+  // whichever thread committed it (possibly this one, before createAsync returns). `done`
+  // must be quick and must not write to the store; it runs exactly once.
+  using CreateDone = std::function<void(Result<int64_t>)>;
+  virtual void createAsync(const std::string& key, std::string value, CreateDone done) = 0;
+
   // Replaces `key` if its mod_revision equals `expected_revision` (kConflict otherwise,
   // kNotFound if absent). Returns the new revision.
   virtual Result<int64_t> update(const std::string& key, const std::string& value,

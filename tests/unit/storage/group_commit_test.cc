@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -124,6 +125,74 @@ TEST(GroupCommitTest, CloseDrainsQueuedOpsThenRefuses) {
   TestOp late;
   EXPECT_FALSE(gc.submit(late));
   EXPECT_EQ(processed.load(), ok.load());
+}
+
+TEST(GroupCommitTest, AsyncOpOnAnIdleQueueCompletesBeforeSubmitReturns) {
+  GroupCommit<TestOp> gc(16, [&](const std::vector<TestOp*>& batch) {
+    for (TestOp* op : batch) op->result = op->id * 10;
+  });
+  int got = 0;
+  auto op = std::make_unique<TestOp>();
+  op->id = 4;
+  ASSERT_TRUE(gc.submitAsync(std::move(op), [&](TestOp& o) { got = o.result; }));
+  EXPECT_EQ(got, 40);
+  EXPECT_EQ(gc.batches(), 1u);
+}
+
+// Blocking and asynchronous submitters mixed: every op is processed and completed exactly
+// once, blocking submitters return with their result even when asynchronous ops queue behind
+// them (the helper thread leads those), and close() waits for every completion.
+TEST(GroupCommitTest, MixedBlockingAndAsyncSubmittersAllComplete) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 300;
+  std::vector<int> processed(kThreads * kPerThread, 0);  // written only inside process
+  std::vector<std::atomic<int>> completed(kThreads * kPerThread);
+  auto gc = std::make_unique<GroupCommit<TestOp>>(32, [&](const std::vector<TestOp*>& batch) {
+    for (TestOp* op : batch) {
+      ++processed[static_cast<size_t>(op->id)];
+      op->result = op->id + 1;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));  // an fsync's worth of overlap
+  });
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        int id = t * kPerThread + i;
+        if (t % 2 == 0) {
+          TestOp op{id, 0};
+          if (!gc->submit(op) || op.result != id + 1) wrong.fetch_add(1);
+          completed[static_cast<size_t>(id)].fetch_add(1);
+        } else {
+          auto op = std::make_unique<TestOp>();
+          op->id = id;
+          bool queued = gc->submitAsync(std::move(op), [&, id](TestOp& o) {
+            if (o.result != id + 1) wrong.fetch_add(1);
+            completed[static_cast<size_t>(id)].fetch_add(1);
+          });
+          if (!queued) wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  gc->close();
+  for (size_t i = 0; i < processed.size(); ++i) {
+    EXPECT_EQ(processed[i], 1) << "op " << i;
+    EXPECT_EQ(completed[i].load(), 1) << "op " << i;
+  }
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(gc->processedOps(), static_cast<size_t>(kThreads * kPerThread));
+  gc.reset();  // joins the helper thread, if it ran
+}
+
+TEST(GroupCommitTest, AsyncSubmitAfterCloseIsRefusedWithoutCallback) {
+  GroupCommit<TestOp> gc(16, [](const std::vector<TestOp*>&) {});
+  gc.close();
+  bool called = false;
+  EXPECT_FALSE(gc.submitAsync(std::make_unique<TestOp>(), [&](TestOp&) { called = true; }));
+  EXPECT_FALSE(called);
 }
 
 }  // namespace
