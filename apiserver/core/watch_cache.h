@@ -221,7 +221,7 @@ class WatchCache {
   };
   // Whether `queued` pending events go out now rather than at the end of the interval.
   static bool deliverNow(size_t queued, const LastFanOut& last);
-  static constexpr int kMaxBackOffFactor = 8;
+  static constexpr int kMaxBackOffFactor = 2;
   // The back-off interval once `behind` of the `watchers` the last fan-out reached still hold
   // it: doubled (at least twice `paced`) when a quarter or more are behind, halved when none
   // is, else kept; at most `cap`. Zero means no back-off.
