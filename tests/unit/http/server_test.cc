@@ -215,6 +215,18 @@ class ServerTest : public ::testing::Test {
     return streams_.size();
   }
 
+  // Starts the server and opens one /stream through `*c`: the head has arrived and `*w` is the
+  // handler's writer.
+  void openStream(std::unique_ptr<TestClient>* c, std::shared_ptr<ResponseWriter>* w) {
+    start();
+    *c = connect();
+    ASSERT_TRUE(*c);
+    ASSERT_TRUE((*c)->send("GET /stream HTTP/1.1\r\n\r\n"));
+    ASSERT_TRUE((*c)->readHead());
+    ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+    *w = streams_[0];
+  }
+
   std::string dir_;
   PkiFiles pki_;
   std::unique_ptr<Server> server_;
@@ -420,13 +432,9 @@ TEST_F(ServerTest, StreamChunksFromAnotherThreadArriveInOrder) {
 }
 
 TEST_F(ServerTest, SharedChunkStreamWhoseClientDoesNotReadIsCutOff) {
-  start();
-  auto c = connect();
-  ASSERT_TRUE(c);
-  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
-  ASSERT_TRUE(c->readHead());
-  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
-  auto w = streams_[0];
+  std::unique_ptr<TestClient> c;
+  std::shared_ptr<ResponseWriter> w;
+  ASSERT_NO_FATAL_FAILURE(openStream(&c, &w));
   // The client reads nothing more. Well before the 64 MiB any stream may queue, a stream of
   // shared chunks (a watch) is closed, and its writer sees it.
   auto chunk = std::make_shared<const std::string>(64 * 1024, 'x');
@@ -441,13 +449,9 @@ TEST_F(ServerTest, SharedChunkStreamWhoseClientDoesNotReadIsCutOff) {
 }
 
 TEST_F(ServerTest, ClientDisconnectFiresOnClose) {
-  start();
-  auto c = connect();
-  ASSERT_TRUE(c);
-  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
-  ASSERT_TRUE(c->readHead());
-  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
-  auto w = streams_[0];
+  std::unique_ptr<TestClient> c;
+  std::shared_ptr<ResponseWriter> w;
+  ASSERT_NO_FATAL_FAILURE(openStream(&c, &w));
   EXPECT_FALSE(w->closed());
   EXPECT_EQ(closes_.load(), 0);
   c->close();
