@@ -18,6 +18,8 @@ bool SchedulerCache::upsertNode(std::shared_ptr<const json> node) {
     changed = !n.node || !n.schedulingPropertiesEqual(parsed);
     n.node = parsed.node;
     n.labels_json = parsed.labels_json;
+    n.hostname_label = parsed.hostname_label;
+    n.zone_label = parsed.zone_label;
     n.allocatable = parsed.allocatable;
     n.taints = parsed.taints;
     n.unschedulable = parsed.unschedulable;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "apiserver/kinds/quantity.h"
 
@@ -128,11 +129,22 @@ bool HostPort::conflicts(const HostPort& o) const {
 
 const json& NodeInfo::labels() const { return labels_json ? *labels_json : kNullJson(); }
 
-const std::string* NodeInfo::label(const std::string& key) const {
-  if (!labels_json || !labels_json->is_object()) return nullptr;
-  auto it = labels_json->find(key);
-  if (it == labels_json->end() || !it->is_string()) return nullptr;
+namespace {
+
+const std::string* findLabel(const json* labels, const std::string& key) {
+  if (!labels || !labels->is_object()) return nullptr;
+  auto it = labels->find(key);
+  if (it == labels->end() || !it->is_string()) return nullptr;
   return it->get_ptr<const std::string*>();
+}
+
+}  // namespace
+
+const std::string* NodeInfo::label(const std::string& key) const {
+  std::string_view k = key;  // compares sizes first
+  if (k == kLabelHostname) return hostname_label;
+  if (k == kLabelZone) return zone_label;
+  return findLabel(labels_json, key);
 }
 
 bool NodeInfo::schedulingPropertiesEqual(const NodeInfo& o) const {
@@ -146,6 +158,8 @@ NodeInfo parseNode(std::shared_ptr<const json> node) {
   const json& obj = *n.node;
   n.name = str(at(obj, "metadata"), "name");
   n.labels_json = &at(at(obj, "metadata"), "labels");
+  n.hostname_label = findLabel(n.labels_json, kLabelHostname);
+  n.zone_label = findLabel(n.labels_json, kLabelZone);
   const json& status = at(obj, "status");
   n.allocatable = parseResourceList(at(status, "allocatable").is_object() ? at(status, "allocatable")
                                                                            : at(status, "capacity"));

@@ -71,6 +71,10 @@ struct NodeInfo {
   int num_pods = 0;
 
   const json* labels_json = nullptr;  // into *node, set by parseNode (lookups are hot)
+  // The two topology labels every default spread constraint reads, per node per pod scored:
+  // looked up once by parseNode (into *node) instead of in the label map each time.
+  const std::string* hostname_label = nullptr;
+  const std::string* zone_label = nullptr;
 
   const json& labels() const;
   // Label value, or nullptr when the node lacks the label.

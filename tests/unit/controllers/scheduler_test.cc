@@ -2,6 +2,7 @@
 // scores and node selection as one scheduling attempt runs them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "controllers/scheduler/filters.h"
@@ -110,6 +111,28 @@ TEST_F(SchedulerAlgorithmTest, ZoneSpreadWithSeveralNodesPerZone) {
   EXPECT_EQ(zones(placed), (std::map<std::string, int>{{"local-1a", 3}, {"local-1b", 3}, {"local-1c", 3}}));
   std::set<std::string> distinct(placed.begin(), placed.end());
   EXPECT_EQ(distinct.size(), 9u);  // hostname spreading too
+}
+
+TEST_F(SchedulerAlgorithmTest, ZoneSpreadFollowsARelabelledNodeAndSkipsUnlabelledOnes) {
+  addNodes3();
+  // n3 moves to local-1a, and n4 joins without any zone label: the zone is read from the
+  // node's current labels, and a node lacking the key is scored last, as upstream.
+  addNode(node("n3", "local-1a"));
+  json bare = node("n4", "local-1b");
+  bare["metadata"]["labels"].erase(kLabelZone);
+  addNode(bare);
+  {
+    auto lock = cache_.lock();
+    EXPECT_EQ(*cache_.nodeLocked("n3")->label(kLabelZone), "local-1a");
+    EXPECT_EQ(cache_.nodeLocked("n4")->label(kLabelZone), nullptr);
+    EXPECT_EQ(*cache_.nodeLocked("n4")->label(kLabelHostname), "n4");
+    EXPECT_EQ(*cache_.nodeLocked("n4")->label("disk"), "ssd");
+  }
+  std::vector<std::string> placed;
+  for (int i = 0; i < 4; ++i)
+    placed.push_back(schedule(owned(pod("p" + std::to_string(i), "100m"), "rs1")).node);
+  EXPECT_EQ(zones(placed), (std::map<std::string, int>{{"local-1a", 2}, {"local-1b", 2}}));
+  EXPECT_EQ(std::count(placed.begin(), placed.end(), "n4"), 0);
 }
 
 TEST_F(SchedulerAlgorithmTest, InsufficientCpuMessageCountsNodes) {
