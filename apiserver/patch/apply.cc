@@ -102,14 +102,23 @@ FieldSet intersection(const FieldSet& a, const FieldSet& b) {
 }
 
 // Members of `a` that are not members of `b`.
-void subtract(FieldSet* a, const FieldSet& b) {
-  if (b.member) a->member = false;
+// Removes `b`'s members from `a`; true when `a` changed.
+bool subtract(FieldSet* a, const FieldSet& b) {
+  bool changed = false;
+  if (b.member && a->member) {
+    a->member = false;
+    changed = true;
+  }
   for (const auto& [k, c] : b.children) {
     auto it = a->children.find(k);
     if (it == a->children.end()) continue;
-    subtract(&it->second, c);
-    if (it->second.empty()) a->children.erase(it);
+    changed = subtract(&it->second, c) || changed;
+    if (it->second.empty()) {
+      a->children.erase(it);
+      changed = true;
+    }
   }
+  return changed;
 }
 
 // "f:spec" -> ".spec", "k:{\"name\":\"a\"}" -> "[name=\"a\"]", "v:\"x\"" -> "[=\"x\"]".
@@ -653,10 +662,9 @@ void disown(std::vector<Entry>* entries, const Entry& self, const FieldSet& take
             const FieldSet& removed) {
   for (auto& e : *entries) {
     if (e.sameIdentity(self)) continue;
-    FieldSet before = e.set;
-    subtract(&e.set, take);
-    subtract(&e.set, removed);
-    if (!(before == e.set)) e.touched = true;
+    bool changed = subtract(&e.set, take);
+    changed = subtract(&e.set, removed) || changed;
+    if (changed) e.touched = true;
   }
 }
 
@@ -792,7 +800,8 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
   stripIgnored(&cmp.added, false);
   stripIgnored(&cmp.modified, false);
   stripIgnored(&cmp.removed, false);
-  FieldSet changed = cmp.added;
+  bool same = cmp.same();
+  FieldSet changed = std::move(cmp.added);
   unionInto(&changed, cmp.modified);
 
   ApplyResult result;
@@ -888,7 +897,8 @@ void recordUpdate(json* updated, const json* old, const std::string& manager,
     stripIgnored(s, status_only);
     pruneEmpty(s);
   }
-  FieldSet changed = cmp.added;
+  bool same = cmp.same();
+  FieldSet changed = std::move(cmp.added);
   unionInto(&changed, cmp.modified);
 
   Entry self{manager.empty() ? "unknown" : manager, "Update", api_version, now_rfc3339,
@@ -900,12 +910,18 @@ void recordUpdate(json* updated, const json* old, const std::string& manager,
     entries.push_back(self);
     it = entries.end() - 1;
   }
-  FieldSet mine = it->set;
-  subtract(&mine, cmp.removed);
-  unionInto(&mine, changed);
-  pruneEmpty(&mine);
-  if (!(mine == it->set) || !cmp.same()) it->time = now_rfc3339;
-  it->set = std::move(mine);
+  if (it->set.empty()) {
+    // A first write by this manager (every create): its set is what changed, no copy needed.
+    if (!changed.empty() || !same) it->time = now_rfc3339;
+    it->set = std::move(changed);
+  } else {
+    FieldSet mine = it->set;
+    subtract(&mine, cmp.removed);
+    unionInto(&mine, changed);
+    pruneEmpty(&mine);
+    if (!(mine == it->set) || !same) it->time = now_rfc3339;
+    it->set = std::move(mine);
+  }
   writeManagedFields(updated, entries);
 }
 
