@@ -450,7 +450,9 @@ class Comparer {
       if (isMapType(t)) node->member = true;
       for (const auto& [k, v] : r.items()) {
         internal::Child c = childOf(t, k);
-        addAll(v, c.type, c.field, &node->children["f:" + k], depth + 1);
+        // r's keys arrive sorted, so "f:"+k does too: hint each insert at the end.
+        auto it = node->children.emplace_hint(node->children.end(), "f:" + k, FieldSet{});
+        addAll(v, c.type, c.field, &it->second, depth + 1);
       }
       return;
     }
@@ -687,11 +689,17 @@ Result<FieldSet> fieldSetFromObject(const json& obj, const schema::Type* type) {
 }
 
 json fieldSetToFieldsV1(const FieldSet& set) {
+  // Both maps order keys alike (and "." sorts before "f:", "i:", "k:", "v:"): each insert is
+  // hinted at the end instead of searched for.
   json out = json::object();
+  auto& obj = out.get_ref<json::object_t&>();
   for (const auto& [k, c] : set.children) {
     json child = fieldSetToFieldsV1(c);
-    if (c.member && !c.children.empty()) child["."] = json::object();
-    out[k] = std::move(child);
+    if (c.member && !c.children.empty()) {
+      auto& sub = child.get_ref<json::object_t&>();
+      sub.emplace_hint(sub.begin(), ".", json::object());
+    }
+    obj.emplace_hint(obj.end(), k, std::move(child));
   }
   return out;
 }
