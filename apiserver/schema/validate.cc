@@ -186,8 +186,10 @@ class StrictDomBuilder {
 
   bool key(std::string& k) {
     Frame& f = stack_.back();
-    if (duplicates_ && f.node->contains(k)) duplicates_->push_back(pathTo(k));
-    f.element = &(*f.node)[k];
+    // One search: a repeated member keeps its slot (the later value wins, as encoding/json).
+    auto [it, inserted] = f.node->get_ref<json::object_t&>().try_emplace(k);
+    if (!inserted && duplicates_) duplicates_->push_back(pathTo(k));
+    f.element = &it->second;
     f.key = std::move(k);
     return true;
   }
