@@ -18,6 +18,7 @@
 #include "controllers/job_controller.h"
 #include "controllers/disruption_controller.h"
 #include "controllers/node_lifecycle_controller.h"
+#include "controllers/pod_gc_controller.h"
 #include "controllers/taint_eviction_controller.h"
 #include "controllers/namespace_controller.h"
 #include "controllers/serviceaccount_controller.h"
@@ -43,7 +44,8 @@ Status ControllerManager::validate(const ControllerManagerOptions& opts) {
                                      "daemonset", "job", "scheduler",
                                      "nodelifecycle", "disruption",
                                      "statefulset", "cronjob", "serviceaccount",
-                                     "root-ca-cert-publisher", "horizontalpodautoscaling"};
+                                     "root-ca-cert-publisher", "horizontalpodautoscaling",
+                                     "podgc"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;
@@ -185,6 +187,10 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     cm->taint_eviction_ =
         std::make_unique<TaintEvictionController>(cm->client_.get(), cm->informers_.get(), t);
   }
+  if (enabled("podgc")) {
+    PodGCController::Config c;
+    cm->podgc_ = std::make_unique<PodGCController>(cm->client_.get(), cm->informers_.get(), c);
+  }
   if (enabled("disruption")) {
     DisruptionController::Config c;
     c.workers = opts.workers;
@@ -226,6 +232,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->nodelife_) cm->nodelife_->start();
   if (cm->taint_eviction_) cm->taint_eviction_->start();
   if (cm->disruption_) cm->disruption_->start();
+  if (cm->podgc_) cm->podgc_->start();
   BLOG(0, "controller manager started").kv("controllers", opts.enabled.size())
       .kv("informers", cm->informers_->informers().size());
   return cm;
@@ -250,6 +257,7 @@ void ControllerManager::stop() {
   if (nodelife_) nodelife_->stop();
   if (taint_eviction_) taint_eviction_->stop();
   if (disruption_) disruption_->stop();
+  if (podgc_) podgc_->stop();
   if (rs_) rs_->stop();
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();

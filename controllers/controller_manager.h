@@ -25,6 +25,7 @@ class DeploymentController;
 class EndpointSliceController;
 class EndpointsController;
 class DisruptionController;
+class PodGCController;
 class NodeLifecycleController;
 class TaintEvictionController;
 class GarbageCollector;
@@ -76,7 +77,7 @@ struct ControllerManagerOptions {
                                       "endpoints", "endpointslice", "daemonset", "job",
                                       "scheduler", "nodelifecycle", "disruption", "statefulset",
                                       "cronjob", "serviceaccount", "root-ca-cert-publisher",
-                                      "horizontalpodautoscaling"};
+                                      "horizontalpodautoscaling", "podgc"};
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
@@ -122,6 +123,7 @@ class ControllerManager {
   std::unique_ptr<NodeLifecycleController> nodelife_;
   std::unique_ptr<TaintEvictionController> taint_eviction_;
   std::unique_ptr<DisruptionController> disruption_;
+  std::unique_ptr<PodGCController> podgc_;
   std::vector<std::unique_ptr<ManagedController>> extra_;
   bool stopped_ = false;
 };

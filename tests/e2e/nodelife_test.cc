@@ -202,6 +202,35 @@ TEST_F(NodeLifeTest, ExpiredLeaseTaintsEvictsAndRecovers) {
   taints.kill(SIGTERM);
 }
 
+// A deleted node's pods are garbage-collected (upstream's pod GC): 40 s after the node went,
+// the orphan is marked DisruptionTarget (DeletionByPodGC), failed and deleted, and its
+// ReplicaSet replaces it on a node that exists.
+TEST_F(NodeLifeTest, DeletedNodesPodsAreCollectedAndReplaced) {
+  startServer({});
+  const std::string n1 = ns_ + "-n1", n2 = ns_ + "-n2";
+  ok({"create", "-f", "-"}, nodeYaml(n1, "local-1a"));
+  ok({"create", "-f", "-"}, nodeYaml(n2, "local-1b"));
+  okNs({"create", "-f", "-"}, podJson("orphan", n1, "gc", nullptr));
+  markRunningReady("orphan");
+  okNs({"create", "-f", "-"}, replicaSetJson("gc", 1, n2));
+  okNs({"wait", "pod/orphan", "--for=jsonpath={.metadata.ownerReferences[0].name}=gc", "--timeout=30s"});
+
+  Child marks(server_->kubectlArgv({"-n", ns_, "get", "pod", "orphan", "-w", "-o",
+                                    "jsonpath={.status.phase}/{.status.conditions[?(@.type==\"DisruptionTarget\")].reason}{\"\\n\"}"}),
+              server_->kubectlEnv());
+  Child pods(server_->kubectlArgv({"-n", ns_, "get", "pods", "-l", "app=gc", "-w", "--no-headers",
+                                   "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName"}),
+             server_->kubectlEnv());
+  ok({"delete", "node", n1});
+  // Quarantined for 40 s, then gone.
+  okNs({"wait", "pod/orphan", "--for=delete", "--timeout=120s"});
+  std::string seen;
+  EXPECT_TRUE(marks.waitFor("Failed/DeletionByPodGC", std::chrono::seconds(10), &seen)) << seen;
+  EXPECT_TRUE(pods.waitFor(n2, std::chrono::seconds(30), &seen)) << seen;
+  marks.kill(SIGTERM);
+  pods.kill(SIGTERM);
+}
+
 // A node with no lease at all is judged by its Ready heartbeat; a pod without tolerations of
 // its own keeps the defaults (300 s) and stays.
 TEST_F(NodeLifeTest, NodeWithoutLeaseGoesUnknownAndDefaultTolerationKeepsPods) {
