@@ -71,23 +71,35 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   auto enabled = [&](const char* n) {
     return std::find(opts.enabled.begin(), opts.enabled.end(), n) != opts.enabled.end();
   };
+  // An event recorder for `component`, kept by the manager and stopped after the controllers.
+  auto recorder = [cm = cm.get()](const std::string& component) {
+    cm->recorders_.push_back(std::make_unique<client::EventRecorder>(cm->client_.get(), component, ""));
+    return cm->recorders_.back().get();
+  };
+  // Makes controller C from its config, with a recorder when `component` names one.
+  auto build = [&]<class C>(std::unique_ptr<C>& slot, typename C::Config c,
+                            const char* component = nullptr) {
+    if constexpr (requires { c.recorder; })
+      if (component) c.recorder = recorder(component);
+    slot = std::make_unique<C>(cm->client_.get(), cm->informers_.get(), std::move(c));
+  };
   if (enabled("garbagecollector")) {
     GarbageCollector::Config c;
     c.resources = *resources;
     c.workers = opts.workers;
     c.queue.limiter.max_delay = std::chrono::seconds(60);
-    cm->gc_ = std::make_unique<GarbageCollector>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->gc_, c);
   }
   if (enabled("namespace")) {
     NamespaceController::Config c;
     c.resources = *resources;
     c.workers = opts.workers;
     c.queue.limiter.max_delay = std::chrono::seconds(10);
-    cm->ns_ = std::make_unique<NamespaceController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->ns_, c);
   }
   if (enabled("serviceaccount")) {
     ServiceAccountController::Config c;
-    cm->sa_ = std::make_unique<ServiceAccountController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->sa_, c);
   }
   if (enabled("root-ca-cert-publisher")) {
     // As upstream without --root-ca-file: the CA the manager itself trusts the API server with.
@@ -96,117 +108,80 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     if (kc->ca_pem.empty()) return invalid("root-ca-cert-publisher: the kubeconfig has no certificate authority");
     RootCaPublisher::Config c;
     c.root_ca_pem = kc->ca_pem;
-    cm->root_ca_ = std::make_unique<RootCaPublisher>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->root_ca_, c);
   }
   if (enabled("replicaset")) {
     ReplicaSetController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "replicaset-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->rs_ = std::make_unique<ReplicaSetController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->rs_, c, "replicaset-controller");
   }
   if (enabled("deployment")) {
     DeploymentController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "deployment-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->deploy_ = std::make_unique<DeploymentController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->deploy_, c, "deployment-controller");
   }
   if (enabled("endpoints")) {
     EndpointsController::Config c;
     c.workers = opts.workers;
-    cm->endpoints_ = std::make_unique<EndpointsController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->endpoints_, c);
   }
   if (enabled("endpointslice")) {
     EndpointSliceController::Config c;
     c.workers = opts.workers;
-    cm->endpointslice_ =
-        std::make_unique<EndpointSliceController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->endpointslice_, c);
   }
   if (enabled("daemonset")) {
     DaemonSetController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "daemonset-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->daemonset_ = std::make_unique<DaemonSetController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->daemonset_, c, "daemonset-controller");
   }
   if (enabled("job")) {
     JobController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "job-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->job_ = std::make_unique<JobController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->job_, c, "job-controller");
   }
   if (enabled("statefulset")) {
     StatefulSetController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "statefulset-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->statefulset_ =
-        std::make_unique<StatefulSetController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->statefulset_, c, "statefulset-controller");
   }
   if (enabled("cronjob")) {
     CronJobController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "cronjob-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->cronjob_ = std::make_unique<CronJobController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->cronjob_, c, "cronjob-controller");
   }
   if (enabled("horizontalpodautoscaling")) {
     HpaController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "horizontal-pod-autoscaler", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->hpa_ = std::make_unique<HpaController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->hpa_, c, "horizontal-pod-autoscaler");
   }
   if (enabled("scheduler")) {
-    cm->scheduler_ = std::make_unique<scheduler::Scheduler>(cm->client_.get(), cm->informers_.get(),
-                                                            scheduler::Scheduler::Config());
+    build(cm->scheduler_, scheduler::Scheduler::Config());
   }
   if (enabled("nodelifecycle")) {
     // Upstream runs taint-based eviction as its own controller; here it comes with node health.
     NodeLifecycleController::Config c;
     c.workers = opts.workers;
     c.grace_period = opts.node_monitor_grace_period;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "node-controller", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->nodelife_ = std::make_unique<NodeLifecycleController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->nodelife_, c, "node-controller");
     TaintEvictionController::Config t;
     t.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "taint-eviction-controller", ""));
-    t.recorder = cm->recorders_.back().get();
-    cm->taint_eviction_ =
-        std::make_unique<TaintEvictionController>(cm->client_.get(), cm->informers_.get(), t);
+    build(cm->taint_eviction_, t, "taint-eviction-controller");
   }
   if (enabled("podgc")) {
     PodGCController::Config c;
-    cm->podgc_ = std::make_unique<PodGCController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->podgc_, c);
   }
   if (enabled("disruption")) {
     DisruptionController::Config c;
     c.workers = opts.workers;
-    cm->recorders_.push_back(
-        std::make_unique<client::EventRecorder>(cm->client_.get(), "controllermanager", ""));
-    c.recorder = cm->recorders_.back().get();
-    cm->disruption_ = std::make_unique<DisruptionController>(cm->client_.get(), cm->informers_.get(), c);
+    build(cm->disruption_, c, "controllermanager");
   }
   ControllerContext ctx;
   ctx.client = cm->client_.get();
   ctx.informers = cm->informers_.get();
   ctx.workers = opts.workers;
-  ctx.recorder = [cm = cm.get()](const std::string& component) {
-    cm->recorders_.push_back(std::make_unique<client::EventRecorder>(cm->client_.get(), component, ""));
-    return cm->recorders_.back().get();
-  };
+  ctx.recorder = recorder;
   for (const auto& e : opts.extra) {
     if (!enabled(e.name.c_str())) continue;
     auto c = e.factory(ctx);

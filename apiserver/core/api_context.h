@@ -150,6 +150,14 @@ struct ApiServer::Impl {
   // Service): the worker returns as soon as the write is queued.
   void createAnsweredOnCommit(RequestCtx& ctx, const KindSpec& k, json obj,
                               const std::string& error_name);
+  // What both create paths store for a prepared object: its key, its name and its bytes
+  // (without resourceVersion: that is the row's revision).
+  struct StoredCreate {
+    std::string key, name, bytes;
+  };
+  static StoredCreate storedCreate(const KindSpec& k, const json& obj);
+  // A failed store create as the API reports it (AlreadyExists names the object).
+  static Status createStoreError(const KindSpec& k, const std::string& name, const Status& st);
   // `mutate` turns the current object into the desired one; retried on CAS conflicts unless
   // the desired object pins a resourceVersion.
   Result<json> updateObject(RequestCtx& ctx, const KindSpec& k, const std::string& ns,

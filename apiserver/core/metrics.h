@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -17,6 +18,9 @@ class Metrics {
   void observeRequest(const std::string& verb, const std::string& resource, int code,
                       double seconds);
   void observeStore(const std::string& op, double seconds);
+  void observeStoreSince(const std::string& op, std::chrono::steady_clock::time_point start) {
+    observeStore(op, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   void watchStarted() { watches_.fetch_add(1); }
   void watchEnded() { watches_.fetch_sub(1); }
   long openWatches() const { return watches_.load(); }

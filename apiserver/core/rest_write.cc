@@ -343,23 +343,33 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
 Result<json> ApiServer::Impl::createObject(RequestCtx& ctx, const KindSpec& k, json obj, bool dry_run) {
   BERTH_RETURN_IF_ERROR(prepareCreate(ctx, k, obj, dry_run));
   if (dry_run) return obj;
-  const json& meta = obj["metadata"];
-  std::string name = meta.value("name", "");
   bool is_service = k.group.empty() && k.resource == "services";
+  StoredCreate sc = storedCreate(k, obj);
   auto start = std::chrono::steady_clock::now();
-  // resourceVersion is not stored: it is the row's revision (erased above).
-  std::string stored = obj.dump();
-  auto rev = store->create(objectKey(k, k.namespaced ? meta["namespace"].get<std::string>() : "", name),
-                           stored);
-  metrics.observeStore("create", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  auto rev = store->create(sc.key, sc.bytes);
+  metrics.observeStoreSince("create", start);
   if (!rev.isOk()) {
     if (is_service) services->release(obj);
-    if (rev.status().code() == Code::kAlreadyExists) return alreadyExistsError(k, name);
-    return rev.status();
+    return createStoreError(k, sc.name, rev.status());
   }
   obj["metadata"]["resourceVersion"] = std::to_string(*rev);
-  ctx.created_json = withResourceVersion(stored, *rev);
+  ctx.created_json = withResourceVersion(sc.bytes, *rev);
   return obj;
+}
+
+ApiServer::Impl::StoredCreate ApiServer::Impl::storedCreate(const KindSpec& k, const json& obj) {
+  static const json kNoMeta = json::object();
+  auto it = obj.find("metadata");  // prepareCreate made it an object
+  const json& meta = it != obj.end() && it->is_object() ? *it : kNoMeta;
+  StoredCreate sc;
+  sc.name = meta.value("name", "");
+  sc.key = objectKey(k, k.namespaced ? meta.value("namespace", "") : "", sc.name);
+  sc.bytes = obj.dump();  // resourceVersion was erased by prepareCreate
+  return sc;
+}
+
+Status ApiServer::Impl::createStoreError(const KindSpec& k, const std::string& name, const Status& st) {
+  return st.code() == Code::kAlreadyExists ? alreadyExistsError(k, name) : st;
 }
 
 void ApiServer::Impl::createAnsweredOnCommit(RequestCtx& ctx, const KindSpec& k, json obj,
@@ -373,14 +383,10 @@ void ApiServer::Impl::createAnsweredOnCommit(RequestCtx& ctx, const KindSpec& k,
     std::vector<std::string> warnings;
     std::chrono::steady_clock::time_point started;
     std::string metric_resource;
-    std::string name;
-    std::string stored;
+    StoredCreate sc;
   };
   auto p = std::make_shared<Pending>();
-  const json& meta = obj["metadata"];
-  p->name = meta.value("name", "");
-  std::string key = objectKey(k, k.namespaced ? meta["namespace"].get<std::string>() : "", p->name);
-  p->stored = obj.dump();
+  p->sc = storedCreate(k, obj);
   obj = json();  // free the tree on this thread, not on the committing one
   p->w = std::move(ctx.w);
   p->info = std::move(ctx.info);
@@ -389,18 +395,15 @@ void ApiServer::Impl::createAnsweredOnCommit(RequestCtx& ctx, const KindSpec& k,
   p->metric_resource = std::move(ctx.metric_resource);
   auto store_start = std::chrono::steady_clock::now();
   const KindSpec* kind = &k;
-  store->createAsync(key, p->stored, [this, p, kind, store_start](Result<int64_t> rev) {
-    metrics.observeStore("create", std::chrono::duration<double>(std::chrono::steady_clock::now() - store_start).count());
+  store->createAsync(p->sc.key, p->sc.bytes, [this, p, kind, store_start](Result<int64_t> rev) {
+    metrics.observeStoreSince("create", store_start);
     http::Request none;
     RequestCtx c{none, std::move(p->w), std::move(p->info), kind, {}};
     c.warnings = std::move(p->warnings);
     c.started = p->started;
     c.metric_resource = std::move(p->metric_resource);
-    if (!rev.isOk()) {
-      Status err = rev.status().code() == Code::kAlreadyExists ? alreadyExistsError(*kind, p->name) : rev.status();
-      return sendError(c, err, p->name);
-    }
-    respond(c, 201, "application/json", withResourceVersion(p->stored, *rev));
+    if (!rev.isOk()) return sendError(c, createStoreError(*kind, p->sc.name, rev.status()), p->sc.name);
+    respond(c, 201, "application/json", withResourceVersion(p->sc.bytes, *rev));
   });
 }
 
@@ -516,7 +519,7 @@ Result<json> ApiServer::Impl::updateObject(
       return result;
     }
     auto rev = store->update(objectKey(k, ns, name), dumpWithoutResourceVersion(result), old_rev);
-    metrics.observeStore("update", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    metrics.observeStoreSince("update", start);
     if (!rev.isOk()) {
       if (rev.status().code() == Code::kConflict && !pinned) continue;
       if (rev.status().code() == Code::kConflict) return conflictError(k, name);
