@@ -244,6 +244,32 @@ int run(const Options& opt) {
               sat_server_cpu, sat_server_cpu * 1000 / std::max<size_t>(1, sat_running), sat_agent_cpu);
   std::fflush(stdout);
 
+  // ---- settle ----
+  // As a user would (`kubectl rollout status`) and as clusterloader2 waits for its saturation
+  // controllers: the latency phase starts once every saturation Deployment reports its
+  // replicas available, so it measures a loaded cluster, not the controllers' status backlog.
+  auto settle0 = SteadyClock::now();
+  size_t settled = 0;
+  while (since(settle0) < opt.timeout_s) {
+    auto list = c->list(kDeployments, "density");
+    settled = 0;
+    if (list.isOk())
+      for (const auto& d : (*list)["items"]) {
+        const auto& st = d["status"];
+        int want = d["spec"].value("replicas", 1);
+        if (st.is_object() && st.value("availableReplicas", 0) == want &&
+            st.value("updatedReplicas", 0) == want &&
+            st.value("observedGeneration", 0) == d["metadata"].value("generation", 0))
+          ++settled;
+      }
+    if (settled == static_cast<size_t>(opt.deployments)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a bench poll, not a test wait
+  }
+  std::printf("settle: %zu/%d saturation Deployments report all replicas available %.2f s after "
+              "the last pod was Running\n",
+              settled, opt.deployments, since(settle0));
+  std::fflush(stdout);
+
   // ---- latency ----
   std::vector<SteadyClock::time_point> sent(opt.latency_pods);
   auto l0 = SteadyClock::now();
