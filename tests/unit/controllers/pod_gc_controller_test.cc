@@ -7,13 +7,12 @@
 #include "controllers/node_lifecycle_controller.h"
 #include "controllers/replicaset_controller.h"
 #include "tests/unit/controllers/fake_client.h"
+#include "tests/unit/controllers/workload_fixture.h"
 
 namespace berth::controllers {
 namespace {
 
 using testing::Action;
-using testing::FakeClient;
-using testing::SettableClock;
 
 json node(const std::string& name) {
   return {{"apiVersion", "v1"}, {"kind", "Node"},
@@ -30,31 +29,15 @@ json pod(const std::string& name, const std::string& node_name, const std::strin
   return p;
 }
 
-class PodGCTest : public ::testing::Test {
+class PodGCTest : public testing::WorkloadFixture<PodGCController> {
  protected:
   void startController() {
-    factory_ = std::make_unique<client::InformerFactory>(&fake_);
-    PodGCController::Config c;
-    c.clock = &clock_;
-    gc_ = std::make_unique<PodGCController>(&fake_, factory_.get(), c);
-    factory_->start();
-    for (auto* i : factory_->informers()) ASSERT_TRUE(i->waitForSync(std::chrono::seconds(5)));
-    fake_.clearActions();
+    start([this](client::Client* c, client::InformerFactory* f) {
+      PodGCController::Config config;
+      config.clock = &clock_;
+      return std::make_unique<PodGCController>(c, f, config);
+    });
   }
-  void TearDown() override {
-    gc_.reset();
-    factory_.reset();
-  }
-  std::vector<Action> verbs(const std::string& verb) {
-    std::vector<Action> out;
-    for (auto& a : fake_.actions())
-      if (a.verb == verb) out.push_back(a);
-    return out;
-  }
-  SettableClock clock_;
-  FakeClient fake_;
-  std::unique_ptr<client::InformerFactory> factory_;
-  std::unique_ptr<PodGCController> gc_;
 };
 
 TEST_F(PodGCTest, OrphanedPodWaitsOutTheQuarantineThenIsMarkedAndForceDeleted) {
@@ -62,58 +45,58 @@ TEST_F(PodGCTest, OrphanedPodWaitsOutTheQuarantineThenIsMarkedAndForceDeleted) {
   fake_.put(podsResource(), pod("orphan", "gone"));
   fake_.put(podsResource(), pod("kept", "alive"));
   startController();
-  auto r = gc_->reconcile("ns/orphan");
+  auto r = ctl_->reconcile("ns/orphan");
   ASSERT_TRUE(r.error.isOk());
-  EXPECT_TRUE(verbs("delete").empty());
+  EXPECT_TRUE(actions("delete").empty());
   EXPECT_GE(r.requeue_after, std::chrono::seconds(40));
   EXPECT_LT(r.requeue_after, std::chrono::seconds(41));
   clock_.now_ += std::chrono::seconds(39);
-  r = gc_->reconcile("ns/orphan");
-  EXPECT_TRUE(verbs("delete").empty());
+  r = ctl_->reconcile("ns/orphan");
+  EXPECT_TRUE(actions("delete").empty());
   EXPECT_LE(r.requeue_after, std::chrono::milliseconds(1100));
   clock_.now_ += std::chrono::seconds(1);
-  r = gc_->reconcile("ns/orphan");
+  r = ctl_->reconcile("ns/orphan");
   ASSERT_TRUE(r.error.isOk()) << r.error.toString();
-  auto updates = verbs("update/status");
+  auto updates = actions("update/status");
   ASSERT_EQ(updates.size(), 1u);
   EXPECT_EQ(updates[0].body["status"]["phase"], "Failed");
   const json& c = updates[0].body["status"]["conditions"][0];
   EXPECT_EQ(c["type"], "DisruptionTarget");
   EXPECT_EQ(c["reason"], "DeletionByPodGC");
-  auto d = verbs("delete");
+  auto d = actions("delete");
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].key, "ns/orphan");
   EXPECT_EQ(d[0].body["gracePeriodSeconds"], 0);
   EXPECT_EQ(d[0].body["preconditions"]["uid"], "orphan-uid");
   // A pod on a live node is left alone.
-  r = gc_->reconcile("ns/kept");
-  EXPECT_EQ(verbs("delete").size(), 1u);
+  r = ctl_->reconcile("ns/kept");
+  EXPECT_EQ(actions("delete").size(), 1u);
   EXPECT_EQ(r.requeue_after.count(), 0);
 }
 
 TEST_F(PodGCTest, ANodeTheServerStillHasIsNotGone) {
   fake_.put(podsResource(), pod("done", "gone", "Succeeded"));
   startController();
-  ASSERT_TRUE(gc_->reconcile("ns/done").error.isOk());
+  ASSERT_TRUE(ctl_->reconcile("ns/done").error.isOk());
   clock_.now_ += std::chrono::seconds(41);
   // The cache has not seen the node (not listed), but the API server has it: nothing happens.
   fake_.put(nodesResource(), node("gone"), /*listed=*/false);
-  ASSERT_TRUE(gc_->reconcile("ns/done").error.isOk());
-  EXPECT_EQ(verbs("get").size(), 1u);
-  EXPECT_TRUE(verbs("delete").empty());
-  EXPECT_TRUE(verbs("update/status").empty());
+  ASSERT_TRUE(ctl_->reconcile("ns/done").error.isOk());
+  EXPECT_EQ(actions("get").size(), 1u);
+  EXPECT_TRUE(actions("delete").empty());
+  EXPECT_TRUE(actions("update/status").empty());
 }
 
 TEST_F(PodGCTest, FinishedOrphanIsMarkedWithoutChangingItsPhase) {
   fake_.put(podsResource(), pod("done", "gone", "Succeeded"));
   startController();
-  ASSERT_TRUE(gc_->reconcile("ns/done").error.isOk());
+  ASSERT_TRUE(ctl_->reconcile("ns/done").error.isOk());
   clock_.now_ += std::chrono::seconds(41);
-  ASSERT_TRUE(gc_->reconcile("ns/done").error.isOk());
-  auto updates = verbs("update/status");
+  ASSERT_TRUE(ctl_->reconcile("ns/done").error.isOk());
+  auto updates = actions("update/status");
   ASSERT_EQ(updates.size(), 1u);
   EXPECT_EQ(updates[0].body["status"]["phase"], "Succeeded");
-  EXPECT_EQ(verbs("delete").size(), 1u);
+  EXPECT_EQ(actions("delete").size(), 1u);
 }
 
 TEST_F(PodGCTest, UnscheduledTerminatingPodIsDeletedAtOnce) {
@@ -122,9 +105,9 @@ TEST_F(PodGCTest, UnscheduledTerminatingPodIsDeletedAtOnce) {
   fake_.put(podsResource(), p);
   fake_.put(podsResource(), pod("waiting", "", "Pending"));
   startController();
-  ASSERT_TRUE(gc_->reconcile("ns/pending").error.isOk());
-  ASSERT_TRUE(gc_->reconcile("ns/waiting").error.isOk());
-  auto d = verbs("delete");
+  ASSERT_TRUE(ctl_->reconcile("ns/pending").error.isOk());
+  ASSERT_TRUE(ctl_->reconcile("ns/waiting").error.isOk());
+  auto d = actions("delete");
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].key, "ns/pending");
   EXPECT_EQ(d[0].body["gracePeriodSeconds"], 0);
