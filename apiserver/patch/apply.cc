@@ -848,7 +848,7 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
   disown(&entries, self, changed, cmp.removed);
   for (auto& e : entries) {
     if (!e.sameIdentity(self)) continue;
-    if (set_changed || !cmp.same() || e.time.empty()) e.time = now_rfc3339;
+    if (set_changed || !same || e.time.empty()) e.time = now_rfc3339;
   }
   writeManagedFields(&merged, entries);
   result.object = std::move(merged);
