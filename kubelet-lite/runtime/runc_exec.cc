@@ -40,8 +40,8 @@ bool writeAll(int fd, const char* p, size_t n) {
 
 class RuncExec : public ExecProcess {
  public:
-  RuncExec(pid_t pid, std::string pid_file, int master, int stdin_fd, int stdout_fd)
-      : pid_(pid), pid_file_(std::move(pid_file)), master_(master) {
+  RuncExec(pid_t pid, std::string pid_file, std::string process_file, int master, int stdin_fd, int stdout_fd)
+      : pid_(pid), pid_file_(std::move(pid_file)), process_file_(std::move(process_file)), master_(master) {
     if (master_ < 0) return;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stdin_fd >= 0) in_ = std::thread([this, stdin_fd] { copyIn(stdin_fd); });
@@ -77,6 +77,7 @@ class RuncExec : public ExecProcess {
       }
       if (in_.joinable()) in_.join();
       ::unlink(pid_file_.c_str());
+      if (!process_file_.empty()) ::unlink(process_file_.c_str());
     }
     return code_;
   }
@@ -123,6 +124,7 @@ class RuncExec : public ExecProcess {
 
   pid_t pid_;
   std::string pid_file_;
+  std::string process_file_;
   int master_;
   int stop_fd_ = -1;
   std::thread in_, out_;
@@ -134,14 +136,14 @@ class RuncExec : public ExecProcess {
 }  // namespace
 
 Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& argv, const std::string& pid_file,
-                                               const ExecRequest& request) {
+                                               const ExecRequest& request, std::string process_file) {
   SpawnOptions so;
   if (!request.tty) {
     so.stdin_fd = request.stdin_fd;
     so.stdout_fd = request.stdout_fd;
     so.stderr_fd = request.stderr_fd;
     BERTH_ASSIGN_OR_RETURN(pid_t pid, spawn(argv, so));
-    return std::unique_ptr<ExecProcess>(new RuncExec(pid, pid_file, -1, -1, -1));
+    return std::unique_ptr<ExecProcess>(new RuncExec(pid, pid_file, std::move(process_file), -1, -1, -1));
   }
   int master = -1, slave = -1;
   BERTH_RETURN_IF_ERROR(openTerminalPair(&master, &slave));
@@ -156,9 +158,11 @@ Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& a
   ::close(slave);
   if (!pid.isOk()) {
     ::close(master);
+    if (!process_file.empty()) ::unlink(process_file.c_str());
     return pid.status();
   }
-  return std::unique_ptr<ExecProcess>(new RuncExec(*pid, pid_file, master, request.stdin_fd, request.stdout_fd));
+  return std::unique_ptr<ExecProcess>(
+      new RuncExec(*pid, pid_file, std::move(process_file), master, request.stdin_fd, request.stdout_fd));
 }
 
 }  // namespace berth::kubelet::runc

@@ -5,7 +5,8 @@
 // (runc then resizes the container's terminal). Threads copy stdin_fd -> master and
 // master -> stdout_fd. kill() SIGKILLs the process in the container (its pid from --pid-file)
 // and runc. The process runtime's tty exec uses it too (argv is then the command itself, with
-// no pid file).
+// no pid file). The pid file and `process_file` (runc's --process, when given) are removed
+// once the process is reaped.
 // Thread-safety: resize/kill may be called from any thread while another waits.
 #pragma once
 
@@ -19,6 +20,6 @@ namespace berth::kubelet::runc {
 
 Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& argv,
                                                const std::string& pid_file,
-                                               const ExecRequest& request);
+                                               const ExecRequest& request, std::string process_file = {});
 
 }  // namespace berth::kubelet::runc

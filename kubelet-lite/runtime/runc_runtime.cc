@@ -745,8 +745,27 @@ Result<std::unique_ptr<ExecProcess>> RuncRuntime::exec(const ExecRequest& reques
   BERTH_ASSIGN_OR_RETURN(auto c, findContainer(request.container_id));
   if (request.command.empty()) return invalid("exec: a command is required");
   std::vector<std::string> argv = runcArgs({"exec"});
-  if (request.tty) argv.push_back("-t");
-  std::string pid_file = containerDir(c->id) + "/exec-" + randomHex(6) + ".pid";
+  std::string base = containerDir(c->id) + "/exec-" + randomHex(6);
+  std::string pid_file = base + ".pid";
+  if (request.tty) {
+    // The container's process with our command, a terminal and its size, given to runc as
+    // --process: runc sizes the terminal it makes before the command starts. With `-t` alone
+    // runc copies the size only after the start, and a quick `stty size` could still read 0 0.
+    auto config = json::parse(readFile(containerDir(c->id) + "/config.json"), nullptr, false);
+    if (config.is_discarded() || !config.contains("process")) {
+      return internalError("exec: the container's config.json cannot be read");
+    }
+    json process = std::move(config["process"]);
+    process["args"] = request.command;
+    process["terminal"] = true;
+    if (request.initial_size) {
+      process["consoleSize"] = {{"height", request.initial_size->height}, {"width", request.initial_size->width}};
+    }
+    std::string process_file = base + ".process.json";
+    BERTH_RETURN_IF_ERROR(writeFileAtomic(process_file, process.dump()));
+    argv.insert(argv.end(), {"--process", process_file, "--pid-file", pid_file, c->id});
+    return runc::startExec(argv, pid_file, request, process_file);
+  }
   argv.insert(argv.end(), {"--pid-file", pid_file, c->id});
   argv.insert(argv.end(), request.command.begin(), request.command.end());
   return runc::startExec(argv, pid_file, request);

@@ -261,6 +261,10 @@ TEST_F(RuncRuntimeTest, ExecWithTerminal) {
   EXPECT_EQ(*code, 4);
   EXPECT_NE(text.find("/dev/pts/"), std::string::npos) << text;
   EXPECT_NE(text.find("40 100"), std::string::npos) << "initial size reaches the container: " << text;
+  for (const auto& f : fs::directory_iterator(root_ + "/runc/containers/" + id)) {
+    EXPECT_EQ(f.path().filename().string().rfind("exec-", 0), std::string::npos)
+        << "the exec's pid and process files are removed once it is reaped: " << f.path();
+  }
 }
 
 TEST_F(RuncRuntimeTest, StopSendsTermThenKill) {
