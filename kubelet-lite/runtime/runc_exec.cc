@@ -40,8 +40,12 @@ bool writeAll(int fd, const char* p, size_t n) {
 
 class RuncExec : public ExecProcess {
  public:
-  RuncExec(pid_t pid, std::string pid_file, std::string process_file, int master, int stdin_fd, int stdout_fd)
-      : pid_(pid), pid_file_(std::move(pid_file)), process_file_(std::move(process_file)), master_(master) {
+  RuncExec(pid_t pid, std::string pid_file, std::string process_file, int master, int stdin_fd,
+           int stdout_fd)
+      : pid_(pid),
+        pid_file_(std::move(pid_file)),
+        process_file_(std::move(process_file)),
+        master_(master) {
     if (master_ < 0) return;
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stdin_fd >= 0) in_ = std::thread([this, stdin_fd] { copyIn(stdin_fd); });
@@ -57,7 +61,8 @@ class RuncExec : public ExecProcess {
   Status resize(TerminalSize size) override {
     if (master_ < 0) return Status::ok();
     winsize ws{size.height, size.width, 0, 0};
-    if (::ioctl(master_, TIOCSWINSZ, &ws) != 0) return internalError(std::string("resize: ") + std::strerror(errno));
+    if (::ioctl(master_, TIOCSWINSZ, &ws) != 0)
+      return internalError(std::string("resize: ") + std::strerror(errno));
     return Status::ok();
   }
 
@@ -135,15 +140,18 @@ class RuncExec : public ExecProcess {
 
 }  // namespace
 
-Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& argv, const std::string& pid_file,
-                                               const ExecRequest& request, std::string process_file) {
+Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& argv,
+                                               const std::string& pid_file,
+                                               const ExecRequest& request,
+                                               std::string process_file) {
   SpawnOptions so;
   if (!request.tty) {
     so.stdin_fd = request.stdin_fd;
     so.stdout_fd = request.stdout_fd;
     so.stderr_fd = request.stderr_fd;
     BERTH_ASSIGN_OR_RETURN(pid_t pid, spawn(argv, so));
-    return std::unique_ptr<ExecProcess>(new RuncExec(pid, pid_file, std::move(process_file), -1, -1, -1));
+    return std::unique_ptr<ExecProcess>(
+        new RuncExec(pid, pid_file, std::move(process_file), -1, -1, -1));
   }
   int master = -1, slave = -1;
   BERTH_RETURN_IF_ERROR(openTerminalPair(&master, &slave));
@@ -161,8 +169,8 @@ Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& a
     if (!process_file.empty()) ::unlink(process_file.c_str());
     return pid.status();
   }
-  return std::unique_ptr<ExecProcess>(
-      new RuncExec(*pid, pid_file, std::move(process_file), master, request.stdin_fd, request.stdout_fd));
+  return std::unique_ptr<ExecProcess>(new RuncExec(*pid, pid_file, std::move(process_file), master,
+                                                   request.stdin_fd, request.stdout_fd));
 }
 
 }  // namespace berth::kubelet::runc

@@ -20,6 +20,7 @@ namespace berth::kubelet::runc {
 
 Result<std::unique_ptr<ExecProcess>> startExec(const std::vector<std::string>& argv,
                                                const std::string& pid_file,
-                                               const ExecRequest& request, std::string process_file = {});
+                                               const ExecRequest& request,
+                                               std::string process_file = {});
 
 }  // namespace berth::kubelet::runc

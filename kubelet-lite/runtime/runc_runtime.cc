@@ -9,8 +9,8 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,15 +24,15 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/subprocess.h"
 #include "kubelet-lite/images/blob_store.h"
 #include "kubelet-lite/network/pod_network.h"
 #include "kubelet-lite/runtime/dial.h"
-#include "common/subprocess.h"
 #include "kubelet-lite/runtime/netlink.h"
-#include "kubelet-lite/runtime/runc_shim.h"
-#include "kubelet-lite/runtime/shim_io.h"
 #include "kubelet-lite/runtime/oci_spec.h"
 #include "kubelet-lite/runtime/runc_exec.h"
+#include "kubelet-lite/runtime/runc_shim.h"
+#include "kubelet-lite/runtime/shim_io.h"
 
 namespace berth::kubelet {
 
@@ -49,7 +49,7 @@ struct RuncRuntime::Sandbox {
 struct RuncRuntime::Container {
   std::string id, sandbox_id, name, image, image_id, image_ref_id, log_path, cgroups_path;
   std::string stdin_mode = "none";  // the shim's --stdin: none, open or once
-  bool tty = false;                  // the shim's --tty
+  bool tty = false;                 // the shim's --tty
   Labels labels;
   TimePoint created_at{}, started_at{};
   pid_t shim_pid = 0;
@@ -92,7 +92,8 @@ std::string randomHex(size_t bytes) {
   return s;
 }
 
-int64_t msBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+int64_t msBetween(std::chrono::steady_clock::time_point a,
+                  std::chrono::steady_clock::time_point b) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
@@ -135,8 +136,12 @@ std::vector<std::string> RuncRuntime::runcArgs(std::initializer_list<std::string
   return v;
 }
 
-std::string RuncRuntime::sandboxDir(const std::string& id) const { return opts_.root + "/sandboxes/" + id; }
-std::string RuncRuntime::containerDir(const std::string& id) const { return opts_.root + "/containers/" + id; }
+std::string RuncRuntime::sandboxDir(const std::string& id) const {
+  return opts_.root + "/sandboxes/" + id;
+}
+std::string RuncRuntime::containerDir(const std::string& id) const {
+  return opts_.root + "/containers/" + id;
+}
 
 Status RuncRuntime::init() {
   auto v = runCommand({opts_.runc, "--version"}, std::chrono::seconds(10));
@@ -162,7 +167,8 @@ Status RuncRuntime::init() {
   BERTH_RETURN_IF_ERROR(images_->init());
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) return internalError(std::string("epoll/eventfd: ") + std::strerror(errno));
+  if (epoll_fd_ < 0 || wake_fd_ < 0)
+    return internalError(std::string("epoll/eventfd: ") + std::strerror(errno));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = wake_fd_;
@@ -233,10 +239,13 @@ void RuncRuntime::adopt() {
       s->status.created_at = parseTime(j.value("createdAt", ""));
       s->status.netns_path = s->netns_name.empty() ? "" : "/run/netns/" + s->netns_name;
       bool netns_ok = s->netns_name.empty() || fs::exists(s->status.netns_path);
-      s->status.state = j.value("ready", false) && netns_ok ? SandboxState::kReady : SandboxState::kNotReady;
+      s->status.state =
+          j.value("ready", false) && netns_ok ? SandboxState::kReady : SandboxState::kNotReady;
       sandboxes_[s->status.id] = s;
     } catch (const std::exception& ex) {
-      BLOG_WARN("runc: unreadable sandbox record skipped").kv("dir", e.path().string()).kv("error", ex.what());
+      BLOG_WARN("runc: unreadable sandbox record skipped")
+          .kv("dir", e.path().string())
+          .kv("error", ex.what());
     }
   }
   for (const auto& e : fs::directory_iterator(opts_.root + "/containers", ec)) {
@@ -266,19 +275,23 @@ void RuncRuntime::adopt() {
       BLOG(2, "runc: adopted container").kv("id", c->id).kv("name", c->name);
     } catch (const std::exception& ex) {
       // A container whose create died half-way: nothing to adopt.
-      BLOG_WARN("runc: unreadable container record skipped").kv("dir", e.path().string()).kv("error", ex.what());
+      BLOG_WARN("runc: unreadable container record skipped")
+          .kv("dir", e.path().string())
+          .kv("error", ex.what());
     }
   }
 }
 
-Result<std::shared_ptr<RuncRuntime::Container>> RuncRuntime::findContainer(const std::string& id) const {
+Result<std::shared_ptr<RuncRuntime::Container>> RuncRuntime::findContainer(
+    const std::string& id) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = containers_.find(id);
   if (it == containers_.end()) return notFound("container \"" + id + "\" not found");
   return it->second;
 }
 
-Result<std::shared_ptr<RuncRuntime::Sandbox>> RuncRuntime::findSandbox(const std::string& id) const {
+Result<std::shared_ptr<RuncRuntime::Sandbox>> RuncRuntime::findSandbox(
+    const std::string& id) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = sandboxes_.find(id);
   if (it == sandboxes_.end()) return notFound("pod sandbox \"" + id + "\" not found");
@@ -291,9 +304,11 @@ Status RuncRuntime::writeSandboxFiles(const Sandbox& s) {
   std::string dir = sandboxDir(s.status.id);
   std::string host = s.config.hostname.empty() ? s.config.name : s.config.hostname;
   BERTH_RETURN_IF_ERROR(writeFileAtomic(dir + "/hostname", host + "\n"));
-  BERTH_RETURN_IF_ERROR(writeFileAtomic(
-      dir + "/hosts", "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-                      (s.status.ip.empty() ? "127.0.0.1" : s.status.ip) + "\t" + host + "\n"));
+  BERTH_RETURN_IF_ERROR(
+      writeFileAtomic(dir + "/hosts",
+                      "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost "
+                      "ip6-localhost ip6-loopback\n" +
+                          (s.status.ip.empty() ? "127.0.0.1" : s.status.ip) + "\t" + host + "\n"));
   std::string resolv;
   if (s.config.dns) {
     const DnsConfig& d = *s.config.dns;
@@ -315,14 +330,16 @@ Result<SandboxStatus> RuncRuntime::runPodSandbox(const PodSandboxConfig& config)
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = sandboxes_.find(id);
-    if (it != sandboxes_.end() && it->second->status.state == SandboxState::kReady) return it->second->status;
+    if (it != sandboxes_.end() && it->second->status.state == SandboxState::kReady)
+      return it->second->status;
   }
   auto s = std::make_shared<Sandbox>();
   s->config = config;
   s->status.id = id;
   s->status.labels = config.labels;
   s->status.created_at = std::chrono::system_clock::now();
-  s->cgroup_parent = config.cgroup_parent.empty() ? opts_.cgroup_parent + "/pod" + config.uid : config.cgroup_parent;
+  s->cgroup_parent = config.cgroup_parent.empty() ? opts_.cgroup_parent + "/pod" + config.uid
+                                                  : config.cgroup_parent;
   std::error_code ec;
   fs::create_directories(sandboxDir(id), ec);
   if (ec) return internalError("creating " + sandboxDir(id) + ": " + ec.message());
@@ -342,7 +359,8 @@ Result<SandboxStatus> RuncRuntime::runPodSandbox(const PodSandboxConfig& config)
       auto ip = network_->attach({id, s->netns_name, config.ns + "/" + config.name, fresh});
       if (!ip.isOk()) return ip.status().withContext("setting up the pod's network");
       s->status.ip = *ip;
-      BLOG(3, "timing: network attach").kv("id", id)
+      BLOG(3, "timing: network attach")
+          .kv("id", id)
           .kv("ms", msBetween(network_started, std::chrono::steady_clock::now()));
     }
   }
@@ -351,7 +369,10 @@ Result<SandboxStatus> RuncRuntime::runPodSandbox(const PodSandboxConfig& config)
   BERTH_RETURN_IF_ERROR(saveSandbox(*s));
   std::lock_guard<std::mutex> l(mu_);
   sandboxes_[id] = s;
-  BLOG(2, "runc: pod sandbox ready").kv("pod", config.ns + "/" + config.name).kv("id", id).kv("netns", s->netns_name);
+  BLOG(2, "runc: pod sandbox ready")
+      .kv("pod", config.ns + "/" + config.name)
+      .kv("id", id)
+      .kv("netns", s->netns_name);
   return s->status;
 }
 
@@ -363,9 +384,11 @@ Status RuncRuntime::stopPodSandbox(const std::string& sandbox_id) {
     for (const auto& [id, c] : containers_)
       if (c->sandbox_id == sandbox_id) ids.push_back(id);
   }
-  for (const std::string& id : ids) BERTH_RETURN_IF_ERROR(stopContainer(id, std::chrono::seconds(0)));
+  for (const std::string& id : ids)
+    BERTH_RETURN_IF_ERROR(stopContainer(id, std::chrono::seconds(0)));
   if (network_ && !s->netns_name.empty())
-    BERTH_RETURN_IF_ERROR(network_->detach(sandbox_id).withContext("tearing down the pod's network"));
+    BERTH_RETURN_IF_ERROR(
+        network_->detach(sandbox_id).withContext("tearing down the pod's network"));
   if (!s->netns_name.empty() && fs::exists("/run/netns/" + s->netns_name)) {
     Status del = nl::deleteNamedNetns(s->netns_name);
     if (!del.isOk()) return del.withContext("deleting the pod's network namespace");
@@ -387,8 +410,9 @@ Status RuncRuntime::removePodSandbox(const std::string& sandbox_id) {
   }
   for (const std::string& id : ids) BERTH_RETURN_IF_ERROR(removeContainer(id));
   // The pod's cgroup directories (runc removes only the containers').
-  for (const char* ctl : {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                          "systemd", "unified", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc"})
+  for (const char* ctl :
+       {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+        "unified", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc"})
     ::rmdir(("/sys/fs/cgroup/" + std::string(ctl) + "/" + (*found)->cgroup_parent).c_str());
   ::rmdir(("/sys/fs/cgroup/" + (*found)->cgroup_parent).c_str());
   if (network_ && !(*found)->netns_name.empty())
@@ -418,8 +442,9 @@ Result<std::vector<SandboxStatus>> RuncRuntime::listSandboxes() {
 Result<std::string> RuncRuntime::ensureImage(const ImageSpec& spec) {
   BERTH_ASSIGN_OR_RETURN(images::Keyring keyring, images::Keyring::parse(spec.docker_config_jsons));
   images::PullPolicy p = spec.policy == ImagePullPolicy::kAlways ? images::PullPolicy::kAlways
-                         : spec.policy == ImagePullPolicy::kNever ? images::PullPolicy::kNever
-                                                                  : images::PullPolicy::kIfNotPresent;
+                         : spec.policy == ImagePullPolicy::kNever
+                             ? images::PullPolicy::kNever
+                             : images::PullPolicy::kIfNotPresent;
   auto img = images_->ensure(spec.reference, p, keyring);
   if (!img.isOk()) {
     if (spec.policy == ImagePullPolicy::kNever) return img.status();
@@ -435,24 +460,28 @@ Status RuncRuntime::garbageCollectImages() { return images_->garbageCollect().st
 
 // ---- containers ----
 
-Status RuncRuntime::prepareRootfs(const std::string& image_rootfs, const std::string& dir, bool* overlay) {
+Status RuncRuntime::prepareRootfs(const std::string& image_rootfs, const std::string& dir,
+                                  bool* overlay) {
   std::error_code ec;
   for (const char* d : {"/rootfs", "/upper", "/work"}) {
     fs::create_directories(dir + d, ec);
     if (ec) return internalError("creating " + dir + d + ": " + ec.message());
   }
-  std::string opts = "lowerdir=" + image_rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+  std::string opts =
+      "lowerdir=" + image_rootfs + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
   if (::mount("overlay", (dir + "/rootfs").c_str(), "overlay", 0, opts.c_str()) == 0) {
     *overlay = true;
     return Status::ok();
   }
   BLOG(2, "runc: overlayfs unavailable, copying the image").kv("error", std::strerror(errno));
   *overlay = false;
-  auto cp = runChecked({"cp", "-a", image_rootfs + "/.", dir + "/rootfs/"}, std::chrono::minutes(5));
+  auto cp =
+      runChecked({"cp", "-a", image_rootfs + "/.", dir + "/rootfs/"}, std::chrono::minutes(5));
   return cp.status();
 }
 
-Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, const ContainerConfig& config,
+Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id,
+                                                 const ContainerConfig& config,
                                                  const PodSandboxConfig& sandbox_config) {
   BERTH_ASSIGN_OR_RETURN(auto sandbox, findSandbox(sandbox_id));
   auto image = images_->find(config.image_id.empty() ? config.image : config.image_id);
@@ -487,7 +516,8 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
   in.container = &config;
   in.image = &image->config;
   in.rootfs = dir + "/rootfs";
-  in.hostname = sandbox_config.hostname.empty() ? sandbox->config.hostname : sandbox_config.hostname;
+  in.hostname =
+      sandbox_config.hostname.empty() ? sandbox->config.hostname : sandbox_config.hostname;
   if (in.hostname.empty()) in.hostname = sandbox->config.name;
   in.netns_path = sandbox->status.netns_path;
   in.cgroups_path = c->cgroups_path;
@@ -507,17 +537,22 @@ Result<std::string> RuncRuntime::createContainer(const std::string& sandbox_id, 
     containers_[c->id] = c;
     BERTH_RETURN_IF_ERROR(saveContainer(*c));
   }
-  BLOG(2, "runc: container created").kv("id", c->id).kv("name", config.name).kv("pod", sandbox->config.ns + "/" + sandbox->config.name);
+  BLOG(2, "runc: container created")
+      .kv("id", c->id)
+      .kv("name", config.name)
+      .kv("pod", sandbox->config.ns + "/" + sandbox->config.name);
   return c->id;
 }
 
 std::vector<std::string> RuncRuntime::shimArgv(const Container& c) const {
   std::vector<std::string> argv;
-  if (shim_exe_.empty()) argv = {opts_.shim_binary, "runc-shim"};
-  else argv = {shim_exe_};
-  argv.insert(argv.end(), {"--runc", opts_.runc, "--root", opts_.root + "/state", "--bundle", containerDir(c.id),
-                           "--id", c.id, "--log", c.log_path, "--stdin", c.stdin_mode,
-                           "--tty", c.tty ? "true" : "false"});
+  if (shim_exe_.empty())
+    argv = {opts_.shim_binary, "runc-shim"};
+  else
+    argv = {shim_exe_};
+  argv.insert(argv.end(), {"--runc", opts_.runc, "--root", opts_.root + "/state", "--bundle",
+                           containerDir(c.id), "--id", c.id, "--log", c.log_path, "--stdin",
+                           c.stdin_mode, "--tty", c.tty ? "true" : "false"});
   return argv;
 }
 
@@ -531,10 +566,12 @@ Status RuncRuntime::startContainer(const std::string& id) {
   auto shim_started = std::chrono::steady_clock::now();
   // The shim runs `runc run --detach` and reports on descriptor 3.
   int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return internalError(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(ready, O_CLOEXEC) != 0)
+    return internalError(std::string("pipe: ") + std::strerror(errno));
   SpawnOptions so;
   so.fd3 = ready[1];
-  int shim_log = ::open((dir + "/shim.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int shim_log =
+      ::open((dir + "/shim.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   so.stdout_fd = shim_log;
   so.stderr_fd = shim_log;
   auto shim = spawn(shimArgv(*c), so);
@@ -553,7 +590,9 @@ Status RuncRuntime::startContainer(const std::string& id) {
   while (!line.empty() && line.back() == '\n') line.pop_back();
   if (!line.starts_with("ok ")) {
     waitForExit(*shim, std::chrono::seconds(5));
-    std::string why = line.starts_with("error ") ? line.substr(6) : "runc shim failed: " + line + readFile(dir + "/shim.log");
+    std::string why = line.starts_with("error ")
+                          ? line.substr(6)
+                          : "runc shim failed: " + line + readFile(dir + "/shim.log");
     runCommand(runcArgs({"delete", "--force", c->id}));
     return internalError(why).withContext("starting container \"" + c->name + "\"");
   }
@@ -565,7 +604,9 @@ Status RuncRuntime::startContainer(const std::string& id) {
     BERTH_RETURN_IF_ERROR(saveContainer(*c));
   }
   watchShim(c->id, c->shim_pid);
-  BLOG(3, "timing: shim + runc run").kv("id", c->id).kv("ms", msBetween(shim_started, std::chrono::steady_clock::now()));
+  BLOG(3, "timing: shim + runc run")
+      .kv("id", c->id)
+      .kv("ms", msBetween(shim_started, std::chrono::steady_clock::now()));
   return Status::ok();
 }
 
@@ -609,7 +650,8 @@ bool RuncRuntime::oomKilled(const Container& c) const {
       if (k == key) return v;
     return 0;
   };
-  return counter("/sys/fs/cgroup/memory" + c.cgroups_path + "/memory.oom_control", "oom_kill") > 0 ||
+  return counter("/sys/fs/cgroup/memory" + c.cgroups_path + "/memory.oom_control", "oom_kill") >
+             0 ||
          counter("/sys/fs/cgroup" + c.cgroups_path + "/memory.events", "oom_kill") > 0;
 }
 
@@ -677,7 +719,8 @@ Status RuncRuntime::removeContainer(const std::string& id) {
   if (del.isOk() && del->exit_code != 0 && del->out.find("does not exist") == std::string::npos)
     return internalError("runc delete " + id + ": " + del->out);
   std::string dir = containerDir(id);
-  if (c->overlay && ::umount2((dir + "/rootfs").c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+  if (c->overlay && ::umount2((dir + "/rootfs").c_str(), MNT_DETACH) != 0 && errno != EINVAL &&
+      errno != ENOENT)
     return internalError("unmounting " + dir + "/rootfs: " + std::strerror(errno));
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -759,7 +802,8 @@ Result<std::unique_ptr<ExecProcess>> RuncRuntime::exec(const ExecRequest& reques
     process["args"] = request.command;
     process["terminal"] = true;
     if (request.initial_size) {
-      process["consoleSize"] = {{"height", request.initial_size->height}, {"width", request.initial_size->width}};
+      process["consoleSize"] = {{"height", request.initial_size->height},
+                                {"width", request.initial_size->width}};
     }
     std::string process_file = base + ".process.json";
     BERTH_RETURN_IF_ERROR(writeFileAtomic(process_file, process.dump()));
@@ -771,7 +815,8 @@ Result<std::unique_ptr<ExecProcess>> RuncRuntime::exec(const ExecRequest& reques
   return runc::startExec(argv, pid_file, request);
 }
 
-Result<ExecSyncResult> RuncRuntime::execSync(const std::string& container_id, const std::vector<std::string>& command,
+Result<ExecSyncResult> RuncRuntime::execSync(const std::string& container_id,
+                                             const std::vector<std::string>& command,
                                              std::chrono::milliseconds timeout) {
   BERTH_ASSIGN_OR_RETURN(auto c, findContainer(container_id));
   std::string pid_file = containerDir(c->id) + "/exec-" + randomHex(6) + ".pid";
@@ -807,7 +852,9 @@ Result<int> socketIn(const std::string& netns) {
       if (nfd < 0) return internalError("opening " + netns + ": " + std::strerror(errno));
       int rc = ::setns(nfd, CLONE_NEWNET);
       ::close(nfd);
-      if (rc != 0) return internalError(std::string("joining the pod network namespace: ") + std::strerror(errno));
+      if (rc != 0)
+        return internalError(std::string("joining the pod network namespace: ") +
+                             std::strerror(errno));
     }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return internalError(std::string("socket: ") + std::strerror(errno));
@@ -820,7 +867,8 @@ Result<int> socketIn(const std::string& netns) {
 
 Result<int> RuncRuntime::portForward(const std::string& sandbox_id, int port) {
   BERTH_ASSIGN_OR_RETURN(auto s, findSandbox(sandbox_id));
-  if (port <= 0 || port > 65535) return invalid("port-forward: invalid port " + std::to_string(port));
+  if (port <= 0 || port > 65535)
+    return invalid("port-forward: invalid port " + std::to_string(port));
   BERTH_ASSIGN_OR_RETURN(int fd, socketIn(s->status.netns_path));
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -829,7 +877,8 @@ Result<int> RuncRuntime::portForward(const std::string& sandbox_id, int port) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     std::string err = std::strerror(errno);
     ::close(fd);
-    return Status(Code::kUnavailable, "connecting to port " + std::to_string(port) + " in the pod: " + err);
+    return Status(Code::kUnavailable,
+                  "connecting to port " + std::to_string(port) + " in the pod: " + err);
   }
   return fd;
 }

@@ -62,7 +62,8 @@ class RuncRuntimeTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "runc containers need root (network namespaces, overlayfs, cgroups)";
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "runc containers need root (network namespaces, overlayfs, cgroups)";
     ASSERT_TRUE(registry_->ok()) << "test registry: " << registry_->error();
     char tmpl[] = "/tmp/berth-runc-XXXXXX";
     root_ = ::mkdtemp(tmpl);
@@ -76,7 +77,8 @@ class RuncRuntimeTest : public ::testing::Test {
     pod_.ns = "default";
     pod_.hostname = "web";
     pod_.log_directory = root_ + "/pods/default_web_" + pod_.uid;
-    pod_.labels = {{kLabelPodUid, pod_.uid}, {kLabelPodName, "web"}, {kLabelPodNamespace, "default"}};
+    pod_.labels = {
+        {kLabelPodUid, pod_.uid}, {kLabelPodName, "web"}, {kLabelPodNamespace, "default"}};
     auto sb = runtime_->runPodSandbox(pod_);
     ASSERT_TRUE(sb.isOk()) << sb.status().toString();
     sandbox_ = *sb;
@@ -133,7 +135,8 @@ class RuncRuntimeTest : public ::testing::Test {
 
   bool waitExitEvent(const std::string& id, std::chrono::seconds timeout = 30s) {
     std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, timeout, [&] { return std::find(exited_.begin(), exited_.end(), id) != exited_.end(); });
+    return cv_.wait_for(
+        l, timeout, [&] { return std::find(exited_.begin(), exited_.end(), id) != exited_.end(); });
   }
 
   ContainerStatus status(const std::string& id) {
@@ -176,7 +179,10 @@ class RuncRuntimeTest : public ::testing::Test {
 testing::TestRegistry* RuncRuntimeTest::registry_ = nullptr;
 
 TEST_F(RuncRuntimeTest, RunsAContainerThatLogsInCriFormat) {
-  ContainerConfig c = container("app", {"sh", "-c", "echo hello from $HOSTNAME; echo oops >&2; cat /etc/hostname /etc/berth-version; exit 3"});
+  ContainerConfig c = container(
+      "app",
+      {"sh", "-c",
+       "echo hello from $HOSTNAME; echo oops >&2; cat /etc/hostname /etc/berth-version; exit 3"});
   c.env = {{"GREETING", "hi"}};
   std::string id = run(c);
   ASSERT_FALSE(id.empty());
@@ -202,7 +208,9 @@ TEST_F(RuncRuntimeTest, RunsAContainerThatLogsInCriFormat) {
 }
 
 TEST_F(RuncRuntimeTest, ExecSharedNetworkAndPortForward) {
-  std::string web = run(container("web", {"sh", "-c", "mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www"}));
+  std::string web = run(container(
+      "web", {"sh", "-c",
+              "mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www"}));
   std::string side = run(container("side", {"sleep", "1000"}));
   ASSERT_FALSE(web.empty() || side.empty());
   EXPECT_EQ(status(web).state, ContainerState::kRunning);
@@ -260,7 +268,8 @@ TEST_F(RuncRuntimeTest, ExecWithTerminal) {
   ASSERT_TRUE(code.isOk());
   EXPECT_EQ(*code, 4);
   EXPECT_NE(text.find("/dev/pts/"), std::string::npos) << text;
-  EXPECT_NE(text.find("40 100"), std::string::npos) << "initial size reaches the container: " << text;
+  EXPECT_NE(text.find("40 100"), std::string::npos)
+      << "initial size reaches the container: " << text;
   for (const auto& f : fs::directory_iterator(root_ + "/runc/containers/" + id)) {
     EXPECT_EQ(f.path().filename().string().rfind("exec-", 0), std::string::npos)
         << "the exec's pid and process files are removed once it is reaped: " << f.path();
@@ -268,11 +277,16 @@ TEST_F(RuncRuntimeTest, ExecWithTerminal) {
 }
 
 TEST_F(RuncRuntimeTest, StopSendsTermThenKill) {
-  ContainerConfig polite = container("polite", {"sh", "-c", "trap 'echo got TERM; exit 42' TERM; echo ready; while true; do sleep 0.1; done"});
-  ContainerConfig stubborn = container("stubborn", {"sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
+  ContainerConfig polite = container(
+      "polite", {"sh", "-c",
+                 "trap 'echo got TERM; exit 42' TERM; echo ready; while true; do sleep 0.1; done"});
+  ContainerConfig stubborn = container(
+      "stubborn", {"sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"});
   std::string a = run(polite), b = run(stubborn);
-  ASSERT_TRUE(eventually([&] { return slurp(polite.log_path).find("ready") != std::string::npos; }));
-  ASSERT_TRUE(eventually([&] { return slurp(stubborn.log_path).find("ready") != std::string::npos; }));
+  ASSERT_TRUE(
+      eventually([&] { return slurp(polite.log_path).find("ready") != std::string::npos; }));
+  ASSERT_TRUE(
+      eventually([&] { return slurp(stubborn.log_path).find("ready") != std::string::npos; }));
   ASSERT_TRUE(runtime_->stopContainer(a, 10s).isOk());
   ContainerStatus sa = status(a);
   EXPECT_EQ(sa.state, ContainerState::kExited);
@@ -306,12 +320,14 @@ TEST_F(RuncRuntimeTest, MemoryLimitKillIsOOMKilled) {
 }
 
 TEST_F(RuncRuntimeTest, RestartedRuntimeAdoptsRunningContainers) {
-  ContainerConfig c = container("long", {"sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"});
+  ContainerConfig c = container(
+      "long", {"sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"});
   std::string id = run(c);
   ASSERT_TRUE(eventually([&] { return slurp(c.log_path).find("tick 1") != std::string::npos; }));
   runtime_.reset();  // the agent goes away; the shim and the container stay
   size_t before = slurp(c.log_path).size();
-  ASSERT_TRUE(eventually([&] { return slurp(c.log_path).size() > before; })) << "logging goes on without the agent";
+  ASSERT_TRUE(eventually([&] { return slurp(c.log_path).size() > before; }))
+      << "logging goes on without the agent";
   runtime_ = newRuntime();
   ASSERT_TRUE(runtime_);
   auto list = runtime_->listContainers();
@@ -332,10 +348,12 @@ TEST_F(RuncRuntimeTest, RestartedRuntimeAdoptsRunningContainers) {
 }
 
 TEST_F(RuncRuntimeTest, ImageErrorsAndSandboxTeardown) {
-  auto missing = runtime_->ensureImage({registry_->image("nope"), ImagePullPolicy::kIfNotPresent, {}});
+  auto missing =
+      runtime_->ensureImage({registry_->image("nope"), ImagePullPolicy::kIfNotPresent, {}});
   ASSERT_FALSE(missing.isOk());
   EXPECT_NE(missing.status().code(), Code::kNotFound) << "NotFound is reserved for kNever";
-  EXPECT_NE(missing.status().message().find("manifest unknown"), std::string::npos) << missing.status().message();
+  EXPECT_NE(missing.status().message().find("manifest unknown"), std::string::npos)
+      << missing.status().message();
   auto never = runtime_->ensureImage({registry_->image("2"), ImagePullPolicy::kNever, {}});
   ASSERT_FALSE(never.isOk());
   EXPECT_EQ(never.status().code(), Code::kNotFound);
