@@ -84,6 +84,19 @@ TEST_F(ApplyTest, NoOpReapplyChangesNothing) {
   EXPECT_EQ(out, live);
 }
 
+TEST_F(ApplyTest, ReapplyRestoringAFieldItStillOwnsRefreshesTheTime) {
+  // The applier's field set is unchanged and the only difference is a field it owns coming
+  // back (the live object lost it under managedFields written as they were, as a client may
+  // send them): the entry's time still moves, as for any apply that changes the object.
+  json live = apply(nullptr, deployment(2, "nginx:1.25"), "kubectl");
+  live["spec"].erase("replicas");
+  json out = apply(&live, deployment(2, "nginx:1.25"), "kubectl", false, kT2);
+  EXPECT_EQ(out["spec"]["replicas"], 2);
+  EXPECT_EQ((*entry(out, "kubectl", "Apply"))["time"], kT2);
+  json again = apply(&out, deployment(2, "nginx:1.25"), "kubectl", false, "2024-05-01T12:00:00Z");
+  EXPECT_EQ((*entry(again, "kubectl", "Apply"))["time"], kT2) << "a no-op reapply keeps the time";
+}
+
 TEST_F(ApplyTest, ConflictWithUpdateManager) {
   json created = deployment(2, "nginx:1.25");
   recordUpdate(&created, nullptr, "kubectl-client-side-apply", kT1, "apps/v1", type_.get());
