@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -110,6 +111,11 @@ class NetworkE2E : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, nftables)";
     root_ = makeTempDir("berth-net-e2e");
+  }
+  // Each test's Net has deleted its VPC by now; its state directory goes too.
+  void TearDown() override {
+    std::error_code ec;
+    if (!root_.empty()) std::filesystem::remove_all(root_, ec);
   }
   std::string root_;
 };
