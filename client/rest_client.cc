@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/json_parse.h"
 
 namespace berth::client {
 
@@ -114,7 +115,7 @@ size_t watchWrite(char* data, size_t size, size_t n, void* user) {
     std::string_view line(st->buf.data() + start, nl - start);
     start = nl + 1;
     if (trim(line).empty()) continue;
-    json ev = json::parse(line, nullptr, false);
+    json ev = parseJson(line);
     if (ev.is_discarded() || !ev.is_object()) {
       st->parse_error = internalError("watch: malformed event line");
       st->stopped = true;
@@ -255,7 +256,7 @@ Result<json> RestClient::request(const std::string& method, const std::string& p
   giveBack(c);
   if (code >= 400) return statusFromResponse(code, resp);
   if (trim(resp).empty()) return json::object();
-  json out = json::parse(resp, nullptr, false);
+  json out = parseJson(resp);
   if (out.is_discarded()) return internalError(method + " " + path + ": response is not JSON");
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include "apiserver/core/json_text.h"
 #include "apiserver/core/watch_cache.h"
+#include "common/json_parse.h"
 
 namespace berth::apiserver {
 
@@ -108,7 +109,7 @@ bool ObjectFilter::matches(const CachedObject& obj) const {
     std::string_view text = jsontext::valueAt(raw, kLabels);
     nlohmann::json labels;  // null
     if (!text.empty()) {
-      labels = nlohmann::json::parse(text, nullptr, false);
+      labels = parseJson(text);
       if (labels.is_discarded()) labels = nullptr;
     }
     if (!labels_.matches(labels)) return false;

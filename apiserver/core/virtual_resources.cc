@@ -8,6 +8,7 @@
 #include "apiserver/schema/validate.h"
 #include "common/strings.h"
 #include "common/time_util.h"
+#include "common/json_parse.h"
 
 namespace berth::apiserver {
 
@@ -62,7 +63,7 @@ Status bindPod(ApiServer::Impl& s, const KindSpec& pods, const std::string& ns,
     BERTH_ASSIGN_OR_RETURN(ObjPtr cur, s.readCurrent(pods, ns, name));
     // One parse of the cached bytes into the object to write (the cache's own tree is neither
     // built nor copied).
-    json next = json::parse(cur->raw(), nullptr, false);
+    json next = parseJson(cur->raw());
     if (!next.is_object() || !next["metadata"].is_object() || !next["spec"].is_object())
       return Status(Code::kInternal, "stored pod " + ns + "/" + name + " is not a valid object");
     const json& old = next;

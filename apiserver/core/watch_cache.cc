@@ -8,6 +8,7 @@
 #include "apiserver/core/json_text.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "common/json_parse.h"
 
 namespace berth::apiserver {
 
@@ -15,7 +16,7 @@ const nlohmann::json& LazyJson::get() const {
   // The source was produced by decodeStored from valid JSON, so this cannot throw in practice;
   // a failure still leaves an empty object rather than escaping into a request handler.
   std::call_once(once_, [this] {
-    tree_ = nlohmann::json::parse(owner_->raw(), nullptr, false);
+    tree_ = parseJson(owner_->raw());
     if (tree_.is_discarded()) tree_ = nlohmann::json::object();
     parsed_.store(true, std::memory_order_release);
   });
@@ -135,7 +136,7 @@ std::shared_ptr<const nlohmann::json> CachedObject::sharedTree() const {
   if (const nlohmann::json* kept = obj.parsed()) return {std::shared_ptr<const nlohmann::json>(), kept};
   if (in_tree_cache_.load(std::memory_order_acquire))
     if (auto t = sharedTreeCache().find(this)) return t;
-  auto tree = std::make_shared<nlohmann::json>(nlohmann::json::parse(text_, nullptr, false));
+  auto tree = std::make_shared<nlohmann::json>(parseJson(text_));
   if (tree->is_discarded()) *tree = nlohmann::json::object();
   std::shared_ptr<const nlohmann::json> out = std::move(tree);
   if (sharedTreeCache().add(this, out, text_.size() * kTreeBytesPerTextByte))

@@ -8,6 +8,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/json_parse.h"
+
 namespace berth::apiserver::schema {
 
 namespace {
@@ -470,6 +472,12 @@ std::vector<Cause> typeErrors(const nlohmann::json& obj, const Type& type) {
 Result<nlohmann::json> parseJsonStrict(std::string_view body,
                                        std::vector<std::string>* duplicate_fields) {
   json out;
+  // The fast parser first; its failures (rare: bad input, deep nesting) go through nlohmann's
+  // for the error message clients know.
+  size_t known = duplicate_fields ? duplicate_fields->size() : 0;
+  if (parseJsonFast(body, &out, duplicate_fields)) return out;
+  if (duplicate_fields) duplicate_fields->resize(known);
+  out = json();
   StrictDomBuilder builder(&out, duplicate_fields);
   bool ok = false;
   try {
