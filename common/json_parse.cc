@@ -19,13 +19,13 @@ class Parser {
   Parser(std::string_view text, std::vector<std::string>* duplicates)
       : p_(text.data()), end_(text.data() + text.size()), duplicates_(duplicates) {}
 
-  Outcome document(json& out) {
+  Outcome document(json& out, const JsonProjection* projection = nullptr) {
     // nlohmann skips a UTF-8 byte order mark at the start.
     if (end_ - p_ >= 3 && static_cast<unsigned char>(p_[0]) == 0xEF &&
         static_cast<unsigned char>(p_[1]) == 0xBB && static_cast<unsigned char>(p_[2]) == 0xBF) {
       p_ += 3;
     }
-    Outcome o = value(out, 0);
+    Outcome o = value(out, 0, projection);
     if (o != Outcome::kOk) return o;
     skipSpace();
     // nlohmann reads a NUL byte where a token starts as the end of the input.
@@ -44,14 +44,15 @@ class Parser {
     return true;
   }
 
-  Outcome value(json& out, int depth) {
+  // `projection` null: the whole value.
+  Outcome value(json& out, int depth, const JsonProjection* projection = nullptr) {
     skipSpace();
     if (p_ == end_) return Outcome::kError;
     switch (*p_) {
       case '{':
-        return object(out, depth + 1);
+        return object(out, depth + 1, projection);
       case '[':
-        return array(out, depth + 1);
+        return array(out, depth + 1, projection);
       case '"': {
         std::string s;
         if (!string(&s)) return Outcome::kError;
@@ -75,7 +76,7 @@ class Parser {
     }
   }
 
-  Outcome object(json& out, int depth) {
+  Outcome object(json& out, int depth, const JsonProjection* projection) {
     if (depth > kMaxFastDepth) return Outcome::kTooDeep;
     ++p_;  // '{'
     out = json::object();
@@ -94,13 +95,24 @@ class Parser {
       skipSpace();
       if (p_ == end_ || *p_ != ':') return Outcome::kError;
       ++p_;
+      const JsonProjection* member = nullptr;
+      if (projection) {
+        auto m = projection->members.find(key);
+        if (m == projection->members.end()) {
+          if (!skipValue()) return Outcome::kError;
+          if (!afterMember()) return Outcome::kError;
+          if (*p_++ == '}') return Outcome::kOk;
+          continue;
+        }
+        if (!m->second.whole) member = &m->second;
+      }
       // Our own serialisations list keys in order, so the hint at the end is usually right; a
       // repeated key finds its member and the later value replaces it, as in nlohmann.
       size_t before = members.size();
       auto it = members.emplace_hint(members.end(), std::move(key), nullptr);
       if (duplicates_ && members.size() == before) duplicates_->push_back(pathTo(it->first));
       if (duplicates_) path_.push_back({&it->first, 0});
-      Outcome o = value(it->second, depth);
+      Outcome o = value(it->second, depth, member);
       if (duplicates_) path_.pop_back();
       if (o != Outcome::kOk) return o;
       skipSpace();
@@ -115,7 +127,7 @@ class Parser {
     }
   }
 
-  Outcome array(json& out, int depth) {
+  Outcome array(json& out, int depth, const JsonProjection* projection) {
     if (depth > kMaxFastDepth) return Outcome::kTooDeep;
     ++p_;  // '['
     out = json::array();
@@ -128,7 +140,7 @@ class Parser {
     for (;;) {
       items.emplace_back();
       if (duplicates_) path_.push_back({nullptr, items.size() - 1});
-      Outcome o = value(items.back(), depth);
+      Outcome o = value(items.back(), depth, projection);
       if (duplicates_) path_.pop_back();
       if (o != Outcome::kOk) return o;
       skipSpace();
@@ -141,6 +153,50 @@ class Parser {
       ++p_;
       return Outcome::kOk;
     }
+  }
+
+  // After a member's value: true at a ',' or '}' (not consumed).
+  bool afterMember() {
+    skipSpace();
+    return p_ < end_ && (*p_ == ',' || *p_ == '}');
+  }
+
+  // Past one value without building it (projections only: the text is the server's own, so
+  // this checks the nesting and the strings' ends, not every byte).
+  bool skipValue() {
+    skipSpace();
+    if (p_ == end_) return false;
+    int depth = 0;
+    do {
+      if (p_ == end_) return false;
+      char c = *p_;
+      if (c == '"') {
+        for (++p_;; ++p_) {
+          if (p_ >= end_) return false;
+          if (*p_ == '\\') {
+            ++p_;
+          } else if (*p_ == '"') {
+            break;
+          }
+        }
+        ++p_;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+        ++p_;
+      } else if (c == '}' || c == ']') {
+        if (--depth < 0) return false;
+        ++p_;
+      } else if (depth == 0) {
+        // A number or literal: up to the next delimiter.
+        while (p_ < end_ && *p_ != ',' && *p_ != '}' && *p_ != ']' && *p_ != ' ' && *p_ != '\n' &&
+               *p_ != '\r' && *p_ != '\t') {
+          ++p_;
+        }
+      } else {
+        ++p_;
+      }
+    } while (depth > 0);
+    return true;
   }
 
   static int hex(char c) {
@@ -358,6 +414,25 @@ class Parser {
 };
 
 }  // namespace
+
+JsonProjection& JsonProjection::keep(std::initializer_list<std::string_view> path) {
+  JsonProjection* node = this;
+  for (std::string_view step : path) node = &node->members[std::string(step)];
+  node->whole = true;
+  return *this;
+}
+
+JsonProjection& JsonProjection::keepShape(std::initializer_list<std::string_view> path) {
+  JsonProjection* node = this;
+  for (std::string_view step : path) node = &node->members[std::string(step)];
+  return *this;
+}
+
+bool parseJsonProjected(std::string_view text, const JsonProjection& projection,
+                        nlohmann::json* out) {
+  if (projection.whole) return parseJsonFast(text, out);
+  return Parser(text, nullptr).document(*out, &projection) == Outcome::kOk;
+}
 
 bool parseJsonFast(std::string_view text, nlohmann::json* out,
                    std::vector<std::string>* duplicate_keys) {

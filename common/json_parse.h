@@ -15,6 +15,9 @@
 // Thread-safety: a pure function.
 #pragma once
 
+#include <functional>
+#include <initializer_list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -25,6 +28,24 @@ namespace berth {
 inline constexpr int kMaxFastDepth = 256;
 
 nlohmann::json parseJson(std::string_view text);
+
+// Which members of a document to build, for readers that need a few (Table printers): a
+// member named here is built (whole, or through its own projection); any other is skipped
+// unread. Arrays are transparent: their elements are taken through the same projection, so a
+// shape-only node keeps an array's length with each element an empty object.
+struct JsonProjection {
+  bool whole = false;  // build this value entirely
+  std::map<std::string, JsonProjection, std::less<>> members;
+
+  // Builds the value at `path` entirely.
+  JsonProjection& keep(std::initializer_list<std::string_view> path);
+  // Keeps the value at `path` only as a shape: its objects empty, its arrays' lengths.
+  JsonProjection& keepShape(std::initializer_list<std::string_view> path);
+};
+
+// `text` through `projection`: false on malformed text (the caller may parse it whole then).
+bool parseJsonProjected(std::string_view text, const JsonProjection& projection,
+                        nlohmann::json* out);
 
 // The parser itself, for callers with a slower path of their own: true with *out set when
 // `text` is valid and nested no deeper than kMaxFastDepth; false on any error (the caller's

@@ -65,7 +65,7 @@ json buildTable(const KindSpec& k, const std::vector<const json*>& objs,
 
 void appendTableRow(std::string& out, const KindSpec& k, const CachedObject& o,
                     const std::string& include_object, TimePoint now) {
-  std::shared_ptr<const json> tree = o.sharedTree();
+  std::shared_ptr<const json> tree = o.sharedTree(k.table_projection.get());
   const json& obj = *tree;
   json cells = json::array();
   if (k.columns.empty() || !k.cells) {

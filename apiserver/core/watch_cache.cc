@@ -98,6 +98,26 @@ class SharedTreeCache {
   size_t bytes_ = 0;
 };
 
+// About what a tree takes on the heap: a value is 16 bytes, an object member a map node (~48
+// bytes) with its key, a string its characters beyond the 15 kept inline, an array its slots.
+size_t approxTreeBytes(const nlohmann::json& j) {
+  auto heapString = [](const std::string& s) { return s.size() > 15 ? 32 + s.size() : 32; };
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      size_t n = 0;
+      for (const auto& [k, v] : j.get_ref<const nlohmann::json::object_t&>()) n += 48 + heapString(k) + approxTreeBytes(v);
+      return n;
+    }
+    case nlohmann::json::value_t::array: {
+      size_t n = 16 * j.get_ref<const nlohmann::json::array_t&>().capacity();
+      for (const auto& v : j) n += approxTreeBytes(v);
+      return n;
+    }
+    case nlohmann::json::value_t::string: return 16 + heapString(j.get_ref<const std::string&>());
+    default: return 16;
+  }
+}
+
 SharedTreeCache& sharedTreeCache() {
   static auto* cache = new SharedTreeCache();  // never destroyed: objects may outlive main
   return *cache;
@@ -131,15 +151,16 @@ CachedObject::~CachedObject() {
   if (in_tree_cache_.load(std::memory_order_acquire)) sharedTreeCache().forget(this);
 }
 
-std::shared_ptr<const nlohmann::json> CachedObject::sharedTree() const {
+std::shared_ptr<const nlohmann::json> CachedObject::sharedTree(const JsonProjection* projection) const {
   // Not owned: the caller holds this object, which holds its kept tree.
   if (const nlohmann::json* kept = obj.parsed()) return {std::shared_ptr<const nlohmann::json>(), kept};
   if (in_tree_cache_.load(std::memory_order_acquire))
     if (auto t = sharedTreeCache().find(this)) return t;
-  auto tree = std::make_shared<nlohmann::json>(parseJson(text_));
+  auto tree = std::make_shared<nlohmann::json>();
+  if (!projection || !parseJsonProjected(text_, *projection, tree.get())) *tree = parseJson(text_);
   if (tree->is_discarded()) *tree = nlohmann::json::object();
   std::shared_ptr<const nlohmann::json> out = std::move(tree);
-  if (sharedTreeCache().add(this, out, text_.size() * kTreeBytesPerTextByte))
+  if (sharedTreeCache().add(this, out, approxTreeBytes(*out)))
     in_tree_cache_.store(true, std::memory_order_release);
   return out;
 }

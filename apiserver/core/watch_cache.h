@@ -28,6 +28,10 @@
 #include "apiserver/storage/store.h"
 #include "common/status.h"
 
+namespace berth {
+struct JsonProjection;
+}
+
 namespace berth::apiserver {
 
 struct CachedObject;
@@ -66,9 +70,8 @@ class LazyJson {
 // (objects written by the same managers at the same second: about half of a typical pod's
 // bytes are held once instead of per object). Immutable once built.
 struct CachedObject {
-  // Bound on the trees sharedTree() keeps, estimated at kTreeBytesPerTextByte per text byte.
+  // Bound on the trees sharedTree() keeps (each counted at its estimated heap size).
   static constexpr size_t kSharedTreeBytes = 64 << 20;
-  static constexpr size_t kTreeBytesPerTextByte = 8;
 
   CachedObject(std::string key_, int64_t mod_revision_, std::string raw);
   ~CachedObject();
@@ -94,7 +97,9 @@ struct CachedObject {
   // readers never use them) from a process-wide cache of at most kSharedTreeBytes, which
   // admits trees while it has room and drops each with its object; else a fresh parse that
   // nothing keeps.
-  std::shared_ptr<const nlohmann::json> sharedTree() const;
+  // With `projection`, a tree built through it (see JsonProjection) stands in for the whole one;
+  // an object is always read with the same projection (its kind's).
+  std::shared_ptr<const nlohmann::json> sharedTree(const JsonProjection* projection = nullptr) const;
 
  private:
   std::string text_;

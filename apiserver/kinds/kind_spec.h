@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@
 
 #include "common/status.h"
 #include "common/time_util.h"
+
+namespace berth {
+struct JsonProjection;
+}
 
 namespace berth::apiserver {
 
@@ -77,6 +82,11 @@ struct KindSpec {
   // Optional row conditions (Table rows' `conditions`), e.g. pods: [{type: Completed, ...}] once
   // finished. Returns null when there are none.
   std::function<json(const json& obj)> row_conditions;
+  // Optional: the members `cells` and `row_conditions` read. A list's Table rows then build
+  // only these from each cached object (most of a pod's bytes are its containers' specs, which
+  // the printer only counts); null builds the whole object. The kind's table test checks that
+  // every row prints the same either way.
+  std::shared_ptr<const JsonProjection> table_projection;
 
   // Field selectors beyond metadata.name / metadata.namespace: the supported field names and
   // how to read each from an object.

@@ -8,6 +8,7 @@
 
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"
+#include "common/json_parse.h"
 #include "common/strings.h"
 
 namespace berth::apiserver::kinds {
@@ -372,6 +373,18 @@ KindSpec podKind() {
     return std::vector<json>{str(obj, {"metadata", "name"}), row.ready, row.reason, row.restarts,
                              ageCell(obj, now), ip, node, nominated, gates};
   };
+  // What the cells and row conditions read: the containers are only counted.
+  auto projection = std::make_shared<JsonProjection>();
+  projection->keep({"metadata", "name"})
+      .keep({"metadata", "creationTimestamp"})
+      .keep({"metadata", "deletionTimestamp"})
+      .keepShape({"spec", "containers"})
+      .keep({"spec", "initContainers", "name"})
+      .keep({"spec", "initContainers", "restartPolicy"})
+      .keep({"spec", "nodeName"})
+      .keep({"spec", "readinessGates"})
+      .keep({"status"});
+  k.table_projection = std::move(projection);
   k.row_conditions = [](const json& obj) -> json {
     std::string phase = str(obj, {"status", "phase"});
     if (phase == "Succeeded") {

@@ -143,6 +143,33 @@ TEST(JsonParseTest, RepeatedKeysAreReportedWithTheirPaths) {
       << "too deep for the fast path";
 }
 
+TEST(JsonParseTest, ProjectionBuildsOnlyTheMembersNamed) {
+  JsonProjection p;
+  p.keep({"metadata", "name"})
+      .keepShape({"spec", "containers"})
+      .keep({"spec", "init", "name"})
+      .keep({"status"});
+  json out;
+  ASSERT_TRUE(parseJsonProjected(
+      R"({"metadata":{"name":"web","labels":{"a":"b"}},"spec":{"containers":[{"name":"a","env":[{"v":"]}\"{["}]},)"
+      R"({"name":"b"}],"init":[{"name":"i","image":"x"},"scalar"],"volumes":[1,2.5e3,true,null,{"x":[[]]}]},)"
+      R"("status":{"phase":"Running","n":[1,{"m":{}}]},"kind":"Pod"})",
+      p, &out));
+  EXPECT_EQ(out, json::parse(R"({"metadata":{"name":"web"},"spec":{"containers":[{},{}],
+      "init":[{"name":"i"},"scalar"]},"status":{"phase":"Running","n":[1,{"m":{}}]}})"));
+  // Skipped values at the end of an object, and whitespace around them.
+  ASSERT_TRUE(parseJsonProjected(R"( { "kind" : "Pod" , "metadata" : { "uid" : 7 } } )", p, &out));
+  EXPECT_EQ(out, json::parse(R"({"metadata":{}})"));
+  for (const char* bad : {R"({"kind":"Pod)", R"({"kind":[1,2})", R"({"kind":1)",
+                          R"({"kind":1 "x":2})", R"({"metadata":{"name":"a"},"kind":})"}) {
+    EXPECT_FALSE(parseJsonProjected(bad, p, &out)) << bad;
+  }
+  JsonProjection all;
+  all.whole = true;
+  ASSERT_TRUE(parseJsonProjected(kPod, all, &out));
+  EXPECT_EQ(out, json::parse(kPod));
+}
+
 // Every single-byte change, cut and insertion of a document agrees with nlohmann: the parser
 // accepts and rejects exactly what nlohmann does, wherever the damage falls.
 TEST(JsonParseTest, DamagedDocumentsAgreeWithNlohmann) {

@@ -1,4 +1,5 @@
 // Table rows as kubectl prints them (pkg/printers/internalversion/printers.go).
+#include "common/json_parse.h"
 #include "tests/unit/kinds/test_util.h"
 
 namespace berth::apiserver {
@@ -16,7 +17,21 @@ json withMeta(json obj, const char* name = "web") {
   return obj;
 }
 
-Cells podCells(const json& pod) { return spec("", "v1", "Pod").cells(withMeta(pod), kNow); }
+// A pod's cells, checked to be the same from the tree a list's Table builds through the kind's
+// table_projection (the members the printer reads) as from the whole object.
+Cells podCells(const json& pod) {
+  const KindSpec& k = spec("", "v1", "Pod");
+  json whole = withMeta(pod);
+  Cells cells = k.cells(whole, kNow);
+  EXPECT_NE(k.table_projection, nullptr);
+  if (!k.table_projection) return cells;
+  json projected;
+  EXPECT_TRUE(parseJsonProjected(whole.dump(), *k.table_projection, &projected));
+  EXPECT_EQ(k.cells(projected, kNow), cells) << "projected: " << projected.dump();
+  EXPECT_EQ(k.row_conditions(projected), k.row_conditions(whole));
+  EXPECT_LT(projected.dump().size(), whole.dump().size() + 1);
+  return cells;
+}
 
 std::vector<std::string> columnNames(const KindSpec& k, bool wideOnly = false) {
   std::vector<std::string> out;
@@ -37,7 +52,9 @@ TEST(PodTable, Columns) {
 
 TEST(PodTable, Running) {
   json pod = json::parse(R"({
-    "spec": {"nodeName": "node-1", "containers": [{"name": "web"}]},
+    "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "nginx:1.25",
+               "env": [{"name": "TRICKY", "value": "]} \" {["}], "ports": [{"containerPort": 80}]}],
+             "volumes": [{"name": "data", "emptyDir": {}}], "tolerations": []},
     "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}],
                "conditions": [{"type": "Ready", "status": "True"}],
                "containerStatuses": [{"name": "web", "ready": true, "restartCount": 0,
