@@ -286,11 +286,13 @@ int run(const Options& opt) {
       watcher.waitRunning("lat", opt.latency_pods, std::chrono::seconds(std::min(opt.timeout_s, 120)));
   auto seen = watcher.snapshot();
   std::vector<double> e2e, pod_to_running;
+  std::vector<std::pair<double, int>> slowest;  // (ms, index): where in the phase the tail is
   for (const auto& [name, s] : seen) {
     if (s.app.rfind("lat-", 0) != 0 || s.running == SteadyClock::time_point{}) continue;
     int i = std::atoi(s.app.c_str() + 4);
     if (i < 0 || i >= opt.latency_pods) continue;
     e2e.push_back(std::chrono::duration<double, std::milli>(s.running - sent[i]).count());
+    slowest.emplace_back(e2e.back(), i);
     pod_to_running.push_back(std::chrono::duration<double, std::milli>(s.running - s.first).count());
   }
   std::printf("latency: %d Deployments created at %.1f/s; %zu/%d pods Running\n", opt.latency_pods,
@@ -300,6 +302,11 @@ int run(const Options& opt) {
   std::printf("  pod created -> Running:           p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
               percentile(pod_to_running, 0.5), percentile(pod_to_running, 0.9),
               percentile(pod_to_running, 0.99), percentile(pod_to_running, 1.0));
+  std::sort(slowest.rbegin(), slowest.rend());
+  std::printf("  slowest (Deployment number: ms):");
+  for (size_t i = 0; i < slowest.size() && i < 6; ++i)
+    std::printf(" #%d: %.0f", slowest[i].second, slowest[i].first);
+  std::printf("\n");
   std::printf("server: CPU %.1f s in all, RSS %.0f MiB; agent: CPU %.1f s, RSS %.0f MiB\n",
               cpuSeconds(server.pid), statusKb(server.pid, "VmRSS") / 1024.0, cpuSeconds(agent.pid),
               statusKb(agent.pid, "VmRSS") / 1024.0);
