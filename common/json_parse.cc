@@ -100,8 +100,8 @@ class Parser {
         auto m = projection->members.find(key);
         if (m == projection->members.end()) {
           if (!skipValue()) return Outcome::kError;
-          if (!afterMember()) return Outcome::kError;
-          if (*p_++ == '}') return Outcome::kOk;
+          if (Next n = next('}'); n != Next::kMore)
+            return n == Next::kDone ? Outcome::kOk : Outcome::kError;
           continue;
         }
         if (!m->second.whole) member = &m->second;
@@ -115,15 +115,8 @@ class Parser {
       Outcome o = value(it->second, depth, member);
       if (duplicates_) path_.pop_back();
       if (o != Outcome::kOk) return o;
-      skipSpace();
-      if (p_ == end_) return Outcome::kError;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ != '}') return Outcome::kError;
-      ++p_;
-      return Outcome::kOk;
+      if (Next n = next('}'); n != Next::kMore)
+        return n == Next::kDone ? Outcome::kOk : Outcome::kError;
     }
   }
 
@@ -143,22 +136,18 @@ class Parser {
       Outcome o = value(items.back(), depth, projection);
       if (duplicates_) path_.pop_back();
       if (o != Outcome::kOk) return o;
-      skipSpace();
-      if (p_ == end_) return Outcome::kError;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (*p_ != ']') return Outcome::kError;
-      ++p_;
-      return Outcome::kOk;
+      if (Next n = next(']'); n != Next::kMore)
+        return n == Next::kDone ? Outcome::kOk : Outcome::kError;
     }
   }
 
-  // After a member's value: true at a ',' or '}' (not consumed).
-  bool afterMember() {
+  // After a member or an element: a ',' (another follows) or the container's `close`, consumed.
+  enum class Next { kMore, kDone, kError };
+  Next next(char close) {
     skipSpace();
-    return p_ < end_ && (*p_ == ',' || *p_ == '}');
+    if (p_ == end_) return Next::kError;
+    if (*p_ == ',' || *p_ == close) return *p_++ == ',' ? Next::kMore : Next::kDone;
+    return Next::kError;
   }
 
   // Past one value without building it (projections only: the text is the server's own, so
@@ -284,51 +273,27 @@ class Parser {
       // A backslash escape.
       if (++p_ == end_) return false;
       char e = *p_++;
-      switch (e) {
-        case '"':
-          out->push_back('"');
-          break;
-        case '\\':
-          out->push_back('\\');
-          break;
-        case '/':
-          out->push_back('/');
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          int cp = hex4();
-          if (cp < 0) return false;
-          uint32_t code = static_cast<uint32_t>(cp);
-          if (code >= 0xD800 && code <= 0xDBFF) {
-            // A high surrogate must be followed by an escaped low one.
-            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
-            p_ += 2;
-            int lo = hex4();
-            if (lo < 0xDC00 || lo > 0xDFFF) return false;
-            code = 0x10000 + ((code - 0xD800) << 10) + (static_cast<uint32_t>(lo) - 0xDC00);
-          } else if (code >= 0xDC00 && code <= 0xDFFF) {
-            return false;
-          }
-          appendUtf8(out, code);
-          break;
-        }
-        default:
-          return false;
+      if (e != 'u') {
+        static constexpr std::string_view kEscapes = "\"\\/bfnrt", kMeanings = "\"\\/\b\f\n\r\t";
+        size_t at = kEscapes.find(e);
+        if (at == std::string_view::npos) return false;
+        out->push_back(kMeanings[at]);
+        continue;
       }
+      int cp = hex4();
+      if (cp < 0) return false;
+      uint32_t code = static_cast<uint32_t>(cp);
+      if (code >= 0xD800 && code <= 0xDBFF) {
+        // A high surrogate must be followed by an escaped low one.
+        if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+        p_ += 2;
+        int lo = hex4();
+        if (lo < 0xDC00 || lo > 0xDFFF) return false;
+        code = 0x10000 + ((code - 0xD800) << 10) + (static_cast<uint32_t>(lo) - 0xDC00);
+      } else if (code >= 0xDC00 && code <= 0xDFFF) {
+        return false;
+      }
+      appendUtf8(out, code);
     }
   }
 
