@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "common/json_parse.h"
 
 namespace berth::client {
 

@@ -6,9 +6,9 @@
 #include "apiserver/core/api_errors.h"
 #include "apiserver/schema/protobuf.h"
 #include "apiserver/schema/validate.h"
+#include "common/json_parse.h"
 #include "common/strings.h"
 #include "common/time_util.h"
-#include "common/json_parse.h"
 
 namespace berth::apiserver {
 

@@ -1,14 +1,14 @@
 #include "apiserver/core/watch_cache.h"
 
 #include <algorithm>
-#include <string_view>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 
 #include "apiserver/core/json_text.h"
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "common/json_parse.h"
 
 namespace berth::apiserver {
 
@@ -105,7 +105,8 @@ size_t approxTreeBytes(const nlohmann::json& j) {
   switch (j.type()) {
     case nlohmann::json::value_t::object: {
       size_t n = 0;
-      for (const auto& [k, v] : j.get_ref<const nlohmann::json::object_t&>()) n += 48 + heapString(k) + approxTreeBytes(v);
+      for (const auto& [k, v] : j.get_ref<const nlohmann::json::object_t&>())
+        n += 48 + heapString(k) + approxTreeBytes(v);
       return n;
     }
     case nlohmann::json::value_t::array: {
@@ -113,8 +114,10 @@ size_t approxTreeBytes(const nlohmann::json& j) {
       for (const auto& v : j) n += approxTreeBytes(v);
       return n;
     }
-    case nlohmann::json::value_t::string: return 16 + heapString(j.get_ref<const std::string&>());
-    default: return 16;
+    case nlohmann::json::value_t::string:
+      return 16 + heapString(j.get_ref<const std::string&>());
+    default:
+      return 16;
   }
 }
 
@@ -151,7 +154,8 @@ CachedObject::~CachedObject() {
   if (in_tree_cache_.load(std::memory_order_acquire)) sharedTreeCache().forget(this);
 }
 
-std::shared_ptr<const nlohmann::json> CachedObject::sharedTree(const JsonProjection* projection) const {
+std::shared_ptr<const nlohmann::json> CachedObject::sharedTree(
+    const JsonProjection* projection) const {
   // Not owned: the caller holds this object, which holds its kept tree.
   if (const nlohmann::json* kept = obj.parsed()) return {std::shared_ptr<const nlohmann::json>(), kept};
   if (in_tree_cache_.load(std::memory_order_acquire))

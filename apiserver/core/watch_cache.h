@@ -99,7 +99,8 @@ struct CachedObject {
   // nothing keeps.
   // With `projection`, a tree built through it (see JsonProjection) stands in for the whole one;
   // an object is always read with the same projection (its kind's).
-  std::shared_ptr<const nlohmann::json> sharedTree(const JsonProjection* projection = nullptr) const;
+  std::shared_ptr<const nlohmann::json> sharedTree(
+      const JsonProjection* projection = nullptr) const;
 
  private:
   std::string text_;

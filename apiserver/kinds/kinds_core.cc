@@ -2,9 +2,8 @@
 // ServiceAccount. Defaults follow pkg/apis/core/v1/defaults.go, validation
 // pkg/apis/core/validation, tables pkg/printers/internalversion/printers.go (v1.32).
 #include <algorithm>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"

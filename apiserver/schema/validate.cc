@@ -1,12 +1,12 @@
 // Strict decoding helpers. See validate.h.
 #include "apiserver/schema/validate.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <set>
-
-#include <yaml-cpp/yaml.h>
 
 #include "common/json_parse.h"
 

@@ -763,6 +763,8 @@ Status SqliteStore::compact(int64_t revision) {
   if (revision <= lo) return Status::ok();
   auto started = std::chrono::steady_clock::now();
   while (lo < revision) {
+    // A closing store stops between chunks; the next start compacts from where this stopped.
+    if (closed_.load()) return Status(Code::kUnavailable, "store closed");
     auto op = std::make_unique<WriteOp>();
     op->kind = WriteOp::Kind::kCompact;
     op->compact_lo = lo;

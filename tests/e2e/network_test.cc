@@ -2,9 +2,8 @@
 // address the outside sees, no way in from the internet namespace, the host's control-plane leg,
 // delete leaving nothing of one cluster and sparing another, bad specs refused before anything
 // is made. Drives LocalNetwork through the hidden `berth net` commands.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
