@@ -151,9 +151,12 @@ TEST_F(ControllersIntegration, OrphanKeepsDependentsWithoutTheOwnerRef) {
   ASSERT_TRUE(pods.synced() && sets.synced());
   std::string uid = makeRsWithPods("or");
   ASSERT_TRUE(pods.waitUntil([](auto& i) { return has(i, "gc/or-0") && has(i, "gc/or-1"); }));
+  // The RS must be in the informer before its absence can mean it was deleted.
+  ASSERT_TRUE(sets.waitUntil([](auto& i) { return has(i, "gc/or"); }));
   auto del = client_->remove(kRs, "gc", "or", {{"propagationPolicy", "Orphan"}});
   ASSERT_TRUE(del.isOk()) << del.status().toString();
-  EXPECT_TRUE(sets.waitUntil([](auto& i) { return !has(i, "gc/or"); })) << "orphaned RS stayed";
+  EXPECT_TRUE(sets.waitUntil([&](auto&) { return sets.deletedAt("gc/or") > 0; }))
+      << "orphaned RS stayed";
   auto orphaned = [](client::Informer& i) {
     for (const char* k : {"gc/or-0", "gc/or-1"}) {
       auto p = i.get(k);
@@ -176,10 +179,12 @@ TEST_F(ControllersIntegration, ForegroundDeletesDependentsFirst) {
   ASSERT_TRUE(pods.synced() && sets.synced());
   makeRsWithPods("fg");
   ASSERT_TRUE(pods.waitUntil([](auto& i) { return has(i, "gc/fg-0") && has(i, "gc/fg-1"); }));
+  ASSERT_TRUE(sets.waitUntil([](auto& i) { return has(i, "gc/fg"); }));
   auto del = client_->remove(kRs, "gc", "fg", {{"propagationPolicy", "Foreground"}});
   ASSERT_TRUE(del.isOk()) << del.status().toString();
   EXPECT_TRUE((*del)["metadata"].contains("deletionTimestamp"));
-  EXPECT_TRUE(sets.waitUntil([](auto& i) { return !has(i, "gc/fg"); })) << "RS never deleted";
+  EXPECT_TRUE(sets.waitUntil([&](auto&) { return sets.deletedAt("gc/fg") > 0; }))
+      << "RS never deleted";
   EXPECT_TRUE(pods.waitUntil([](auto& i) { return !has(i, "gc/fg-0") && !has(i, "gc/fg-1"); }));
   int64_t rs_rv = sets.deletedAt("gc/fg");
   ASSERT_GT(rs_rv, 0);
@@ -207,7 +212,8 @@ TEST_F(ControllersIntegration, NamespaceDeletionEmptiesThenRemovesIt) {
   ASSERT_TRUE(del.isOk()) << del.status().toString();
   EXPECT_TRUE(cms.waitUntil([](auto& i) { return !has(i, "doomed/a") && !has(i, "doomed/b"); }))
       << "configmaps of a deleted namespace stayed";
-  EXPECT_TRUE(nss.waitUntil([](auto& i) { return !has(i, "doomed"); })) << "namespace never finalized";
+  EXPECT_TRUE(nss.waitUntil([&](auto&) { return nss.deletedAt("doomed") > 0; }))
+      << "namespace never finalized";
   int64_t ns_rv = nss.deletedAt("doomed");
   ASSERT_GT(ns_rv, 0);
   EXPECT_LT(cms.deletedAt("doomed/a"), ns_rv);
