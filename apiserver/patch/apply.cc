@@ -863,11 +863,102 @@ Result<json> serverSideApply(const json* live, const json& applied, const std::s
   return std::move(r.object);
 }
 
+namespace {
+
+// Comparer::addAll for a create, writing FieldsV1 straight into `node` (the path's object)
+// instead of building a FieldSet and converting it: every field of `r` is added. `member`
+// says the caller already counts the path itself in the set (a list item). Returns false when
+// the path ends up neither a member nor holding anything, and the caller drops it (as
+// pruneEmpty would).
+bool addAllFieldsV1(const json& r, const schema::Type* t, const schema::Field* f, bool member,
+                    json::object_t* node, int depth) {
+  if (depth > kMaxDepth) return member;
+  std::vector<std::string> keys;
+  ListKind kind = listKind(f, &keys);
+  if (r.is_object() && !atomicObject(f) && !r.empty()) {
+    member = member || isMapType(t);
+    for (const auto& [k, v] : r.items()) {
+      internal::Child c = childOf(t, k);
+      // r's keys arrive sorted, so "f:"+k does too: hint each insert at the end.
+      auto it = node->emplace_hint(node->end(), "f:" + k, json::object());
+      if (!addAllFieldsV1(v, c.type, c.field, false, it->second.get_ptr<json::object_t*>(),
+                          depth + 1)) {
+        node->erase(it);
+      }
+    }
+  } else if (r.is_array() && kind != ListKind::kAtomic && !r.empty()) {
+    std::vector<std::pair<std::string, const json*>> items;
+    std::map<std::string, int> count;
+    for (const auto& item : r) {
+      auto pe = itemKey(item, kind, keys);
+      if (!pe) return true;  // an unnameable item makes the whole list a leaf
+      ++count[*pe];
+      items.emplace_back(std::move(*pe), &item);
+    }
+    const schema::Type* elem = elemOf(f ? f->type.get() : nullptr);
+    for (const auto& [pe, item] : items) {
+      // Each item is a member; a duplicated one is owned as a whole.
+      auto* child = node->emplace(pe, json::object()).first->second.get_ptr<json::object_t*>();
+      if (count[pe] == 1) addAllFieldsV1(*item, elem, nullptr, true, child, depth + 1);
+    }
+  } else {
+    return true;  // a leaf
+  }
+  if (member && !node->empty()) node->emplace_hint(node->begin(), ".", json::object());
+  return member || !node->empty();
+}
+
+// recordUpdate for an object created without managedFields of its own: one entry, this
+// manager's, owning every field but those stripIgnored drops.
+void recordCreate(json* created, const std::string& manager, const std::string& now_rfc3339,
+                  const std::string& api_version, const schema::Type* type) {
+  json fields = json::object();
+  auto* root = fields.get_ptr<json::object_t*>();
+  for (const auto& [k, v] : created->items()) {
+    if (k == "apiVersion" || k == "kind" || k == "status") continue;
+    internal::Child c = childOf(type, k);
+    auto it = root->emplace_hint(root->end(), "f:" + k, json::object());
+    auto* node = it->second.get_ptr<json::object_t*>();
+    bool keep = addAllFieldsV1(v, c.type, c.field, false, node, 1);
+    if (keep && k == "metadata") {
+      node->erase(".");
+      for (const char* m : {"f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid",
+                            "f:clusterName", "f:generation", "f:managedFields", "f:resourceVersion",
+                            "f:deletionTimestamp", "f:deletionGracePeriodSeconds"}) {
+        node->erase(m);
+      }
+      keep = !node->empty();
+    }
+    if (!keep) root->erase(it);
+  }
+  if (root->empty()) return;  // nothing to own: no entry (and no managedFields were given)
+  auto md = created->find("metadata");
+  if (md == created->end() || md->is_null()) {
+    (*created)["metadata"] = json::object();
+    md = created->find("metadata");
+  }
+  if (!md->is_object()) return;  // malformed metadata is validation's to report
+  json entry = {{"manager", manager.empty() ? "unknown" : manager},
+                {"operation", "Update"},
+                {"apiVersion", api_version},
+                {"fieldsType", "FieldsV1"}};
+  if (!now_rfc3339.empty()) entry["time"] = now_rfc3339;
+  entry["fieldsV1"] = std::move(fields);
+  json list = json::array();
+  list.push_back(std::move(entry));
+  (*md)["managedFields"] = std::move(list);
+}
+
+}  // namespace
+
 void recordUpdate(json* updated, const json* old, const std::string& manager,
                   const std::string& now_rfc3339, const std::string& api_version,
                   const schema::Type* type, const std::string& subresource) {
   if (updated == nullptr || !updated->is_object()) return;
   bool status_only = subresource == "status";
+  if (old == nullptr && subresource.empty() && managedFieldsOf(updated) == nullptr) {
+    return recordCreate(updated, manager, now_rfc3339, api_version, type);
+  }
 
   std::vector<Entry> entries;
   const json* incoming = managedFieldsOf(updated);

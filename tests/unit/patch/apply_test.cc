@@ -424,5 +424,102 @@ TEST_F(ApplyTest, CreateOwnsEveryFieldOfTheNewObject) {
       "f:spec":{"f:paused":{},"f:replicas":{},"f:strategy":{"f:rollingUpdate":{"f:maxSurge":{}},"f:type":{}},"f:template":{"f:metadata":{"f:labels":{".":{},"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:command":{},"f:env":{"k:{\"name\":\"A\"}":{".":{},"f:name":{},"f:value":{}},"k:{\"name\":\"B\"}":{".":{},"f:name":{}}},"f:image":{},"f:name":{},"f:ports":{"k:{\"containerPort\":80,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{},"f:protocol":{}},"k:{\"containerPort\":81,\"protocol\":\"TCP\"}":{".":{},"f:containerPort":{}}}},"k:{\"name\":\"dup\"}":{}},"f:initContainers":{},"f:nodeSelector":{".":{},"f:os":{}},"f:tolerations":{},"f:volumes":{"k:{\"name\":\"v\"}":{".":{},"f:emptyDir":{},"f:name":{}}}}}}})")) << (*e)["fieldsV1"].dump();
 }
 
+// Random objects shaped by the Deployment schema, with the awkward cases mixed in: missing and
+// duplicated list keys, empty objects and lists, wrong types, unknown fields, metadata that is
+// not an object, status. Every create must record exactly what the general comparison against
+// an empty object records (the path every update takes).
+class RandomObject {
+ public:
+  explicit RandomObject(uint32_t seed) : state_(seed * 2654435761u + 1) {}
+  json of(const schema::Type* t, const schema::Field* f, int depth) {
+    if (pick(12) == 0) return awkward();
+    if (!t || depth > 8) return scalar();
+    switch (t->kind) {
+      case schema::TypeKind::kObject: {
+        json o = json::object();
+        for (const auto& fld : t->fields) {
+          if (pick(3) == 0) continue;
+          o[fld.name] = of(fld.type.get(), &fld, depth + 1);
+        }
+        if (pick(10) == 0) o["unknown" + std::to_string(pick(3))] = awkward();
+        return o;
+      }
+      case schema::TypeKind::kMap: {
+        json o = json::object();
+        for (int i = 0, n = pick(3); i < n; ++i)
+          o["k" + std::to_string(pick(4))] = of(t->elem.get(), nullptr, depth + 1);
+        return o;
+      }
+      case schema::TypeKind::kArray: {
+        json a = json::array();
+        for (int i = 0, n = pick(4); i < n; ++i) {
+          json item = of(t->elem.get(), nullptr, depth + 1);
+          // Keys drawn from a small range so duplicates happen; sometimes left out.
+          if (f && item.is_object())
+            for (const auto& k : f->list_map_keys)
+              if (pick(6) != 0)
+                item[k] =
+                    k == "containerPort" ? json(pick(3)) : json("n" + std::to_string(pick(3)));
+          a.push_back(std::move(item));
+        }
+        return a;
+      }
+      default:
+        return scalar();
+    }
+  }
+
+ private:
+  int pick(int n) {
+    state_ = state_ * 1103515245u + 12345u;
+    return static_cast<int>((state_ >> 16) % static_cast<uint32_t>(n));
+  }
+  json scalar() {
+    switch (pick(4)) {
+      case 0:
+        return pick(100);
+      case 1:
+        return pick(2) == 0;
+      case 2:
+        return nullptr;
+      default:
+        return "s" + std::to_string(pick(3));
+    }
+  }
+  json awkward() {
+    switch (pick(4)) {
+      case 0:
+        return json::object();
+      case 1:
+        return json::array();
+      case 2:
+        return json::array({json::object(), "x"});
+      default:
+        return scalar();
+    }
+  }
+  uint32_t state_;
+};
+
+TEST_F(ApplyTest, CreateRecordsWhatTheGeneralComparisonRecords) {
+  int with_fields = 0;
+  for (uint32_t seed = 0; seed < 3000; ++seed) {
+    RandomObject gen(seed);
+    json obj = gen.of(type_.get(), nullptr, 0);
+    if (!obj.is_object()) obj = {{"spec", std::move(obj)}};
+    if (seed % 7 == 0) obj["metadata"] = seed % 2 ? json("odd") : json::object();
+    if (seed % 11 == 0) obj["status"] = {{"replicas", 1}};
+    json created = obj, compared = obj;
+    recordUpdate(&created, nullptr, "m", kT1, "apps/v1", type_.get());
+    const json empty = json::object();
+    recordUpdate(&compared, &empty, "m", kT1, "apps/v1", type_.get());
+    ASSERT_EQ(created, compared) << "seed " << seed << ": " << obj.dump();
+    if (created.contains("metadata") && created["metadata"].is_object() &&
+        created["metadata"].contains("managedFields"))
+      ++with_fields;
+  }
+  EXPECT_GT(with_fields, 2000);  // most objects own something: the comparison is not vacuous
+}
+
 }  // namespace
 }  // namespace berth::apiserver::patch
