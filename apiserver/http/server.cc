@@ -333,12 +333,9 @@ struct OutItem {
   std::shared_ptr<ResponseWriter::BodySource> source;
 };
 
-// The write side of a connection's TLS: OpenSSL appends each encrypted record to a string
-// (the BIO never blocks), and the connection sends that string itself.
-int tlsOutWrite(BIO* bio, const char* data, int len) {
-  static_cast<std::string*>(BIO_get_data(bio))->append(data, static_cast<size_t>(len));
-  return len;
-}
+// The write side of a connection's TLS: OpenSSL hands each encrypted record to the connection
+// (Conn::takeTlsBytes, which never blocks), and the connection sends it itself.
+int tlsOutWrite(BIO* bio, const char* data, int len);
 
 long tlsOutCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
 
@@ -365,7 +362,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         last_activity_(SteadyClock::now()) {
     if (ssl_) {
       BIO* out = BIO_new(tlsOutMethod());
-      BIO_set_data(out, &tls_out_);
+      BIO_set_data(out, this);
       BIO_set_init(out, 1);
       SSL_set0_wbio(ssl_, out);  // reads stay on the socket BIO SSL_set_fd made
     }
@@ -387,6 +384,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void setUpgradeOnData(std::function<void(std::string_view)> fn);
   void setUpgradeOnClose(std::function<void()> fn);
   uint32_t events() const { return events_; }
+  // OpenSSL's output (through the connection's write BIO).
+  void takeTlsBytes(const char* data, size_t len);
 
  private:
   enum class Io { kOk, kAgain, kEof, kError };
@@ -446,6 +445,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::string cert_cn_;
   std::vector<std::string> cert_orgs_;
 };
+
+int tlsOutWrite(BIO* bio, const char* data, int len) {
+  static_cast<Conn*>(BIO_get_data(bio))->takeTlsBytes(data, static_cast<size_t>(len));
+  return len;
+}
 
 // ---- ResponseWriter and UpgradedConnection --------------------------------------------------
 
@@ -863,6 +867,23 @@ Conn::Io Conn::sendTls() {
   if (tls_out_.capacity() > kMaxTlsWrite) std::string().swap(tls_out_);  // idle streams keep little
   else tls_out_.clear();
   return Io::kOk;
+}
+
+// A watch stream sends each record as it is encrypted when nothing waits ahead of it: its
+// events come one or a few at a time, and this spares copying every event into tls_out_.
+// Other responses gather records in tls_out_ and send up to kTlsSendBatch per system call.
+void Conn::takeTlsBytes(const char* data, size_t len) {
+  if (shared_stream_ && !tlsPending()) {
+    ssize_t r = ::send(fd_, data, len, MSG_NOSIGNAL);
+    if (r == static_cast<ssize_t>(len)) return;
+    if (r > 0) {
+      data += r;
+      len -= static_cast<size_t>(r);
+    }
+    // The socket is full, or failed: the rest waits in tls_out_, and sendTls sends it or
+    // reports the error.
+  }
+  tls_out_.append(data, len);
 }
 
 bool Conn::throttled() const {

@@ -448,6 +448,40 @@ TEST_F(ServerTest, SharedChunkStreamWhoseClientDoesNotReadIsCutOff) {
   EXPECT_TRUE(w->closed());
 }
 
+TEST_F(ServerTest, SharedChunksFillingTheSocketArriveWholeAndInOrder) {
+  start();
+  // A small receive window, so that the socket takes only part of what is written below.
+  ClientOptions o;
+  o.ca_file = pki_.ca_cert;
+  o.recv_buffer = 16 * 1024;
+  std::string err;
+  auto c = TestClient::connect(server_->port(), o, &err);
+  ASSERT_TRUE(c) << err;
+  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(c->readHead());
+  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
+  auto w = streams_[0];
+  // 6 MiB of shared chunks, each filled with its own letter, written before the client reads:
+  // records beyond what the socket takes wait in the connection and go out behind the ones
+  // sent at once, in order (under the backlog at which a shared stream is cut off).
+  constexpr int kChunks = 192;
+  constexpr size_t kSize = 32 * 1024;
+  for (int i = 0; i < kChunks; ++i) {
+    auto chunk = std::make_shared<const std::string>(kSize, static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(w->writeSharedChunk(chunk)) << i;
+  }
+  ASSERT_TRUE(w->writeChunk("tail"));
+  for (int i = 0; i < kChunks; ++i) {
+    auto chunk = c->readChunk(Millis(20000));
+    ASSERT_TRUE(chunk) << i;
+    ASSERT_EQ(*chunk, std::string(kSize, static_cast<char>('a' + i % 26))) << i;
+  }
+  auto tail = c->readChunk();
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(*tail, "tail");
+  EXPECT_FALSE(w->closed());
+}
+
 TEST_F(ServerTest, ClientDisconnectFiresOnClose) {
   std::unique_ptr<TestClient> c;
   std::shared_ptr<ResponseWriter> w;

@@ -19,9 +19,11 @@ namespace berth::http::testing {
 
 using Clock = std::chrono::steady_clock;
 
-int rawConnect(int port) {
+int rawConnect(int port, int recv_buffer) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  // Set before connecting, so the window the client offers stays that small.
+  if (recv_buffer > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &recv_buffer, sizeof recv_buffer);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -47,7 +49,7 @@ std::unique_ptr<TestClient> TestClient::connect(int port, const ClientOptions& o
     }
     return nullptr;
   };
-  c->fd_ = rawConnect(port);
+  c->fd_ = rawConnect(port, o.recv_buffer);
   if (c->fd_ < 0) return fail("connect");
   if (!o.tls) return c;
   c->ctx_ = SSL_CTX_new(TLS_client_method());

@@ -22,6 +22,7 @@ struct ClientOptions {
   std::string cert_pem;   // optional client certificate
   std::string key_pem;
   std::string alpn;       // e.g. "h2,http/1.1" as a comma list; empty = none
+  int recv_buffer = 0;    // SO_RCVBUF in bytes before connecting; 0 = the system default
 };
 
 struct Response {
@@ -69,6 +70,7 @@ class TestClient {
 };
 
 // A raw TCP connection for sending bytes that are not TLS at all.
-int rawConnect(int port);
+// recv_buffer > 0 sets SO_RCVBUF (bytes) before connecting.
+int rawConnect(int port, int recv_buffer = 0);
 
 }  // namespace berth::http::testing
