@@ -318,7 +318,8 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
       out += "}\n";
     });
     if (out.empty()) return nullptr;
-    return std::make_shared<const std::string>(std::move(out));
+    // Framed once here, so that every watcher's connection sends these very bytes.
+    return std::make_shared<const std::string>(http::frameChunk(out));
   }
 
   bool deliver(const std::shared_ptr<const std::string>& bytes) override {

@@ -36,7 +36,9 @@ class ConvertingWriter : public http::ResponseWriter {
   }
   void startStream(int status, const http::Headers& headers) override { inner_->startStream(status, headers); }
   bool writeChunk(std::string_view data) override { return forwardLines(data); }
-  bool writeSharedChunk(std::shared_ptr<const std::string> data) override { return forwardLines(*data); }
+  bool writeSharedChunk(std::shared_ptr<const std::string> framed) override {
+    return forwardLines(http::chunkData(*framed));
+  }
   void endStream() override { inner_->endStream(); }
   std::shared_ptr<http::UpgradedConnection> upgrade(const http::Headers& headers) override {
     return inner_->upgrade(headers);

@@ -67,6 +67,22 @@ std::vector<std::string> Request::params(std::string_view name) const {
   return out;
 }
 
+std::string frameChunk(std::string_view data) {
+  if (data.empty()) return {};
+  char size[32];
+  int n = snprintf(size, sizeof size, "%zx\r\n", data.size());
+  std::string out;
+  out.reserve(static_cast<size_t>(n) + data.size() + 2);
+  out.append(size, static_cast<size_t>(n)).append(data).append("\r\n");
+  return out;
+}
+
+std::string_view chunkData(std::string_view framed) {
+  size_t head = framed.find("\r\n");
+  if (head == std::string_view::npos || framed.size() < head + 4) return {};
+  return framed.substr(head + 2, framed.size() - head - 4);
+}
+
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -271,9 +287,10 @@ class Loop : public std::enable_shared_from_this<Loop> {
 // ---- Connection -----------------------------------------------------------------------------
 
 // The bytes a connection has yet to send, as a queue of segments sent front to back. Small
-// appends join the last segment, so many small writes (watch events, a head and a short body)
-// go out as one TLS record and one system call; a large body is queued as it is (moved), so
-// it is neither copied nor compacted while it is sent. Loop thread only.
+// appends join the last segment, so many small writes (a head and a short body) go out as one
+// TLS record and one system call; a large body is queued as it is (moved), and a shared chunk
+// (a watch event) by reference, so neither is copied or compacted while it is sent. Loop
+// thread only.
 class OutBuffer {
  public:
   static constexpr size_t kOwnSegment = 64 * 1024;  // bodies this large keep their own segment
@@ -281,34 +298,48 @@ class OutBuffer {
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
 
+  // The front segment is never empty while bytes are queued; the one empty segment there may
+  // be is the cleared buffer consume() keeps, last in the queue.
   void append(std::string_view bytes) {
     if (bytes.empty()) return;
-    if (segs_.empty() || segs_.back().size() >= kOwnSegment) segs_.emplace_back();
-    segs_.back().append(bytes);
+    if (segs_.empty() || segs_.back().shared || segs_.back().own.size() >= kOwnSegment)
+      segs_.emplace_back();
+    segs_.back().own.append(bytes);
     size_ += bytes.size();
   }
   void append(std::string&& bytes) {
     if (bytes.size() < kOwnSegment) return append(std::string_view(bytes));
     size_ += bytes.size();
-    if (!segs_.empty() && segs_.back().empty()) segs_.back() = std::move(bytes);
-    else segs_.push_back(std::move(bytes));
+    if (!segs_.empty() && !segs_.back().shared && segs_.back().own.empty())
+      segs_.back().own = std::move(bytes);
+    else
+      segs_.emplace_back().own = std::move(bytes);
+  }
+  // Queues bytes that other connections send too, without copying them. Behind other output
+  // they are copied in instead, so that a stream that is behind still sends full records.
+  void appendShared(std::shared_ptr<const std::string> bytes) {
+    if (!bytes || bytes->empty()) return;
+    if (size_ != 0) return append(std::string_view(*bytes));
+    size_ += bytes->size();
+    segs_.emplace_front().shared = std::move(bytes);  // ahead of the kept empty buffer, if any
   }
 
   // The unsent bytes of the front segment (empty when nothing is queued).
   std::string_view front() const {
     if (segs_.empty()) return {};
-    return std::string_view(segs_.front()).substr(off_);
+    return segs_.front().view().substr(off_);
   }
 
-  // Marks n bytes of front() sent. A finished small segment is kept, cleared, for the next
-  // writes (a stream reuses one buffer); a large one is released.
+  // Marks n bytes of front() sent. A finished small segment of its own is kept, cleared, for
+  // the next writes (a stream reuses one buffer); a large or shared one is released.
   void consume(size_t n) {
     off_ += n;
     size_ -= n;
-    while (!segs_.empty() && off_ == segs_.front().size()) {
+    while (!segs_.empty() && off_ == segs_.front().view().size()) {
       off_ = 0;
-      if (segs_.size() == 1 && segs_.front().capacity() <= kKeptOutputCapacity) {
-        segs_.front().clear();
+      Seg& f = segs_.front();
+      if (segs_.size() == 1 && !f.shared && f.own.capacity() <= kKeptOutputCapacity) {
+        f.own.clear();
         break;
       }
       segs_.pop_front();
@@ -316,7 +347,15 @@ class OutBuffer {
   }
 
  private:
-  std::deque<std::string> segs_;
+  struct Seg {
+    std::string own;
+    std::shared_ptr<const std::string> shared;
+    std::string_view view() const {
+      return shared ? std::string_view(*shared) : std::string_view(own);
+    }
+  };
+
+  std::deque<Seg> segs_;
   size_t off_ = 0;   // sent bytes of segs_.front()
   size_t size_ = 0;  // unsent bytes in all segments
 };
@@ -326,8 +365,7 @@ struct OutItem {
   Kind kind;
   std::string bytes;
   bool close_after = false;
-  // kData only: bytes shared with other connections, sent after `bytes` and followed by CRLF
-  // (the end of a chunk whose size line is `bytes`).
+  // kData only: a framed chunk shared with other connections, sent after `bytes`.
   std::shared_ptr<const std::string> shared_chunk;
   // kSource only: the rest of the response, pulled as the output drains.
   std::shared_ptr<ResponseWriter::BodySource> source;
@@ -584,15 +622,13 @@ class WriterImpl : public ResponseWriter {
     return conn_->enqueue({OutItem::kData, std::move(chunk)});
   }
 
-  bool writeSharedChunk(std::shared_ptr<const std::string> data) override {
+  bool writeSharedChunk(std::shared_ptr<const std::string> framed) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (state_ != State::kStreaming) return false;
     }
-    if (!data || data->empty()) return !conn_->isClosed();
-    char size[32];
-    int n = snprintf(size, sizeof size, "%zx\r\n", data->size());
-    return conn_->enqueue({OutItem::kData, std::string(size, n), false, std::move(data)});
+    if (!framed || framed->empty()) return !conn_->isClosed();
+    return conn_->enqueue({OutItem::kData, std::string(), false, std::move(framed)});
   }
 
   void endStream() override {
@@ -739,10 +775,8 @@ void Conn::drainPending() {
       case OutItem::kData:
         if (item.shared_chunk) {
           shared_stream_ = true;
-          // Appended into the buffer's existing capacity: a stream reuses one buffer.
           out_.append(std::string_view(item.bytes));
-          out_.append(std::string_view(*item.shared_chunk));
-          out_.append(std::string_view("\r\n"));
+          out_.appendShared(std::move(item.shared_chunk));
         } else {
           appendOut(std::move(item.bytes));
         }

@@ -89,9 +89,10 @@ class ResponseWriter {
   // Returns false when the client has gone; the caller should stop streaming.
   virtual bool writeChunk(std::string_view data) = 0;
   // Like writeChunk for bytes that many streams send (a watch event fanned out to every
-  // watcher): the buffer is queued by reference and copied only into the socket's output.
-  // `data` must not change afterwards.
-  virtual bool writeSharedChunk(std::shared_ptr<const std::string> data) = 0;
+  // watcher). `framed` is one whole chunk as frameChunk() makes it, framed once for all the
+  // streams; it is queued by reference and, when nothing else waits on the connection,
+  // encrypted straight from it. It must not change afterwards.
+  virtual bool writeSharedChunk(std::shared_ptr<const std::string> framed) = 0;
   virtual void endStream() = 0;
 
   // Answers 101 with the given headers and hands the raw connection to the caller.
@@ -108,6 +109,13 @@ class ResponseWriter {
   // and do not block in it.
   virtual void setOnClose(std::function<void()> on_close) = 0;
 };
+
+// `data` framed as one chunk of a chunked body ("<hex size>\r\n<data>\r\n"), for
+// ResponseWriter::writeSharedChunk. Empty data gives an empty string (an empty chunk would end
+// the body).
+std::string frameChunk(std::string_view data);
+// The data of a chunk that frameChunk framed.
+std::string_view chunkData(std::string_view framed);
 
 using Handler = std::function<void(Request&, std::shared_ptr<ResponseWriter>)>;
 

@@ -437,7 +437,7 @@ TEST_F(ServerTest, SharedChunkStreamWhoseClientDoesNotReadIsCutOff) {
   ASSERT_NO_FATAL_FAILURE(openStream(&c, &w));
   // The client reads nothing more. Well before the 64 MiB any stream may queue, a stream of
   // shared chunks (a watch) is closed, and its writer sees it.
-  auto chunk = std::make_shared<const std::string>(64 * 1024, 'x');
+  auto chunk = std::make_shared<const std::string>(frameChunk(std::string(64 * 1024, 'x')));
   int written = 0;
   while (written < 640 && w->writeSharedChunk(chunk)) {  // 640 x 64 KiB = 40 MiB
     ++written;
@@ -467,19 +467,38 @@ TEST_F(ServerTest, SharedChunksFillingTheSocketArriveWholeAndInOrder) {
   constexpr int kChunks = 192;
   constexpr size_t kSize = 32 * 1024;
   for (int i = 0; i < kChunks; ++i) {
-    auto chunk = std::make_shared<const std::string>(kSize, static_cast<char>('a' + i % 26));
+    auto chunk = std::make_shared<const std::string>(
+        frameChunk(std::string(kSize, static_cast<char>('a' + i % 26))));
     ASSERT_TRUE(w->writeSharedChunk(chunk)) << i;
+    if (i == 0) {
+      ASSERT_TRUE(w->writeChunk("own"));  // a chunk of its own between shared ones
+    }
   }
   ASSERT_TRUE(w->writeChunk("tail"));
   for (int i = 0; i < kChunks; ++i) {
     auto chunk = c->readChunk(Millis(20000));
     ASSERT_TRUE(chunk) << i;
     ASSERT_EQ(*chunk, std::string(kSize, static_cast<char>('a' + i % 26))) << i;
+    if (i == 0) {
+      auto own = c->readChunk();
+      ASSERT_TRUE(own);
+      ASSERT_EQ(*own, "own");
+    }
   }
   auto tail = c->readChunk();
   ASSERT_TRUE(tail);
   EXPECT_EQ(*tail, "tail");
   EXPECT_FALSE(w->closed());
+}
+
+TEST(ChunkFraming, FrameChunkAndChunkDataRoundTrip) {
+  EXPECT_EQ(frameChunk("hello"), "5\r\nhello\r\n");
+  EXPECT_EQ(frameChunk(std::string(26, 'z')).substr(0, 4), "1a\r\n");
+  EXPECT_EQ(frameChunk(""), "");  // an empty chunk would end the body
+  for (std::string d :
+       {std::string("a"), std::string("line\r\nwith crlf\r\n"), std::string(70000, 'q')})
+    EXPECT_EQ(chunkData(frameChunk(d)), d);
+  EXPECT_EQ(chunkData("garbage"), "");
 }
 
 TEST_F(ServerTest, ClientDisconnectFiresOnClose) {
