@@ -9,6 +9,17 @@
 
 namespace berth::bench {
 
+// The tolerations the DefaultTolerationSeconds admission gives every pod.
+inline nlohmann::json defaultTolerations() {
+  nlohmann::json out = nlohmann::json::array();
+  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+    out.push_back({{"key", key},
+                   {"operator", "Exists"},
+                   {"effect", "NoExecute"},
+                   {"tolerationSeconds", 300}});
+  return out;
+}
+
 inline nlohmann::json podTemplate(const std::string& ns) {
   using nlohmann::json;
   json env = json::array();
@@ -67,15 +78,7 @@ inline nlohmann::json podTemplate(const std::string& ns) {
             {"dnsPolicy", "ClusterFirst"},
             {"serviceAccountName", "default"},
             {"nodeSelector", {{"kubernetes.io/os", "linux"}}},
-            {"tolerations",
-             {{{"key", "node.kubernetes.io/not-ready"},
-               {"operator", "Exists"},
-               {"effect", "NoExecute"},
-               {"tolerationSeconds", 300}},
-              {{"key", "node.kubernetes.io/unreachable"},
-               {"operator", "Exists"},
-               {"effect", "NoExecute"},
-               {"tolerationSeconds", 300}}}}}}};
+            {"tolerations", defaultTolerations()}}}};
 }
 
 }  // namespace berth::bench

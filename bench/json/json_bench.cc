@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/common/bench_pod.h"
 #include "bench/common/bench_util.h"
 #include "common/json_parse.h"
 
@@ -71,15 +72,7 @@ json runningPod(int i) {
         {"terminationGracePeriodSeconds", 30},
         {"priority", 0},
         {"enableServiceLinks", true},
-        {"tolerations",
-         {{{"key", "node.kubernetes.io/not-ready"},
-           {"operator", "Exists"},
-           {"effect", "NoExecute"},
-           {"tolerationSeconds", 300}},
-          {{"key", "node.kubernetes.io/unreachable"},
-           {"operator", "Exists"},
-           {"effect", "NoExecute"},
-           {"tolerationSeconds", 300}}}}}},
+        {"tolerations", berth::bench::defaultTolerations()}}},
       {"status",
        {{"phase", "Running"},
         {"hostIP", "10.0.3.17"},
