@@ -612,14 +612,7 @@ class WriterImpl : public ResponseWriter {
       if (state_ != State::kStreaming) return false;
     }
     if (data.empty()) return !conn_->isClosed();  // an empty chunk would end the stream
-    char size[32];
-    int n = snprintf(size, sizeof size, "%zx\r\n", data.size());
-    std::string chunk;
-    chunk.reserve(n + data.size() + 2);
-    chunk.append(size, n);
-    chunk.append(data);
-    chunk.append("\r\n");
-    return conn_->enqueue({OutItem::kData, std::move(chunk)});
+    return conn_->enqueue({OutItem::kData, frameChunk(data)});
   }
 
   bool writeSharedChunk(std::shared_ptr<const std::string> framed) override {

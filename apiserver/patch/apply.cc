@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <set>
 
@@ -190,6 +191,21 @@ Status walkObject(const json& v, const schema::Type* t, const schema::Field* f, 
   return Status::ok();
 }
 
+// What no write owns: the object's type, its status (its own subresource's), and the
+// metadata the server sets.
+constexpr const char* kUnownedTopLevel[] = {"apiVersion", "kind", "status"};
+constexpr const char* kUnownedMetadata[] = {"f:name",
+                                            "f:namespace",
+                                            "f:creationTimestamp",
+                                            "f:selfLink",
+                                            "f:uid",
+                                            "f:clusterName",
+                                            "f:generation",
+                                            "f:managedFields",
+                                            "f:resourceVersion",
+                                            "f:deletionTimestamp",
+                                            "f:deletionGracePeriodSeconds"};
+
 // Removes what no manager may own. `status_only`: the status subresource, where only status is.
 void stripIgnored(FieldSet* s, bool status_only) {
   s->member = false;
@@ -200,18 +216,11 @@ void stripIgnored(FieldSet* s, bool status_only) {
     }
     return;
   }
-  s->children.erase("f:apiVersion");
-  s->children.erase("f:kind");
-  s->children.erase("f:status");
+  for (const char* k : kUnownedTopLevel) s->children.erase(std::string("f:") + k);
   auto md = s->children.find("f:metadata");
   if (md != s->children.end()) {
     md->second.member = false;
-    for (const char* k : {"f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid",
-                          "f:clusterName", "f:generation", "f:managedFields",
-                          "f:resourceVersion", "f:deletionTimestamp",
-                          "f:deletionGracePeriodSeconds"}) {
-      md->second.children.erase(k);
-    }
+    for (const char* k : kUnownedMetadata) md->second.children.erase(k);
     if (md->second.empty()) s->children.erase(md);
   }
 }
@@ -601,6 +610,18 @@ Result<std::vector<Entry>> decodeManagedFields(const json& mf) {
   return out;
 }
 
+// One managedFields entry as it is stored.
+json entryJson(const std::string& manager, const std::string& operation,
+               const std::string& api_version, const std::string& time,
+               const std::string& subresource, json fields_v1) {
+  json j = {{"manager", manager}, {"operation", operation}, {"apiVersion", api_version}};
+  if (!time.empty()) j["time"] = time;
+  j["fieldsType"] = "FieldsV1";
+  j["fieldsV1"] = std::move(fields_v1);
+  if (!subresource.empty()) j["subresource"] = subresource;
+  return j;
+}
+
 json encodeManagedFields(std::vector<Entry> entries) {
   std::stable_sort(entries.begin(), entries.end(), [](const Entry& p, const Entry& q) {
     if (p.operation != q.operation) return p.operation < q.operation;
@@ -612,14 +633,21 @@ json encodeManagedFields(std::vector<Entry> entries) {
   json out = json::array();
   for (const auto& e : entries) {
     if (e.set.empty()) continue;
-    json j = {{"manager", e.manager}, {"operation", e.operation}, {"apiVersion", e.api_version}};
-    if (!e.time.empty()) j["time"] = e.time;
-    j["fieldsType"] = "FieldsV1";
-    j["fieldsV1"] = fieldSetToFieldsV1(e.set);
-    if (!e.subresource.empty()) j["subresource"] = e.subresource;
-    out.push_back(std::move(j));
+    out.push_back(entryJson(e.manager, e.operation, e.api_version, e.time, e.subresource,
+                            fieldSetToFieldsV1(e.set)));
   }
   return out;
+}
+
+// Sets a non-empty managedFields list on `obj`, making metadata if it has none.
+void putManagedFields(json* obj, json mf) {
+  auto md = obj->find("metadata");
+  if (md == obj->end() || md->is_null()) {
+    (*obj)["metadata"] = json::object();
+    md = obj->find("metadata");
+  }
+  if (!md->is_object()) return;  // malformed metadata is validation's to report
+  (*md)["managedFields"] = std::move(mf);
 }
 
 void writeManagedFields(json* obj, const std::vector<Entry>& entries) {
@@ -631,13 +659,7 @@ void writeManagedFields(json* obj, const std::vector<Entry>& entries) {
     }
     return;
   }
-  auto md = obj->find("metadata");
-  if (md == obj->end() || md->is_null()) {
-    (*obj)["metadata"] = json::object();
-    md = obj->find("metadata");
-  }
-  if (!md->is_object()) return;  // malformed metadata is validation's to report
-  (*md)["managedFields"] = std::move(mf);
+  putManagedFields(obj, std::move(mf));
 }
 
 const json* managedFieldsOf(const json* obj) {
@@ -915,38 +937,24 @@ void recordCreate(json* created, const std::string& manager, const std::string& 
   json fields = json::object();
   auto* root = fields.get_ptr<json::object_t*>();
   for (const auto& [k, v] : created->items()) {
-    if (k == "apiVersion" || k == "kind" || k == "status") continue;
+    if (std::find(std::begin(kUnownedTopLevel), std::end(kUnownedTopLevel), k) !=
+        std::end(kUnownedTopLevel))
+      continue;
     internal::Child c = childOf(type, k);
     auto it = root->emplace_hint(root->end(), "f:" + k, json::object());
     auto* node = it->second.get_ptr<json::object_t*>();
     bool keep = addAllFieldsV1(v, c.type, c.field, false, node, 1);
     if (keep && k == "metadata") {
       node->erase(".");
-      for (const char* m : {"f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid",
-                            "f:clusterName", "f:generation", "f:managedFields", "f:resourceVersion",
-                            "f:deletionTimestamp", "f:deletionGracePeriodSeconds"}) {
-        node->erase(m);
-      }
+      for (const char* m : kUnownedMetadata) node->erase(m);
       keep = !node->empty();
     }
     if (!keep) root->erase(it);
   }
   if (root->empty()) return;  // nothing to own: no entry (and no managedFields were given)
-  auto md = created->find("metadata");
-  if (md == created->end() || md->is_null()) {
-    (*created)["metadata"] = json::object();
-    md = created->find("metadata");
-  }
-  if (!md->is_object()) return;  // malformed metadata is validation's to report
-  json entry = {{"manager", manager.empty() ? "unknown" : manager},
-                {"operation", "Update"},
-                {"apiVersion", api_version},
-                {"fieldsType", "FieldsV1"}};
-  if (!now_rfc3339.empty()) entry["time"] = now_rfc3339;
-  entry["fieldsV1"] = std::move(fields);
   json list = json::array();
-  list.push_back(std::move(entry));
-  (*md)["managedFields"] = std::move(list);
+  list.push_back(entryJson(manager, "Update", api_version, now_rfc3339, "", std::move(fields)));
+  putManagedFields(created, std::move(list));
 }
 
 }  // namespace
@@ -956,8 +964,9 @@ void recordUpdate(json* updated, const json* old, const std::string& manager,
                   const schema::Type* type, const std::string& subresource) {
   if (updated == nullptr || !updated->is_object()) return;
   bool status_only = subresource == "status";
+  const std::string who = manager.empty() ? "unknown" : manager;
   if (old == nullptr && subresource.empty() && managedFieldsOf(updated) == nullptr) {
-    return recordCreate(updated, manager, now_rfc3339, api_version, type);
+    return recordCreate(updated, who, now_rfc3339, api_version, type);
   }
 
   std::vector<Entry> entries;
@@ -1000,8 +1009,7 @@ void recordUpdate(json* updated, const json* old, const std::string& manager,
   FieldSet changed = std::move(cmp.added);
   unionInto(&changed, cmp.modified);
 
-  Entry self{manager.empty() ? "unknown" : manager, "Update", api_version, now_rfc3339,
-             subresource, {}, true};
+  Entry self{who, "Update", api_version, now_rfc3339, subresource, {}, true};
   disown(&entries, self, changed, cmp.removed);
   auto it = std::find_if(entries.begin(), entries.end(),
                          [&](const Entry& e) { return e.sameIdentity(self); });
