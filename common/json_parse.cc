@@ -76,16 +76,23 @@ class Parser {
     }
   }
 
+  // Steps over a container's opening bracket and the space after it; true when `close`
+  // follows at once (an empty container), which it steps over too.
+  bool openAndClose(char close) {
+    ++p_;
+    skipSpace();
+    if (p_ < end_ && *p_ == close) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+
   Outcome object(json& out, int depth, const JsonProjection* projection) {
     if (depth > kMaxFastDepth) return Outcome::kTooDeep;
-    ++p_;  // '{'
     out = json::object();
     auto& members = out.get_ref<json::object_t&>();
-    skipSpace();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-      return Outcome::kOk;
-    }
+    if (openAndClose('}')) return Outcome::kOk;
     std::string key;
     for (;;) {
       skipSpace();
@@ -122,14 +129,9 @@ class Parser {
 
   Outcome array(json& out, int depth, const JsonProjection* projection) {
     if (depth > kMaxFastDepth) return Outcome::kTooDeep;
-    ++p_;  // '['
     out = json::array();
     auto& items = out.get_ref<json::array_t&>();
-    skipSpace();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      return Outcome::kOk;
-    }
+    if (openAndClose(']')) return Outcome::kOk;
     for (;;) {
       items.emplace_back();
       if (duplicates_) path_.push_back({nullptr, items.size() - 1});
