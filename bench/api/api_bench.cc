@@ -9,7 +9,8 @@
 //   get     GET single pods at C connections
 //   list    all pods of the namespace (JSON and Table), and a ?limit=500 page
 //   watch   W watchers (one connection each) while a writer creates R pods/s for S seconds:
-//           delivery latency from the write's acknowledgement to each watcher's receipt
+//           delivery latency from the write request's send (and from its acknowledgement)
+//           to each watcher's receipt
 //   rss     create pods until N are stored, then the server's VmRSS
 //
 // Usage: api_bench [BERTH_BIN] [--pods N] [--creates N] [--conns C] [--seconds S]
@@ -279,10 +280,11 @@ class Conn {
 
 // `"resourceVersion":"123"` in a serialised object (the pod JSON has exactly one).
 int64_t findRv(std::string_view s) {
+  // memmem, not string_view::find: find stops at every '"' of the JSON (a memchr each).
   static constexpr std::string_view kKey = "\"resourceVersion\":\"";
-  size_t p = s.find(kKey);
-  if (p == std::string_view::npos) return -1;
-  return std::strtoll(s.data() + p + kKey.size(), nullptr, 10);
+  const void* p = memmem(s.data(), s.size(), kKey.data(), kKey.size());
+  if (!p) return -1;
+  return std::strtoll(static_cast<const char*>(p) + kKey.size(), nullptr, 10);
 }
 
 // ---- the server under test ----
@@ -499,10 +501,12 @@ struct Watcher {
   bool broken = false;
 };
 
+// The server writes an event's type first ({"type":"ADDED","object":...}), so a bookmark is
+// told by the event's head; scanning a whole 5 KB event for it cost more than the TLS read.
 void onEventLine(Watcher& w, std::string_view line, int64_t now) {
+  if (line.substr(0, 24).find("\"BOOKMARK\"") != std::string_view::npos) return;
   int64_t rv = findRv(line);
-  if (rv > 0 && line.find("\"type\":\"BOOKMARK\"") == std::string_view::npos)
-    w.got.emplace_back(rv, now);
+  if (rv > 0) w.got.emplace_back(rv, now);
 }
 
 // Splits de-chunked bytes into newline-terminated events.
@@ -595,11 +599,14 @@ void readerLoop(std::vector<Watcher*> mine, std::atomic<bool>* stop) {
     for (int i = 0; i < n; ++i) {
       Watcher& w = *mine[evs[i].data.u64];
       // Bounded per wake-up, so one busy stream does not starve the others (level-triggered
-      // epoll brings us back).
+      // epoll brings us back while the socket holds more).
       for (int reads = 0; reads < 16; ++reads) {
         int r = SSL_read(w.conn.ssl(), buf.data(), static_cast<int>(buf.size()));
         if (r > 0) {
           parseWatch(w, std::string_view(buf.data(), static_cast<size_t>(r)), now);
+          // Nothing buffered in OpenSSL: leave the socket to epoll rather than spend a recv
+          // on learning that it is empty.
+          if (!SSL_has_pending(w.conn.ssl())) break;
           continue;
         }
         int err = SSL_get_error(w.conn.ssl(), r);
@@ -958,8 +965,16 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     });
-    // The writer: creates at a fixed rate on one connection, records each acknowledgement.
-    std::unordered_map<int64_t, int64_t> acked;  // resourceVersion -> ack time
+    // The writer: creates at a fixed rate on one connection, records when each request went
+    // out and when it was acknowledged. The ack can be held up behind the fan-out on the
+    // writer's io loop, so latency from the ack can flatter; latency from the request's send
+    // (the commit included) is an upper bound, and it is what the target is judged on (as
+    // etcd's watch-latency benchmark times from before the put).
+    struct Write {
+      int64_t sent;
+      int64_t acked;
+    };
+    std::unordered_map<int64_t, Write> acked;  // resourceVersion -> times
     size_t writes = static_cast<size_t>(f.watch_rate * f.watch_seconds);
     size_t write_errors = 0;
     double c0 = cpuMs(pid);
@@ -974,13 +989,14 @@ int main(int argc, char** argv) {
           int64_t due = t_start + static_cast<int64_t>(i) * period;
           int64_t wait = due - nowNs();
           if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+          int64_t t_sent = nowNs();
           int st = doRoundTrip(wc, "POST", pods_path, podBody(fmt("watch-%06zu", i)), &resp);
           int64_t t_ack = nowNs();
           if (st != 201) {
             ++write_errors;
             continue;
           }
-          acked[findRv(resp.body)] = t_ack;
+          acked[findRv(resp.body)] = {t_sent, t_ack};
         }
       }
     }
@@ -1003,7 +1019,7 @@ int main(int argc, char** argv) {
     // (TLS decrypt, de-chunking, finding each event's resourceVersion) share the two cores.
     double srv_phase_ms = cpuMs(pid) - c0;
     double client_phase_ms = selfCpuMs() - client_c0;
-    std::vector<int64_t> lat;
+    std::vector<int64_t> lat, lat_ack;
     size_t early = 0, broken = 0, non200 = 0;
     for (auto* w : live) {
       broken += w->broken;
@@ -1011,20 +1027,28 @@ int main(int argc, char** argv) {
       for (auto [rv, t] : w->got) {
         auto it = acked.find(rv);
         if (it == acked.end()) continue;
-        int64_t d = t - it->second;
+        lat.push_back(t - it->second.sent);
+        int64_t d = t - it->second.acked;
         if (d < 0) {
           ++early;
           d = 0;
         }
-        lat.push_back(d);
+        lat_ack.push_back(d);
       }
     }
     double p99 = percentileMs(lat, 0.99);
-    line(fmt("watch: %zu watchers, %zu writes at %d/s: %zu/%zu events delivered, p50 %.2f ms, "
-             "p99 %.2f ms",
-             live.size(), acked.size(), f.watch_rate, lat.size(), expected,
-             percentileMs(lat, 0.5), p99),
+    line(fmt("watch: %zu watchers, %zu writes at %d/s: %zu/%zu events delivered, from the "
+             "request's send p50 %.2f ms, p99 %.2f ms",
+             live.size(), acked.size(), f.watch_rate, lat.size(), expected, percentileMs(lat, 0.5),
+             p99),
          fmt("p99 < 50 ms %s", verdict(p99 < 50 && lat.size() == expected && expected > 0)));
+    std::vector<int64_t> write_lat;
+    for (const auto& [rv, w] : acked) write_lat.push_back(w.acked - w.sent);
+    std::printf(
+        "  (from the write's ack: p50 %.2f ms, p99 %.2f ms; the writes themselves: p50 "
+        "%.2f ms, p99 %.2f ms, max %.2f ms)\n",
+        percentileMs(lat_ack, 0.5), percentileMs(lat_ack, 0.99), percentileMs(write_lat, 0.5),
+        percentileMs(write_lat, 0.99), percentileMs(write_lat, 1.0));
     line(fmt("watch: server threads %ld idle with %zu streams, max %ld during the writes",
              threads_idle, live.size(), threads_max.load()),
          "no thread per watcher");
