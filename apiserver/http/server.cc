@@ -365,7 +365,7 @@ struct OutItem {
   Kind kind;
   std::string bytes;
   bool close_after = false;
-  // kData only: a framed chunk shared with other connections, sent after `bytes`.
+  // kData only: a framed chunk shared with other connections, sent instead of `bytes`.
   std::shared_ptr<const std::string> shared_chunk;
   // kSource only: the rest of the response, pulled as the output drains.
   std::shared_ptr<ResponseWriter::BodySource> source;
@@ -768,7 +768,6 @@ void Conn::drainPending() {
       case OutItem::kData:
         if (item.shared_chunk) {
           shared_stream_ = true;
-          out_.append(std::string_view(item.bytes));
           out_.appendShared(std::move(item.shared_chunk));
         } else {
           appendOut(std::move(item.bytes));
