@@ -92,11 +92,14 @@ class ServerTest : public ::testing::Test {
     ASSERT_GT(server_->port(), 0);
   }
 
-  std::unique_ptr<TestClient> connect(const std::string& cert = "", const std::string& key = "") {
+  // recv_buffer > 0: the client socket's SO_RCVBUF, set before connecting.
+  std::unique_ptr<TestClient> connect(const std::string& cert = "", const std::string& key = "",
+                                      int recv_buffer = 0) {
     ClientOptions o;
     o.ca_file = pki_.ca_cert;
     o.cert_pem = cert;
     o.key_pem = key;
+    o.recv_buffer = recv_buffer;
     std::string err;
     auto c = TestClient::connect(server_->port(), o, &err);
     EXPECT_NE(c, nullptr) << err;
@@ -217,9 +220,10 @@ class ServerTest : public ::testing::Test {
 
   // Starts the server and opens one /stream through `*c`: the head has arrived and `*w` is the
   // handler's writer.
-  void openStream(std::unique_ptr<TestClient>* c, std::shared_ptr<ResponseWriter>* w) {
+  void openStream(std::unique_ptr<TestClient>* c, std::shared_ptr<ResponseWriter>* w,
+                  int recv_buffer = 0) {
     start();
-    *c = connect();
+    *c = connect("", "", recv_buffer);
     ASSERT_TRUE(*c);
     ASSERT_TRUE((*c)->send("GET /stream HTTP/1.1\r\n\r\n"));
     ASSERT_TRUE((*c)->readHead());
@@ -449,18 +453,10 @@ TEST_F(ServerTest, SharedChunkStreamWhoseClientDoesNotReadIsCutOff) {
 }
 
 TEST_F(ServerTest, SharedChunksFillingTheSocketArriveWholeAndInOrder) {
-  start();
   // A small receive window, so that the socket takes only part of what is written below.
-  ClientOptions o;
-  o.ca_file = pki_.ca_cert;
-  o.recv_buffer = 16 * 1024;
-  std::string err;
-  auto c = TestClient::connect(server_->port(), o, &err);
-  ASSERT_TRUE(c) << err;
-  ASSERT_TRUE(c->send("GET /stream HTTP/1.1\r\n\r\n"));
-  ASSERT_TRUE(c->readHead());
-  ASSERT_TRUE(waiter_.waitFor([&] { return streams_.size() == 1; }));
-  auto w = streams_[0];
+  std::unique_ptr<TestClient> c;
+  std::shared_ptr<ResponseWriter> w;
+  ASSERT_NO_FATAL_FAILURE(openStream(&c, &w, 16 * 1024));
   // 6 MiB of shared chunks, each filled with its own letter, written before the client reads:
   // records beyond what the socket takes wait in the connection and go out behind the ones
   // sent at once, in order (under the backlog at which a shared stream is cut off).
