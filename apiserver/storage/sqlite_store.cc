@@ -37,6 +37,8 @@ constexpr size_t kMaxBatch = 4096;
 constexpr int64_t kCompactChunk = 1000;
 // WAL size (pages) at which the checkpointer thread copies the WAL into the database.
 constexpr int kCheckpointPages = 4000;
+// A batch slower than this is logged as a warning (a fifth of it, at -v 4).
+constexpr auto kSlowBatch = std::chrono::milliseconds(100);
 
 Status sqliteError(sqlite3* db, const std::string& what) {
   return internalError(what + ": " + (db ? sqlite3_errmsg(db) : "no connection"));
@@ -708,6 +710,8 @@ void SqliteStore::processBatch(const std::vector<WriteOp*>& batch) {
     return sqlite3_step(*s) == SQLITE_DONE;
   };
 
+  const auto t0 = std::chrono::steady_clock::now();
+  auto t_applied = t0;
   Status fatal;
   if (!step(w_begin_)) {
     fatal = sqliteError(wdb_, "begin");
@@ -724,8 +728,24 @@ void SqliteStore::processBatch(const std::vector<WriteOp*>& batch) {
         fatal = applyWrite(op, &rev, &outs[i], &events);
       }
     }
+    t_applied = std::chrono::steady_clock::now();
     if (fatal.isOk() && !step(w_commit_)) fatal = sqliteError(wdb_, "commit");
     if (!fatal.isOk()) step(w_rollback_);
+  }
+  // Like etcd's "apply request took too long": a slow commit is nearly always the disk's fsync
+  // (commitUs), and it holds up every write queued behind it.
+  if (auto total = std::chrono::steady_clock::now() - t0; total >= kSlowBatch / 5) {
+    using std::chrono::microseconds;
+    auto us = [](auto d) { return std::chrono::duration_cast<microseconds>(d).count(); };
+    const bool warn = total >= kSlowBatch;
+    if (warn || log::enabled(4)) {
+      log::Line(warn ? log::Severity::kWarning : log::Severity::kInfo, __FILE__, __LINE__,
+                "slow storage batch")
+          .kv("ops", batch.size())
+          .kv("totalUs", us(total))
+          .kv("applyUs", us(t_applied - t0))
+          .kv("commitUs", us(total - (t_applied - t0)));
+    }
   }
 
   if (!fatal.isOk()) {

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -483,6 +484,66 @@ int doRoundTrip(Conn& c, const std::string& method, const std::string& target,
   return resp->status;
 }
 
+// The server's own histogram of its store calls for creates (berth_store_operation_duration_seconds
+// in /metrics): the durable commit, group-commit queue included. Read before and after a phase,
+// it tells how many writes the disk held up (an fsync stall holds every write queued behind it).
+struct StoreCreates {
+  std::vector<std::pair<double, uint64_t>> le;  // cumulative count per upper bound, ascending
+  uint64_t count = 0;
+  bool ok = false;
+};
+
+StoreCreates scrapeStoreCreates(const std::string& metrics) {
+  StoreCreates out;
+  static constexpr std::string_view kBucket =
+      "berth_store_operation_duration_seconds_bucket{operation=\"create\",le=\"";
+  static constexpr std::string_view kCount =
+      "berth_store_operation_duration_seconds_count{operation=\"create\"} ";
+  std::string_view m(metrics);
+  for (size_t p = 0; p < m.size();) {
+    size_t e = m.find('\n', p);
+    if (e == std::string_view::npos) e = m.size();
+    std::string_view l = m.substr(p, e - p);
+    p = e + 1;
+    try {
+      if (l.substr(0, kBucket.size()) == kBucket) {
+        l.remove_prefix(kBucket.size());
+        size_t q = l.find('"');
+        if (q == std::string_view::npos || l.substr(0, q) == "+Inf") continue;
+        size_t sp = l.rfind(' ');
+        out.le.emplace_back(std::stod(std::string(l.substr(0, q))),
+                            std::stoull(std::string(l.substr(sp + 1))));
+      } else if (l.substr(0, kCount.size()) == kCount) {
+        out.count = std::stoull(std::string(l.substr(kCount.size())));
+        out.ok = true;
+      }
+    } catch (...) {
+    }
+  }
+  return out;
+}
+
+// "N of M store creates over 50 ms, slowest <= X ms" between two scrapes.
+std::string storeStalls(const StoreCreates& a, const StoreCreates& b) {
+  if (!a.ok || !b.ok || a.le.size() != b.le.size()) return "store latency not in /metrics";
+  const uint64_t total = b.count - a.count;
+  uint64_t within50 = 0;
+  double slowest_bound = -1;  // the first bucket that holds them all; -1: beyond the last
+  for (size_t i = b.le.size(); i-- > 0;) {
+    uint64_t n = b.le[i].second - a.le[i].second;
+    if (n == total) slowest_bound = b.le[i].first;
+    if (std::abs(b.le[i].first - 0.05) < 1e-9) within50 = n;
+  }
+  std::string out = std::to_string(total - within50) + " of " + std::to_string(total) +
+                    " store creates over 50 ms";
+  if (within50 == total) return out;
+  if (slowest_bound < 0) {
+    return out + ", the slowest over " +
+           std::to_string(static_cast<int>(b.le.back().first * 1000)) + " ms";
+  }
+  return out + ", the slowest <= " + std::to_string(static_cast<int>(slowest_bound * 1000)) + " ms";
+}
+
 // ---- watch fan-out ----
 
 // One watch stream, read without blocking on an epoll thread. The reader is kept cheap (it
@@ -752,6 +813,11 @@ int main(int argc, char** argv) {
   auto podName = [](size_t i) { return fmt("bench-%06zu", i); };
   std::atomic<size_t> stored{0};
 
+  auto storeCreates = [&] {
+    Response m;
+    if (doRoundTrip(admin, "GET", "/metrics", "", &m) != 200) return StoreCreates{};
+    return scrapeStoreCreates(m.body);
+  };
   auto rssNote = [&](const char* when) {
     std::printf("  server VmRSS %.0f MiB, peak %.0f MiB, threads %ld %s\n",
                 berth::bench::statusKb(pid, "VmRSS") / 1024.0, berth::bench::statusKb(pid, "VmHWM") / 1024.0,
@@ -784,6 +850,7 @@ int main(int argc, char** argv) {
   size_t created = 0;
   {
     PerfRecord perf(f.perf_dir, "create", pid);
+    auto store0 = storeCreates();
     double c0 = cpuMs(pid);
     double k0 = selfCpuMs();
     auto r = runLoad(tls, port, f.conns, 120, f.creates, [&](Conn& c, size_t i, Response* rp) {
@@ -799,6 +866,7 @@ int main(int argc, char** argv) {
             r.ok, r.seconds, r.rate(), percentileMs(r.lat, 0.5), p99, r.errors, cpuPerOp(c0, r.ok),
             client_us),
         fmt(">= 5000/s %s, p99 < 20 ms %s, durable", verdict(r.rate() >= 5000), verdict(p99 < 20)));
+    std::printf("  (the server's store calls: %s)\n", storeStalls(store0, storeCreates()).c_str());
     if (r.errors) {
       std::printf("  first error: %d %s\n", r.first_error_status, r.first_error_body.c_str());
       rc = 1;
@@ -977,6 +1045,7 @@ int main(int argc, char** argv) {
     std::unordered_map<int64_t, Write> acked;  // resourceVersion -> times
     size_t writes = static_cast<size_t>(f.watch_rate * f.watch_seconds);
     size_t write_errors = 0;
+    auto store0 = storeCreates();
     double c0 = cpuMs(pid);
     double client_c0 = selfCpuMs();
     {
@@ -1001,6 +1070,7 @@ int main(int argc, char** argv) {
       }
     }
     double write_cpu = cpuPerOp(c0, writes);
+    auto store1 = storeCreates();
     stored += acked.size();
     // Let the fan-out finish (bounded).
     size_t expected = acked.size() * live.size();
@@ -1049,6 +1119,9 @@ int main(int argc, char** argv) {
         "%.2f ms, p99 %.2f ms, max %.2f ms)\n",
         percentileMs(lat_ack, 0.5), percentileMs(lat_ack, 0.99), percentileMs(write_lat, 0.5),
         percentileMs(write_lat, 0.99), percentileMs(write_lat, 1.0));
+    // A durable commit that the disk holds up delays that write, and the writes queued behind
+    // it then commit and fan out together as one burst.
+    std::printf("  (the server's store calls: %s)\n", storeStalls(store0, store1).c_str());
     line(fmt("watch: server threads %ld idle with %zu streams, max %ld during the writes",
              threads_idle, live.size(), threads_max.load()),
          "no thread per watcher");
