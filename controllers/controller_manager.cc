@@ -39,12 +39,23 @@ void ControllerManagerOptions::enableDefaultExtras() {
 }
 
 Status ControllerManager::validate(const ControllerManagerOptions& opts) {
-  std::vector<std::string> kKnown = {"garbagecollector", "namespace", "replicaset",
-                                     "deployment", "endpoints", "endpointslice",
-                                     "daemonset", "job", "scheduler",
-                                     "nodelifecycle", "disruption",
-                                     "statefulset", "cronjob", "serviceaccount",
-                                     "root-ca-cert-publisher", "horizontalpodautoscaling",
+  std::vector<std::string> kKnown = {"garbagecollector",
+                                     "namespace",
+                                     "replicaset",
+                                     "replicationcontroller",
+                                     "deployment",
+                                     "endpoints",
+                                     "endpointslice",
+                                     "daemonset",
+                                     "job",
+                                     "scheduler",
+                                     "nodelifecycle",
+                                     "disruption",
+                                     "statefulset",
+                                     "cronjob",
+                                     "serviceaccount",
+                                     "root-ca-cert-publisher",
+                                     "horizontalpodautoscaling",
                                      "podgc"};
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
@@ -114,6 +125,12 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
     ReplicaSetController::Config c;
     c.workers = opts.workers;
     build(cm->rs_, c, "replicaset-controller");
+  }
+  if (enabled("replicationcontroller")) {
+    ReplicaSetController::Config c;
+    c.workers = opts.workers;
+    c.replication_controllers = true;
+    build(cm->rc_, c, "replication-controller");
   }
   if (enabled("deployment")) {
     DeploymentController::Config c;
@@ -196,6 +213,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->root_ca_) cm->root_ca_->start();
   if (cm->hpa_) cm->hpa_->start();
   if (cm->rs_) cm->rs_->start();
+  if (cm->rc_) cm->rc_->start();
   if (cm->deploy_) cm->deploy_->start();
   if (cm->endpoints_) cm->endpoints_->start();
   if (cm->endpointslice_) cm->endpointslice_->start();
@@ -234,6 +252,7 @@ void ControllerManager::stop() {
   if (disruption_) disruption_->stop();
   if (podgc_) podgc_->stop();
   if (rs_) rs_->stop();
+  if (rc_) rc_->stop();
   if (gc_) gc_->stop();
   if (ns_) ns_->stop();
   if (sa_) sa_->stop();

@@ -73,11 +73,24 @@ struct ExtraController {
 struct ControllerManagerOptions {
   std::string kubeconfig;
   int workers = 2;
-  std::vector<std::string> enabled = {"garbagecollector", "namespace", "replicaset", "deployment",
-                                      "endpoints", "endpointslice", "daemonset", "job",
-                                      "scheduler", "nodelifecycle", "disruption", "statefulset",
-                                      "cronjob", "serviceaccount", "root-ca-cert-publisher",
-                                      "horizontalpodautoscaling", "podgc"};
+  std::vector<std::string> enabled = {"garbagecollector",
+                                      "namespace",
+                                      "replicaset",
+                                      "replicationcontroller",
+                                      "deployment",
+                                      "endpoints",
+                                      "endpointslice",
+                                      "daemonset",
+                                      "job",
+                                      "scheduler",
+                                      "nodelifecycle",
+                                      "disruption",
+                                      "statefulset",
+                                      "cronjob",
+                                      "serviceaccount",
+                                      "root-ca-cert-publisher",
+                                      "horizontalpodautoscaling",
+                                      "podgc"};
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};
@@ -110,6 +123,7 @@ class ControllerManager {
   std::unique_ptr<RootCaPublisher> root_ca_;
   std::unique_ptr<HpaController> hpa_;
   std::unique_ptr<ReplicaSetController> rs_;
+  std::unique_ptr<ReplicaSetController> rc_;  // over ReplicationControllers
   std::unique_ptr<DeploymentController> deploy_;
   std::unique_ptr<EndpointsController> endpoints_;
   std::unique_ptr<EndpointSliceController> endpointslice_;

@@ -80,9 +80,13 @@ bool deleteFirst(const json& a, const json& b) {
   return meta(a).value("name", "") > meta(b).value("name", "");
 }
 
-json ownerRefFor(const json& rs) {
-  return {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", meta(rs).value("name", "")},
-          {"uid", meta(rs).value("uid", "")}, {"controller", true}, {"blockOwnerDeletion", true}};
+json ownerRefFor(const Resource& owner, const json& rs) {
+  return {{"apiVersion", owner.groupVersion()},
+          {"kind", owner.kind},
+          {"name", meta(rs).value("name", "")},
+          {"uid", meta(rs).value("uid", "")},
+          {"controller", true},
+          {"blockOwnerDeletion", true}};
 }
 
 bool labelsContain(const json& labels, const json& want) {
@@ -102,6 +106,11 @@ const Resource& podsResource() {
 }
 const Resource& replicaSetsResource() {
   static const Resource r{"apps", "v1", "replicasets", "ReplicaSet", true, kVerbs};
+  return r;
+}
+const Resource& replicationControllersResource() {
+  static const Resource r{"",   "v1",  "replicationcontrollers", "ReplicationController",
+                          true, kVerbs};
   return r;
 }
 const Resource& deploymentsResource() {
@@ -214,15 +223,19 @@ void Expectations::forget(const std::string& key) {
 
 // ---- ReplicaSetController ----
 
-ReplicaSetController::ReplicaSetController(client::Client* client, client::InformerFactory* informers,
-                                           Config config)
+ReplicaSetController::ReplicaSetController(client::Client* client,
+                                           client::InformerFactory* informers, Config config)
     : client_(client),
       config_(std::move(config)),
       clock_(config_.clock ? config_.clock : &SystemClock::instance()),
+      owner_(config_.replication_controllers ? replicationControllersResource()
+                                             : replicaSetsResource()),
       expectations_(clock_, config_.expectations_ttl) {
-  controller_ = Controller::forConfig("replicaset", config_, [this](const std::string& k) { return reconcile(k); });
+  controller_ = Controller::forConfig(
+      config_.replication_controllers ? "replicationcontroller" : "replicaset", config_,
+      [this](const std::string& k) { return reconcile(k); });
   pods_ = informers->informerFor(podsResource());
-  rss_ = informers->informerFor(replicaSetsResource());
+  rss_ = informers->informerFor(owner_);
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   rss_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   pods_->addIndexer(client::kIndexOwnerUid, client::ownerUidIndex);
@@ -248,9 +261,20 @@ ReplicaSetController::~ReplicaSetController() { stop(); }
 void ReplicaSetController::start() { controller_->start({pods_, rss_}); }
 void ReplicaSetController::stop() { controller_->stop(); }
 
+json ReplicaSetController::selectorOf(const json& rs) const {
+  const json& sel = field(rs, "spec", "selector");
+  if (!config_.replication_controllers) return sel;
+  // A ReplicationController's selector is an equality-only map: its matchLabels.
+  if (!sel.is_object() || sel.empty()) return json::object();
+  return {{"matchLabels", sel}};
+}
+
 std::string ReplicaSetController::rsKeyFor(const std::string& ns, const json* ref) const {
-  if (!ref || ref->value("kind", "") != "ReplicaSet" ||
-      ref->value("apiVersion", "").rfind("apps/", 0) != 0)
+  if (!ref || ref->value("kind", "") != owner_.kind) return "";
+  // Any version of the owner's group ("apps/v1", or "v1" for the core group).
+  std::string api_version = ref->value("apiVersion", "");
+  if (owner_.group.empty() ? api_version.find('/') != std::string::npos
+                           : api_version.rfind(owner_.group + "/", 0) != 0)
     return "";
   std::string key = ns + "/" + ref->value("name", "");
   auto rs = rss_->get(key);
@@ -261,7 +285,7 @@ std::string ReplicaSetController::rsKeyFor(const std::string& ns, const json* re
 void ReplicaSetController::enqueueMatching(const json& pod) {
   const json& labels = field(pod, "metadata", "labels");
   for (const auto& rs : rss_->byIndex(client::kIndexNamespace, meta(pod).value("namespace", ""))) {
-    const json& sel = field(*rs, "spec", "selector");
+    json sel = selectorOf(*rs);
     if (!selectorEmpty(sel) && selectorMatches(sel, labels)) controller_->enqueue(client::objectKey(*rs));
   }
 }
@@ -315,7 +339,7 @@ std::vector<ObjectPtr> ReplicaSetController::candidatePods(const json& rs) const
 std::vector<ObjectPtr> ReplicaSetController::claimPods(const json& rs, Status* err) {
   std::vector<ObjectPtr> owned;
   const std::string uid = meta(rs).value("uid", "");
-  auto parsed = apiserver::patch::LabelSelector::fromObject(field(rs, "spec", "selector"));
+  auto parsed = apiserver::patch::LabelSelector::fromObject(selectorOf(rs));
   auto matchesSelector = [&](const json& pod) {
     return parsed.isOk() && parsed->matches(field(pod, "metadata", "labels"));
   };
@@ -347,7 +371,7 @@ std::vector<ObjectPtr> ReplicaSetController::claimPods(const json& rs, Status* e
     // Adopt the orphan.
     json refs = field(*pod, "metadata", "ownerReferences").is_array()
                     ? field(*pod, "metadata", "ownerReferences") : json::array();
-    refs.push_back(ownerRefFor(rs));
+    refs.push_back(ownerRefFor(owner_, rs));
     json patch = json::array();
     patch.push_back({{"op", "test"}, {"path", "/metadata/resourceVersion"},
                      {"value", meta(*pod).value("resourceVersion", "")}});
@@ -375,7 +399,7 @@ Result<json> ReplicaSetController::createPod(const json& rs) {
     if (tm.contains("annotations")) m["annotations"] = tm["annotations"];
     if (tm.contains("finalizers")) m["finalizers"] = tm["finalizers"];
   }
-  m["ownerReferences"] = json::array({ownerRefFor(rs)});
+  m["ownerReferences"] = json::array({ownerRefFor(owner_, rs)});
   pod["metadata"] = m;
   pod["spec"] = field(tmpl, "spec").is_object() ? field(tmpl, "spec") : json::object();
   return client_->create(podsResource(), m["namespace"].get<std::string>(), pod);
@@ -445,9 +469,8 @@ ReconcileResult ReplicaSetController::reconcile(const std::string& key) {
     return ReconcileResult::ok();
   }
   const json& rs = *cached;
-  const json& sel = field(rs, "spec", "selector");
-  if (selectorEmpty(sel)) {
-    BLOG(2, "replicaset has an empty selector, ignoring").kv("replicaset", key);
+  if (selectorEmpty(selectorOf(rs))) {
+    BLOG(2, "empty selector, ignoring").kv("kind", owner_.kind).kv("key", key);
     return ReconcileResult::ok();
   }
   bool satisfied = expectations_.satisfied(key);
@@ -479,8 +502,8 @@ ReconcileResult ReplicaSetController::reconcile(const std::string& key) {
   if (next != status) {
     json copy = rs;
     copy["status"] = next;
-    auto res = client_->update(replicaSetsResource(), meta(rs).value("namespace", ""),
-                               meta(rs).value("name", ""), copy, "status");
+    auto res = client_->update(owner_, meta(rs).value("namespace", ""), meta(rs).value("name", ""),
+                               copy, "status");
     if (!res.isOk() && res.status().code() != Code::kNotFound)
       return ReconcileResult::fail(res.status().withContext("updating status of " + key));
   }

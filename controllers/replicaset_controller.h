@@ -1,5 +1,6 @@
 // ReplicaSetController: keeps spec.replicas pods running for each ReplicaSet, as upstream's
-// pkg/controller/replicaset.
+// pkg/controller/replicaset; with Config::replication_controllers, for each core/v1
+// ReplicationController instead (upstream's pkg/controller/replication).
 //
 // Handlers only enqueue "ns/name" of ReplicaSets: a pod maps to its controlling ReplicaSet (or,
 // when orphaned, to every ReplicaSet in its namespace whose selector matches it). reconcile(key)
@@ -34,6 +35,7 @@ namespace berth::controllers {
 // Resources the workload controllers use (verbs as discovery reports them).
 const client::Resource& podsResource();
 const client::Resource& replicaSetsResource();
+const client::Resource& replicationControllersResource();
 const client::Resource& deploymentsResource();
 
 // The controlling ownerReference of `obj`, or nullptr.
@@ -89,6 +91,10 @@ class ReplicaSetController {
     std::chrono::seconds expectations_ttl{300};
     const Clock* clock = nullptr;  // default SystemClock
     client::EventRecorder* recorder = nullptr;  // SuccessfulCreate/SuccessfulDelete events
+    // Manage core/v1 ReplicationControllers instead (upstream's ReplicationManager is this
+    // controller over them): the same sync, with the equality-only selector map read as
+    // matchLabels and ownerReferences of kind ReplicationController.
+    bool replication_controllers = false;
   };
   // Registers informers (pods, replicasets) and handlers with `informers` (before
   // informers->start()).
@@ -113,6 +119,8 @@ class ReplicaSetController {
   // The key of the cached ReplicaSet `ref` points at in `ns`, if its uid matches.
   std::string rsKeyFor(const std::string& ns, const json* ref) const;
   void enqueueMatching(const json& pod);
+  // The owner's selector as a metav1.LabelSelector.
+  json selectorOf(const json& rs) const;
 
   // The active pods `rs` controls, after adopting matching orphans and releasing owned pods
   // that no longer match (from candidatePods).
@@ -124,6 +132,7 @@ class ReplicaSetController {
   client::Client* client_;
   Config config_;
   const Clock* clock_;
+  const client::Resource& owner_;  // replicasets or replicationcontrollers
   client::Informer* pods_;
   client::Informer* rss_;
   Expectations expectations_;

@@ -302,7 +302,8 @@ void StatefulSetController::warnUnprovisionedClaims(const json& sts) {
   for (const auto& c : claims) names += (names.empty() ? "" : ", ") + strAt(c, {"metadata", "name"});
   recordEvent(config_.recorder, sts, true, "ClaimsNotProvisioned",
               "volumeClaimTemplates [" + names +
-                  "] are stored but not provisioned: this cluster has no PersistentVolumeClaims");
+                  "] are stored but not provisioned: this cluster creates no claims and has no "
+                  "volume provisioner");
 }
 
 ReconcileResult StatefulSetController::reconcile(const std::string& key) {

@@ -1,12 +1,14 @@
 // core/v1 kinds: Namespace, Pod, Service, Endpoints, Node, Event, ConfigMap, Secret,
-// ServiceAccount. Defaults follow pkg/apis/core/v1/defaults.go, validation
-// pkg/apis/core/validation, tables pkg/printers/internalversion/printers.go (v1.32).
+// ServiceAccount, PersistentVolumeClaim, PersistentVolume, ReplicationController. Defaults follow
+// pkg/apis/core/v1/defaults.go, validation pkg/apis/core/validation, tables
+// pkg/printers/internalversion/printers.go (v1.32).
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"
+#include "apiserver/kinds/quantity.h"
 #include "common/json_parse.h"
 #include "common/strings.h"
 
@@ -1083,6 +1085,342 @@ std::string eventFieldValue(const json& ev, const std::string& f) {
   return "";
 }
 
+namespace {
+
+// ---- PersistentVolumeClaim, PersistentVolume -------------------------------------------------
+
+// helper.GetAccessModesAsString: the distinct modes, in this order, abbreviated.
+std::string accessModesText(const json* modes) {
+  static const std::pair<const char*, const char*> kModes[] = {{"ReadWriteOnce", "RWO"},
+                                                               {"ReadOnlyMany", "ROX"},
+                                                               {"ReadWriteMany", "RWX"},
+                                                               {"ReadWriteOncePod", "RWOP"}};
+  std::string out;
+  for (const auto& [mode, abbrev] : kModes) {
+    bool has = false;
+    if (modes && modes->is_array())
+      for (const json& m : *modes) has = has || (m.is_string() && m.get<std::string>() == mode);
+    if (has) out += (out.empty() ? "" : ",") + std::string(abbrev);
+  }
+  return out;
+}
+
+// The storage class: the beta annotation first, as upstream's helper reads it.
+std::string storageClassOf(const json& obj) {
+  std::string beta =
+      str(obj, {"metadata", "annotations", "volume.beta.kubernetes.io/storage-class"});
+  return !beta.empty() ? beta : str(obj, {"spec", "storageClassName"});
+}
+
+// The phase, or "Terminating" once the object is being deleted.
+std::string phaseOrTerminating(const json& obj) {
+  const json* ts = find(obj, {"metadata", "deletionTimestamp"});
+  return ts && !ts->is_null() ? "Terminating" : str(obj, {"status", "phase"});
+}
+
+std::string orUnset(const std::string& v) { return v.empty() ? "<unset>" : v; }
+
+// A quantity cell: the text as written ("5Gi"), "0" when absent.
+std::string quantityText(const json* q) {
+  if (!q || q->is_null()) return "0";
+  return q->is_string() ? q->get<std::string>() : formatValue(*q);
+}
+
+// A storage quantity ("10Gi" or a number) that must be present and greater than zero.
+void validateStorage(const json* v, const std::string& path, Errors& errs) {
+  if (!v || v->is_null()) return errs.required(path);
+  std::optional<long double> q;
+  if (v->is_string())
+    q = parseQuantity(v->get<std::string>());
+  else if (v->is_number())
+    q = v->get<long double>();
+  if (!q || *q <= 0) errs.invalid(path, *v, "must be greater than zero");
+}
+
+void validateAccessModes(const json* modes, const std::string& path, Errors& errs) {
+  static const std::vector<std::string> kSupported = {"ReadOnlyMany", "ReadWriteMany",
+                                                      "ReadWriteOnce", "ReadWriteOncePod"};
+  if (!modes || !modes->is_array() || modes->empty()) {
+    errs.required(path, "at least 1 access mode is required");
+    return;
+  }
+  bool once_pod = false;
+  for (const json& m : *modes) {
+    std::string v = m.is_string() ? m.get<std::string>() : m.dump();
+    if (std::find(kSupported.begin(), kSupported.end(), v) == kSupported.end()) {
+      errs.notSupported(path, v, kSupported);
+    }
+    once_pod = once_pod || v == "ReadWriteOncePod";
+  }
+  if (once_pod && modes->size() > 1) {
+    errs.forbidden(path, "may not use ReadWriteOncePod with other access modes");
+  }
+}
+
+void validateVolumeMode(const json* mode, const std::string& path, Errors& errs) {
+  if (!mode || mode->is_null()) return;
+  std::string v = mode->is_string() ? mode->get<std::string>() : mode->dump();
+  if (v != "Filesystem" && v != "Block") errs.notSupported(path, v, {"Block", "Filesystem"});
+}
+
+KindSpec persistentVolumeClaimKind() {
+  KindSpec k =
+      core("PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true);
+  k.short_names = {"pvc"};
+  k.has_status = true;
+  k.defaults = [](json& obj) {
+    setDefault(child(obj, "spec"), "volumeMode", "Filesystem");
+    setDefault(child(obj, "status"), "phase", "Pending");
+  };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    validateAccessModes(find(obj, {"spec", "accessModes"}), "spec.accessModes", errs);
+    validateStorage(find(obj, {"spec", "resources", "requests", "storage"}),
+                    "spec.resources[storage]", errs);
+    validateVolumeMode(find(obj, {"spec", "volumeMode"}), "spec.volumeMode", errs);
+    if (old) {
+      // Upstream: a claim's spec is immutable after creation except resources.requests and
+      // volumeAttributesClassName; volumeName may be set once (binding).
+      json spec = obj.value("spec", json::object());
+      json old_spec = old->value("spec", json::object());
+      for (json* sp : {&spec, &old_spec}) {
+        if (sp->contains("resources") && (*sp)["resources"].is_object())
+          (*sp)["resources"].erase("requests");
+        sp->erase("volumeAttributesClassName");
+      }
+      if (str(*old, {"spec", "volumeName"}).empty()) {
+        spec.erase("volumeName");
+        old_spec.erase("volumeName");
+      }
+      if (spec != old_spec) {
+        errs.forbidden("spec",
+                       "spec is immutable after creation except resources.requests and "
+                       "volumeAttributesClassName for bound claims");
+      }
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("Status", "string", "The phase of the claim."),
+               column("Volume", "string", "The volume the claim is bound to."),
+               column("Capacity", "string", "The capacity of the bound volume."),
+               column("Access Modes", "string", "The access modes of the bound volume."),
+               column("StorageClass", "string", "The storage class the claim asks for."),
+               column("VolumeAttributesClass", "string", "The volume attributes class in use."),
+               ageColumn(),
+               column("VolumeMode", "string", "Filesystem or Block.", 1)};
+  k.cells = [](const json& obj, TimePoint now) {
+    std::string volume = str(obj, {"spec", "volumeName"});
+    std::string capacity, modes;
+    if (!volume.empty()) {
+      const json* cap = find(obj, {"status", "capacity", "storage"});
+      capacity = quantityText(cap);
+      modes = accessModesText(find(obj, {"status", "accessModes"}));
+    }
+    return std::vector<json>{str(obj, {"metadata", "name"}),
+                             phaseOrTerminating(obj),
+                             volume,
+                             capacity,
+                             modes,
+                             storageClassOf(obj),
+                             orUnset(str(obj, {"status", "currentVolumeAttributesClassName"})),
+                             ageCell(obj, now),
+                             orUnset(str(obj, {"spec", "volumeMode"}))};
+  };
+  return k;
+}
+
+// The inline PersistentVolumeSource members: exactly one is set.
+constexpr const char* kVolumeSources[] = {"awsElasticBlockStore",
+                                          "azureDisk",
+                                          "azureFile",
+                                          "cephfs",
+                                          "cinder",
+                                          "csi",
+                                          "fc",
+                                          "flexVolume",
+                                          "flocker",
+                                          "gcePersistentDisk",
+                                          "glusterfs",
+                                          "hostPath",
+                                          "iscsi",
+                                          "local",
+                                          "nfs",
+                                          "photonPersistentDisk",
+                                          "portworxVolume",
+                                          "quobyte",
+                                          "rbd",
+                                          "scaleIO",
+                                          "storageos",
+                                          "vsphereVolume"};
+
+KindSpec persistentVolumeKind() {
+  KindSpec k = core("PersistentVolume", "persistentvolumes", "persistentvolume", false);
+  k.short_names = {"pv"};
+  k.has_status = true;
+  k.defaults = [](json& obj) {
+    json& spec = child(obj, "spec");
+    setDefault(spec, "persistentVolumeReclaimPolicy", "Retain");
+    setDefault(spec, "volumeMode", "Filesystem");
+    setDefault(child(obj, "status"), "phase", "Pending");
+  };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    validateAccessModes(find(obj, {"spec", "accessModes"}), "spec.accessModes", errs);
+    validateStorage(find(obj, {"spec", "capacity", "storage"}), "spec.capacity[storage]", errs);
+    std::string policy = str(obj, {"spec", "persistentVolumeReclaimPolicy"});
+    if (policy != "Retain" && policy != "Recycle" && policy != "Delete") {
+      errs.notSupported("spec.persistentVolumeReclaimPolicy", policy,
+                        {"Delete", "Recycle", "Retain"});
+    }
+    validateVolumeMode(find(obj, {"spec", "volumeMode"}), "spec.volumeMode", errs);
+    int sources = 0;
+    for (const char* src : kVolumeSources) {
+      const json* v = find(obj, {"spec", src});
+      if (v && !v->is_null()) ++sources;
+    }
+    if (sources == 0) errs.required("spec", "must specify a volume type");
+    if (sources > 1) errs.forbidden("spec", "may not specify more than 1 volume type");
+    if (find(obj, {"spec", "hostPath"}) && str(obj, {"spec", "hostPath", "path"}).empty()) {
+      errs.required("spec.hostPath.path");
+    }
+    if (old) {
+      for (const char* src : kVolumeSources) {
+        const json* a = find(obj, {"spec", src});
+        const json* b = find(*old, {"spec", src});
+        if ((a ? *a : json()) != (b ? *b : json())) {
+          errs.forbidden("spec.persistentvolumesource",
+                         "spec.persistentvolumesource is immutable after creation");
+          break;
+        }
+      }
+      const json* a = find(obj, {"spec", "volumeMode"});
+      const json* b = find(*old, {"spec", "volumeMode"});
+      if (a && b && *a != *b) errs.immutable("spec.volumeMode", *a);
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(),
+               column("Capacity", "string", "The capacity of the volume."),
+               column("Access Modes", "string", "The ways the volume can be mounted."),
+               column("Reclaim Policy", "string", "What happens to the volume once released."),
+               column("Status", "string", "The phase of the volume."),
+               column("Claim", "string", "The claim bound to the volume (namespace/name)."),
+               column("StorageClass", "string", "The storage class of the volume."),
+               column("VolumeAttributesClass", "string", "The volume attributes class."),
+               column("Reason", "string", "Why the volume is in its phase."),
+               ageColumn(),
+               column("VolumeMode", "string", "Filesystem or Block.", 1)};
+  k.cells = [](const json& obj, TimePoint now) {
+    std::string claim;
+    if (const json* ref = find(obj, {"spec", "claimRef"}); ref && ref->is_object()) {
+      claim = str(*ref, {"namespace"}) + "/" + str(*ref, {"name"});
+    }
+    const json* cap = find(obj, {"spec", "capacity", "storage"});
+    return std::vector<json>{str(obj, {"metadata", "name"}),
+                             quantityText(cap),
+                             accessModesText(find(obj, {"spec", "accessModes"})),
+                             str(obj, {"spec", "persistentVolumeReclaimPolicy"}),
+                             phaseOrTerminating(obj),
+                             claim,
+                             storageClassOf(obj),
+                             orUnset(str(obj, {"spec", "volumeAttributesClassName"})),
+                             str(obj, {"status", "reason"}),
+                             ageCell(obj, now),
+                             orUnset(str(obj, {"spec", "volumeMode"}))};
+  };
+  return k;
+}
+
+// ---- ReplicationController -------------------------------------------------------------------
+
+KindSpec replicationControllerKind() {
+  KindSpec k =
+      core("ReplicationController", "replicationcontrollers", "replicationcontroller", true);
+  k.short_names = {"rc"};
+  k.categories = {"all"};
+  k.has_status = true;
+  k.has_scale = true;
+  k.uses_generation = true;
+  // The Scale's status.selector from the equality-only map: "a=b,c=d".
+  k.scale_selector = [](const json& obj) {
+    std::string s = formatLabels(find(obj, {"spec", "selector"}));
+    return s == "<none>" ? std::string() : s;
+  };
+  k.defaults = [](json& obj) {
+    json& spec = child(obj, "spec");
+    // SetDefaults_ReplicationController: the selector and the labels default to the
+    // template's labels.
+    const json* labels = find(spec, {"template", "metadata", "labels"});
+    if (labels && labels->is_object() && !labels->empty()) {
+      if (count(spec, {"selector"}) == 0) spec["selector"] = *labels;
+      if (count(obj, {"metadata", "labels"}) == 0) child(obj, "metadata")["labels"] = *labels;
+    }
+    setDefault(spec, "replicas", 1);
+    if (spec.contains("template") && spec["template"].is_object()) {
+      defaultPodTemplate(spec["template"]);
+    }
+  };
+  k.validate = [](const json& obj, const json*) {
+    Errors errs;
+    errs.nonNegative("spec.replicas", find(obj, {"spec", "replicas"}));
+    errs.nonNegative("spec.minReadySeconds", find(obj, {"spec", "minReadySeconds"}));
+    const json* sel = find(obj, {"spec", "selector"});
+    bool has_sel = sel && sel->is_object() && !sel->empty();
+    if (!has_sel) errs.required("spec.selector");
+    const json* tmpl = find(obj, {"spec", "template"});
+    if (!tmpl || tmpl->is_null()) {
+      errs.required("spec.template");
+      return errs.take();
+    }
+    const json* labels = find(*tmpl, {"metadata", "labels"});
+    if (has_sel) {
+      bool match = labels && labels->is_object();
+      for (auto it = sel->begin(); match && it != sel->end(); ++it) {
+        match = labels->contains(it.key()) && (*labels)[it.key()] == it.value();
+      }
+      if (!match) {
+        errs.invalid("spec.template.metadata.labels", labels ? *labels : json::object(),
+                     "`selector` does not match template `labels`");
+      }
+    }
+    validatePodTemplate(tmpl, "spec.template", errs);
+    std::string rp = str(*tmpl, {"spec", "restartPolicy"});
+    if (!rp.empty() && rp != "Always") {
+      errs.notSupported("spec.template.spec.restartPolicy", rp, {"Always"});
+    }
+    return errs.take();
+  };
+  k.columns = {
+      nameColumn(),
+      column("Desired", "integer", "The number of desired replicas."),
+      column("Current", "integer", "The most recently observed number of replicas."),
+      column("Ready", "integer", "The number of ready replicas."),
+      ageColumn(),
+      column("Containers", "string", "Names of each container in the template.", 1),
+      column("Images", "string", "Images referenced by each container in the template.", 1),
+      column("Selector", "string", "Label selector for the pods.", 1)};
+  k.cells = [](const json& obj, TimePoint now) {
+    const json* pod_spec = find(obj, {"spec", "template", "spec"});
+    return std::vector<json>{str(obj, {"metadata", "name"}),
+                             num(obj, {"spec", "replicas"}),
+                             num(obj, {"status", "replicas"}),
+                             num(obj, {"status", "readyReplicas"}),
+                             ageCell(obj, now),
+                             containerNames(pod_spec),
+                             containerImages(pod_spec),
+                             formatLabels(find(obj, {"spec", "selector"}))};
+  };
+  k.selectable_fields = {"status.replicas"};
+  k.field_value = [](const json& obj, const std::string& f) -> std::string {
+    if (f == "status.replicas") return std::to_string(num(obj, {"status", "replicas"}));
+    return "";
+  };
+  return k;
+}
+
+}  // namespace
+
 void registerCoreKinds(KindRegistry& reg) {
   reg.add(namespaceKind());
   reg.add(podKind());
@@ -1093,6 +1431,9 @@ void registerCoreKinds(KindRegistry& reg) {
   reg.add(configMapKind());
   reg.add(secretKind());
   reg.add(serviceAccountKind());
+  reg.add(persistentVolumeClaimKind());
+  reg.add(persistentVolumeKind());
+  reg.add(replicationControllerKind());
 }
 
 }  // namespace berth::apiserver::kinds

@@ -1,12 +1,12 @@
 // The smaller API groups: coordination.k8s.io/v1 Lease, discovery.k8s.io/v1 EndpointSlice,
 // events.k8s.io/v1 Event, policy/v1 PodDisruptionBudget, autoscaling/v2 HorizontalPodAutoscaler
 // (and its autoscaling/v1 view),
-// certificates.k8s.io/v1 CertificateSigningRequest.
+// certificates.k8s.io/v1 CertificateSigningRequest, networking.k8s.io/v1 Ingress.
 #include <chrono>
-
 #include <nlohmann/json.hpp>
 
 #include "apiserver/kinds/kind_util.h"
+#include "apiserver/kinds/name_validation.h"
 #include "apiserver/kinds/quantity.h"
 #include "common/strings.h"
 
@@ -583,6 +583,144 @@ KindSpec csrKind() {
   return k;
 }
 
+// ---- Ingress (networking.k8s.io/v1) ----------------------------------------------------------
+
+// The ingress's rule hosts for its Table: "*" with none, at most three and "+ N more...".
+std::string ingressHosts(const json& obj) {
+  std::vector<std::string> hosts;
+  if (const json* rules = find(obj, {"spec", "rules"}); rules && rules->is_array()) {
+    for (const json& r : *rules) {
+      std::string h = str(r, {"host"});
+      if (!h.empty()) hosts.push_back(h);
+    }
+  }
+  if (hosts.empty()) return "*";
+  std::string out;
+  for (size_t i = 0; i < hosts.size() && i < 3; ++i) out += (i ? "," : "") + hosts[i];
+  if (hosts.size() > 3) out += " + " + std::to_string(hosts.size() - 3) + " more...";
+  return out;
+}
+
+void validateIngressBackend(const json& backend, const std::string& path, Errors& errs) {
+  const json* svc = find(backend, {"service"});
+  const json* res = find(backend, {"resource"});
+  bool has_svc = svc && !svc->is_null(), has_res = res && !res->is_null();
+  if (has_svc && has_res) {
+    errs.invalid(path, json(""), "cannot set both resource and service backends");
+  } else if (!has_svc && !has_res) {
+    errs.invalid(path, json(""), "resource or service backend is required");
+  }
+  if (has_svc) {
+    if (str(*svc, {"name"}).empty()) errs.required(at(path, "service.name"));
+    const json* port = find(*svc, {"port"});
+    bool has_name = port && !str(*port, {"name"}).empty();
+    bool has_number = port && find(*port, {"number"}) && num(*port, {"number"}) != 0;
+    if (has_name && has_number) {
+      errs.invalid(at(path, "service.port"), json(""), "cannot set both port name & port number");
+    } else if (!has_name && !has_number) {
+      errs.invalid(at(path, "service.port"), json(""), "port name or number is required");
+    } else if (has_number && (num(*port, {"number"}) < 1 || num(*port, {"number"}) > 65535)) {
+      errs.invalid(at(path, "service.port.number"), num(*port, {"number"}),
+                   "must be between 1 and 65535, inclusive");
+    }
+  }
+}
+
+KindSpec ingressKind() {
+  KindSpec k = make("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true);
+  k.short_names = {"ing"};
+  k.has_status = true;
+  k.validate = [](const json& obj, const json*) {
+    Errors errs;
+    const json* def = find(obj, {"spec", "defaultBackend"});
+    const json* rules = find(obj, {"spec", "rules"});
+    bool has_def = def && !def->is_null();
+    if (!has_def && (!rules || !rules->is_array() || rules->empty())) {
+      errs.invalid("spec", json(""), "either `defaultBackend` or `rules` must be specified");
+    }
+    if (has_def) validateIngressBackend(*def, "spec.defaultBackend", errs);
+    if (rules && rules->is_array()) {
+      for (size_t i = 0; i < rules->size(); ++i) {
+        const json& rule = (*rules)[i];
+        std::string rpath = at("spec", "rules", i);
+        std::string host = str(rule, {"host"});
+        if (!host.empty()) {
+          for (const auto& problem :
+               validateDns1123Subdomain(host.rfind("*.", 0) == 0 ? host.substr(2) : host)) {
+            errs.invalid(at(rpath, "host"), host, problem);
+          }
+        }
+        const json* paths = find(rule, {"http", "paths"});
+        if (find(rule, {"http"}) && (!paths || !paths->is_array() || paths->empty())) {
+          errs.required(at(rpath, "http.paths"));
+        }
+        if (!paths || !paths->is_array()) continue;
+        for (size_t j = 0; j < paths->size(); ++j) {
+          const json& p = (*paths)[j];
+          std::string ppath = at(at(rpath, "http"), "paths", j);
+          std::string type = str(p, {"pathType"});
+          std::string path = str(p, {"path"});
+          if (type.empty()) {
+            errs.required(at(ppath, "pathType"), "pathType must be specified");
+          } else if (type != "Exact" && type != "Prefix" && type != "ImplementationSpecific") {
+            errs.notSupported(at(ppath, "pathType"), type,
+                              {"Exact", "ImplementationSpecific", "Prefix"});
+          } else if (type != "ImplementationSpecific" && (path.empty() || path[0] != '/')) {
+            errs.invalid(at(ppath, "path"), path, "must be an absolute path");
+          }
+          const json* backend = find(p, {"backend"});
+          if (!backend || backend->is_null())
+            errs.required(at(ppath, "backend"));
+          else
+            validateIngressBackend(*backend, at(ppath, "backend"), errs);
+        }
+      }
+    }
+    if (const json* tls = find(obj, {"spec", "tls"}); tls && tls->is_array()) {
+      for (size_t i = 0; i < tls->size(); ++i) {
+        std::string secret = str((*tls)[i], {"secretName"});
+        if (secret.empty()) continue;
+        for (const auto& problem : validateDns1123Subdomain(secret)) {
+          errs.invalid(at(at("spec", "tls", i), "secretName"), secret, problem);
+        }
+      }
+    }
+    return errs.take();
+  };
+  k.columns = {
+      nameColumn(),
+      column("Class", "string", "The name of the IngressClass resource that should be used."),
+      column("Hosts", "string",
+             "Hosts that incoming requests are matched against before the ingress rule."),
+      column("Address", "string",
+             "Address is a list containing ingress points for the load-balancer."),
+      column("Ports", "string", "Ports of TLS configurations that open."),
+      ageColumn()};
+  k.cells = [](const json& obj, TimePoint now) {
+    std::string cls = str(obj, {"spec", "ingressClassName"});
+    std::string address;
+    if (const json* lbs = find(obj, {"status", "loadBalancer", "ingress"});
+        lbs && lbs->is_array()) {
+      for (const json& lb : *lbs) {
+        std::string a = str(lb, {"ip"});
+        if (a.empty()) a = str(lb, {"hostname"});
+        if (!a.empty()) address += (address.empty() ? "" : ",") + a;
+      }
+    }
+    // Like upstream's load-balancer column: long addresses are cut (the Table has no -o wide
+    // variant of the cell here).
+    if (address.size() > 16) address = address.substr(0, 13) + "...";
+    std::string ports = count(obj, {"spec", "tls"}) > 0 ? "80, 443" : "80";
+    return std::vector<json>{str(obj, {"metadata", "name"}),
+                             cls.empty() ? "<none>" : cls,
+                             ingressHosts(obj),
+                             address,
+                             ports,
+                             ageCell(obj, now)};
+  };
+  return k;
+}
+
 }  // namespace
 
 void registerMiscKinds(KindRegistry& reg) {
@@ -593,6 +731,7 @@ void registerMiscKinds(KindRegistry& reg) {
   reg.add(hpaKind());
   reg.add(hpaV1Kind());  // after v2: the preferred version is the first registered
   reg.add(csrKind());
+  reg.add(ingressKind());
 }
 
 }  // namespace berth::apiserver::kinds

@@ -103,6 +103,101 @@ TEST_F(KubectlTest, ApplyCreatesThenMergesThenIsUnchanged) {
   EXPECT_EQ(d["metadata"]["generation"], 2);
 }
 
+// `kubectl apply --prune -l` without an allowlist lists every kind of kubectl's default prune
+// set (PersistentVolumeClaim, ReplicationController, Ingress... among them): each must be
+// served, or kubectl stops before pruning anything.
+TEST_F(KubectlTest, ApplyPruneRemovesWhatTheManifestDropped) {
+  const std::string two = R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: keep, labels: {set: prune}}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: drop, labels: {set: prune}}
+data: {a: "2"}
+)";
+  ok({"apply", "-f", "-"}, two);
+  const std::string one = two.substr(0, two.find("---"));
+  std::string out = ok({"apply", "-f", "-", "--prune", "-l", "set=prune"}, one);
+  EXPECT_NE(out.find("configmap/drop pruned"), std::string::npos) << out;
+  EXPECT_EQ(trimmed(ok({"get", "cm", "-l", "set=prune", "-o", "name"})), "configmap/keep");
+}
+
+// Storage and ingress objects are stored, defaulted, validated and printed as upstream; Berth
+// binds no volume and runs no ingress controller, so they keep the phase they were created in.
+TEST_F(KubectlTest, VolumesClaimsAndIngresses) {
+  ok({"apply", "-f", "-"}, R"(apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv1}
+spec:
+  capacity: {storage: 5Gi}
+  accessModes: [ReadOnlyMany, ReadWriteOnce]
+  hostPath: {path: /tmp/pv1}
+  storageClassName: manual
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  ingressClassName: nginx
+  tls: [{hosts: [a.example.com], secretName: tls1}]
+  rules:
+  - host: a.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+)");
+  json pv = getJson("pv/pv1");
+  EXPECT_EQ(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+  EXPECT_EQ(pv["spec"]["volumeMode"], "Filesystem");
+  EXPECT_EQ(pv["status"]["phase"], "Pending");
+  std::string table = ok({"get", "pv"});
+  EXPECT_NE(table.find("RECLAIM POLICY"), std::string::npos) << table;
+  // Capacity as written, access modes abbreviated in upstream's fixed order.
+  EXPECT_NE(table.find("5Gi        RWO,ROX        Retain"), std::string::npos) << table;
+  json pvc = getJson("pvc/data");
+  EXPECT_EQ(pvc["status"]["phase"], "Pending");
+  table = ok({"get", "pvc", "-o", "wide"});
+  EXPECT_NE(table.find("VOLUMEMODE"), std::string::npos) << table;
+  EXPECT_NE(table.find("Pending"), std::string::npos) << table;
+  table = ok({"get", "ingress"});
+  EXPECT_NE(table.find("nginx   a.example.com             80, 443"), std::string::npos) << table;
+
+  // A claim may grow; its access modes are fixed.
+  ok({"patch", "pvc", "data", "-p", R"({"spec":{"resources":{"requests":{"storage":"2Gi"}}}})"});
+  auto r = kn({"patch", "pvc", "data", "-p", R"({"spec":{"accessModes":["ReadWriteMany"]}})"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("spec is immutable after creation"), std::string::npos) << r.err;
+
+  r = kn({"create", "-f", "-"}, R"(apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: bad}
+spec: {resources: {requests: {storage: 0}}}
+)");
+  EXPECT_NE(r.err.find("spec.accessModes: Required value"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.resources[storage]: Invalid value"), std::string::npos) << r.err;
+  r = kn({"create", "-f", "-"}, R"(apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bad}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: /x, backend: {service: {name: web, port: {number: 80}}}}
+)");
+  EXPECT_NE(r.err.find("spec.rules[0].http.paths[0].pathType: Required value"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(kn({"get", "ingress", "bad"}).exit_code, 1);
+}
+
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
   EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);
@@ -720,6 +815,63 @@ TEST(KubectlWorkloadTest, DeploymentCreatesReplicaSetAndPods) {
   EXPECT_EQ(s.stop(), 0) << "berth server did not shut down cleanly";
 }
 
+// A ReplicationController is managed as upstream's replication manager: its selector and
+// labels default from the template, it creates and scales pods, and its pods go with it.
+TEST(KubectlWorkloadTest, ReplicationControllerKeepsItsPods) {
+  Server s;
+  ASSERT_TRUE(s.ok());
+  const char* rc = R"(apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy}
+spec:
+  replicas: 3
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      containers: [{name: c, image: nginx:1.25}]
+)";
+  auto r = s.kubectl({"apply", "-f", "-"}, rc);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = s.kubectl({"wait", "--for=jsonpath={.status.replicas}=3", "rc/legacy", "--timeout=60s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto obj = nlohmann::json::parse(s.kubectl({"get", "rc", "legacy", "-o", "json"}).out);
+  EXPECT_EQ(obj["spec"]["selector"], nlohmann::json({{"app", "legacy"}}));
+  EXPECT_EQ(obj["metadata"]["labels"], nlohmann::json({{"app", "legacy"}}));
+  auto pods =
+      nlohmann::json::parse(s.kubectl({"get", "pods", "-l", "app=legacy", "-o", "json"}).out);
+  ASSERT_EQ(pods["items"].size(), 3u);
+  for (const auto& p : pods["items"]) {
+    EXPECT_EQ(p["metadata"]["ownerReferences"][0]["kind"], "ReplicationController");
+    EXPECT_EQ(p["metadata"]["ownerReferences"][0]["apiVersion"], "v1");
+  }
+  r = s.kubectl({"get", "rc", "-o", "wide"});
+  EXPECT_NE(r.out.find("SELECTOR"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("app=legacy"), std::string::npos) << r.out;
+
+  // Through the scale subresource, down to one pod.
+  ASSERT_EQ(s.kubectl({"scale", "rc", "legacy", "--replicas=1"}).exit_code, 0);
+  r = s.kubectl({"wait", "--for=jsonpath={.status.replicas}=1", "rc/legacy", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // A template whose labels the selector does not match is refused.
+  r = s.kubectl({"create", "-f", "-"}, R"(apiVersion: v1
+kind: ReplicationController
+metadata: {name: mismatch}
+spec:
+  selector: {app: one}
+  template:
+    metadata: {labels: {app: two}}
+    spec:
+      containers: [{name: c, image: nginx:1.25}]
+)");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("`selector` does not match template `labels`"), std::string::npos) << r.err;
+
+  ASSERT_EQ(s.kubectl({"delete", "rc", "legacy"}).exit_code, 0);
+  r = s.kubectl({"wait", "--for=delete", "pods", "-l", "app=legacy", "--timeout=60s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(s.stop(), 0) << "berth server did not shut down cleanly";
+}
 
 // Controllers run only while the server holds the controller-manager Lease: another holder's
 // valid lease stops them and is left alone; once released, the server takes it back.
