@@ -38,25 +38,30 @@ void ControllerManagerOptions::enableDefaultExtras() {
   }
 }
 
+const std::vector<std::string>& builtinControllerNames() {
+  static const std::vector<std::string> kNames = {"garbagecollector",
+                                                  "namespace",
+                                                  "replicaset",
+                                                  "replicationcontroller",
+                                                  "deployment",
+                                                  "endpoints",
+                                                  "endpointslice",
+                                                  "daemonset",
+                                                  "job",
+                                                  "scheduler",
+                                                  "nodelifecycle",
+                                                  "disruption",
+                                                  "statefulset",
+                                                  "cronjob",
+                                                  "serviceaccount",
+                                                  "root-ca-cert-publisher",
+                                                  "horizontalpodautoscaling",
+                                                  "podgc"};
+  return kNames;
+}
+
 Status ControllerManager::validate(const ControllerManagerOptions& opts) {
-  std::vector<std::string> kKnown = {"garbagecollector",
-                                     "namespace",
-                                     "replicaset",
-                                     "replicationcontroller",
-                                     "deployment",
-                                     "endpoints",
-                                     "endpointslice",
-                                     "daemonset",
-                                     "job",
-                                     "scheduler",
-                                     "nodelifecycle",
-                                     "disruption",
-                                     "statefulset",
-                                     "cronjob",
-                                     "serviceaccount",
-                                     "root-ca-cert-publisher",
-                                     "horizontalpodautoscaling",
-                                     "podgc"};
+  std::vector<std::string> kKnown = builtinControllerNames();
   for (const auto& e : opts.extra) kKnown.push_back(e.name);
   for (const auto& name : opts.enabled) {
     if (std::find(kKnown.begin(), kKnown.end(), name) != kKnown.end()) continue;

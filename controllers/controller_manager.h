@@ -70,27 +70,13 @@ struct ExtraController {
   bool on_by_default = true;
 };
 
+// Every built-in controller, by the name --controllers takes.
+const std::vector<std::string>& builtinControllerNames();
+
 struct ControllerManagerOptions {
   std::string kubeconfig;
   int workers = 2;
-  std::vector<std::string> enabled = {"garbagecollector",
-                                      "namespace",
-                                      "replicaset",
-                                      "replicationcontroller",
-                                      "deployment",
-                                      "endpoints",
-                                      "endpointslice",
-                                      "daemonset",
-                                      "job",
-                                      "scheduler",
-                                      "nodelifecycle",
-                                      "disruption",
-                                      "statefulset",
-                                      "cronjob",
-                                      "serviceaccount",
-                                      "root-ca-cert-publisher",
-                                      "horizontalpodautoscaling",
-                                      "podgc"};
+  std::vector<std::string> enabled = builtinControllerNames();  // all of them
   // How long a node may go without a heartbeat before it is marked Unknown (upstream's
   // --node-monitor-grace-period).
   std::chrono::milliseconds node_monitor_grace_period{40000};

@@ -36,4 +36,10 @@ inline json defaulted(const KindSpec& k, json obj) {
   return obj;
 }
 
+// The cause lines of validating `obj` after defaulting it (`old`: an update's previous object).
+inline std::vector<std::string> check(const KindSpec& k, json obj, const json* old = nullptr) {
+  obj = defaulted(k, obj);
+  return causeLines(k.validate(obj, old));
+}
+
 }  // namespace berth::apiserver::testing

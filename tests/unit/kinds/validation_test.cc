@@ -6,6 +6,7 @@ namespace berth::apiserver {
 namespace {
 
 using testing::causeLines;
+using testing::check;
 using testing::defaulted;
 using testing::spec;
 using Lines = std::vector<std::string>;
@@ -16,11 +17,6 @@ json deployment() {
     "spec": {"selector": {"matchLabels": {"app": "web"}},
              "template": {"metadata": {"labels": {"app": "web"}},
                           "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}})");
-}
-
-Lines check(const KindSpec& k, json obj, const json* old = nullptr) {
-  obj = defaulted(k, std::move(obj));
-  return causeLines(k.validate(obj, old));
 }
 
 TEST(Validation, ValidDeploymentHasNoCauses) {

@@ -10,14 +10,10 @@ namespace {
 
 using testing::at;
 using testing::causeLines;
+using testing::check;
 using testing::defaulted;
 using testing::spec;
 using Lines = std::vector<std::string>;
-
-Lines check(const KindSpec& k, json obj, const json* old = nullptr) {
-  obj = defaulted(k, obj);
-  return causeLines(k.validate(obj, old));
-}
 
 json statefulSet() {
   return json::parse(R"({"metadata": {"name": "web", "creationTimestamp": "2026-01-01T00:00:00Z"},
