@@ -175,6 +175,7 @@ DisruptionController::DisruptionController(client::Client* client,
   rss_ = informers->informerFor(replicaSetsResource());
   deployments_ = informers->informerFor(deploymentsResource());
   statefulsets_ = informers->informerFor(res::statefulSets());
+  rcs_ = informers->informerFor(replicationControllersResource());
   pdbs_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
   pods_->addIndexer(client::kIndexNamespace, client::namespaceIndex);
 
@@ -199,11 +200,14 @@ DisruptionController::DisruptionController(client::Client* client,
   rss_->addEventHandlers(sh);
   deployments_->addEventHandlers(sh);
   statefulsets_->addEventHandlers(sh);
+  rcs_->addEventHandlers(sh);
 }
 
 DisruptionController::~DisruptionController() { stop(); }
 
-void DisruptionController::start() { controller_->start({pdbs_, pods_, rss_, deployments_, statefulsets_}); }
+void DisruptionController::start() {
+  controller_->start({pdbs_, pods_, rss_, deployments_, statefulsets_, rcs_});
+}
 void DisruptionController::stop() { controller_->stop(); }
 
 void DisruptionController::enqueueFor(const json& pod) {
@@ -246,6 +250,12 @@ Result<int64_t> DisruptionController::scaleOf(const json& ref, const std::string
     if (!s || str(*s, "metadata", "uid") != uid)
       return notFound("statefulset \"" + ns + "/" + name + "\" not found");
     return replicas(*s);
+  }
+  if (kind == "ReplicationController" && ref.value("apiVersion", "") == "v1") {
+    ObjectPtr rc = rcs_->get(ns + "/" + name);
+    if (!rc || str(*rc, "metadata", "uid") != uid)
+      return notFound("replicationcontroller \"" + ns + "/" + name + "\" not found");
+    return replicas(*rc);
   }
   // What upstream's scale client answers for the built-in kinds without a scale subresource.
   static const std::map<std::string, std::string> kNoScale = {

@@ -97,6 +97,7 @@ class DisruptionController {
   client::Informer* rss_;
   client::Informer* deployments_;
   client::Informer* statefulsets_;
+  client::Informer* rcs_;  // ReplicationControllers
   std::unique_ptr<Controller> controller_;
 };
 

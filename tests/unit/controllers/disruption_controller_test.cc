@@ -250,6 +250,24 @@ TEST_F(DisruptionControllerTest, StatefulSetPodsCountTheStatefulSetsReplicas) {
   EXPECT_EQ(status["conditions"][0]["reason"], "SufficientPods");
 }
 
+TEST_F(DisruptionControllerTest, ReplicationControllerPodsCountItsReplicas) {
+  fake_.put(replicationControllersResource(),
+            {{"apiVersion", "v1"},
+             {"kind", "ReplicationController"},
+             {"metadata", {{"name", "db"}, {"namespace", "ns"}, {"uid", "db-uid"}}},
+             {"spec", {{"replicas", 4}}}});
+  fake_.put(pdbsResource(), pdbObj(nullptr, "25%"));
+  for (const char* n : {"db-a", "db-b", "db-c"})
+    fake_.put(podsResource(), *podOwnedBy(n, "ReplicationController", "v1"));
+  json status = statusOf(reconcileOnce());
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["expectedPods"], 4);
+  EXPECT_EQ(status["desiredHealthy"], 3);  // 4 - 25% of 4
+  EXPECT_EQ(status["currentHealthy"], 3);
+  EXPECT_EQ(status["disruptionsAllowed"], 0);
+  EXPECT_EQ(status["conditions"][0]["reason"], "InsufficientPods");
+}
+
 TEST_F(DisruptionControllerTest, AJobsPodsFailAPercentBudgetWithAnEvent) {
   fake_.put(pdbsResource(), pdbObj(nullptr, "10%"));
   fake_.put(podsResource(), *podOwnedBy("db-x", "Job", "batch/v1"));
