@@ -1373,16 +1373,12 @@ KindSpec replicationControllerKind() {
       errs.required("spec.template");
       return errs.take();
     }
-    const json* labels = find(*tmpl, {"metadata", "labels"});
-    if (has_sel) {
-      bool match = labels && labels->is_object();
-      for (auto it = sel->begin(); match && it != sel->end(); ++it) {
-        match = labels->contains(it.key()) && (*labels)[it.key()] == it.value();
-      }
-      if (!match) {
-        errs.invalid("spec.template.metadata.labels", labels ? *labels : json::object(),
-                     "`selector` does not match template `labels`");
-      }
+    const json* found = find(*tmpl, {"metadata", "labels"});
+    const json labels = found ? *found : json::object();
+    // The equality-only selector is a LabelSelector's matchLabels.
+    if (has_sel && !selectorMatches(json{{"matchLabels", *sel}}, labels)) {
+      errs.invalid("spec.template.metadata.labels", labels,
+                   "`selector` does not match template `labels`");
     }
     validatePodTemplate(tmpl, "spec.template", errs);
     std::string rp = str(*tmpl, {"spec", "restartPolicy"});
