@@ -169,6 +169,11 @@ struct ApiServer::Impl {
                             bool* deleted_now);
 
   const KindSpec* namespaceKind() const;
+  // Every cached object of a kind (empty when the kind is not served).
+  std::vector<json> cachedObjects(const std::string& group, const std::string& version,
+                                  const std::string& resource);
+  // The Priority admission plugin's check of a PriorityClass create or update: one default.
+  Status admitPriorityClass(const KindSpec& k, const json& obj, bool update);
 };
 
 // Storage keys: /registry/<group|core>/<resource>/[<namespace>/]<name>.

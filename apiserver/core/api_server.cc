@@ -11,6 +11,7 @@
 #include "apiserver/core/api_errors.h"
 #include "apiserver/core/discovery.h"
 #include "apiserver/http/pki.h"
+#include "apiserver/kinds/priority_classes.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -189,6 +190,22 @@ Status ApiServer::Impl::bootstrap() {
     auto r = createObject(ctx, *nsk, ns, false);
     if (!r.isOk() && r.status().code() != Code::kAlreadyExists)
       return r.status().withContext(std::string("creating namespace ") + name);
+  }
+  // The system priority classes (upstream's scheduling post-start hook).
+  if (const KindSpec* pck = kinds->byResource("scheduling.k8s.io", "v1", "priorityclasses")) {
+    RequestCtx pctx{dummy, nullptr, {}, pck, ctx.user};
+    for (const auto& sys : kinds::kSystemPriorityClasses) {
+      std::string name(sys.name);
+      if (cache->resource(resourcePrefix(*pck))->get(objectKey(*pck, "", name))) continue;
+      json pc = {{"apiVersion", "scheduling.k8s.io/v1"},
+                 {"kind", "PriorityClass"},
+                 {"metadata", {{"name", name}}},
+                 {"value", sys.value},
+                 {"description", std::string(sys.description)}};
+      auto r = createObject(pctx, *pck, pc, false);
+      if (!r.isOk() && r.status().code() != Code::kAlreadyExists)
+        return r.status().withContext("creating priority class " + name);
+    }
   }
   if (const KindSpec* svc = kinds->byResource("", "v1", "services")) {
     if (!cache->resource(resourcePrefix(*svc))->get(objectKey(*svc, "default", "kubernetes"))) {

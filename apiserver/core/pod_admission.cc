@@ -79,6 +79,60 @@ bool selectorMatchesPod(const json& sel, const std::string& ns, const json& labe
 
 }  // namespace
 
+const json* globalDefaultPriorityClass(const std::vector<json>& classes) {
+  const json* best = nullptr;
+  for (const json& c : classes) {
+    if (!c.is_object()) continue;
+    const auto d = c.find("globalDefault");
+    if (d == c.end() || !d->is_boolean() || !d->get<bool>()) continue;
+    if (!best || c.value("value", int64_t{0}) < best->value("value", int64_t{0})) best = &c;
+  }
+  return best;
+}
+
+Status admitPodPriority(json& pod, const std::vector<json>& classes) {
+  json& spec = pod["spec"];
+  if (!spec.is_object()) return Status::ok();  // validation names what is wrong
+  std::string class_name = spec.value("priorityClassName", "");
+  int64_t priority = 0;
+  json policy = "PreemptLowerPriority";
+  const json* cls = nullptr;
+  if (class_name.empty()) {
+    cls = globalDefaultPriorityClass(classes);
+    if (cls) spec["priorityClassName"] = (*cls)["metadata"].value("name", "");
+  } else {
+    for (const json& c : classes)
+      if (c.is_object() && c["metadata"].value("name", "") == class_name) cls = &c;
+    if (!cls)
+      return Status(Code::kForbidden, "no PriorityClass with name " + class_name + " was found");
+  }
+  if (cls) {
+    priority = cls->value("value", int64_t{0});
+    if (cls->contains("preemptionPolicy") && (*cls)["preemptionPolicy"].is_string())
+      policy = (*cls)["preemptionPolicy"];
+  }
+  if (const auto it = spec.find("priority"); it != spec.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() != priority)
+      return Status(
+          Code::kForbidden,
+          "the integer value of priority (" + it->dump() +
+              ") must not be provided in pod spec; priority admission controller computed " +
+              std::to_string(priority) + " from the given PriorityClass name");
+  }
+  if (const auto it = spec.find("preemptionPolicy"); it != spec.end() && !it->is_null()) {
+    if (*it != policy)
+      return Status(
+          Code::kForbidden,
+          "the string value of PreemptionPolicy (" +
+              (it->is_string() ? it->get<std::string>() : it->dump()) +
+              ") must not be provided in pod spec; priority admission controller computed " +
+              policy.get<std::string>() + " from the given PriorityClass name");
+  }
+  spec["priority"] = priority;
+  spec["preemptionPolicy"] = policy;
+  return Status::ok();
+}
+
 std::string applyFargateProfile(json& pod, const std::vector<json>& profiles) {
   json& spec = pod["spec"];
   if (!spec.is_object()) return "";

@@ -27,6 +27,17 @@ void addDefaultTolerations(nlohmann::json& pod, int64_t not_ready_seconds,
 // profile's name, or "" when none matches.
 std::string applyFargateProfile(nlohmann::json& pod, const std::vector<nlohmann::json>& profiles);
 
+// Upstream's Priority admission plugin on a new pod. The pod's priorityClassName (else the
+// global default class, whose name the pod then carries) gives spec.priority and
+// spec.preemptionPolicy; with no class at all, priority 0 and PreemptLowerPriority. A class that
+// does not exist, or a priority or preemptionPolicy in the pod that differs from the computed
+// one, is kForbidden; its message lacks upstream's `pods "x" is forbidden: ` prefix.
+Status admitPodPriority(nlohmann::json& pod, const std::vector<nlohmann::json>& classes);
+
+// The global default among `classes`: the one with the lowest value should a race have made two
+// (as upstream picks), or nullptr.
+const nlohmann::json* globalDefaultPriorityClass(const std::vector<nlohmann::json>& classes);
+
 // Upstream's canIgnorePDB: a pod being deleted, or Succeeded, Failed or Pending, may always go.
 bool evictionIgnoresBudget(const nlohmann::json& pod);
 

@@ -5,9 +5,10 @@
 
 #include "apiserver/core/api_context.h"
 #include "apiserver/core/api_errors.h"
-#include "apiserver/core/pod_admission.h"
 #include "apiserver/core/object_filter.h"
+#include "apiserver/core/pod_admission.h"
 #include "apiserver/kinds/name_validation.h"
+#include "apiserver/kinds/priority_classes.h"
 #include "apiserver/patch/apply.h"
 #include "apiserver/patch/patch.h"
 #include "apiserver/patch/selectors.h"
@@ -267,6 +268,37 @@ static Status checkFields(RequestCtx& ctx, const KindSpec& k, json& obj) {
   return Status::ok();
 }
 
+namespace {
+bool isPriorityClassKind(const KindSpec& k) {
+  return k.group == "scheduling.k8s.io" && k.resource == "priorityclasses";
+}
+}  // namespace
+
+std::vector<json> ApiServer::Impl::cachedObjects(const std::string& group,
+                                                 const std::string& version,
+                                                 const std::string& resource) {
+  std::vector<json> out;
+  const KindSpec* k = kinds->byResource(group, version, resource);
+  if (!k) return out;
+  for (const auto& o : cache->resource(resourcePrefix(*k))->list(resourcePrefix(*k), nullptr))
+    out.push_back(o->obj);
+  return out;
+}
+
+Status ApiServer::Impl::admitPriorityClass(const KindSpec& k, const json& obj, bool update) {
+  const json* flag = obj.contains("globalDefault") ? &obj["globalDefault"] : nullptr;
+  if (!flag || !flag->is_boolean() || !flag->get<bool>()) return Status::ok();
+  std::vector<json> classes = cachedObjects(k.group, k.version, k.resource);
+  const json* current = globalDefaultPriorityClass(classes);
+  if (!current) return Status::ok();
+  std::string name = obj["metadata"].value("name", "");
+  std::string other = (*current)["metadata"].value("name", "");
+  if (update && other == name) return Status::ok();
+  return Status(Code::kForbidden, k.qualifiedResource() + " \"" + name +
+                                      "\" is forbidden: PriorityClass " + other +
+                                      " is already marked as default. Only one default can exist");
+}
+
 // Everything a create does before its store write: namespace, metadata, defaults, validation,
 // the Service's allocations (not on a dry run) and managedFields. Leaves `obj` as stored.
 Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& obj, bool dry_run) {
@@ -318,13 +350,14 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
   if (k.group.empty() && k.resource == "pods") {
     addDefaultTolerations(obj, options.default_not_ready_toleration_seconds,
                           options.default_unreachable_toleration_seconds);
-    if (const KindSpec* fk = kinds->byResource("berth.dev", "v1alpha1", "fargateprofiles")) {
-      std::vector<json> profiles;
-      for (const auto& p : cache->resource(resourcePrefix(*fk))->list(resourcePrefix(*fk), nullptr))
-        profiles.push_back(p->obj);
-      applyFargateProfile(obj, profiles);
-    }
+    applyFargateProfile(obj, cachedObjects("berth.dev", "v1alpha1", "fargateprofiles"));
+    Status priority =
+        admitPodPriority(obj, cachedObjects("scheduling.k8s.io", "v1", "priorityclasses"));
+    if (!priority.isOk())
+      return Status(priority.code(),
+                    k.resource + " \"" + name + "\" is forbidden: " + priority.message());
   }
+  if (isPriorityClassKind(k)) BERTH_RETURN_IF_ERROR(admitPriorityClass(k, obj, false));
   if (k.defaults) k.defaults(obj);
   auto causes = validateMetadata(k, obj);
   if (k.validate) {
@@ -477,6 +510,13 @@ Result<json> ApiServer::Impl::updateObject(
       }
       if (k.uses_generation) rm["generation"] = om.value("generation", 1);
       else rm.erase("generation");
+      // The Priority admission plugin keeps what it gave the pod at its creation.
+      if (k.group.empty() && k.resource == "pods" && result["spec"].is_object() &&
+          old["spec"].is_object()) {
+        for (const char* f : {"priority", "preemptionPolicy"})
+          if (!result["spec"].contains(f) && old["spec"].contains(f))
+            result["spec"][f] = old["spec"][f];
+      }
       if (k.defaults) k.defaults(result);
       if (k.uses_generation && specChanged(result, old))
         rm["generation"] = om.value("generation", int64_t{1}) + 1;
@@ -492,6 +532,7 @@ Result<json> ApiServer::Impl::updateObject(
       causes.insert(causes.end(), more.begin(), more.end());
     }
     if (!causes.empty()) return invalidError(k, name, causes);
+    if (isPriorityClassKind(k)) BERTH_RETURN_IF_ERROR(admitPriorityClass(k, result, true));
     bool is_service = k.group.empty() && k.resource == "services";
     if (is_service && sub.empty() && !dry_run)
       BERTH_RETURN_IF_ERROR(asInvalidObject(k, name, services->reallocate(result, old)));
@@ -711,6 +752,10 @@ Result<json> ApiServer::Impl::deleteObject(RequestCtx& ctx, const KindSpec& k, c
                                            const std::string& name, const json& options,
                                            bool dry_run, bool* deleted_now) {
   *deleted_now = false;
+  if (isPriorityClassKind(k) && kinds::findSystemPriorityClass(name))
+    return Status(Code::kForbidden,
+                  k.qualifiedResource() + " \"" + name +
+                      "\" is forbidden: this is a system priority class and cannot be deleted");
   std::string policy = options.value("propagationPolicy", "");
   if (policy.empty() && options.contains("orphanDependents") && options["orphanDependents"].is_boolean())
     policy = options["orphanDependents"].get<bool>() ? "Orphan" : "Background";

@@ -1,12 +1,14 @@
 // The smaller API groups: coordination.k8s.io/v1 Lease, discovery.k8s.io/v1 EndpointSlice,
 // events.k8s.io/v1 Event, policy/v1 PodDisruptionBudget, autoscaling/v2 HorizontalPodAutoscaler
 // (and its autoscaling/v1 view),
-// certificates.k8s.io/v1 CertificateSigningRequest, networking.k8s.io/v1 Ingress.
+// certificates.k8s.io/v1 CertificateSigningRequest, networking.k8s.io/v1 Ingress,
+// scheduling.k8s.io/v1 PriorityClass.
 #include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"
+#include "apiserver/kinds/priority_classes.h"
 #include "apiserver/kinds/quantity.h"
 #include "common/strings.h"
 
@@ -721,6 +723,67 @@ KindSpec ingressKind() {
   return k;
 }
 
+// ---- PriorityClass (scheduling.k8s.io/v1) ----------------------------------------------------
+
+KindSpec priorityClassKind() {
+  KindSpec k =
+      make("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false);
+  k.short_names = {"pc"};
+  k.defaults = [](json& obj) { setDefault(obj, "preemptionPolicy", "PreemptLowerPriority"); };
+  k.validate = [](const json& obj, const json* old) {
+    Errors errs;
+    std::string name = str(obj, {"metadata", "name"});
+    int64_t value = num(obj, {"value"});
+    bool global_default = flag(obj, {"globalDefault"});
+    if (name.rfind(kSystemPriorityClassPrefix, 0) == 0) {
+      // Only the system classes themselves, with their own value, may use the prefix.
+      std::string why;
+      if (const SystemPriorityClass* sys = findSystemPriorityClass(name); !sys) {
+        why = name + " is not a known system priority class";
+      } else if (value != sys->value) {
+        why = "value of " + name + " PriorityClass must be " + std::to_string(sys->value);
+      } else if (global_default) {
+        why = "globalDefault of " + name + " PriorityClass must be false";
+      }
+      if (!why.empty()) {
+        errs.forbidden("metadata.name",
+                       "priority class names with '" + std::string(kSystemPriorityClassPrefix) +
+                           "' prefix are reserved for system use only. error: " + why);
+      }
+    } else if (value > kHighestUserDefinablePriority) {
+      errs.forbidden("value", "maximum allowed value of a user defined priority is " +
+                                  std::to_string(kHighestUserDefinablePriority));
+    }
+    const json* policy = find(obj, {"preemptionPolicy"});
+    if (policy && policy->is_string() && *policy != "Never" && *policy != "PreemptLowerPriority") {
+      if (policy->get<std::string>().empty())
+        errs.required("preemptionPolicy");
+      else
+        errs.notSupported("preemptionPolicy", *policy, {"Never", "PreemptLowerPriority"});
+    }
+    if (old) {
+      if (value != num(*old, {"value"}))
+        errs.forbidden("value", "may not be changed in an update.");
+      const json* old_policy = find(*old, {"preemptionPolicy"});
+      if (policy && old_policy && *policy != *old_policy)
+        errs.immutable("preemptionPolicy", *policy);
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(), column("Value", "integer", "The priority pods of this class get."),
+               column("Global-Default", "boolean", "Whether pods that name no class get this one."),
+               ageColumn(),
+               column("PreemptionPolicy", "string",
+                      "Whether pods of this class may preempt lower-priority pods.")};
+  k.cells = [](const json& obj, TimePoint now) {
+    const json* policy = find(obj, {"preemptionPolicy"});
+    return std::vector<json>{str(obj, {"metadata", "name"}), num(obj, {"value"}),
+                             flag(obj, {"globalDefault"}), ageCell(obj, now),
+                             policy && policy->is_string() ? *policy : json("")};
+  };
+  return k;
+}
+
 }  // namespace
 
 void registerMiscKinds(KindRegistry& reg) {
@@ -732,6 +795,7 @@ void registerMiscKinds(KindRegistry& reg) {
   reg.add(hpaV1Kind());  // after v2: the preferred version is the first registered
   reg.add(csrKind());
   reg.add(ingressKind());
+  reg.add(priorityClassKind());
 }
 
 }  // namespace berth::apiserver::kinds

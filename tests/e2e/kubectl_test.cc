@@ -198,6 +198,62 @@ spec:
   EXPECT_EQ(kn({"get", "ingress", "bad"}).exit_code, 1);
 }
 
+// PriorityClasses as upstream's Priority admission plugin sees them: the two system classes
+// from the start, one global default, and pods that get their priority from the class they
+// name (or the default) when they are created.
+TEST_F(KubectlTest, PriorityClassesGivePodsTheirPriority) {
+  std::string table = ok({"get", "priorityclasses"});
+  EXPECT_NE(table.find("system-node-critical      2000001000   false"), std::string::npos) << table;
+  EXPECT_NE(table.find("system-cluster-critical   2000000000   false"), std::string::npos) << table;
+  ok({"create", "priorityclass", "high", "--value=1000", "--preemption-policy=Never"});
+  ok({"create", "priorityclass", "low", "--value=10", "--global-default"});
+  auto r = kn({"create", "priorityclass", "other", "--value=5", "--global-default"});
+  EXPECT_NE(
+      r.err.find("PriorityClass low is already marked as default. Only one default can exist"),
+      std::string::npos)
+      << r.err;
+  r = kn({"create", "priorityclass", "system-mine", "--value=5"});
+  EXPECT_NE(r.err.find("metadata.name: Forbidden: priority class names with 'system-' prefix are "
+                       "reserved for system use only"),
+            std::string::npos)
+      << r.err;
+  r = kn({"create", "priorityclass", "huge", "--value=1000000001"});
+  EXPECT_NE(r.err.find("maximum allowed value of a user defined priority is 1000000000"),
+            std::string::npos)
+      << r.err;
+  r = kn({"delete", "pc", "system-node-critical"});
+  EXPECT_NE(r.err.find("this is a system priority class and cannot be deleted"), std::string::npos)
+      << r.err;
+  r = kn({"patch", "pc", "high", "-p", R"({"value":7})"});
+  EXPECT_NE(r.err.find("value: Forbidden: may not be changed in an update"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(ok({"get", "pc", "-o", "name"}).find("priorityclass.scheduling.k8s.io/other"),
+            std::string::npos);
+
+  ok({"run", "urgent", "--image=busybox", R"(--overrides={"spec":{"priorityClassName":"high"}})"});
+  ok({"run", "plain", "--image=busybox"});
+  json urgent = getJson("pod/urgent");
+  EXPECT_EQ(urgent["spec"]["priority"], 1000);
+  EXPECT_EQ(urgent["spec"]["preemptionPolicy"], "Never");
+  json plain = getJson("pod/plain");
+  EXPECT_EQ(plain["spec"]["priorityClassName"], "low");
+  EXPECT_EQ(plain["spec"]["priority"], 10);
+  r = kn(
+      {"run", "lost", "--image=busybox", R"(--overrides={"spec":{"priorityClassName":"gone"}})"});
+  EXPECT_NE(r.err.find(R"(pods "lost" is forbidden: no PriorityClass with name gone was found)"),
+            std::string::npos)
+      << r.err;
+  r = kn({"run", "pushy", "--image=busybox", R"(--overrides={"spec":{"priority":2000}})"});
+  EXPECT_NE(r.err.find("the integer value of priority (2000) must not be provided in pod spec"),
+            std::string::npos)
+      << r.err;
+  // A replace that leaves the priority out keeps the one the pod was given.
+  urgent["spec"].erase("priority");
+  urgent["spec"].erase("preemptionPolicy");
+  ok({"replace", "-f", "-"}, urgent.dump());
+  EXPECT_EQ(getJson("pod/urgent")["spec"]["priority"], 1000);
+}
+
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
   EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);

@@ -129,5 +129,80 @@ TEST(FargateAdmission, MatchingProfileTakesThePod) {
   EXPECT_EQ(custom["spec"]["schedulerName"], "mine");
 }
 
+// ---- Priority admission ----
+
+json priorityClass(const std::string& name, int64_t value, bool global_default = false,
+                   const char* policy = "PreemptLowerPriority") {
+  return {{"metadata", {{"name", name}}},
+          {"value", value},
+          {"globalDefault", global_default},
+          {"preemptionPolicy", policy}};
+}
+
+json podNaming(const std::string& priority_class) {
+  json pod = {{"metadata", {{"name", "p"}}}, {"spec", {{"containers", json::array()}}}};
+  if (!priority_class.empty()) pod["spec"]["priorityClassName"] = priority_class;
+  return pod;
+}
+
+TEST(PodPriority, NoClassAndNoDefaultGivesZero) {
+  json pod = podNaming("");
+  ASSERT_TRUE(admitPodPriority(pod, {priorityClass("high", 1000)}).isOk());
+  EXPECT_EQ(pod["spec"]["priority"], 0);
+  EXPECT_EQ(pod["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+  EXPECT_FALSE(pod["spec"].contains("priorityClassName"));
+}
+
+TEST(PodPriority, TheNamedClassGivesValueAndPolicy) {
+  std::vector<json> classes = {priorityClass("high", 1000, false, "Never"),
+                               priorityClass("low", -10, true)};
+  json pod = podNaming("high");
+  ASSERT_TRUE(admitPodPriority(pod, classes).isOk());
+  EXPECT_EQ(pod["spec"]["priority"], 1000);
+  EXPECT_EQ(pod["spec"]["preemptionPolicy"], "Never");
+  // The same values written by the client are accepted (a pod copied from another).
+  json copy = pod;
+  EXPECT_TRUE(admitPodPriority(copy, classes).isOk());
+  EXPECT_EQ(copy, pod);
+}
+
+TEST(PodPriority, TheGlobalDefaultNamesItselfOnThePod) {
+  // Two defaults (a race upstream allows): the lower value wins.
+  std::vector<json> classes = {priorityClass("a", 50, true), priorityClass("b", 20, true),
+                               priorityClass("c", 10)};
+  ASSERT_NE(globalDefaultPriorityClass(classes), nullptr);
+  EXPECT_EQ((*globalDefaultPriorityClass(classes))["metadata"]["name"], "b");
+  json pod = podNaming("");
+  ASSERT_TRUE(admitPodPriority(pod, classes).isOk());
+  EXPECT_EQ(pod["spec"]["priorityClassName"], "b");
+  EXPECT_EQ(pod["spec"]["priority"], 20);
+  EXPECT_EQ(globalDefaultPriorityClass({priorityClass("c", 10)}), nullptr);
+}
+
+TEST(PodPriority, RefusesAMissingClassAndValuesThatDisagree) {
+  std::vector<json> classes = {priorityClass("high", 1000, false, "Never")};
+  json pod = podNaming("nope");
+  Status st = admitPodPriority(pod, classes);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(), "no PriorityClass with name nope was found");
+
+  pod = podNaming("high");
+  pod["spec"]["priority"] = 5;
+  st = admitPodPriority(pod, classes);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(),
+            "the integer value of priority (5) must not be provided in pod spec; priority "
+            "admission controller computed 1000 from the given PriorityClass name");
+
+  pod = podNaming("high");
+  pod["spec"]["preemptionPolicy"] = "PreemptLowerPriority";
+  st = admitPodPriority(pod, classes);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(),
+            "the string value of PreemptionPolicy (PreemptLowerPriority) must not be provided in "
+            "pod spec; priority admission controller computed Never from the given PriorityClass "
+            "name");
+}
+
 }  // namespace
 }  // namespace berth::apiserver

@@ -145,6 +145,10 @@ TEST(KindRegistry, EveryKindHasMatchingColumnsAndCells) {
     for (size_t i = 0; i < cells.size() && i < k.columns.size(); ++i) {
       if (k.columns[i].type == "integer") {
         EXPECT_TRUE(cells[i].is_number_integer()) << k.kind << " " << k.columns[i].name;
+      } else if (k.columns[i].type == "boolean") {
+        // A Go bool (PriorityClass's Global-Default) or its text (CronJob's Suspend).
+        EXPECT_TRUE(cells[i].is_boolean() || cells[i].is_string())
+            << k.kind << " " << k.columns[i].name;
       } else {
         EXPECT_TRUE(cells[i].is_string()) << k.kind << " " << k.columns[i].name;
       }
