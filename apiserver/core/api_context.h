@@ -169,9 +169,10 @@ struct ApiServer::Impl {
                             bool* deleted_now);
 
   const KindSpec* namespaceKind() const;
-  // Every cached object of a kind (empty when the kind is not served).
+  // Every cached object of a kind, or of one namespace of it (empty when the kind is not
+  // served).
   std::vector<json> cachedObjects(const std::string& group, const std::string& version,
-                                  const std::string& resource);
+                                  const std::string& resource, const std::string& ns = "");
   // The Priority admission plugin's check of a PriorityClass create or update: one default.
   Status admitPriorityClass(const KindSpec& k, const json& obj, bool update);
 };

@@ -1,6 +1,12 @@
 #include "apiserver/core/pod_admission.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "apiserver/kinds/quantity.h"
 
 namespace berth::apiserver {
 
@@ -39,7 +45,242 @@ Status budgetViolation(const std::string& cause) {
   return Status(Code::kTooManyRequests, kViolation).withCause({"DisruptionBudget", cause, ""});
 }
 
+// ---- LimitRanger ----
+
+// A resource list as quantities, keeping each one's text for messages.
+struct Amount {
+  long double value = 0;
+  std::string text;
+};
+using Amounts = std::map<std::string, Amount>;
+
+Amounts amountsOf(const json* list) {
+  Amounts out;
+  if (!list || !list->is_object()) return out;
+  for (auto it = list->begin(); it != list->end(); ++it) {
+    std::string text = it->is_string() ? it->get<std::string>() : it->dump();
+    if (auto q = parseQuantity(text)) out[it.key()] = {*q, text};
+  }
+  return out;
+}
+
+const json* resourceList(const json& container, const char* which) {
+  if (!container.is_object() || !container.contains("resources")) return nullptr;
+  const json& res = container["resources"];
+  return res.is_object() && res.contains(which) ? &res[which] : nullptr;
+}
+
+void minConstraint(const std::string& type, const std::string& res, const Amount& enforced,
+                   const Amounts& requests, const Amounts& limits, std::vector<std::string>& errs) {
+  auto req = requests.find(res);
+  auto lim = limits.find(res);
+  std::string head = "minimum " + res + " usage per " + type + " is " + enforced.text;
+  if (req == requests.end()) {
+    errs.push_back(head + ".  No request is specified.");
+  } else if (req->second.value < enforced.value) {
+    errs.push_back(head + ", but request is " + req->second.text + ".");
+  } else if (lim != limits.end() && lim->second.value < enforced.value) {
+    errs.push_back(head + ", but limit is " + lim->second.text + ".");
+  }
+}
+
+void maxConstraint(const std::string& type, const std::string& res, const Amount& enforced,
+                   const Amounts& requests, const Amounts& limits, std::vector<std::string>& errs) {
+  auto req = requests.find(res);
+  auto lim = limits.find(res);
+  std::string head = "maximum " + res + " usage per " + type + " is " + enforced.text;
+  if (lim == limits.end()) {
+    errs.push_back(head + ".  No limit is specified.");
+  } else if (lim->second.value > enforced.value) {
+    errs.push_back(head + ", but limit is " + lim->second.text + ".");
+  } else if (req != requests.end() && req->second.value > enforced.value) {
+    errs.push_back(head + ", but request is " + req->second.text + ".");
+  }
+}
+
+void ratioConstraint(const std::string& type, const std::string& res, const Amount& enforced,
+                     const Amounts& requests, const Amounts& limits,
+                     std::vector<std::string>& errs) {
+  auto req = requests.find(res);
+  auto lim = limits.find(res);
+  std::string head =
+      res + " max limit to request ratio per " + type + " is " + enforced.text + ", but ";
+  if (req == requests.end() || req->second.value == 0) {
+    errs.push_back(head + "no request is specified or request is 0.");
+  } else if (lim == limits.end() || lim->second.value == 0) {
+    errs.push_back(head + "no limit is specified or limit is 0.");
+  } else {
+    // Compared to the milli, as upstream does.
+    long double ratio = lim->second.value / req->second.value;
+    if (std::round(ratio * 1000) > std::round(enforced.value * 1000)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%f", static_cast<double>(ratio));
+      errs.push_back(head + "provided ratio is " + buf + ".");
+    }
+  }
+}
+
+bool binaryText(const std::string& text) { return !text.empty() && text.back() == 'i'; }
+
+// The pod's total: its containers summed, and no less than any one init container (as
+// upstream's PodRequests). The text of a sum is canonical, binary when the first term was.
+Amounts podTotal(const json& spec, const char* which) {
+  Amounts total;
+  if (spec.contains("containers") && spec["containers"].is_array()) {
+    for (const json& c : spec["containers"]) {
+      for (const auto& [res, a] : amountsOf(resourceList(c, which))) {
+        auto [it, fresh] = total.try_emplace(res, Amount{0, a.text});
+        it->second.value += a.value;
+      }
+    }
+  }
+  if (spec.contains("initContainers") && spec["initContainers"].is_array()) {
+    for (const json& c : spec["initContainers"]) {
+      for (const auto& [res, a] : amountsOf(resourceList(c, which))) {
+        auto [it, fresh] = total.try_emplace(res, Amount{0, a.text});
+        if (a.value > it->second.value) it->second.value = a.value;
+      }
+    }
+  }
+  for (auto& [res, a] : total) a.text = formatQuantity(a.value, binaryText(a.text));
+  return total;
+}
+
+Status forbiddenBy(std::vector<std::string> errs) {
+  std::vector<std::string> unique;
+  std::set<std::string> seen;
+  for (auto& e : errs)
+    if (seen.insert(e).second) unique.push_back(std::move(e));
+  if (unique.size() == 1) return Status(Code::kForbidden, unique[0]);
+  std::string msg = "[";
+  for (size_t i = 0; i < unique.size(); ++i) msg += (i ? ", " : "") + unique[i];
+  return Status(Code::kForbidden, msg + "]");
+}
+
+const json& itemsOf(const json& range) {
+  static const json kNone = json::array();
+  if (!range.is_object() || !range.contains("spec") || !range["spec"].is_object()) return kNone;
+  auto items = range["spec"].find("limits");
+  return items != range["spec"].end() && items->is_array() ? *items : kNone;
+}
+
+// Fills what `container` leaves unset from one range's Container defaults; adds to `notes`
+// upstream's "cpu, memory request for container app".
+void defaultContainer(json& container, const json& range, const char* role,
+                      std::vector<std::string>& notes) {
+  if (!container.is_object()) return;
+  std::vector<std::string> set_requests, set_limits;
+  for (const json& item : itemsOf(range)) {
+    if (!item.is_object() || item.value("type", "") != "Container") continue;
+    for (const auto& [field, which, set] :
+         {std::tuple{"default", "limits", &set_limits},
+          std::tuple{"defaultRequest", "requests", &set_requests}}) {
+      if (!item.contains(field) || !item[field].is_object()) continue;
+      for (auto it = item[field].begin(); it != item[field].end(); ++it) {
+        json& res = container["resources"];
+        if (!res.is_object()) res = json::object();
+        json& list = res[which];
+        if (!list.is_object()) list = json::object();
+        if (list.contains(it.key())) continue;
+        list[it.key()] = it.value();
+        set->push_back(it.key());
+      }
+    }
+  }
+  std::string name = container.value("name", "");
+  for (auto& [set, what] : {std::pair{&set_requests, "request"}, std::pair{&set_limits, "limit"}}) {
+    if (set->empty()) continue;
+    std::sort(set->begin(), set->end());
+    std::string note;
+    for (size_t i = 0; i < set->size(); ++i) note += (i ? ", " : "") + (*set)[i];
+    notes.push_back(note + " " + what + " for " + role + " " + name);
+  }
+}
+
+std::vector<const json*> byName(const std::vector<json>& ranges) {
+  std::vector<const json*> out;
+  for (const json& r : ranges) out.push_back(&r);
+  std::sort(out.begin(), out.end(), [](const json* a, const json* b) {
+    return (*a)["metadata"].value("name", "") < (*b)["metadata"].value("name", "");
+  });
+  return out;
+}
+
 }  // namespace
+
+Status applyLimitRanges(json& pod, const std::vector<json>& ranges) {
+  json& spec = pod["spec"];
+  if (!spec.is_object() || ranges.empty()) return Status::ok();
+  std::vector<const json*> sorted = byName(ranges);
+  for (const json* range : sorted) {
+    std::vector<std::string> notes;
+    for (const auto& [list, role] :
+         {std::pair{"containers", "container"}, std::pair{"initContainers", "init container"}}) {
+      if (!spec.contains(list) || !spec[list].is_array()) continue;
+      for (json& c : spec[list]) defaultContainer(c, *range, role, notes);
+    }
+    if (notes.empty()) continue;
+    std::string val = "LimitRanger plugin set: ";
+    for (size_t i = 0; i < notes.size(); ++i) val += (i ? "; " : "") + notes[i];
+    json& meta = pod["metadata"];
+    if (!meta["annotations"].is_object()) meta["annotations"] = json::object();
+    meta["annotations"]["kubernetes.io/limit-ranger"] = val;
+  }
+  for (const json* range : sorted) {
+    std::vector<std::string> errs;
+    for (const json& item : itemsOf(*range)) {
+      if (!item.is_object()) continue;
+      std::string type = item.value("type", "");
+      auto check = [&](const Amounts& requests, const Amounts& limits) {
+        for (const auto& [res, a] : amountsOf(item.contains("min") ? &item["min"] : nullptr))
+          minConstraint(type, res, a, requests, limits, errs);
+        for (const auto& [res, a] : amountsOf(item.contains("max") ? &item["max"] : nullptr))
+          maxConstraint(type, res, a, requests, limits, errs);
+        const json* ratio =
+            item.contains("maxLimitRequestRatio") ? &item["maxLimitRequestRatio"] : nullptr;
+        for (const auto& [res, a] : amountsOf(ratio))
+          ratioConstraint(type, res, a, requests, limits, errs);
+      };
+      if (type == "Container") {
+        for (const char* list : {"containers", "initContainers"}) {
+          if (!spec.contains(list) || !spec[list].is_array()) continue;
+          for (const json& c : spec[list])
+            check(amountsOf(resourceList(c, "requests")), amountsOf(resourceList(c, "limits")));
+        }
+      } else if (type == "Pod") {
+        check(podTotal(spec, "requests"), podTotal(spec, "limits"));
+      }
+    }
+    if (!errs.empty()) return forbiddenBy(std::move(errs));
+  }
+  return Status::ok();
+}
+
+Status checkClaimLimits(const json& claim, const std::vector<json>& ranges) {
+  const json* requests = nullptr;
+  if (claim.contains("spec") && claim["spec"].is_object())
+    requests = resourceList(claim["spec"], "requests");
+  Amounts asked = amountsOf(requests);
+  for (const json* range : byName(ranges)) {
+    std::vector<std::string> errs;
+    for (const json& item : itemsOf(*range)) {
+      if (!item.is_object() || item.value("type", "") != "PersistentVolumeClaim") continue;
+      for (const auto& [res, a] : amountsOf(item.contains("min") ? &item["min"] : nullptr))
+        minConstraint("PersistentVolumeClaim", res, a, asked, {}, errs);
+      for (const auto& [res, a] : amountsOf(item.contains("max") ? &item["max"] : nullptr)) {
+        // A claim's limits are not the user's ask: the max bounds its request.
+        auto req = asked.find(res);
+        std::string head = "maximum " + res + " usage per PersistentVolumeClaim is " + a.text;
+        if (req == asked.end())
+          errs.push_back(head + ".  No request is specified.");
+        else if (req->second.value > a.value)
+          errs.push_back(head + ", but request is " + req->second.text + ".");
+      }
+    }
+    if (!errs.empty()) return forbiddenBy(std::move(errs));
+  }
+  return Status::ok();
+}
 
 void addDefaultTolerations(json& pod, int64_t not_ready_seconds, int64_t unreachable_seconds) {
   if (!pod.is_object()) return;

@@ -38,6 +38,18 @@ Status admitPodPriority(nlohmann::json& pod, const std::vector<nlohmann::json>& 
 // (as upstream picks), or nullptr.
 const nlohmann::json* globalDefaultPriorityClass(const std::vector<nlohmann::json>& classes);
 
+// Upstream's LimitRanger on a new pod. First every range's Container defaults go into the
+// containers and init containers that set no request or limit of that resource (the first
+// range to set one wins; the pod is annotated kubernetes.io/limit-ranger with what was set).
+// Then each range's bounds are checked: Container items per container, Pod items on the pod's
+// total. The first range the pod breaks gives kForbidden with upstream's messages (several as
+// "[a, b]"), without the `pods "x" is forbidden: ` prefix. `ranges` are the namespace's.
+Status applyLimitRanges(nlohmann::json& pod, const std::vector<nlohmann::json>& ranges);
+
+// LimitRanger on a new claim: the ranges' PersistentVolumeClaim items bound the storage it
+// requests.
+Status checkClaimLimits(const nlohmann::json& claim, const std::vector<nlohmann::json>& ranges);
+
 // Upstream's canIgnorePDB: a pod being deleted, or Succeeded, Failed or Pending, may always go.
 bool evictionIgnoresBudget(const nlohmann::json& pod);
 

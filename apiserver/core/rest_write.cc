@@ -7,6 +7,7 @@
 #include "apiserver/core/api_errors.h"
 #include "apiserver/core/object_filter.h"
 #include "apiserver/core/pod_admission.h"
+#include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"
 #include "apiserver/kinds/priority_classes.h"
 #include "apiserver/patch/apply.h"
@@ -276,11 +277,13 @@ bool isPriorityClassKind(const KindSpec& k) {
 
 std::vector<json> ApiServer::Impl::cachedObjects(const std::string& group,
                                                  const std::string& version,
-                                                 const std::string& resource) {
+                                                 const std::string& resource,
+                                                 const std::string& ns) {
   std::vector<json> out;
   const KindSpec* k = kinds->byResource(group, version, resource);
   if (!k) return out;
-  for (const auto& o : cache->resource(resourcePrefix(*k))->list(resourcePrefix(*k), nullptr))
+  std::string prefix = resourcePrefix(*k) + (ns.empty() ? "" : ns + "/");
+  for (const auto& o : cache->resource(resourcePrefix(*k))->list(prefix, nullptr))
     out.push_back(o->obj);
   return out;
 }
@@ -348,6 +351,9 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
   // PrepareForCreate), except Nodes, whose agent registers them with their status.
   if (k.has_status && k.kind != "Node") obj.erase("status");
   if (k.group.empty() && k.resource == "pods") {
+    // Defaults come before admission, as upstream decodes them in: a container with only
+    // limits has its requests from them before LimitRanger looks.
+    if (obj["spec"].is_object()) kinds::defaultPodSpec(obj["spec"]);
     addDefaultTolerations(obj, options.default_not_ready_toleration_seconds,
                           options.default_unreachable_toleration_seconds);
     applyFargateProfile(obj, cachedObjects("berth.dev", "v1alpha1", "fargateprofiles"));
@@ -356,6 +362,14 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
     if (!priority.isOk())
       return Status(priority.code(),
                     k.resource + " \"" + name + "\" is forbidden: " + priority.message());
+  }
+  if (k.group.empty() && (k.resource == "pods" || k.resource == "persistentvolumeclaims")) {
+    std::vector<json> ranges = cachedObjects("", "v1", "limitranges", meta["namespace"]);
+    Status limited =
+        k.resource == "pods" ? applyLimitRanges(obj, ranges) : checkClaimLimits(obj, ranges);
+    if (!limited.isOk())
+      return Status(limited.code(),
+                    k.resource + " \"" + name + "\" is forbidden: " + limited.message());
   }
   if (isPriorityClassKind(k)) BERTH_RETURN_IF_ERROR(admitPriorityClass(k, obj, false));
   if (k.defaults) k.defaults(obj);

@@ -15,6 +15,7 @@ const KindRegistry& KindRegistry::builtin() {
     kinds::registerBerthKinds(*r);
     kinds::registerNetworkKinds(*r);
     kinds::registerRbacKinds(*r);
+    kinds::registerLimitKinds(*r);
     return r;
   }();
   return *reg;

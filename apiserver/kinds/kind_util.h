@@ -129,6 +129,7 @@ void registerBatchKinds(KindRegistry& reg);
 void registerMiscKinds(KindRegistry& reg);
 void registerNetworkKinds(KindRegistry& reg);  // kinds_network.cc
 void registerRbacKinds(KindRegistry& reg);     // kinds_rbac.cc
+void registerLimitKinds(KindRegistry& reg);    // kinds_limits.cc
 
 // A cluster-scoped berth.dev/v1alpha1 kind with status and generation (the node-group and
 // network kinds start from it).

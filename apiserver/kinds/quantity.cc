@@ -85,4 +85,29 @@ std::optional<long double> parseQuantity(std::string_view s) {
   return negative ? -v : v;
 }
 
+std::string formatQuantity(long double value, bool binary) {
+  std::string sign = value < 0 ? "-" : "";
+  value = std::fabs(value);
+  long double whole = std::round(value);
+  if (binary && std::fabs(value - whole) < 1e-9L && whole >= 1024) {
+    static const char* const kSuffix[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+    auto n = static_cast<unsigned long long>(whole);
+    int e = 0;
+    while (e < 6 && n % 1024 == 0) {
+      n /= 1024;
+      ++e;
+    }
+    return sign + std::to_string(n) + kSuffix[e];
+  }
+  static const char* const kSuffix[] = {"m", "", "k", "M", "G", "T", "P", "E"};
+  auto n = static_cast<unsigned long long>(std::round(value * 1000));
+  if (n == 0) return "0";
+  int e = 0;  // index into kSuffix: 0 is milli
+  while (e < 7 && n % 1000 == 0) {
+    n /= 1000;
+    ++e;
+  }
+  return sign + std::to_string(n) + kSuffix[e];
+}
+
 }  // namespace berth::apiserver

@@ -4,12 +4,18 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace berth::apiserver {
 
 // The quantity's value in base units (cores, bytes), or nullopt when malformed.
 std::optional<long double> parseQuantity(std::string_view s);
+
+// A value in upstream's canonical text, to the milli: "1500m", "2", "2k", "512Mi" (`binary`: the
+// value is written in powers of 1024 where it is a whole multiple of 1Ki, as a BinarySI
+// quantity; otherwise in powers of 1000).
+std::string formatQuantity(long double value, bool binary);
 
 // upstream's message for a malformed quantity.
 inline constexpr std::string_view kQuantityFormatError =

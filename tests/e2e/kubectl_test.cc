@@ -254,6 +254,72 @@ TEST_F(KubectlTest, PriorityClassesGivePodsTheirPriority) {
   EXPECT_EQ(getJson("pod/urgent")["spec"]["priority"], 1000);
 }
 
+// A LimitRange as upstream's LimitRanger applies it: new pods get its defaults (and the
+// annotation saying so) and are refused outside its bounds, with its messages.
+TEST_F(KubectlTest, LimitRangesDefaultAndBoundNewPods) {
+  ok({"create", "namespace", "limited"});
+  ok({"apply", "-n", "limited", "-f", "-"}, R"(apiVersion: v1
+kind: LimitRange
+metadata: {name: compute}
+spec:
+  limits:
+  - type: Container
+    max: {cpu: "1", memory: 1Gi}
+    defaultRequest: {cpu: 100m}
+  - type: PersistentVolumeClaim
+    max: {storage: 2Gi}
+)");
+  // The Container item's default limit came from its max.
+  json lr = json::parse(ok({"get", "limitrange", "compute", "-n", "limited", "-o", "json"}));
+  EXPECT_EQ(lr["spec"]["limits"][0]["default"], json::parse(R"({"cpu": "1", "memory": "1Gi"})"));
+  std::string table = ok({"get", "limits", "-n", "limited"});
+  EXPECT_NE(table.find("CREATED AT"), std::string::npos) << table;
+  std::string described = ok({"describe", "limitrange", "compute", "-n", "limited"});
+  EXPECT_NE(described.find("Container              memory    -    1Gi  1Gi"), std::string::npos)
+      << described;
+
+  ok({"run", "plain", "-n", "limited", "--image=busybox"});
+  json pod = json::parse(ok({"get", "pod", "plain", "-n", "limited", "-o", "json"}));
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"],
+            json::parse(R"({"requests": {"cpu": "100m", "memory": "1Gi"},
+                            "limits": {"cpu": "1", "memory": "1Gi"}})"));
+  EXPECT_EQ(pod["metadata"]["annotations"]["kubernetes.io/limit-ranger"],
+            "LimitRanger plugin set: cpu, memory request for container plain; cpu, memory limit "
+            "for container plain");
+  auto r = kn(
+      {"run", "greedy", "-n", "limited", "--image=busybox",
+       R"(--overrides={"spec":{"containers":[{"name":"greedy","image":"busybox","resources":{"limits":{"cpu":"2"}}}]}})"});
+  EXPECT_NE(
+      r.err.find(
+          R"(pods "greedy" is forbidden: maximum cpu usage per Container is 1, but limit is 2.)"),
+      std::string::npos)
+      << r.err;
+  r = kn({"create", "-n", "limited", "-f", "-"}, R"(apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: big}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 5Gi}}}
+)");
+  EXPECT_NE(
+      r.err.find("maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi."),
+      std::string::npos)
+      << r.err;
+  // Another namespace is not limited; a bad range is refused with its field.
+  ok({"run", "free", "--image=busybox"});
+  json free = getJson("pod/free")["spec"]["containers"][0];
+  EXPECT_FALSE(free.contains("resources") && free["resources"].contains("limits")) << free;
+  r = kn({"apply", "-f", "-"}, R"(apiVersion: v1
+kind: LimitRange
+metadata: {name: upside-down}
+spec:
+  limits:
+  - {type: Container, min: {cpu: "2"}, max: {cpu: "1"}}
+)");
+  EXPECT_NE(r.err.find("spec.limits[0].min[cpu]: Invalid value: \"2\": min value 2 is greater than "
+                       "max value 1"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
   EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);

@@ -204,5 +204,104 @@ TEST(PodPriority, RefusesAMissingClassAndValuesThatDisagree) {
             "name");
 }
 
+// ---- LimitRanger ----
+
+json rangeOf(const std::string& name, const char* items) {
+  return {{"metadata", {{"name", name}, {"namespace", "ns"}}},
+          {"spec", {{"limits", json::parse(items)}}}};
+}
+
+json podWith(const char* containers, const char* init = "[]") {
+  return {
+      {"metadata", {{"name", "p"}}},
+      {"spec", {{"containers", json::parse(containers)}, {"initContainers", json::parse(init)}}}};
+}
+
+TEST(LimitRanger, FillsWhatContainersLeaveUnsetAndSaysSo) {
+  std::vector<json> ranges = {
+      rangeOf("b", R"([{"type": "Container", "default": {"cpu": "1", "memory": "1Gi"},
+                        "defaultRequest": {"cpu": "200m", "memory": "1Gi"}}])"),
+      rangeOf("a", R"([{"type": "Container", "default": {"cpu": "300m"},
+                        "defaultRequest": {"cpu": "100m"}}])")};
+  json pod = podWith(R"([{"name": "app", "resources": {"requests": {"memory": "64Mi"}}}])",
+                     R"([{"name": "init"}])");
+  ASSERT_TRUE(applyLimitRanges(pod, ranges).isOk());
+  // "a" goes first (by name) and wins cpu; "b" fills what is still unset.
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"],
+            json::parse(R"({"requests": {"cpu": "100m", "memory": "64Mi"},
+                            "limits": {"cpu": "300m", "memory": "1Gi"}})"));
+  EXPECT_EQ(pod["spec"]["initContainers"][0]["resources"]["requests"]["cpu"], "100m");
+  // The annotation tells what the last range to set anything set.
+  EXPECT_EQ(pod["metadata"]["annotations"]["kubernetes.io/limit-ranger"],
+            "LimitRanger plugin set: memory limit for container app; memory request for init "
+            "container init; memory limit for init container init");
+}
+
+TEST(LimitRanger, ContainerBoundsWithUpstreamsMessages) {
+  std::vector<json> ranges = {rangeOf("r", R"([{"type": "Container",
+      "min": {"cpu": "100m"}, "max": {"cpu": "1", "memory": "1Gi"},
+      "maxLimitRequestRatio": {"cpu": "4"}}])")};
+  json ok = podWith(R"([{"name": "a", "resources": {"requests": {"cpu": "250m"},
+                                                   "limits": {"cpu": "1", "memory": "1Gi"}}}])");
+  EXPECT_TRUE(applyLimitRanges(ok, ranges).isOk());
+
+  json low = podWith(R"([{"name": "a", "resources": {"requests": {"cpu": "50m"},
+                                                    "limits": {"cpu": "1", "memory": "512Mi"}}}])");
+  Status st = applyLimitRanges(low, ranges);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(),
+            "[minimum cpu usage per Container is 100m, but request is 50m., cpu max limit to "
+            "request ratio per Container is 4, but provided ratio is 20.000000.]");
+
+  json bare = podWith(R"([{"name": "a"}])");
+  st = applyLimitRanges(bare, ranges);
+  EXPECT_EQ(st.message(),
+            "[minimum cpu usage per Container is 100m.  No request is specified., maximum cpu "
+            "usage per Container is 1.  No limit is specified., maximum memory usage per "
+            "Container is 1Gi.  No limit is specified., cpu max limit to request ratio per "
+            "Container is 4, but no request is specified or request is 0.]");
+
+  json high = podWith(R"([{"name": "a", "resources": {"requests": {"cpu": "2"},
+                                                     "limits": {"cpu": "2", "memory": "2Gi"}}}])");
+  st = applyLimitRanges(high, ranges);
+  EXPECT_EQ(st.message(),
+            "[maximum cpu usage per Container is 1, but limit is 2., maximum memory usage per "
+            "Container is 1Gi, but limit is 2Gi.]");
+}
+
+TEST(LimitRanger, PodBoundsOnTheTotal) {
+  std::vector<json> ranges = {
+      rangeOf("r", R"([{"type": "Pod", "max": {"cpu": "2", "memory": "1Gi"}}])")};
+  // Containers add up; an init container counts when it alone is larger.
+  json pod =
+      podWith(R"([{"name": "a", "resources": {"limits": {"cpu": "1500m", "memory": "512Mi"}}},
+                         {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "256Mi"}}}])",
+              R"([{"name": "i", "resources": {"limits": {"cpu": "1", "memory": "2Gi"}}}])");
+  Status st = applyLimitRanges(pod, ranges);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(),
+            "[maximum cpu usage per Pod is 2, but limit is 2500m., maximum memory usage per Pod "
+            "is 1Gi, but limit is 2Gi.]");
+  json fits = podWith(R"([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "512Mi"}}},
+                          {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "512Mi"}}}])");
+  EXPECT_TRUE(applyLimitRanges(fits, ranges).isOk());
+  EXPECT_TRUE(applyLimitRanges(fits, {}).isOk());
+}
+
+TEST(LimitRanger, ClaimsStorageBounds) {
+  std::vector<json> ranges = {rangeOf(
+      "r",
+      R"([{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}}])")};
+  auto claim = [](const char* storage) {
+    return json{{"spec", {{"resources", {{"requests", {{"storage", storage}}}}}}}};
+  };
+  EXPECT_TRUE(checkClaimLimits(claim("5Gi"), ranges).isOk());
+  EXPECT_EQ(checkClaimLimits(claim("500Mi"), ranges).message(),
+            "minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi.");
+  EXPECT_EQ(checkClaimLimits(claim("20Gi"), ranges).message(),
+            "maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi.");
+  EXPECT_EQ(checkClaimLimits(json{{"spec", json::object()}}, ranges).code(), Code::kForbidden);
+}
+
 }  // namespace
 }  // namespace berth::apiserver
