@@ -9,24 +9,25 @@
 #include "client/rest_client.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "controllers/garbage_collector.h"
 #include "controllers/cronjob_controller.h"
 #include "controllers/daemonset_controller.h"
 #include "controllers/deployment_controller.h"
+#include "controllers/disruption_controller.h"
 #include "controllers/endpoints_controller.h"
 #include "controllers/endpointslice_controller.h"
+#include "controllers/garbage_collector.h"
+#include "controllers/hpa_controller.h"
 #include "controllers/job_controller.h"
-#include "controllers/disruption_controller.h"
+#include "controllers/namespace_controller.h"
 #include "controllers/node_lifecycle_controller.h"
 #include "controllers/pod_gc_controller.h"
-#include "controllers/taint_eviction_controller.h"
-#include "controllers/namespace_controller.h"
-#include "controllers/serviceaccount_controller.h"
-#include "controllers/root_ca_publisher.h"
-#include "controllers/hpa_controller.h"
 #include "controllers/replicaset_controller.h"
+#include "controllers/resourcequota_controller.h"
+#include "controllers/root_ca_publisher.h"
 #include "controllers/scheduler/scheduler.h"
+#include "controllers/serviceaccount_controller.h"
 #include "controllers/statefulset_controller.h"
+#include "controllers/taint_eviction_controller.h"
 
 namespace berth::controllers {
 
@@ -56,7 +57,8 @@ const std::vector<std::string>& builtinControllerNames() {
                                                   "serviceaccount",
                                                   "root-ca-cert-publisher",
                                                   "horizontalpodautoscaling",
-                                                  "podgc"};
+                                                  "podgc",
+                                                  "resourcequota"};
   return kNames;
 }
 
@@ -116,6 +118,11 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (enabled("serviceaccount")) {
     ServiceAccountController::Config c;
     build(cm->sa_, c);
+  }
+  if (enabled("resourcequota")) {
+    ResourceQuotaController::Config c;
+    c.resources = *resources;
+    build(cm->quota_, c);
   }
   if (enabled("root-ca-cert-publisher")) {
     // As upstream without --root-ca-file: the CA the manager itself trusts the API server with.
@@ -216,6 +223,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::start(const Contro
   if (cm->ns_) cm->ns_->start();
   if (cm->sa_) cm->sa_->start();
   if (cm->root_ca_) cm->root_ca_->start();
+  if (cm->quota_) cm->quota_->start();
   if (cm->hpa_) cm->hpa_->start();
   if (cm->rs_) cm->rs_->start();
   if (cm->rc_) cm->rc_->start();
@@ -262,6 +270,7 @@ void ControllerManager::stop() {
   if (ns_) ns_->stop();
   if (sa_) sa_->stop();
   if (root_ca_) root_ca_->stop();
+  if (quota_) quota_->stop();
   if (informers_) informers_->stop();
 }
 

@@ -26,6 +26,7 @@ class EndpointSliceController;
 class EndpointsController;
 class DisruptionController;
 class PodGCController;
+class ResourceQuotaController;
 class NodeLifecycleController;
 class TaintEvictionController;
 class GarbageCollector;
@@ -124,6 +125,7 @@ class ControllerManager {
   std::unique_ptr<TaintEvictionController> taint_eviction_;
   std::unique_ptr<DisruptionController> disruption_;
   std::unique_ptr<PodGCController> podgc_;
+  std::unique_ptr<ResourceQuotaController> quota_;
   std::vector<std::unique_ptr<ManagedController>> extra_;
   bool stopped_ = false;
 };

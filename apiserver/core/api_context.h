@@ -173,6 +173,10 @@ struct ApiServer::Impl {
   // served).
   std::vector<json> cachedObjects(const std::string& group, const std::string& version,
                                   const std::string& resource, const std::string& ns = "");
+  // ResourceQuota admission of a create: every quota of the namespace that selects the object
+  // and limits what it uses must have room; its status.used is raised by the object's usage
+  // (compare-and-swap on the quota, not on a dry run). Forbidden when one has no room.
+  Status chargeQuota(const KindSpec& k, const json& obj, bool dry_run);
   // The Priority admission plugin's check of a PriorityClass create or update: one default.
   Status admitPriorityClass(const KindSpec& k, const json& obj, bool update);
 };

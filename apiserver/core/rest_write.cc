@@ -10,6 +10,8 @@
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"
 #include "apiserver/kinds/priority_classes.h"
+#include "apiserver/kinds/quantity.h"
+#include "apiserver/kinds/quota.h"
 #include "apiserver/patch/apply.h"
 #include "apiserver/patch/patch.h"
 #include "apiserver/patch/selectors.h"
@@ -302,6 +304,102 @@ Status ApiServer::Impl::admitPriorityClass(const KindSpec& k, const json& obj, b
                                       " is already marked as default. Only one default can exist");
 }
 
+namespace {
+
+// upstream's prettyPrint of a resource list: "cpu=1,pods=2", sorted.
+std::string quotaList(const std::map<std::string, std::string>& list) {
+  std::string out;
+  for (const auto& [name, v] : list) out += (out.empty() ? "" : ",") + name + "=" + v;
+  return out;
+}
+
+std::string quantityString(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+long double quantityValue(const json& v) {
+  auto q = parseQuantity(quantityString(v));
+  return q ? *q : 0;
+}
+
+}  // namespace
+
+Status ApiServer::Impl::chargeQuota(const KindSpec& k, const json& obj, bool dry_run) {
+  if (!k.namespaced) return Status::ok();
+  const KindSpec* qk = kinds->byResource("", "v1", "resourcequotas");
+  const json& meta = obj["metadata"];
+  std::string ns = meta.value("namespace", ""), name = meta.value("name", "");
+  if (!qk || ns.empty()) return Status::ok();
+  std::vector<json> quotas = cachedObjects("", "v1", "resourcequotas", ns);
+  if (quotas.empty()) return Status::ok();
+  std::sort(quotas.begin(), quotas.end(), [](const json& a, const json& b) {
+    return a["metadata"].value("name", "") < b["metadata"].value("name", "");
+  });
+  const kinds::QuotaUsage delta = kinds::quotaUsage(k.group, k.resource, obj);
+  const bool is_pod = k.group.empty() && k.resource == "pods";
+  const std::string refused = k.qualifiedResource() + " \"" + name + "\" is forbidden: ";
+  for (const json& quota : quotas) {
+    const json spec_hard = quota.contains("spec") && quota["spec"].is_object()
+                               ? quota["spec"].value("hard", json::object())
+                               : json::object();
+    if (!kinds::quotaTracksKind(spec_hard, k.group, k.resource)) continue;
+    if (!kinds::quotaSelects(quota, k.group, k.resource, obj)) continue;
+    std::string qname = quota["metadata"].value("name", "");
+    if (is_pod) {
+      std::string missing = kinds::quotaPodConstraints(spec_hard, obj);
+      if (!missing.empty())
+        return Status(Code::kForbidden, refused + "failed quota: " + qname + ": " + missing);
+    }
+    std::vector<std::string> restricted;
+    for (auto it = spec_hard.begin(); it != spec_hard.end(); ++it)
+      if (delta.count(it.key())) restricted.push_back(it.key());
+    if (restricted.empty()) continue;
+    http::Request dummy;
+    RequestCtx qctx{dummy, nullptr, {}, qk, {"system:apiserver", "", {"system:masters"}}};
+    qctx.info.subresource = "status";
+    auto charged = updateObject(
+        qctx, *qk, ns, qname,
+        [&](const json* current) -> Result<json> {
+          if (!current) return Status(Code::kNotFound, "quota gone");
+          json next = *current;
+          const json* hard = current->contains("status") && (*current)["status"].is_object() &&
+                                     (*current)["status"].contains("hard")
+                                 ? &(*current)["status"]["hard"]
+                                 : nullptr;
+          const json* used = hard && (*current)["status"].contains("used")
+                                 ? &(*current)["status"]["used"]
+                                 : nullptr;
+          std::string unknown;
+          for (const auto& r : restricted)
+            if (!hard || !hard->contains(r) || !used || !used->contains(r))
+              unknown += (unknown.empty() ? "" : ",") + r;
+          if (!unknown.empty())
+            return Status(Code::kForbidden, refused + "status unknown for quota: " + qname +
+                                                ", resources: " + unknown);
+          std::map<std::string, std::string> requested, was, limited;
+          for (const auto& r : restricted) {
+            std::string hard_text = quantityString((*hard)[r]);
+            bool binary = !hard_text.empty() && hard_text.back() == 'i';
+            long double now = quantityValue((*used)[r]) + delta.at(r);
+            if (now > quantityValue((*hard)[r])) {
+              requested[r] = formatQuantity(delta.at(r), binary);
+              was[r] = quantityString((*used)[r]);
+              limited[r] = hard_text;
+            }
+            next["status"]["used"][r] = formatQuantity(now, binary);
+          }
+          if (!limited.empty())
+            return Status(Code::kForbidden, refused + "exceeded quota: " + qname + ", requested: " +
+                                                quotaList(requested) + ", used: " + quotaList(was) +
+                                                ", limited: " + quotaList(limited));
+          return next;
+        },
+        false, dry_run, nullptr);
+    if (!charged.isOk() && charged.status().code() != Code::kNotFound) return charged.status();
+  }
+  return Status::ok();
+}
+
 // Everything a create does before its store write: namespace, metadata, defaults, validation,
 // the Service's allocations (not on a dry run) and managedFields. Leaves `obj` as stored.
 Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& obj, bool dry_run) {
@@ -379,6 +477,7 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
     causes.insert(causes.end(), more.begin(), more.end());
   }
   if (!causes.empty()) return invalidError(k, name, causes);
+  BERTH_RETURN_IF_ERROR(chargeQuota(k, obj, dry_run));
   bool is_service = k.group.empty() && k.resource == "services";
   if (is_service && !dry_run) BERTH_RETURN_IF_ERROR(asInvalidObject(k, name, services->allocate(obj)));
   if (!ctx.is_apply)  // server-side apply has recorded its own ownership

@@ -1,12 +1,14 @@
-// core/v1 LimitRange: per-namespace bounds and defaults for the resources of containers, pods
-// and claims. Its defaults and validation are upstream's; the LimitRanger admission that
-// applies it to new pods is in apiserver/core/pod_admission.cc.
+// core/v1 LimitRange (per-namespace bounds and defaults for the resources of containers, pods
+// and claims) and ResourceQuota (per-namespace totals). Their defaults, validation and Table
+// rows are upstream's; the admission that applies them is in apiserver/core (pod_admission.cc,
+// rest_write.cc), the accounting in quota.h, the quota's status in the quota controller.
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/quantity.h"
+#include "apiserver/kinds/quota.h"
 
 namespace berth::apiserver::kinds {
 
@@ -151,8 +153,120 @@ KindSpec limitRangeKind() {
   return k;
 }
 
+// ---- ResourceQuota ---------------------------------------------------------------------------
+
+void validateQuotaList(const json* list, const std::string& path, Errors& errs) {
+  if (!list || !list->is_object()) return;
+  for (auto it = list->begin(); it != list->end(); ++it) {
+    std::string p = keyed(path, it.key());
+    if (it.key().find('/') == std::string::npos && !isStandardQuotaResource(it.key()))
+      errs.invalid(p, it.key(), "must be a standard resource for quota");
+    std::string text = quantityText(it.value());
+    auto q = parseQuantity(text);
+    if (!q) {
+      errs.invalid(p, it.value(), std::string(kQuantityFormatError));
+    } else if (*q < 0) {
+      errs.invalid(p, text, "must be greater than or equal to 0");
+    } else if (isIntegerQuotaResource(it.key()) &&
+               *q != static_cast<long double>(static_cast<long long>(*q))) {
+      errs.invalid(p, text, "must be an integer");
+    }
+  }
+}
+
+const std::set<std::string>& quotaScopes() {
+  static const std::set<std::string> scopes = {"Terminating",   "NotTerminating",
+                                               "BestEffort",    "NotBestEffort",
+                                               "PriorityClass", "CrossNamespacePodAffinity"};
+  return scopes;
+}
+
+// "cpu: 0/1, pods: 1/10" of status.used/status.hard, limits.* in their own column.
+std::pair<std::string, std::string> quotaColumns(const json& obj) {
+  const json* hard = find(obj, {"status", "hard"});
+  const json* used = find(obj, {"status", "used"});
+  std::string request, limit;
+  if (!hard || !hard->is_object()) return {request, limit};
+  for (auto it = hard->begin(); it != hard->end(); ++it) {  // sorted by name
+    std::string u = "0";
+    if (used && used->is_object() && used->contains(it.key())) u = quantityText((*used)[it.key()]);
+    std::string& col = it.key().rfind("limits.", 0) == 0 ? limit : request;
+    col += (col.empty() ? "" : ", ") + it.key() + ": " + u + "/" + quantityText(it.value());
+  }
+  return {request, limit};
+}
+
+KindSpec resourceQuotaKind() {
+  KindSpec k;
+  k.version = "v1";
+  k.kind = "ResourceQuota";
+  k.resource = "resourcequotas";
+  k.singular = "resourcequota";
+  k.short_names = {"quota"};
+  k.has_status = true;
+  k.uses_generation = false;
+  k.validate = [](const json& obj, const json*) {
+    Errors errs;
+    validateQuotaList(find(obj, {"spec", "hard"}), "spec.hard", errs);
+    validateQuotaList(find(obj, {"status", "hard"}), "status.hard", errs);
+    validateQuotaList(find(obj, {"status", "used"}), "status.used", errs);
+    std::set<std::string> seen;
+    if (const json* scopes = find(obj, {"spec", "scopes"}); scopes && scopes->is_array()) {
+      for (const json& s : *scopes) {
+        std::string scope = s.is_string() ? s.get<std::string>() : s.dump();
+        if (!quotaScopes().count(scope)) errs.invalid("spec.scopes", scope, "unsupported scope");
+        seen.insert(scope);
+      }
+      if ((seen.count("Terminating") && seen.count("NotTerminating")) ||
+          (seen.count("BestEffort") && seen.count("NotBestEffort")))
+        errs.invalid("spec.scopes", *scopes, "conflicting scopes");
+    }
+    const json* exprs = find(obj, {"spec", "scopeSelector", "matchExpressions"});
+    if (exprs && exprs->is_array()) {
+      for (size_t i = 0; i < exprs->size(); ++i) {
+        const json& e = (*exprs)[i];
+        std::string path = at("spec.scopeSelector", "matchExpressions", i);
+        std::string scope = str(e, {"scopeName"});
+        if (!quotaScopes().count(scope))
+          errs.invalid(at(path, "scopeName"), scope, "unsupported scope");
+        std::string op = str(e, {"operator"});
+        size_t values = count(e, {"values"});
+        if (op == "In" || op == "NotIn") {
+          if (values == 0)
+            errs.required(at(path, "values"),
+                          "must be at least one value when `operator` is 'In' or 'NotIn' for "
+                          "scope selector");
+        } else if (op == "Exists" || op == "DoesNotExist") {
+          if (values > 0)
+            errs.invalid(at(path, "values"), e["values"],
+                         "must be no value when `operator` is 'Exist' or 'DoesNotExist' for "
+                         "scope selector");
+        } else {
+          errs.notSupported(at(path, "operator"), op, {"DoesNotExist", "Exists", "In", "NotIn"});
+        }
+      }
+    }
+    return errs.take();
+  };
+  k.columns = {nameColumn(), ageColumn(),
+               column("Request", "string",
+                      "Request represents a minimum amount of cpu/memory that a container may "
+                      "consume."),
+               column("Limit", "string",
+                      "Limits control the maximum amount of cpu/memory that a container may use "
+                      "independent of contention on the node.")};
+  k.cells = [](const json& obj, TimePoint now) {
+    auto [request, limit] = quotaColumns(obj);
+    return std::vector<json>{str(obj, {"metadata", "name"}), ageCell(obj, now), request, limit};
+  };
+  return k;
+}
+
 }  // namespace
 
-void registerLimitKinds(KindRegistry& reg) { reg.add(limitRangeKind()); }
+void registerLimitKinds(KindRegistry& reg) {
+  reg.add(limitRangeKind());
+  reg.add(resourceQuotaKind());
+}
 
 }  // namespace berth::apiserver::kinds

@@ -320,6 +320,61 @@ spec:
       << r.err;
 }
 
+// A ResourceQuota as upstream's quota admission and controller keep it: the controller fills
+// its status, creates that would go over are refused with upstream's messages, and a deleted
+// object gives its share back.
+TEST_F(KubectlTest, ResourceQuotasRefuseWhatWouldGoOver) {
+  ok({"create", "namespace", "quoted"});
+  ok({"create", "quota", "small", "-n", "quoted",
+      "--hard=pods=2,requests.cpu=1,limits.memory=1Gi,services=1,count/deployments.apps=1"});
+  ok({"wait", "-n", "quoted", "--for=jsonpath={.status.used.pods}=0", "quota/small",
+      "--timeout=30s"});
+  auto pod = [](const std::string& name, const std::string& cpu) {
+    return R"(--overrides={"spec":{"containers":[{"name":")" + name +
+           R"(","image":"busybox","resources":{"requests":{"cpu":")" + cpu +
+           R"("},"limits":{"memory":"256Mi"}}}]}})";
+  };
+  ok({"run", "one", "-n", "quoted", "--image=busybox", pod("one", "600m")});
+  auto r = kn({"run", "two", "-n", "quoted", "--image=busybox", pod("two", "600m")});
+  EXPECT_NE(
+      r.err.find(
+          R"(pods "two" is forbidden: exceeded quota: small, requested: requests.cpu=600m, used: requests.cpu=600m, limited: requests.cpu=1)"),
+      std::string::npos)
+      << r.err;
+  r = kn({"run", "bare", "-n", "quoted", "--image=busybox"});
+  EXPECT_NE(r.err.find("failed quota: small: must specify limits.memory for: bare; requests.cpu "
+                       "for: bare"),
+            std::string::npos)
+      << r.err;
+  ok({"run", "three", "-n", "quoted", "--image=busybox", pod("three", "400m")});
+  r = kn({"run", "four", "-n", "quoted", "--image=busybox", pod("four", "0")});
+  EXPECT_NE(r.err.find("exceeded quota: small, requested: pods=1, used: pods=2, limited: pods=2"),
+            std::string::npos)
+      << r.err;
+  std::string table = ok({"get", "quota", "-n", "quoted"});
+  EXPECT_NE(table.find("pods: 2/2, requests.cpu: 1/1"), std::string::npos) << table;
+  EXPECT_NE(table.find("limits.memory: 512Mi/1Gi"), std::string::npos) << table;
+
+  // A deleted pod gives its share back.
+  ok({"delete", "pod", "one", "-n", "quoted", "--grace-period=0", "--force"});
+  ok({"wait", "-n", "quoted", "--for=jsonpath={.status.used.pods}=1", "quota/small",
+      "--timeout=30s"});
+  ok({"run", "five", "-n", "quoted", "--image=busybox", pod("five", "500m")});
+
+  ok({"create", "service", "clusterip", "first", "-n", "quoted", "--tcp=80"});
+  r = kn({"create", "service", "clusterip", "second", "-n", "quoted", "--tcp=80"});
+  EXPECT_NE(r.err.find("exceeded quota: small, requested: services=1"), std::string::npos) << r.err;
+  ok({"create", "deployment", "app", "-n", "quoted", "--image=busybox"});
+  r = kn({"create", "deployment", "again", "-n", "quoted", "--image=busybox"});
+  EXPECT_NE(
+      r.err.find(
+          R"(deployments.apps "again" is forbidden: exceeded quota: small, requested: count/deployments.apps=1)"),
+      std::string::npos)
+      << r.err;
+  // Other namespaces are not limited.
+  ok({"create", "deployment", "elsewhere", "--image=busybox"});
+}
+
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
   EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);
