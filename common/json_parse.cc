@@ -266,8 +266,14 @@ class Parser {
       }
       if (c < 0x20) return false;  // control characters must be escaped
       if (c >= 0x80) {
+        // A byte that starts no valid sequence becomes U+FFFD, as Go's decoder (and so the
+        // Kubernetes API server) reads it.
         size_t n = utf8Length();
-        if (n == 0) return false;
+        if (n == 0) {
+          out->append("\xEF\xBF\xBD");
+          ++p_;
+          continue;
+        }
         out->append(p_, n);
         p_ += n;
         continue;

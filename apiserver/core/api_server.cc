@@ -484,6 +484,38 @@ void ApiServer::Impl::handleResource(RequestCtx& ctx) {
     }
   }
   const std::string& v = info.verb;
+  // A verb the kind does not serve (deletecollection of namespaces), or a write to a
+  // collection, is not allowed on it.
+  bool collection_write = info.name.empty() && (v == "update" || v == "patch");
+  if (collection_write ||
+      (v != "create" && v != "update" && v != "patch" && v != "delete" && v != "deletecollection" &&
+       v != "get" && v != "list" && v != "watch") ||
+      std::find(k->verbs.begin(), k->verbs.end(), v) == k->verbs.end()) {
+    sendError(ctx, Status(Code::kMethodNotAllowed,
+                          "the server does not allow this method on the requested resource"));
+    return;
+  }
+  if (v != "get" && v != "list" && v != "watch") {
+    // Only "All" is a dry run; anything else is refused before anything is written.
+    std::vector<std::string> dry = ctx.req.params("dryRun");
+    if (std::any_of(dry.begin(), dry.end(), [](const std::string& d) { return d != "All"; })) {
+      std::string options = v == "create"   ? "CreateOptions"
+                            : v == "update" ? "UpdateOptions"
+                            : v == "patch"  ? "PatchOptions"
+                                            : "DeleteOptions";
+      std::string values;
+      for (const auto& d : dry) values += (values.empty() ? "" : ", ") + json(d).dump();
+      sendError(ctx, Status(Code::kInvalid, options +
+                                                ".meta.k8s.io \"\" is invalid: dryRun: "
+                                                "Unsupported value: []string{" +
+                                                values + "}: supported values: \"All\"")
+                         .withCause({"FieldValueNotSupported",
+                                     "Unsupported value: []string{" + values +
+                                         "}: supported values: \"All\"",
+                                     "dryRun"}));
+      return;
+    }
+  }
   if (v == "get") handleGet(ctx);
   else if (v == "list") handleList(ctx);
   else if (v == "watch") handleWatch(ctx);

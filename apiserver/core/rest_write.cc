@@ -418,7 +418,8 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
   }
   std::string name = meta.value("name", "");
   if (name.empty() && meta.value("generateName", "") != "") {
-    name = meta["generateName"].get<std::string>() + randomSuffix(5);
+    // upstream's SimpleNameGenerator: the base is cut to 58 so that the name fits in 63.
+    name = meta["generateName"].get<std::string>().substr(0, 58) + randomSuffix(5);
     meta["name"] = name;
   }
   // Namespace lifecycle: content only goes into namespaces that exist and are not terminating.
@@ -451,7 +452,10 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
   if (k.group.empty() && k.resource == "pods") {
     // Defaults come before admission, as upstream decodes them in: a container with only
     // limits has its requests from them before LimitRanger looks.
-    if (obj["spec"].is_object()) kinds::defaultPodSpec(obj["spec"]);
+    if (obj["spec"].is_object()) {
+      kinds::defaultPodSpec(obj["spec"]);
+      kinds::defaultPodRequests(obj["spec"]);
+    }
     addDefaultTolerations(obj, options.default_not_ready_toleration_seconds,
                           options.default_unreachable_toleration_seconds);
     applyFargateProfile(obj, cachedObjects("berth.dev", "v1alpha1", "fargateprofiles"));
@@ -593,6 +597,7 @@ Result<json> ApiServer::Impl::updateObject(
     if (pinned && want_rv != old["metadata"].value("resourceVersion", "")) return conflictError(k, name);
 
     json result;
+    std::vector<Cause> meta_causes;
     if (isCsrKind(k) && (sub == "status" || sub == "approval")) {
       result = csrSubresourceUpdate(sub, old, desired);
     } else if (sub == "status") {
@@ -611,6 +616,29 @@ Result<json> ApiServer::Impl::updateObject(
       result = desired;
       json& rm = result["metadata"];
       const json& om = old["metadata"];
+      // ValidateObjectMetaUpdate: the uid, when given, is the object's own.
+      if (rm.contains("uid") && rm["uid"].is_string() && !rm["uid"].get<std::string>().empty() &&
+          rm["uid"] != om.value("uid", json("")))
+        meta_causes.push_back({"FieldValueInvalid",
+                               "Invalid value: " + rm["uid"].dump() + ": field is immutable",
+                               "metadata.uid"});
+      // Nothing new may hold up an object that is already going.
+      if (om.contains("deletionTimestamp") && rm.contains("finalizers") &&
+          rm["finalizers"].is_array()) {
+        std::string added;
+        for (const json& f : rm["finalizers"]) {
+          const json old_f = om.value("finalizers", json::array());
+          if (f.is_string() &&
+              (!old_f.is_array() || std::find(old_f.begin(), old_f.end(), f) == old_f.end()))
+            added += (added.empty() ? "" : ", ") + f.dump();
+        }
+        if (!added.empty())
+          meta_causes.push_back({"FieldValueForbidden",
+                                 "Forbidden: no new finalizers can be added if the object is being "
+                                 "deleted, found new finalizers []string{" +
+                                     added + "}",
+                                 "metadata.finalizers"});
+      }
       for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
         if (om.contains(f)) rm[f] = om[f];
         else rm.erase(f);
@@ -636,6 +664,7 @@ Result<json> ApiServer::Impl::updateObject(
     }
     result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
     auto causes = validateMetadata(k, result);
+    causes.insert(causes.begin(), meta_causes.begin(), meta_causes.end());
     if (k.validate) {
       auto more = k.validate(result, &old);
       causes.insert(causes.end(), more.begin(), more.end());
@@ -865,6 +894,11 @@ Result<json> ApiServer::Impl::deleteObject(RequestCtx& ctx, const KindSpec& k, c
                                            const std::string& name, const json& options,
                                            bool dry_run, bool* deleted_now) {
   *deleted_now = false;
+  // NamespaceLifecycle: the namespaces the cluster itself lives in stay.
+  if (k.group.empty() && k.resource == "namespaces" &&
+      (name == "default" || name == "kube-system" || name == "kube-public"))
+    return Status(Code::kForbidden,
+                  "namespaces \"" + name + "\" is forbidden: this namespace may not be deleted");
   if (isPriorityClassKind(k) && kinds::findSystemPriorityClass(name))
     return Status(Code::kForbidden,
                   k.qualifiedResource() + " \"" + name +

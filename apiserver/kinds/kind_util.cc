@@ -61,7 +61,10 @@ json& child(json& obj, std::string_view key) {
 
 void setDefault(json& obj, std::string_view key, const json& value) {
   auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) obj[std::string(key)] = value;
+  // As upstream's defaulters test `x == ""`: an empty string is unset for a string default.
+  if (it == obj.end() || it->is_null() ||
+      (value.is_string() && it->is_string() && it->get_ref<const std::string&>().empty()))
+    obj[std::string(key)] = value;
 }
 
 // ---- validation ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ bool isInt(const json* v);
 // ---- defaulting ------------------------------------------------------------------------------
 // obj[key] as an object, created when missing or null.
 json& child(json& obj, std::string_view key);
-// Sets obj[key] = value when missing or null.
+// Sets obj[key] = value when missing or null (or "", for a string value).
 void setDefault(json& obj, std::string_view key, const json& value);
 
 // ---- validation ------------------------------------------------------------------------------
@@ -89,6 +89,9 @@ int64_t intOrPercentValue(const json* v, int64_t total, bool roundUp);
 
 // ---- pod spec (core/v1 PodSpec and every pod template) ---------------------------------------
 void defaultPodSpec(json& spec);
+// SetDefaults_Pod's part for pods only (not templates): a container's limits without requests
+// become its requests.
+void defaultPodRequests(json& spec);
 // template.spec defaults; creates template and spec when missing.
 void defaultPodTemplate(json& tmpl);
 void validatePodSpec(const json& spec, const std::string& path, Errors& errs);

@@ -58,8 +58,9 @@ void checkInstanceTypes(const json& types, const std::string& path, Errors& errs
 }
 
 KindSpec nodeGroupKind() {
+  // Not in the "all" category: that is namespaced workloads, and `kubectl delete all --all -n X`
+  // must not reach cluster-scoped node groups.
   KindSpec k = berthKind("NodeGroup", "nodegroups", "nodegroup");
-  k.categories = {"all"};
   k.short_names = {"ng"};
   k.has_scale = true;
   k.scale_spec_replicas = "/spec/scaling/desiredSize";
@@ -214,7 +215,6 @@ KindSpec nodeGroupKind() {
 
 KindSpec fargateProfileKind() {
   KindSpec k = berthKind("FargateProfile", "fargateprofiles", "fargateprofile");
-  k.categories = {"all"};
   k.short_names = {"fp"};
   k.validate = [](const json& obj, const json* old) {
     Errors errs;

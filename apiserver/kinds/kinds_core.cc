@@ -292,6 +292,7 @@ KindSpec podKind() {
   k.defaults = [](json& obj) {
     json& spec = child(obj, "spec");
     defaultPodSpec(spec);
+    defaultPodRequests(spec);
     setDefault(spec, "enableServiceLinks", true);
     // Set by the Priority admission plugin upstream; every real pod carries them.
     setDefault(spec, "priority", 0);

@@ -77,15 +77,6 @@ void defaultContainer(json& c) {
       if (auto h2 = it->find(h); h2 != it->end()) defaultLifecycleHandler(*h2);
     }
   }
-  // Limits without requests: requests take the limits (SetDefaults_Pod does it for pods; a
-  // template gets the same once its pods are created, so doing it here is equivalent).
-  json& res = c["resources"];
-  if (res.is_object() && res.contains("limits") && res["limits"].is_object()) {
-    json& requests = child(res, "requests");
-    for (auto it = res["limits"].begin(); it != res["limits"].end(); ++it) {
-      if (!requests.contains(it.key())) requests[it.key()] = it.value();
-    }
-  }
 }
 
 void defaultVolume(json& v) {
@@ -277,6 +268,21 @@ void validateContainer(const json& c, const std::string& path, Errors& errs,
 }
 
 }  // namespace
+
+void defaultPodRequests(json& spec) {
+  for (const char* list : {"initContainers", "containers"}) {
+    auto it = spec.find(list);
+    if (it == spec.end() || !it->is_array()) continue;
+    for (json& c : *it) {
+      if (!c.is_object() || !c.contains("resources") || !c["resources"].is_object()) continue;
+      json& res = c["resources"];
+      if (!res.contains("limits") || !res["limits"].is_object()) continue;
+      json& requests = child(res, "requests");
+      for (auto l = res["limits"].begin(); l != res["limits"].end(); ++l)
+        if (!requests.contains(l.key())) requests[l.key()] = l.value();
+    }
+  }
+}
 
 void defaultPodSpec(json& spec) {
   if (!spec.is_object()) return;

@@ -375,6 +375,77 @@ TEST_F(KubectlTest, ResourceQuotasRefuseWhatWouldGoOver) {
   ok({"create", "deployment", "elsewhere", "--image=busybox"});
 }
 
+// Guards upstream keeps that a careless request must not get past: the cluster's own
+// namespaces, a dry run that is not one, a uid or a finalizer slipped into an update, and input
+// upstream reads more kindly than a strict reading would (long generateNames, "" enums,
+// bytes that are not UTF-8).
+TEST_F(KubectlTest, RequestsUpstreamRefusesOrReadsKindly) {
+  for (const char* ns : {"default", "kube-system", "kube-public"}) {
+    auto r = kn({"delete", "namespace", ns});
+    EXPECT_NE(r.err.find(std::string("namespaces \"") + ns +
+                         "\" is forbidden: this namespace may not be deleted"),
+              std::string::npos)
+        << r.err;
+  }
+  auto r = kn({"delete", "--raw", "/api/v1/namespaces"});
+  EXPECT_NE(r.err.find("MethodNotAllowed"), std::string::npos) << r.err;
+  EXPECT_EQ(ok({"get", "namespace", "default", "-o", "jsonpath={.status.phase}"}), "Active");
+
+  r = kn({"create", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps?dryRun=Bogus", "-f", "-"},
+         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bogus"}})");
+  EXPECT_NE(r.err.find(R"(dryRun: Unsupported value: []string{"Bogus"})"), std::string::npos)
+      << r.err;
+  EXPECT_NE(kn({"get", "configmap", "bogus"}).exit_code, 0);  // nothing was written
+
+  ok({"create", "configmap", "held"});
+  json cm = getJson("configmap/held");
+  cm["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000";
+  r = kn({"replace", "-f", "-"}, cm.dump());
+  EXPECT_NE(r.err.find("metadata.uid: Invalid value: \"00000000-0000-0000-0000-000000000000\": "
+                       "field is immutable"),
+            std::string::npos)
+      << r.err;
+  ok({"patch", "configmap", "held", "--type=merge", "-p",
+      R"({"metadata":{"finalizers":["a.example/one"]}})"});
+  ok({"delete", "configmap", "held", "--wait=false"});
+  r = kn({"patch", "configmap", "held", "--type=json", "-p",
+          R"([{"op":"add","path":"/metadata/finalizers/-","value":"a.example/two"}])"});
+  EXPECT_NE(r.err.find("no new finalizers can be added if the object is being deleted, found new "
+                       "finalizers []string{\"a.example/two\"}"),
+            std::string::npos)
+      << r.err;
+  ok({"patch", "configmap", "held", "--type=merge", "-p", R"({"metadata":{"finalizers":null}})"});
+
+  std::string made = ok({"create", "-o", "name", "-f", "-"},
+                        R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":")" +
+                            std::string(70, 'g') + R"("}})");
+  EXPECT_EQ(made.size(), std::string("configmap/").size() + 63 + 1) << made;  // 58 + 5, "\n"
+
+  ok({"create", "-f", "-"}, R"(apiVersion: v1
+kind: Pod
+metadata: {name: blanks}
+spec:
+  restartPolicy: ""
+  dnsPolicy: ""
+  containers: [{name: a, image: "busybox:1", imagePullPolicy: "", ports: [{containerPort: 80, protocol: ""}]}]
+)");
+  EXPECT_EQ(ok({"get", "pod", "blanks", "-o",
+                "jsonpath={.spec.restartPolicy} {.spec.dnsPolicy} "
+                "{.spec.containers[0].imagePullPolicy} {.spec.containers[0].ports[0].protocol}"}),
+            "Always ClusterFirst IfNotPresent TCP");
+
+  // Requests from limits are a pod's default, not its template's.
+  ok({"create", "deployment", "tmpl", "--image=busybox"});
+  ok({"set", "resources", "deployment", "tmpl", "--limits=memory=512Mi"});
+  json res = getJson("deployment/tmpl")["spec"]["template"]["spec"]["containers"][0]["resources"];
+  EXPECT_EQ(res, json::parse(R"({"limits": {"memory": "512Mi"}})"));
+
+  ok({"create", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps", "-f", "-"},
+     "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"bytes\"},"
+     "\"data\":{\"a\":\"\xC3\x28\"}}");
+  EXPECT_EQ(ok({"get", "configmap", "bytes", "-o", "jsonpath={.data.a}"}), "\xEF\xBF\xBD(");
+}
+
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
   EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);

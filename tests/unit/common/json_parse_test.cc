@@ -12,10 +12,25 @@ namespace {
 
 using nlohmann::json;
 
-// Both parsers agree: both reject, or both accept with equal trees of equal number types.
+bool validUtf8(const std::string& text) {
+  try {
+    (void)json(text).dump();
+    return true;
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
+// Both parsers agree: both reject, or both accept with equal trees of equal number types. (Where
+// the text is not valid UTF-8, parseJson reads bad bytes as U+FFFD and nlohmann refuses; then
+// parseJson's answer only has to serialise.)
 void expectSameAsNlohmann(const std::string& text) {
-  json want = json::parse(text, nullptr, false);
   json got = parseJson(text);
+  if (!validUtf8(text)) {
+    if (!got.is_discarded()) EXPECT_NO_THROW((void)got.dump()) << "input: " << text;
+    return;
+  }
+  json want = json::parse(text, nullptr, false);
   ASSERT_EQ(got.is_discarded(), want.is_discarded()) << "input: " << text;
   if (want.is_discarded()) return;
   EXPECT_EQ(got, want) << "input: " << text;
@@ -94,11 +109,6 @@ TEST(JsonParseTest, InvalidDocumentsAreDiscarded) {
                            "\"\\uD800\\u0041\"",
                            "\"\\uDC00\"",
                            "\"tab\tinside\"",
-                           "\"\xC0\xAF\"",
-                           "\"\xED\xA0\x80\"",
-                           "\"\xF4\x90\x80\x80\"",
-                           "\"\xE2\x82\"",
-                           "\"\xFF\"",
                            "{} {}",
                            "[] x",
                            "{1:2}",
@@ -112,6 +122,26 @@ TEST(JsonParseTest, InvalidDocumentsAreDiscarded) {
   for (std::string text : {std::string("[1]\0x", 5), std::string("1 \0", 3), std::string("\0", 1),
                            std::string("[1,\0]", 5), std::string("\"a\0\"", 4)}) {
     expectSameAsNlohmann(text);
+  }
+}
+
+// Bytes that start no valid UTF-8 sequence become U+FFFD each, as Go's decoder reads them
+// (nlohmann refuses the document; the API server must not).
+TEST(JsonParseTest, InvalidUtf8BecomesTheReplacementCharacter) {
+  const std::string r = "\xEF\xBF\xBD";
+  for (const auto& [text, want] :
+       std::vector<std::pair<std::string, std::string>>{{"\"\xC0\xAF\"", r + r},
+                                                        {"\"\xED\xA0\x80\"", r + r + r},
+                                                        {"\"a\xF4\x90\x80\x80"
+                                                         "b\"",
+                                                         "a" + r + r + r + r + "b"},
+                                                        {"\"\xE2\x82\"", r + r},
+                                                        {"\"\xFF\"", r},
+                                                        {"\"\xC3\x28\"", r + "("}}) {
+    json got = parseJson(text);
+    ASSERT_TRUE(got.is_string()) << text << " " << got.dump();
+    EXPECT_EQ(got.get<std::string>(), want) << text;
+    EXPECT_NO_THROW((void)got.dump());
   }
 }
 

@@ -78,8 +78,9 @@ TEST(KindRegistry, ShortNamesScopesAndCategoriesFollowUpstream) {
       {"policy", "poddisruptionbudgets", {"pdb"}, true, false},
       {"autoscaling", "horizontalpodautoscalers", {"hpa"}, true, true},
       {"certificates.k8s.io", "certificatesigningrequests", {"csr"}, false, false},
-      {"berth.dev", "nodegroups", {"ng"}, false, true},
-      {"berth.dev", "fargateprofiles", {"fp"}, false, true},
+      // Cluster-scoped: not in "all", which `kubectl delete all -n X` uses.
+      {"berth.dev", "nodegroups", {"ng"}, false, false},
+      {"berth.dev", "fargateprofiles", {"fp"}, false, false},
   };
   for (const auto& w : wants) {
     const KindSpec* k = nullptr;
