@@ -74,7 +74,30 @@ nlohmann::json statusObject(const Status& status, const std::string& name,
     }
     details["causes"] = std::move(causes);
   }
+  for (const auto& c : status.causes())
+    if (c.reason == "ResourceVersionTooLarge") details["retryAfterSeconds"] = 1;
   if (!details.empty()) s["details"] = std::move(details);
+  return s;
+}
+
+Status tooLargeResourceVersion(int64_t wanted, int64_t current) {
+  return Status(Code::kTimeout, "Timeout: Too large resource version: " + std::to_string(wanted) +
+                                    ", current: " + std::to_string(current))
+      .withCause({"ResourceVersionTooLarge", "Too large resource version", ""});
+}
+
+Status invalidOptions(const std::string& options_kind, const std::vector<Cause>& causes) {
+  std::string msg = options_kind + ".meta.k8s.io \"\" is invalid: ";
+  if (causes.size() == 1) {
+    msg += causes[0].field + ": " + causes[0].message;
+  } else {
+    msg += "[";
+    for (size_t i = 0; i < causes.size(); ++i)
+      msg += (i ? ", " : "") + causes[i].field + ": " + causes[i].message;
+    msg += "]";
+  }
+  Status s(Code::kInvalid, msg);
+  for (const auto& c : causes) s = s.withCause(c);
   return s;
 }
 

@@ -27,6 +27,12 @@ Status alreadyExistsError(const KindSpec& k, const std::string& name);
 Status conflictError(const KindSpec& k, const std::string& name);
 // `The Deployment "web" is invalid: <field>: <message>, ...`
 Status invalidError(const KindSpec& k, const std::string& name, const std::vector<Cause>& causes);
+// upstream's NewTooLargeResourceVersionError: 504 "Timeout: Too large resource version: W,
+// current: C" with a ResourceVersionTooLarge cause and retryAfterSeconds 1, which client-go
+// tells apart from other timeouts.
+Status tooLargeResourceVersion(int64_t wanted, int64_t current);
+// 422 for request options ("ListOptions", "CreateOptions"...) of group meta.k8s.io.
+Status invalidOptions(const std::string& options_kind, const std::vector<Cause>& causes);
 
 // A Success Status, e.g. for deletecollection or delete with no object.
 nlohmann::json successStatus(const std::string& name, const std::string& group,

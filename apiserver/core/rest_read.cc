@@ -1,4 +1,5 @@
 // Reads: get, list (from the watch cache, pages pinned to a revision) and watch.
+#include <charconv>
 #include <random>
 
 #include "apiserver/core/api_context.h"
@@ -9,6 +10,32 @@
 #include "common/strings.h"
 
 namespace berth::apiserver {
+
+namespace {
+
+// A resourceVersion query parameter: "" is 0 (most recent); anything but a non-negative integer
+// is a 400.
+Result<int64_t> parseResourceVersion(const std::string& rv) {
+  if (rv.empty()) return int64_t{0};
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), v);
+  if (ec != std::errc() || end != rv.data() + rv.size() || v < 0)
+    return badRequest("invalid resource version: \"" + rv + "\": must be a non-negative integer");
+  return v;
+}
+
+// timeoutSeconds: absent is 0; otherwise a whole number of seconds, or a 400.
+Result<int64_t> parseTimeoutSeconds(const http::Request& req) {
+  if (!req.hasParam("timeoutSeconds")) return int64_t{0};
+  std::string t = req.param("timeoutSeconds");
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size())
+    return badRequest("timeoutSeconds: Invalid value: \"" + t + "\": must be an integer");
+  return v;
+}
+
+}  // namespace
 
 namespace {
 constexpr auto kFreshTimeout = std::chrono::seconds(3);
@@ -64,6 +91,11 @@ Result<ObjPtr> ApiServer::Impl::readCurrent(const KindSpec& k, const std::string
 
 void ApiServer::Impl::handleGet(RequestCtx& ctx) {
   const KindSpec& k = *ctx.kind;
+  // resourceVersion N: an answer no older than N (504 when the cache does not reach it).
+  auto rv = parseResourceVersion(ctx.req.param("resourceVersion"));
+  if (!rv.isOk()) return sendError(ctx, rv.status());
+  if (*rv > 0 && !cache->waitForRevision(*rv, kFreshTimeout))
+    return sendError(ctx, tooLargeResourceVersion(*rv, cache->revision()));
   auto cur = readCurrent(k, ctx.info.namespace_, ctx.info.name);
   if (!cur.isOk()) return sendError(ctx, cur.status(), ctx.info.name);
   if (ctx.info.subresource == "scale") {
@@ -164,21 +196,38 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
   std::string rv = req.param("resourceVersion");
   std::string rv_match = req.param("resourceVersionMatch");
   std::string cont = req.param("continue");
-  if (!rv_match.empty() && rv_match != "NotOlderThan" && rv_match != "Exact")
-    return sendError(ctx, badRequest("resourceVersionMatch: Unsupported value: \"" + rv_match +
-                                     "\": supported values: \"Exact\", \"NotOlderThan\""));
+  // ValidateListOptions, as upstream words it.
+  std::vector<Cause> option_errors;
+  if (!rv_match.empty() && rv_match != "NotOlderThan" && rv_match != "Exact") {
+    option_errors.push_back({"FieldValueNotSupported",
+                             "Unsupported value: \"" + rv_match +
+                                 "\": supported values: \"Exact\", \"NotOlderThan\", \"\"",
+                             "resourceVersionMatch"});
+  } else if (!rv_match.empty()) {
+    if (rv.empty())
+      option_errors.push_back(
+          {"FieldValueForbidden",
+           "Forbidden: resourceVersionMatch is forbidden unless resourceVersion "
+           "is provided",
+           "resourceVersionMatch"});
+    if (!cont.empty())
+      option_errors.push_back({"FieldValueForbidden",
+                               "Forbidden: resourceVersionMatch is forbidden when continue is "
+                               "provided",
+                               "resourceVersionMatch"});
+    if (rv_match == "Exact" && rv == "0")
+      option_errors.push_back({"FieldValueForbidden",
+                               "Forbidden: resourceVersionMatch \"exact\" is forbidden for "
+                               "resourceVersion \"0\"",
+                               "resourceVersionMatch"});
+  }
+  if (!option_errors.empty()) return sendError(ctx, invalidOptions("ListOptions", option_errors));
   if (!cont.empty() && !rv.empty() && rv != "0")
     return sendError(ctx, badRequest("specifying resource version is not allowed when using continue"));
-  int64_t rv_num = 0;
-  if (!rv.empty()) {
-    try {
-      rv_num = std::stoll(rv);
-    } catch (...) {
-      return sendError(ctx, badRequest("resourceVersion: Invalid value: \"" + rv + "\": must be a non-negative integer"));
-    }
-  }
-  if (!rv_match.empty() && rv.empty())
-    return sendError(ctx, badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+  auto rv_parsed = parseResourceVersion(rv);
+  if (!rv_parsed.isOk()) return sendError(ctx, rv_parsed.status());
+  int64_t rv_num = *rv_parsed;
+  if (auto t = parseTimeoutSeconds(req); !t.isOk()) return sendError(ctx, t.status());
 
   std::vector<ObjPtr> holders;  // the selected objects, in key order
   std::string next_token;
@@ -236,8 +285,7 @@ void ApiServer::Impl::handleList(RequestCtx& ctx) {
       if (!st.isOk()) return sendError(ctx, st);
     } else if (rv_num > 0) {
       if (!cache->waitForRevision(rv_num, kFreshTimeout))
-        return sendError(ctx, Status(Code::kTimeout, "Too large resource version: " + rv +
-                                                         ", current: " + std::to_string(cache->revision())));
+        return sendError(ctx, tooLargeResourceVersion(rv_num, cache->revision()));
     }
     auto all = cache->resource(resourcePrefix(k))->list(prefix, &list_rv);
     size_t matched_total = 0;
@@ -392,13 +440,22 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   bool sent_columns_ = false;
 };
 
-// A bookmark a minute keeps informers' resourceVersions fresh across quiet periods.
+// A bookmark a minute keeps informers' resourceVersions fresh across quiet periods, and one
+// 2 s before the watch's deadline lets the client resume from there (upstream's
+// nextBookmarkTime); none once that time has passed.
 void scheduleBookmark(TimerQueue* tq, std::shared_ptr<StreamSink> sink,
-                      std::shared_ptr<std::atomic<bool>> ended, WatchCache* wc) {
-  tq->scheduleAfter(std::chrono::seconds(60), [tq, sink, ended, wc] {
-    if (ended->load() || !sink->bookmark(wc->revision())) return;
-    scheduleBookmark(tq, sink, ended, wc);
-  });
+                      std::shared_ptr<std::atomic<bool>> ended, WatchCache* wc,
+                      std::chrono::steady_clock::time_point deadline) {
+  auto now = std::chrono::steady_clock::now();
+  auto last = deadline - std::chrono::seconds(2);
+  if (last <= now) return;
+  bool final = now + std::chrono::seconds(60) >= last;
+  auto next = final ? last : now + std::chrono::seconds(60);
+  tq->scheduleAfter(std::chrono::duration_cast<std::chrono::milliseconds>(next - now),
+                    [tq, sink, ended, wc, deadline, final] {
+                      if (ended->load() || !sink->bookmark(wc->revision())) return;
+                      if (!final) scheduleBookmark(tq, sink, ended, wc, deadline);
+                    });
 }
 
 }  // namespace
@@ -411,18 +468,14 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
   // A watch of one object (GET .../pods/x?watch=true) is a watch filtered by name.
   if (!ctx.info.name.empty()) filter->addNameRequirement(ctx.info.name);
   std::string rv = req.param("resourceVersion");
-  int64_t rv_num = 0;
-  if (!rv.empty()) {
-    try {
-      rv_num = std::stoll(rv);
-    } catch (...) {
-      return sendError(ctx, badRequest("resourceVersion: Invalid value: \"" + rv + "\""));
-    }
-  }
+  auto rv_parsed = parseResourceVersion(rv);
+  if (!rv_parsed.isOk()) return sendError(ctx, rv_parsed.status());
+  int64_t rv_num = *rv_parsed;
   bool initial = rv.empty() || rv == "0";
   if (req.param("sendInitialEvents") == "true") initial = true;
-  int timeout = 0;
-  if (req.hasParam("timeoutSeconds")) timeout = std::atoi(req.param("timeoutSeconds").c_str());
+  auto timeout_parsed = parseTimeoutSeconds(req);
+  if (!timeout_parsed.isOk()) return sendError(ctx, timeout_parsed.status());
+  int64_t timeout = *timeout_parsed;
   if (timeout <= 0) {
     static thread_local std::mt19937 gen{std::random_device{}()};
     timeout = 1800 + static_cast<int>(gen() % 1800);
@@ -431,7 +484,7 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
     Status st = cache->waitUntilFresh(kFreshTimeout);
     if (!st.isOk()) return sendError(ctx, st);
   } else if (!initial && !cache->waitForRevision(rv_num, kFreshTimeout)) {
-    return sendError(ctx, Status(Code::kTimeout, "Too large resource version: " + rv));
+    return sendError(ctx, tooLargeResourceVersion(rv_num, cache->revision()));
   }
 
   bool table = ctx.out == OutFormat::kTable;
@@ -467,7 +520,9 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
     tq->cancel(timeout_timer);
     tq->scheduleAfter(std::chrono::milliseconds(0), end);
   });
-  if (req.param("allowWatchBookmarks") == "true") scheduleBookmark(tq, sink, state, cache.get());
+  if (req.param("allowWatchBookmarks") == "true")
+    scheduleBookmark(tq, sink, state, cache.get(),
+                     std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
 }
 
 }  // namespace berth::apiserver

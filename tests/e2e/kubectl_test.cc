@@ -446,6 +446,43 @@ spec:
   EXPECT_EQ(ok({"get", "configmap", "bytes", "-o", "jsonpath={.data.a}"}), "\xEF\xBF\xBD(");
 }
 
+// List and watch options as upstream validates them, a resourceVersion the server has not
+// reached, and the bookmark a watch gets 2 s before its deadline.
+TEST_F(KubectlTest, ListAndWatchOptionsAsUpstream) {
+  const std::string base = "/api/v1/namespaces/" + ns_ + "/configmaps";
+  auto r = kn({"get", "--raw", base + "?resourceVersion=0&resourceVersionMatch=Exact"});
+  EXPECT_NE(
+      r.err.find(
+          R"(resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0")"),
+      std::string::npos)
+      << r.err;
+  r = kn({"get", "--raw", base + "?resourceVersionMatch=NotOlderThan"});
+  EXPECT_NE(r.err.find("resourceVersionMatch is forbidden unless resourceVersion is provided"),
+            std::string::npos)
+      << r.err;
+  for (const char* bad : {"?resourceVersion=-1", "?resourceVersion=abc", "?timeoutSeconds=abc",
+                          "/kube-root-ca.crt?resourceVersion=x1"}) {
+    r = kn({"get", "--raw", base + bad});
+    EXPECT_NE(r.err.find("(BadRequest)"), std::string::npos) << bad << ": " << r.err;
+  }
+  r = kn({"get", "--raw", base + "?resourceVersion=999999999"});
+  EXPECT_NE(r.err.find("Timeout: Too large resource version: 999999999, current: "),
+            std::string::npos)
+      << r.err;
+
+  ok({"create", "configmap", "watched"});
+  std::string rv =
+      ok({"get", "configmap", "watched", "-o", "jsonpath={.metadata.resourceVersion}"});
+  std::string events =
+      ok({"get", "--raw",
+          base + "?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=" + rv});
+  // No change after rv: the only event is the bookmark, at the current revision.
+  EXPECT_NE(events.find(R"("type":"BOOKMARK")"), std::string::npos) << events;
+  EXPECT_EQ(std::count(events.begin(), events.end(), '\n'), 1) << events;
+  events = ok({"get", "--raw", base + "?watch=1&timeoutSeconds=3&resourceVersion=" + rv});
+  EXPECT_EQ(events, "");
+}
+
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   const char* cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: \"1\"\n";
   EXPECT_NE(ok({"apply", "--server-side", "-f", "-"}, cm).find("serverside-applied"), std::string::npos);
