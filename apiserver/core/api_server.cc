@@ -397,8 +397,39 @@ void ApiServer::Impl::handleNonResource(RequestCtx& ctx) {
   }
   if (path == "/healthz" || path == "/livez" || path == "/readyz" || startsWith(path, "/healthz/") ||
       startsWith(path, "/livez/") || startsWith(path, "/readyz/")) {
-    bool ok = path.rfind("/readyz", 0) == 0 ? ready.load() : true;
-    text(ok ? 200 : 500, ok ? "ok" : "not ready", "text/plain; charset=utf-8");
+    // The named checks, as upstream lists them with ?verbose ("[+]ping ok") and serves each at
+    // /readyz/<check>. Readiness is the store's state being loaded into the watch cache.
+    std::string endpoint = path.substr(
+        1, path.find('/', 1) == std::string::npos ? std::string::npos : path.find('/', 1) - 1);
+    bool is_ready = endpoint == "readyz";
+    bool loaded = ready.load();
+    std::vector<std::pair<std::string, bool>> checks = {
+        {"ping", true}, {"log", true}, {"etcd", true}};
+    if (is_ready) checks.push_back({"informer-sync", loaded});
+    checks.push_back({"poststarthook/start-apiserver-admission-initializer", true});
+    if (endpoint != "livez") checks.push_back({"poststarthook/bootstrap-controller", loaded});
+    std::string sub = path.size() > endpoint.size() + 2 ? path.substr(endpoint.size() + 2) : "";
+    if (!sub.empty()) {
+      auto it =
+          std::find_if(checks.begin(), checks.end(), [&](const auto& c) { return c.first == sub; });
+      if (it == checks.end()) {
+        text(404, "404 page not found\n", "text/plain; charset=utf-8");
+        return;
+      }
+      text(it->second ? 200 : 500, it->second ? "ok" : "internal server error: " + sub + " failed",
+           "text/plain; charset=utf-8");
+      return;
+    }
+    bool ok = std::all_of(checks.begin(), checks.end(), [](const auto& c) { return c.second; });
+    if (!ctx.req.hasParam("verbose") && ok) {
+      text(200, "ok", "text/plain; charset=utf-8");
+      return;
+    }
+    std::string body;
+    for (const auto& [name, passed] : checks)
+      body += (passed ? "[+]" : "[-]") + name + (passed ? " ok\n" : " failed: reason withheld\n");
+    body += endpoint + (ok ? " check passed\n" : " check failed\n");
+    text(ok ? 200 : 500, body, "text/plain; charset=utf-8");
     return;
   }
   if (path == "/metrics") {

@@ -30,6 +30,13 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
     return info;
   }
   std::vector<std::string> rest(parts.begin() + static_cast<long>(i), parts.end());
+  // The deprecated watch paths (/api/v1/watch/namespaces/x/pods[/name]), still served in 1.32.
+  bool legacy_watch =
+      rest[0] == "watch" && rest.size() > 1 && (method == "GET" || method == "HEAD");
+  if (legacy_watch) {
+    rest.erase(rest.begin());
+    watch = true;
+  }
   // namespaces/<ns>/<resource>/... ; but "namespaces/<ns>" alone (or with status/finalize) is
   // the namespace object itself.
   // As upstream: namespaces/<name>/status and /finalize are the namespace's own

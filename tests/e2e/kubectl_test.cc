@@ -481,6 +481,18 @@ TEST_F(KubectlTest, ListAndWatchOptionsAsUpstream) {
   EXPECT_EQ(std::count(events.begin(), events.end(), '\n'), 1) << events;
   events = ok({"get", "--raw", base + "?watch=1&timeoutSeconds=3&resourceVersion=" + rv});
   EXPECT_EQ(events, "");
+  // The deprecated /watch/ path still watches.
+  events = ok(
+      {"get", "--raw", "/api/v1/watch/namespaces/" + ns_ + "/configmaps/watched?timeoutSeconds=1"});
+  EXPECT_NE(events.find(R"("type":"ADDED")"), std::string::npos) << events;
+  EXPECT_NE(events.find(R"("name":"watched")"), std::string::npos) << events;
+
+  // Health checks list themselves with ?verbose and are served one by one.
+  std::string ready = ok({"get", "--raw", "/readyz?verbose"});
+  EXPECT_NE(ready.find("[+]etcd ok\n"), std::string::npos) << ready;
+  EXPECT_NE(ready.find("readyz check passed"), std::string::npos) << ready;
+  EXPECT_EQ(ok({"get", "--raw", "/livez/ping"}), "ok");
+  EXPECT_NE(kn({"get", "--raw", "/readyz/no-such-check"}).exit_code, 0);
 }
 
 TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {

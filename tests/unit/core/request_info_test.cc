@@ -40,6 +40,15 @@ TEST(RequestInfoTest, NamespaceObjectAndItsSubresources) {
 TEST(RequestInfoTest, VerbsFromMethodAndWatch) {
   EXPECT_EQ(parseRequestInfo("GET", "/api/v1/pods", true).verb, "watch");
   EXPECT_EQ(parseRequestInfo("GET", "/api/v1/namespaces/a/pods/x", true).verb, "watch");
+  // The deprecated /watch/ paths are watches of what follows.
+  RequestInfo legacy = parseRequestInfo("GET", "/api/v1/watch/namespaces/a/pods/x", false);
+  EXPECT_EQ(legacy.verb, "watch");
+  EXPECT_EQ(legacy.namespace_, "a");
+  EXPECT_EQ(legacy.resource, "pods");
+  EXPECT_EQ(legacy.name, "x");
+  EXPECT_EQ(parseRequestInfo("GET", "/apis/apps/v1/watch/deployments", false).verb, "watch");
+  EXPECT_EQ(parseRequestInfo("GET", "/apis/apps/v1/watch/deployments", false).resource,
+            "deployments");
   EXPECT_EQ(parseRequestInfo("DELETE", "/api/v1/namespaces/a/pods", false).verb, "deletecollection");
   EXPECT_EQ(parseRequestInfo("DELETE", "/api/v1/namespaces/a/pods/x", false).verb, "delete");
   EXPECT_EQ(parseRequestInfo("PATCH", "/api/v1/nodes/n1/status", false).verb, "patch");
