@@ -126,10 +126,15 @@ bool specChanged(const json& a, const json& b) {
 
 // Equal except for fields the server rewrites on every write.
 bool sameObject(json a, json b) {
+  // Ownership counts (a manager that now co-owns a field is a change), its timestamps do not,
+  // as upstream ignores a write that would only move them.
   for (json* o : {&a, &b}) {
     if (!(*o)["metadata"].is_object()) continue;
-    (*o)["metadata"].erase("managedFields");
-    (*o)["metadata"].erase("resourceVersion");
+    json& meta = (*o)["metadata"];
+    meta.erase("resourceVersion");
+    if (auto mf = meta.find("managedFields"); mf != meta.end() && mf->is_array())
+      for (json& e : *mf)
+        if (e.is_object()) e.erase("time");
   }
   return a == b;
 }
@@ -601,10 +606,13 @@ Result<json> ApiServer::Impl::updateObject(
     if (isCsrKind(k) && (sub == "status" || sub == "approval")) {
       result = csrSubresourceUpdate(sub, old, desired);
     } else if (sub == "status") {
-      // Only status changes through /status.
+      // Only status changes through /status (with an apply's record of who owns it).
       result = old;
       if (desired.contains("status")) result["status"] = desired["status"];
       else result.erase("status");
+      if (ctx.is_apply && desired["metadata"].is_object() &&
+          desired["metadata"].contains("managedFields"))
+        result["metadata"]["managedFields"] = desired["metadata"]["managedFields"];
     } else if (sub == "finalize") {
       // Only a namespace's spec.finalizers changes through /finalize.
       result = old;
@@ -680,7 +688,8 @@ Result<json> ApiServer::Impl::updateObject(
       BERTH_RETURN_IF_ERROR(asInvalidObject(k, name, services->reallocate(result, old)));
     if (sameObject(result, old)) return old;  // no-op: no write, no new resourceVersion
     if (!ctx.is_apply)
-      patch::recordUpdate(&result, &old, fieldManager(ctx.req), nowRfc3339(), k.groupVersion(), typeOf(k));
+      patch::recordUpdate(&result, &old, fieldManager(ctx.req), nowRfc3339(), k.groupVersion(),
+                          typeOf(k), sub == "status" || sub == "scale" ? sub : "");
     if (dry_run) return result;
 
     int64_t old_rev = cur->mod_revision;
@@ -843,7 +852,14 @@ void ApiServer::Impl::handlePatch(RequestCtx& ctx) {
                           ") must match the resource (" + k.groupVersion() + ", " + k.kind + ")");
       Status st = checkFields(ctx, k, applied);
       if (!st.isOk()) return st;
-      auto r = patch::serverSideApply(cur, applied, manager, force, type, nowRfc3339(), k.groupVersion());
+      std::string applied_name =
+          applied["metadata"].is_object() ? applied["metadata"].value("name", "") : "";
+      if (!applied_name.empty() && applied_name != ctx.info.name)
+        return badRequest("the name of the object (" + applied_name +
+                          ") does not match the name on the URL (" + ctx.info.name + ")");
+      if (sub == "status" && !cur) return notFoundError(k, ctx.info.name);
+      auto r = patch::serverSideApply(cur, applied, manager, force, type, nowRfc3339(),
+                                      k.groupVersion(), sub == "status" ? "status" : "");
       if (!r.isOk()) return r.status();
       json out = std::move(r).value();
       if (cur) {

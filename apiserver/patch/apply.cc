@@ -531,7 +531,8 @@ void pruneUnowned(json* obj, const FieldSet& last, const FieldSet* owned, const 
         obj->erase(it);
         continue;
       }
-      if (o->member) continue;  // owned as a whole by someone
+      // Owned, but maybe not all of it: what only this manager set below goes. (A member
+      // that is a leaf has no children in `sub` either.)
       internal::Child c = childOf(t, key);
       pruneUnowned(&*it, sub, o, c.type, c.field, depth + 1);
     }
@@ -556,7 +557,8 @@ void pruneUnowned(json* obj, const FieldSet& last, const FieldSet* owned, const 
         if (oi != owned->children.end()) o = &oi->second;
       }
       if (o == nullptr) continue;  // dropped
-      if (!o->member) pruneUnowned(&item, li->second, o, elem, nullptr, depth + 1);
+      // The item is kept ("." owned); its fields only this manager set go.
+      pruneUnowned(&item, li->second, o, elem, nullptr, depth + 1);
       out.push_back(std::move(item));
     }
     *obj = std::move(out);
@@ -770,8 +772,10 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
                                             const std::string& manager, bool force,
                                             const schema::Type* type,
                                             const std::string& now_rfc3339,
-                                            const std::string& api_version) {
+                                            const std::string& api_version,
+                                            const std::string& subresource) {
   if (!applied.is_object()) return badRequest("the applied configuration must be an object");
+  const bool status_only = subresource == "status";
   if (live != nullptr && !live->is_object()) return internalError("live object is not an object");
   if (manager.empty()) {
     return badRequest("PATCH requests with Content-Type application/apply-patch+yaml must "
@@ -787,7 +791,18 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
       md->erase(k);
     }
   }
-  config.erase("status");
+  if (status_only) {
+    // Only the status is applied through /status.
+    for (auto it = config.begin(); it != config.end();) {
+      if (it.key() == "apiVersion" || it.key() == "kind" || it.key() == "metadata" ||
+          it.key() == "status")
+        ++it;
+      else
+        it = config.erase(it);
+    }
+  } else {
+    config.erase("status");
+  }
 
   json base = live ? *live : json::object();
   std::vector<Entry> entries;
@@ -799,12 +814,12 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
   }
 
   BERTH_ASSIGN_OR_RETURN(FieldSet config_set, fieldSetFromObject(config, type));
-  stripIgnored(&config_set, false);
+  stripIgnored(&config_set, status_only);
   pruneEmpty(&config_set);
 
   BERTH_ASSIGN_OR_RETURN(json merged, mergeValues(&base, config, type, nullptr, 0));
 
-  Entry self{manager, "Apply", api_version, now_rfc3339, "", {}, true};
+  Entry self{manager, "Apply", api_version, now_rfc3339, subresource, {}, true};
   FieldSet last;
   auto self_it = std::find_if(entries.begin(), entries.end(),
                               [&](const Entry& e) { return e.sameIdentity(self); });
@@ -827,9 +842,9 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
   }
 
   Comparison cmp = compareObjects(withoutManagedFields(base), withoutManagedFields(merged), type);
-  stripIgnored(&cmp.added, false);
-  stripIgnored(&cmp.modified, false);
-  stripIgnored(&cmp.removed, false);
+  stripIgnored(&cmp.added, status_only);
+  stripIgnored(&cmp.modified, status_only);
+  stripIgnored(&cmp.removed, status_only);
   bool same = cmp.same();
   FieldSet changed = std::move(cmp.added);
   unionInto(&changed, cmp.modified);
@@ -879,9 +894,10 @@ Result<ApplyResult> serverSideApplyDetailed(const json* live, const json& applie
 
 Result<json> serverSideApply(const json* live, const json& applied, const std::string& manager,
                              bool force, const schema::Type* type, const std::string& now_rfc3339,
-                             const std::string& api_version) {
-  BERTH_ASSIGN_OR_RETURN(ApplyResult r, serverSideApplyDetailed(live, applied, manager, force,
-                                                                type, now_rfc3339, api_version));
+                             const std::string& api_version, const std::string& subresource) {
+  BERTH_ASSIGN_OR_RETURN(ApplyResult r,
+                         serverSideApplyDetailed(live, applied, manager, force, type, now_rfc3339,
+                                                 api_version, subresource));
   return std::move(r.object);
 }
 

@@ -59,16 +59,17 @@ struct ApplyResult {
 // using apps/v1", field:".spec.replicas"}. Fields the caller checks itself (resourceVersion
 // preconditions, name match) are ignored in `applied`. Unreadable live managedFields are reset.
 // The caller applies defaults and validation to the returned object afterwards.
-Result<ApplyResult> serverSideApplyDetailed(const nlohmann::json* live,
-                                            const nlohmann::json& applied,
-                                            const std::string& manager, bool force,
-                                            const schema::Type* type,
-                                            const std::string& now_rfc3339,
-                                            const std::string& api_version);
+// `subresource` "status": an apply to /status. Only the configuration's status is applied and
+// owned, under an entry with subresource "status" (the caller keeps the rest of `live`).
+Result<ApplyResult> serverSideApplyDetailed(
+    const nlohmann::json* live, const nlohmann::json& applied, const std::string& manager,
+    bool force, const schema::Type* type, const std::string& now_rfc3339,
+    const std::string& api_version, const std::string& subresource = "");
 Result<nlohmann::json> serverSideApply(const nlohmann::json* live, const nlohmann::json& applied,
                                        const std::string& manager, bool force,
                                        const schema::Type* type, const std::string& now_rfc3339,
-                                       const std::string& api_version);
+                                       const std::string& api_version,
+                                       const std::string& subresource = "");
 
 // Records an ordinary write (create when `old` is null) in `updated`'s metadata.managedFields.
 // The base ownership is `updated`'s managedFields when it carries a non-empty valid list (the

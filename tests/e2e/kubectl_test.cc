@@ -506,6 +506,49 @@ TEST_F(KubectlTest, ServerSideApplyConflictsAndForce) {
   EXPECT_EQ(getJson("cm/cfg")["data"]["a"], "1");
 }
 
+// Server-side apply's ownership as structured-merge-diff keeps it: a sole owner's fields go
+// when it stops applying them, inside list items too; a manager applying the same value
+// co-owns it, so it stays; /status is applied and owned through its own entry.
+TEST_F(KubectlTest, ServerSideApplyOwnershipInsideListsAndOnStatus) {
+  auto deployment = [](const std::string& container) {
+    return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: solo}\nspec:\n"
+           "  selector: {matchLabels: {app: solo}}\n  template:\n"
+           "    metadata: {labels: {app: solo}}\n    spec:\n      containers:\n" +
+           container;
+  };
+  ok({"apply", "--server-side", "--field-manager=solo", "-f", "-"},
+     deployment("      - name: c\n        image: nginx\n        workingDir: /tmp\n"
+                "        env: [{name: X, value: '1'}, {name: YY, value: '2'}]\n"
+                "        ports: [{containerPort: 80}, {containerPort: 81}]\n"));
+  ok({"apply", "--server-side", "--field-manager=solo", "-f", "-"},
+     deployment("      - name: c\n        image: nginx\n        env: [{name: X, value: '1'}]\n"
+                "        ports: [{containerPort: 80}]\n"));
+  json c = getJson("deployment/solo")["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_FALSE(c.contains("workingDir")) << c;
+  EXPECT_EQ(c["env"], json::parse(R"([{"name": "X", "value": "1"}])"));
+  EXPECT_EQ(c["ports"].size(), 1u) << c;
+
+  auto cm = [](const std::string& data) {
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {" + data + "}\n";
+  };
+  ok({"apply", "--server-side", "--field-manager=first", "-f", "-"}, cm("x: same, z: mine"));
+  ok({"apply", "--server-side", "--field-manager=second", "-f", "-"}, cm("x: same"));
+  ok({"apply", "--server-side", "--field-manager=first", "-f", "-"}, cm("z: mine"));
+  EXPECT_EQ(getJson("configmap/shared")["data"], json::parse(R"({"x": "same", "z": "mine"})"));
+
+  ok({"create", "service", "loadbalancer", "edge", "--tcp=80"});
+  ok({"apply", "--server-side", "--subresource=status", "--field-manager=lb-controller", "-f", "-"},
+     "apiVersion: v1\nkind: Service\nmetadata: {name: edge}\n"
+     "status: {loadBalancer: {ingress: [{ip: 192.0.2.7}]}}\n");
+  json svc = json::parse(ok({"get", "service", "edge", "-o", "json", "--show-managed-fields"}));
+  EXPECT_EQ(svc["status"]["loadBalancer"]["ingress"][0]["ip"], "192.0.2.7");
+  bool recorded = false;
+  for (const json& m : svc["metadata"]["managedFields"])
+    recorded |= m["manager"] == "lb-controller" && m.value("subresource", "") == "status" &&
+                m["fieldsV1"].contains("f:status");
+  EXPECT_TRUE(recorded) << svc["metadata"]["managedFields"];
+}
+
 TEST_F(KubectlTest, CreateCommandsSendProtobuf) {
   ok({"create", "deployment", "pb", "--image=nginx:1.25", "--replicas=3"});
   ok({"create", "configmap", "pbcm", "--from-literal=k=v"});

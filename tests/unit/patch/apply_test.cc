@@ -78,6 +78,20 @@ TEST_F(ApplyTest, RemovingAContainerFromTheConfigRemovesIt) {
             R"([{"name":"nginx","image":"a:1"}])"_json);
 }
 
+TEST_F(ApplyTest, ReapplyWithoutAFieldOfAListItemRemovesIt) {
+  // The container stays (still applied), but the image only this manager set goes: the item's
+  // own "." membership does not keep its fields.
+  json live = apply(nullptr, deployment(1, "a:1"), "kubectl");
+  json cfg = deployment(1, "a:1");
+  cfg["spec"]["template"]["spec"]["containers"][0].erase("image");
+  json out = apply(&live, cfg, "kubectl", false, kT2);
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"], R"([{"name":"nginx"}])"_json);
+  // Another manager's field inside the item survives the same reapply.
+  json shared = apply(&live, deployment(1, "a:1"), "other");
+  out = apply(&shared, cfg, "kubectl", false, kT2);
+  EXPECT_EQ(out["spec"]["template"]["spec"]["containers"][0]["image"], "a:1");
+}
+
 TEST_F(ApplyTest, NoOpReapplyChangesNothing) {
   json live = apply(nullptr, deployment(2, "nginx:1.25"), "kubectl");
   json out = apply(&live, deployment(2, "nginx:1.25"), "kubectl", false, kT2);
