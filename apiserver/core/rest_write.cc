@@ -659,6 +659,7 @@ Result<json> ApiServer::Impl::updateObject(
       }
       if (k.uses_generation) rm["generation"] = om.value("generation", 1);
       else rm.erase("generation");
+      if (k.group.empty() && k.resource == "services") dropTypeDependentFields(result, old);
       // The Priority admission plugin keeps what it gave the pod at its creation.
       if (k.group.empty() && k.resource == "pods" && result["spec"].is_object() &&
           old["spec"].is_object()) {

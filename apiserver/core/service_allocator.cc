@@ -159,15 +159,69 @@ Status ServiceAllocator::allocate(nlohmann::json& svc) {
   return Status::ok();
 }
 
+void dropTypeDependentFields(nlohmann::json& svc, const nlohmann::json& old) {
+  if (!svc["spec"].is_object() || !old.contains("spec") || !old["spec"].is_object()) return;
+  auto& spec = svc["spec"];
+  const auto& ospec = old["spec"];
+  auto same = [&](const char* f) {
+    return spec.contains(f) == ospec.contains(f) && (!spec.contains(f) || spec[f] == ospec[f]);
+  };
+  std::string type = spec.value("type", "ClusterIP"), otype = ospec.value("type", "ClusterIP");
+  if (otype != "ExternalName" && type == "ExternalName") {
+    if (same("clusterIP") && same("clusterIPs")) {
+      spec.erase("clusterIP");
+      spec.erase("clusterIPs");
+    }
+    if (same("ipFamilies")) spec.erase("ipFamilies");
+    if (same("ipFamilyPolicy")) spec.erase("ipFamilyPolicy");
+  }
+  bool needed = otype == "NodePort" || otype == "LoadBalancer";
+  bool needs = type == "NodePort" || type == "LoadBalancer";
+  if (needed && !needs) {
+    // Node ports the user left as they were go with the type that needed them.
+    auto nodePorts = [](const nlohmann::json& sp) {
+      std::vector<int> out;
+      if (sp.contains("ports") && sp["ports"].is_array())
+        for (const auto& p : sp["ports"]) out.push_back(p.is_object() ? p.value("nodePort", 0) : 0);
+      return out;
+    };
+    std::vector<int> now = nodePorts(spec), before = nodePorts(ospec);
+    if (now == before && spec.contains("ports") && spec["ports"].is_array())
+      for (auto& p : spec["ports"]) p.erase("nodePort");
+    if (same("externalTrafficPolicy")) spec.erase("externalTrafficPolicy");
+  }
+  if (otype == "LoadBalancer" && type != "LoadBalancer") {
+    if (same("healthCheckNodePort")) spec.erase("healthCheckNodePort");
+    if (same("allocateLoadBalancerNodePorts")) spec.erase("allocateLoadBalancerNodePorts");
+    if (same("loadBalancerClass")) spec.erase("loadBalancerClass");
+    if (svc.contains("status") && svc["status"].is_object()) svc["status"].erase("loadBalancer");
+  }
+}
+
 Status ServiceAllocator::reallocate(nlohmann::json& svc, const nlohmann::json& old) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Keep the old cluster IP (immutable).
+    std::unique_lock<std::mutex> lock(mu_);
     auto& spec = svc["spec"];
     const auto& ospec = old["spec"];
-    if (ospec.contains("clusterIP") && !spec.contains("clusterIP"))
+    std::string type = spec.value("type", "ClusterIP"), otype = ospec.value("type", "ClusterIP");
+    if (type == "ExternalName" && otype != "ExternalName") {
+      // The address goes back to the range with the type that needed it.
+      uint32_t ip;
+      if (ospec.contains("clusterIP") && ospec["clusterIP"].is_string() &&
+          parseIp(ospec["clusterIP"].get<std::string>(), &ip))
+        ips_.erase(ip);
+    } else if (type != "ExternalName" && otype == "ExternalName") {
+      // A service that had no address gets one, as a new one would.
+      lock.unlock();
+      nlohmann::json fresh = svc;
+      BERTH_RETURN_IF_ERROR(allocate(fresh));
+      svc = std::move(fresh);
+      return Status::ok();
+    }
+    // Keep the old cluster IP (immutable).
+    if (type != "ExternalName" && ospec.contains("clusterIP") && !spec.contains("clusterIP"))
       spec["clusterIP"] = ospec["clusterIP"];
-    if (ospec.contains("clusterIPs") && !spec.contains("clusterIPs"))
+    if (type != "ExternalName" && ospec.contains("clusterIPs") && !spec.contains("clusterIPs"))
       spec["clusterIPs"] = ospec["clusterIPs"];
     std::map<int, int> old_ports;  // port -> nodePort
     if (ospec.contains("ports") && ospec["ports"].is_array())

@@ -49,4 +49,10 @@ class ServiceAllocator {
   int next_port_ = 0;
 };
 
+// upstream's dropTypeDependentFields, for an update of `svc` from `old`: fields a type change
+// leaves without use go when the user left them as they were (cluster IPs and IP families on
+// the way to ExternalName; node ports and externalTrafficPolicy on the way to a type without
+// node ports; a load balancer's own fields and status on the way from LoadBalancer).
+void dropTypeDependentFields(nlohmann::json& svc, const nlohmann::json& old);
+
 }  // namespace berth::apiserver

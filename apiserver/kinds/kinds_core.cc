@@ -485,6 +485,15 @@ KindSpec serviceKind() {
     bool headless = clusterIP == "None";
     const json* ports = find(spec, {"ports"});
     size_t nports = ports && ports->is_array() ? ports->size() : 0;
+    if (type == "ExternalName" && (!clusterIP.empty() || count(spec, {"clusterIPs"}) > 0)) {
+      errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services");
+    }
+    if (const std::string etp = str(spec, {"externalTrafficPolicy"});
+        !etp.empty() && type != "NodePort" && type != "LoadBalancer" &&
+        count(spec, {"externalIPs"}) == 0) {
+      errs.invalid("spec.externalTrafficPolicy", etp,
+                   "may only be set for externally-accessible services");
+    }
     if (type == "ExternalName") {
       std::string en = str(spec, {"externalName"});
       if (en.empty()) {
@@ -564,6 +573,12 @@ KindSpec serviceKind() {
       json shown = newIPs && newIPs->is_array() && !newIPs->empty()
                        ? *newIPs
                        : (newIP.empty() ? json() : json::array({newIP}));
+      // A changed clusterIP under unchanged clusterIPs is a change too (upstream normalizes
+      // clusterIPs[0] to it first).
+      if (std::string ip = str(spec, {"clusterIP"}); !ip.empty() && ip != oldIP) {
+        newIP = ip;
+        shown = json::array({ip});
+      }
       // An empty clusterIP on update is not an error: upstream's patchAllocatedValues keeps the
       // allocated address when a client resubmits its original manifest (the server's
       // allocator does the same here).

@@ -549,6 +549,40 @@ TEST_F(KubectlTest, ServerSideApplyOwnershipInsideListsAndOnStatus) {
   EXPECT_TRUE(recorded) << svc["metadata"]["managedFields"];
 }
 
+// A Service's type changes as upstream's: node ports go with NodePort, the address with a
+// switch to ExternalName (a new one comes back with ClusterIP); the address itself is fixed.
+TEST_F(KubectlTest, ServiceTypeChangesAsUpstream) {
+  ok({"create", "service", "nodeport", "moving", "--tcp=80"});
+  std::string ip = ok({"get", "service", "moving", "-o", "jsonpath={.spec.clusterIP}"});
+  ok({"patch", "service", "moving", "-p", R"({"spec":{"type":"ClusterIP"}})"});
+  json spec = getJson("service/moving")["spec"];
+  EXPECT_FALSE(spec["ports"][0].contains("nodePort")) << spec;
+  EXPECT_FALSE(spec.contains("externalTrafficPolicy")) << spec;
+  EXPECT_EQ(spec["clusterIP"], ip);
+  auto r = kn({"patch", "service", "moving", "-p", R"({"spec":{"clusterIP":"10.96.0.250"}})"});
+  EXPECT_NE(
+      r.err.find(
+          R"(spec.clusterIPs[0]: Invalid value: []string{"10.96.0.250"}: may not change once set)"),
+      std::string::npos)
+      << r.err;
+  ok({"patch", "service", "moving", "-p",
+      R"({"spec":{"type":"ExternalName","externalName":"db.example.com"}})"});
+  spec = getJson("service/moving")["spec"];
+  EXPECT_FALSE(spec.contains("clusterIP")) << spec;
+  EXPECT_FALSE(spec.contains("clusterIPs")) << spec;
+  ok({"patch", "service", "moving", "-p", R"({"spec":{"type":"ClusterIP","externalName":null}})"});
+  EXPECT_NE(ok({"get", "service", "moving", "-o", "jsonpath={.spec.clusterIP}"}), "");
+  r = kn({"create", "-f", "-"}, R"(apiVersion: v1
+kind: Service
+metadata: {name: inside}
+spec: {ports: [{port: 80}], externalTrafficPolicy: Local}
+)");
+  EXPECT_NE(r.err.find("spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set for "
+                       "externally-accessible services"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(KubectlTest, CreateCommandsSendProtobuf) {
   ok({"create", "deployment", "pb", "--image=nginx:1.25", "--replicas=3"});
   ok({"create", "configmap", "pbcm", "--from-literal=k=v"});
