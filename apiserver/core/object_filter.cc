@@ -21,7 +21,10 @@ Result<ObjectFilter> ObjectFilter::fromRequest(const KindSpec& k, const http::Re
   if (!fs.empty()) {
     auto sel = patch::FieldSelector::parse(fs);
     if (!sel.isOk()) return badRequest(sel.status().message());
-    for (const auto& r : sel->requirements()) {
+    for (auto r : sel->requirements()) {
+      // Old v1 clients select a pod's node as spec.host.
+      if (k.group.empty() && k.resource == "pods" && r.field == "spec.host")
+        r.field = "spec.nodeName";
       bool known = r.field == "metadata.name" || r.field == "metadata.namespace" ||
                    std::find(k.selectable_fields.begin(), k.selectable_fields.end(), r.field) !=
                        k.selectable_fields.end();

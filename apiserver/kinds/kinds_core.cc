@@ -439,6 +439,14 @@ KindSpec serviceKind() {
   k.short_names = {"svc"};
   k.categories = {"all"};
   k.has_status = true;
+  // kube-proxy watches services with spec.clusterIP!=None.
+  k.selectable_fields = {"spec.clusterIP", "spec.type"};
+  k.field_value = [](const json& obj, const std::string& f) -> std::string {
+    if (f == "spec.clusterIP") return str(obj, {"spec", "clusterIP"});
+    if (f == "spec.type") return str(obj, {"spec", "type"});
+    return "";
+  };
+  k.plain_fields = {{"spec.clusterIP", {"spec", "clusterIP"}}, {"spec.type", {"spec", "type"}}};
   k.defaults = [](json& obj) {
     json& spec = child(obj, "spec");
     setDefault(spec, "type", "ClusterIP");

@@ -572,6 +572,13 @@ TEST_F(KubectlTest, ServiceTypeChangesAsUpstream) {
   EXPECT_FALSE(spec.contains("clusterIPs")) << spec;
   ok({"patch", "service", "moving", "-p", R"({"spec":{"type":"ClusterIP","externalName":null}})"});
   EXPECT_NE(ok({"get", "service", "moving", "-o", "jsonpath={.spec.clusterIP}"}), "");
+  // kube-proxy's selector, and the type.
+  ok({"create", "service", "clusterip", "headless", "--clusterip=None"});
+  EXPECT_EQ(ok({"get", "services", "--field-selector=spec.clusterIP!=None", "-o", "name"}),
+            "service/moving\n");
+  EXPECT_EQ(ok({"get", "services", "--field-selector=spec.type=ClusterIP,spec.clusterIP=None", "-o",
+                "name"}),
+            "service/headless\n");
   r = kn({"create", "-f", "-"}, R"(apiVersion: v1
 kind: Service
 metadata: {name: inside}
