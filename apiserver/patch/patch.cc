@@ -635,7 +635,12 @@ Result<json> applyJsonPatch(const json& original, const json& ops) {
     } else {
       return badRequest(where + ": unsupported operation");
     }
-    if (err) return invalid(where + ": " + err->reason);
+    // The reason rides in a cause too: kubectl prints an Invalid error's causes, not its
+    // message.
+    if (err) {
+      return invalid(where + ": " + err->reason)
+          .withCause({"UnexpectedServerResponse", where + ": " + err->reason, ""});
+    }
   }
   return doc;
 }

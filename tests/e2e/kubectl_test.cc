@@ -444,6 +444,12 @@ spec:
      "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"bytes\"},"
      "\"data\":{\"a\":\"\xC3\x28\"}}");
   EXPECT_EQ(ok({"get", "configmap", "bytes", "-o", "jsonpath={.data.a}"}), "\xEF\xBF\xBD(");
+  // A JSON patch's failed test says why, where kubectl shows it.
+  r = kn({"patch", "configmap", "bytes", "--type=json", "-p",
+          R"([{"op":"test","path":"/data/a","value":"x"}])"});
+  EXPECT_NE(r.err.find("json patch operation #0 (test \"/data/a\"): test failed"),
+            std::string::npos)
+      << r.err;
 }
 
 // List and watch options as upstream validates them, a resourceVersion the server has not
