@@ -1,10 +1,11 @@
 // PodSpec defaulting and validation, shared by Pod and every pod template. Follows upstream's
 // core/v1 SetDefaults_PodSpec / SetDefaults_Container and ValidatePodSpec (the subset Berth's
 // clients exercise).
+#include <algorithm>
+#include <array>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "apiserver/kinds/kind_util.h"
 #include "apiserver/kinds/name_validation.h"
@@ -79,8 +80,49 @@ void defaultContainer(json& c) {
   }
 }
 
+// The volume sources, in the order upstream's validateVolumeSource looks at them.
+constexpr std::array<const char*, 30> kVolumeSources = {"hostPath",
+                                                        "emptyDir",
+                                                        "gitRepo",
+                                                        "gcePersistentDisk",
+                                                        "awsElasticBlockStore",
+                                                        "secret",
+                                                        "nfs",
+                                                        "iscsi",
+                                                        "glusterfs",
+                                                        "persistentVolumeClaim",
+                                                        "rbd",
+                                                        "quobyte",
+                                                        "flexVolume",
+                                                        "cinder",
+                                                        "cephfs",
+                                                        "flocker",
+                                                        "downwardAPI",
+                                                        "fc",
+                                                        "azureFile",
+                                                        "configMap",
+                                                        "vsphereVolume",
+                                                        "azureDisk",
+                                                        "photonPersistentDisk",
+                                                        "portworxVolume",
+                                                        "scaleIO",
+                                                        "projected",
+                                                        "storageos",
+                                                        "csi",
+                                                        "ephemeral",
+                                                        "image"};
+
+bool hasSource(const json& v, const char* src) {
+  auto it = v.find(src);
+  return it != v.end() && !it->is_null();
+}
+
 void defaultVolume(json& v) {
   if (!v.is_object()) return;
+  // SetDefaults_Volume: a volume that names no source is an emptyDir.
+  if (std::none_of(kVolumeSources.begin(), kVolumeSources.end(),
+                   [&](const char* src) { return hasSource(v, src); }))
+    v["emptyDir"] = json::object();
   for (const char* src : {"secret", "configMap", "downwardAPI", "projected"}) {
     if (auto it = v.find(src); it != v.end() && it->is_object()) setDefault(*it, "defaultMode", 420);
   }
@@ -232,7 +274,15 @@ void validateContainer(const json& c, const std::string& path, Errors& errs,
   }
   if (const json* env = find(c, {"env"}); env && env->is_array()) {
     for (size_t i = 0; i < env->size(); ++i) {
-      if (str((*env)[i], {"name"}).empty()) errs.required(at(at(path, "env", i), "name"));
+      std::string name = str((*env)[i], {"name"});
+      if (name.empty()) {
+        errs.required(at(at(path, "env", i), "name"));
+      } else if (std::any_of(name.begin(), name.end(),
+                             [](char ch) { return ch == '=' || ch < ' ' || ch > '~'; })) {
+        errs.invalid(at(at(path, "env", i), "name"), name,
+                     "a valid environment variable name must consist only of printable ASCII "
+                     "characters other than '='");
+      }
     }
   }
   if (const json* mounts = find(c, {"volumeMounts"}); mounts && mounts->is_array()) {
@@ -339,6 +389,12 @@ void validatePodSpec(const json& spec, const std::string& path, Errors& errs) {
       }
       for (const auto& msg : validateDns1123Label(n)) errs.invalid(at(vp, "name"), n, msg);
       if (!volumes.insert(n).second) errs.duplicate(at(vp, "name"), n);
+      int sources = 0;
+      for (const char* src : kVolumeSources) {
+        if (!hasSource((*vs)[i], src)) continue;
+        if (++sources > 1) errs.forbidden(at(vp, src), "may not specify more than 1 volume type");
+      }
+      if (sources == 0) errs.required(vp, "must specify a volume type");
     }
   }
   std::set<std::string> names;
@@ -365,6 +421,27 @@ void validatePodSpec(const json& spec, const std::string& path, Errors& errs) {
     std::string v = dp->get<std::string>();
     if (std::find(kDnsPolicies.begin(), kDnsPolicies.end(), v) == kDnsPolicies.end()) {
       errs.notSupported(at(path, "dnsPolicy"), v, kDnsPolicies);
+    } else if (v == "None" && !find(spec, {"dnsConfig"})) {
+      errs.required(at(path, "dnsConfig"), "must provide `dnsConfig` when `dnsPolicy` is None");
+    }
+  }
+  // With the host's network a container's port is the host's port.
+  if (flag(spec, {"hostNetwork"})) {
+    for (const char* list : {"initContainers", "containers"}) {
+      const json* l = find(spec, {list});
+      if (!l || !l->is_array()) continue;
+      for (size_t i = 0; i < l->size(); ++i) {
+        const json* ports = find((*l)[i], {"ports"});
+        if (!ports || !ports->is_array()) continue;
+        for (size_t j = 0; j < ports->size(); ++j) {
+          const json* hp = find((*ports)[j], {"hostPort"});
+          const json* cp = find((*ports)[j], {"containerPort"});
+          if (hp && cp && hp->is_number_integer() && cp->is_number_integer() &&
+              hp->get<int64_t>() != 0 && *hp != *cp)
+            errs.invalid(at(at(at(path, list, i), "ports", j), "hostPort"), *hp,
+                         "must match `containerPort` when `hostNetwork` is true");
+        }
+      }
     }
   }
   errs.nonNegative(at(path, "terminationGracePeriodSeconds"),

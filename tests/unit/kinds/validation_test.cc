@@ -156,6 +156,27 @@ TEST(Validation, PodRestartPolicyAndVolumes) {
                    "\"Always\", \"OnFailure\", \"Never\""}));
 }
 
+TEST(Validation, PodVolumeSourcesHostNetworkDnsAndEnvNames) {
+  const KindSpec& k = spec("", "v1", "Pod");
+  json p = json::parse(R"({"metadata": {"name": "p"}, "spec": {
+      "hostNetwork": true, "dnsPolicy": "None",
+      "containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 80, "hostPort": 8080}],
+                      "env": [{"name": "A=B", "value": "1"}, {"name": "ok.name-1", "value": "2"}]}],
+      "volumes": [{"name": "both", "emptyDir": {}, "hostPath": {"path": "/x"}},
+                  {"name": "none"}]}})");
+  EXPECT_EQ(check(k, p),
+            (Lines{"spec.volumes[0].emptyDir: Forbidden: may not specify more than 1 volume type",
+                   "spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment "
+                   "variable name must consist only of printable ASCII characters other than '='",
+                   "spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is "
+                   "None",
+                   "spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match "
+                   "`containerPort` when `hostNetwork` is true"}));
+  // A volume without a source is an emptyDir.
+  EXPECT_EQ(defaulted(k, p)["spec"]["volumes"][1],
+            json::parse(R"({"name": "none", "emptyDir": {}})"));
+}
+
 TEST(Validation, PodProbes) {
   const KindSpec& k = spec("", "v1", "Pod");
   json pod = json::parse(R"({"spec": {"containers": [{"name": "c", "image": "x",
