@@ -434,4 +434,15 @@ KindSpec berthKind(std::string kind, std::string resource, std::string singular)
   return k;
 }
 
+KindSpec coreKind(std::string kind, std::string resource, std::string singular, bool namespaced) {
+  KindSpec k;
+  k.version = "v1";
+  k.kind = std::move(kind);
+  k.resource = std::move(resource);
+  k.singular = std::move(singular);
+  k.namespaced = namespaced;
+  k.uses_generation = false;
+  return k;
+}
+
 }  // namespace berth::apiserver::kinds

@@ -134,6 +134,9 @@ void registerNetworkKinds(KindRegistry& reg);  // kinds_network.cc
 void registerRbacKinds(KindRegistry& reg);     // kinds_rbac.cc
 void registerLimitKinds(KindRegistry& reg);    // kinds_limits.cc
 
+// A core/v1 kind, without generation (most core kinds have no spec worth counting).
+KindSpec coreKind(std::string kind, std::string resource, std::string singular, bool namespaced);
+
 // A cluster-scoped berth.dev/v1alpha1 kind with status and generation (the node-group and
 // network kinds start from it).
 KindSpec berthKind(std::string kind, std::string resource, std::string singular);

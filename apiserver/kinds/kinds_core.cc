@@ -18,22 +18,10 @@ namespace {
 
 const json kNull;
 
-KindSpec core(std::string kind, std::string resource, std::string singular, bool namespaced) {
-  KindSpec k;
-  k.group = "";
-  k.version = "v1";
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = namespaced;
-  k.uses_generation = false;
-  return k;
-}
-
 // ---- Namespace -------------------------------------------------------------------------------
 
 KindSpec namespaceKind() {
-  KindSpec k = core("Namespace", "namespaces", "namespace", false);
+  KindSpec k = coreKind("Namespace", "namespaces", "namespace", false);
   k.short_names = {"ns"};
   k.verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
   k.has_status = true;
@@ -285,7 +273,7 @@ PodRow podRow(const json& pod, TimePoint now) {
 }
 
 KindSpec podKind() {
-  KindSpec k = core("Pod", "pods", "pod", true);
+  KindSpec k = coreKind("Pod", "pods", "pod", true);
   k.short_names = {"po"};
   k.categories = {"all"};
   k.has_status = true;
@@ -434,7 +422,7 @@ const std::vector<std::string> kServiceTypes = {"ClusterIP", "ExternalName", "Lo
                                                 "NodePort"};
 
 KindSpec serviceKind() {
-  KindSpec k = core("Service", "services", "service", true);
+  KindSpec k = coreKind("Service", "services", "service", true);
   k.name_rule = KindSpec::NameRule::kLabel;
   k.short_names = {"svc"};
   k.categories = {"all"};
@@ -697,7 +685,7 @@ std::string formatEndpoints(const json* subsets) {
 }
 
 KindSpec endpointsKind() {
-  KindSpec k = core("Endpoints", "endpoints", "endpoints", true);
+  KindSpec k = coreKind("Endpoints", "endpoints", "endpoints", true);
   k.short_names = {"ep"};
   k.defaults = [](json& obj) {
     if (auto it = obj.find("subsets"); it != obj.end() && it->is_array()) {
@@ -759,7 +747,7 @@ std::string nodeAddress(const json& node, std::string_view type) {
 }
 
 KindSpec nodeKind() {
-  KindSpec k = core("Node", "nodes", "node", false);
+  KindSpec k = coreKind("Node", "nodes", "node", false);
   k.short_names = {"no"};
   k.has_status = true;
   k.defaults = [](json& obj) {
@@ -847,7 +835,7 @@ KindSpec nodeKind() {
 // ---- Event -----------------------------------------------------------------------------------
 
 KindSpec eventKind() {
-  KindSpec k = core("Event", "events", "event", true);
+  KindSpec k = coreKind("Event", "events", "event", true);
   k.short_names = {"ev"};
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
@@ -901,7 +889,7 @@ void validateImmutableData(const json& obj, const json* old, const std::vector<c
 }
 
 KindSpec configMapKind() {
-  KindSpec k = core("ConfigMap", "configmaps", "configmap", true);
+  KindSpec k = coreKind("ConfigMap", "configmaps", "configmap", true);
   k.short_names = {"cm"};
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
@@ -939,7 +927,7 @@ KindSpec configMapKind() {
 }
 
 KindSpec secretKind() {
-  KindSpec k = core("Secret", "secrets", "secret", true);
+  KindSpec k = coreKind("Secret", "secrets", "secret", true);
   k.defaults = [](json& obj) {
     setDefault(obj, "type", "Opaque");
     // stringData is write-only: merged into data (base64) and dropped, as the v1 conversion does.
@@ -1014,7 +1002,7 @@ KindSpec secretKind() {
 }
 
 KindSpec serviceAccountKind() {
-  KindSpec k = core("ServiceAccount", "serviceaccounts", "serviceaccount", true);
+  KindSpec k = coreKind("ServiceAccount", "serviceaccounts", "serviceaccount", true);
   k.short_names = {"sa"};
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
@@ -1189,7 +1177,7 @@ void validateVolumeMode(const json* mode, const std::string& path, Errors& errs)
 
 KindSpec persistentVolumeClaimKind() {
   KindSpec k =
-      core("PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true);
+      coreKind("PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", true);
   k.short_names = {"pvc"};
   k.has_status = true;
   k.defaults = [](json& obj) {
@@ -1279,7 +1267,7 @@ constexpr const char* kVolumeSources[] = {"awsElasticBlockStore",
                                           "vsphereVolume"};
 
 KindSpec persistentVolumeKind() {
-  KindSpec k = core("PersistentVolume", "persistentvolumes", "persistentvolume", false);
+  KindSpec k = coreKind("PersistentVolume", "persistentvolumes", "persistentvolume", false);
   k.short_names = {"pv"};
   k.has_status = true;
   k.defaults = [](json& obj) {
@@ -1360,7 +1348,7 @@ KindSpec persistentVolumeKind() {
 
 KindSpec replicationControllerKind() {
   KindSpec k =
-      core("ReplicationController", "replicationcontrollers", "replicationcontroller", true);
+      coreKind("ReplicationController", "replicationcontrollers", "replicationcontroller", true);
   k.short_names = {"rc"};
   k.categories = {"all"};
   k.has_status = true;

@@ -114,13 +114,8 @@ void validateLimitRangeItem(const json& item, const std::string& path, Errors& e
 }
 
 KindSpec limitRangeKind() {
-  KindSpec k;
-  k.version = "v1";
-  k.kind = "LimitRange";
-  k.resource = "limitranges";
-  k.singular = "limitrange";
+  KindSpec k = coreKind("LimitRange", "limitranges", "limitrange", true);
   k.short_names = {"limits"};
-  k.uses_generation = false;
   k.defaults = [](json& obj) {
     auto spec = obj.find("spec");
     if (spec == obj.end() || !spec->is_object()) return;
@@ -197,14 +192,9 @@ std::pair<std::string, std::string> quotaColumns(const json& obj) {
 }
 
 KindSpec resourceQuotaKind() {
-  KindSpec k;
-  k.version = "v1";
-  k.kind = "ResourceQuota";
-  k.resource = "resourcequotas";
-  k.singular = "resourcequota";
+  KindSpec k = coreKind("ResourceQuota", "resourcequotas", "resourcequota", true);
   k.short_names = {"quota"};
   k.has_status = true;
-  k.uses_generation = false;
   k.validate = [](const json& obj, const json*) {
     Errors errs;
     validateQuotaList(find(obj, {"spec", "hard"}), "spec.hard", errs);

@@ -72,6 +72,15 @@ TEST_F(KubectlTest, ExplainPrintsFieldsFromOpenApi) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("rollingUpdate"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("type"), std::string::npos);
+  // Berth's own kinds, the network ones and the kinds added since, explain too.
+  for (const char* what :
+       {"vpc.spec.natGateway", "subnet.status.subnetId", "natgateway.spec",
+        "loadbalancer.spec.listeners.targets", "nodegroup.spec.scaling", "priorityclass.value",
+        "limitrange.spec.limits", "resourcequota.spec.hard"}) {
+    r = k({"explain", what});
+    EXPECT_EQ(r.exit_code, 0) << what << ": " << r.err;
+    EXPECT_NE(r.out.find("DESCRIPTION"), std::string::npos) << what << ": " << r.out;
+  }
 }
 
 TEST_F(KubectlTest, StartsWithTheStandardNamespaces) {
