@@ -177,6 +177,8 @@ struct ApiServer::Impl {
   // and limits what it uses must have room; its status.used is raised by the object's usage
   // (compare-and-swap on the quota, not on a dry run). Forbidden when one has no room.
   Status chargeQuota(const KindSpec& k, const json& obj, bool dry_run);
+  // The priority classes that can apply to a new pod: the one it names, else the defaults.
+  std::vector<json> priorityClassesFor(const json& pod);
   // The Priority admission plugin's check of a PriorityClass create or update: one default.
   Status admitPriorityClass(const KindSpec& k, const json& obj, bool update);
 };

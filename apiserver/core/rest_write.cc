@@ -295,6 +295,24 @@ std::vector<json> ApiServer::Impl::cachedObjects(const std::string& group,
   return out;
 }
 
+std::vector<json> ApiServer::Impl::priorityClassesFor(const json& pod) {
+  std::vector<json> out;
+  const KindSpec* pck = kinds->byResource("scheduling.k8s.io", "v1", "priorityclasses");
+  if (!pck) return out;
+  ResourceCache* rc = cache->resource(resourcePrefix(*pck));
+  std::string named = pod["spec"].is_object() ? pod["spec"].value("priorityClassName", "") : "";
+  if (!named.empty()) {
+    if (ObjPtr o = rc->get(objectKey(*pck, "", named))) out.push_back(o->obj);
+    return out;
+  }
+  for (const auto& o : rc->list(resourcePrefix(*pck), nullptr)) {  // only a default can apply
+    const json& c = o->obj;
+    auto d = c.find("globalDefault");
+    if (d != c.end() && d->is_boolean() && d->get<bool>()) out.push_back(c);
+  }
+  return out;
+}
+
 Status ApiServer::Impl::admitPriorityClass(const KindSpec& k, const json& obj, bool update) {
   const json* flag = obj.contains("globalDefault") ? &obj["globalDefault"] : nullptr;
   if (!flag || !flag->is_boolean() || !flag->get<bool>()) return Status::ok();
@@ -454,29 +472,27 @@ Status ApiServer::Impl::prepareCreate(RequestCtx& ctx, const KindSpec& k, json& 
   // Status is the controllers' to write; a new object starts with none (as upstream's
   // PrepareForCreate), except Nodes, whose agent registers them with their status.
   if (k.has_status && k.kind != "Node") obj.erase("status");
-  if (k.group.empty() && k.resource == "pods") {
-    // Defaults come before admission, as upstream decodes them in: a container with only
-    // limits has its requests from them before LimitRanger looks.
-    if (obj["spec"].is_object()) {
-      kinds::defaultPodSpec(obj["spec"]);
-      kinds::defaultPodRequests(obj["spec"]);
-    }
+  const bool is_pod = k.group.empty() && k.resource == "pods";
+  if (is_pod) {
     addDefaultTolerations(obj, options.default_not_ready_toleration_seconds,
                           options.default_unreachable_toleration_seconds);
     applyFargateProfile(obj, cachedObjects("berth.dev", "v1alpha1", "fargateprofiles"));
-    Status priority =
-        admitPodPriority(obj, cachedObjects("scheduling.k8s.io", "v1", "priorityclasses"));
+    Status priority = admitPodPriority(obj, priorityClassesFor(obj));
     if (!priority.isOk())
       return Status(priority.code(),
                     k.resource + " \"" + name + "\" is forbidden: " + priority.message());
   }
-  if (k.group.empty() && (k.resource == "pods" || k.resource == "persistentvolumeclaims")) {
+  if (is_pod || (k.group.empty() && k.resource == "persistentvolumeclaims")) {
     std::vector<json> ranges = cachedObjects("", "v1", "limitranges", meta["namespace"]);
-    Status limited =
-        k.resource == "pods" ? applyLimitRanges(obj, ranges) : checkClaimLimits(obj, ranges);
-    if (!limited.isOk())
-      return Status(limited.code(),
-                    k.resource + " \"" + name + "\" is forbidden: " + limited.message());
+    if (!ranges.empty()) {
+      // Defaults come before admission, as upstream decodes them in: a container with only
+      // limits has its requests from them before LimitRanger looks.
+      if (is_pod && obj["spec"].is_object()) kinds::defaultPodRequests(obj["spec"]);
+      Status limited = is_pod ? applyLimitRanges(obj, ranges) : checkClaimLimits(obj, ranges);
+      if (!limited.isOk())
+        return Status(limited.code(),
+                      k.resource + " \"" + name + "\" is forbidden: " + limited.message());
+    }
   }
   if (isPriorityClassKind(k)) BERTH_RETURN_IF_ERROR(admitPriorityClass(k, obj, false));
   if (k.defaults) k.defaults(obj);
