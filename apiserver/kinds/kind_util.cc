@@ -421,26 +421,29 @@ bool hasCondition(const json& obj, std::string_view type) {
   return false;
 }
 
-KindSpec berthKind(std::string kind, std::string resource, std::string singular) {
+KindSpec makeKind(std::string group, std::string version, std::string kind, std::string resource,
+                  std::string singular, bool namespaced) {
   KindSpec k;
-  k.group = "berth.dev";
-  k.version = "v1alpha1";
+  k.group = std::move(group);
+  k.version = std::move(version);
   k.kind = std::move(kind);
   k.resource = std::move(resource);
   k.singular = std::move(singular);
-  k.namespaced = false;
+  k.namespaced = namespaced;
+  return k;
+}
+
+KindSpec berthKind(std::string kind, std::string resource, std::string singular) {
+  KindSpec k = makeKind("berth.dev", "v1alpha1", std::move(kind), std::move(resource),
+                        std::move(singular), false);
   k.has_status = true;
   k.uses_generation = true;
   return k;
 }
 
 KindSpec coreKind(std::string kind, std::string resource, std::string singular, bool namespaced) {
-  KindSpec k;
-  k.version = "v1";
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = namespaced;
+  KindSpec k =
+      makeKind("", "v1", std::move(kind), std::move(resource), std::move(singular), namespaced);
   k.uses_generation = false;
   return k;
 }

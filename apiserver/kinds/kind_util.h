@@ -134,6 +134,11 @@ void registerNetworkKinds(KindRegistry& reg);  // kinds_network.cc
 void registerRbacKinds(KindRegistry& reg);     // kinds_rbac.cc
 void registerLimitKinds(KindRegistry& reg);    // kinds_limits.cc
 
+// A kind with its names and scope set; everything else at KindSpec's defaults. The builders
+// below, and each API group's own, start from it.
+KindSpec makeKind(std::string group, std::string version, std::string kind, std::string resource,
+                  std::string singular, bool namespaced);
+
 // A core/v1 kind, without generation (most core kinds have no spec worth counting).
 KindSpec coreKind(std::string kind, std::string resource, std::string singular, bool namespaced);
 

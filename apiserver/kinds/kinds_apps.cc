@@ -10,13 +10,8 @@ namespace berth::apiserver::kinds {
 namespace {
 
 KindSpec apps(std::string kind, std::string resource, std::string singular) {
-  KindSpec k;
-  k.group = "apps";
-  k.version = "v1";
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = true;
+  KindSpec k =
+      makeKind("apps", "v1", std::move(kind), std::move(resource), std::move(singular), true);
   k.categories = {"all"};
   k.has_status = true;
   k.uses_generation = true;

@@ -25,13 +25,7 @@ std::string jobStatus(const json& obj) {
 }
 
 KindSpec jobKind() {
-  KindSpec k;
-  k.group = "batch";
-  k.version = "v1";
-  k.kind = "Job";
-  k.resource = "jobs";
-  k.singular = "job";
-  k.namespaced = true;
+  KindSpec k = makeKind("batch", "v1", "Job", "jobs", "job", true);
   k.categories = {"all"};
   k.has_status = true;
   k.uses_generation = true;
@@ -213,13 +207,7 @@ void validateCronJobSpec(const json& obj, Errors& errs) {
 }
 
 KindSpec cronJobKind() {
-  KindSpec k;
-  k.group = "batch";
-  k.version = "v1";
-  k.kind = "CronJob";
-  k.resource = "cronjobs";
-  k.singular = "cronjob";
-  k.namespaced = true;
+  KindSpec k = makeKind("batch", "v1", "CronJob", "cronjobs", "cronjob", true);
   k.short_names = {"cj"};
   k.categories = {"all"};
   k.has_status = true;

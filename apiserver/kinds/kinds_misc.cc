@@ -16,22 +16,10 @@ namespace berth::apiserver::kinds {
 
 namespace {
 
-KindSpec make(std::string group, std::string version, std::string kind, std::string resource,
-              std::string singular, bool namespaced) {
-  KindSpec k;
-  k.group = std::move(group);
-  k.version = std::move(version);
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = namespaced;
-  return k;
-}
-
 // ---- Lease -----------------------------------------------------------------------------------
 
 KindSpec leaseKind() {
-  KindSpec k = make("coordination.k8s.io", "v1", "Lease", "leases", "lease", true);
+  KindSpec k = makeKind("coordination.k8s.io", "v1", "Lease", "leases", "lease", true);
   k.uses_generation = false;
   k.validate = [](const json& obj, const json* old) {
     Errors errs;
@@ -56,7 +44,8 @@ std::string listWithMore(const std::vector<std::string>& list, bool more, size_t
 }
 
 KindSpec endpointSliceKind() {
-  KindSpec k = make("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true);
+  KindSpec k =
+      makeKind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true);
   k.defaults = [](json& obj) {
     if (auto it = obj.find("ports"); it != obj.end() && it->is_array()) {
       for (json& p : *it) {
@@ -168,7 +157,7 @@ json toCoreEvent(const json& ev) {
 }
 
 KindSpec eventsV1Kind() {
-  KindSpec k = make("events.k8s.io", "v1", "Event", "events", "event", true);
+  KindSpec k = makeKind("events.k8s.io", "v1", "Event", "events", "event", true);
   k.short_names = {"ev"};
   k.uses_generation = false;
   k.validate = [](const json& obj, const json* old) {
@@ -213,8 +202,8 @@ std::string intOrStringText(const json* v) {
 }
 
 KindSpec pdbKind() {
-  KindSpec k = make("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
-                    "poddisruptionbudget", true);
+  KindSpec k = makeKind("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
+                        "poddisruptionbudget", true);
   k.short_names = {"pdb"};
   k.has_status = true;
   k.validate = [](const json& obj, const json* old) {
@@ -334,8 +323,8 @@ json scalingRules(bool up) {
 }
 
 KindSpec hpaKind() {
-  KindSpec k = make("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
-                    "horizontalpodautoscaler", true);
+  KindSpec k = makeKind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                        "horizontalpodautoscaler", true);
   k.short_names = {"hpa"};
   k.categories = {"all"};
   k.has_status = true;
@@ -512,8 +501,8 @@ Status hpaToV2(json& obj) {
 }
 
 KindSpec hpaV1Kind() {
-  KindSpec k = make("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
-                    "horizontalpodautoscaler", true);
+  KindSpec k = makeKind("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                        "horizontalpodautoscaler", true);
   k.short_names = {"hpa"};
   k.categories = {"all"};
   k.has_status = true;
@@ -530,8 +519,8 @@ KindSpec hpaV1Kind() {
 // ---- CertificateSigningRequest ---------------------------------------------------------------
 
 KindSpec csrKind() {
-  KindSpec k = make("certificates.k8s.io", "v1", "CertificateSigningRequest",
-                    "certificatesigningrequests", "certificatesigningrequest", false);
+  KindSpec k = makeKind("certificates.k8s.io", "v1", "CertificateSigningRequest",
+                        "certificatesigningrequests", "certificatesigningrequest", false);
   k.short_names = {"csr"};
   k.has_status = true;
   k.uses_generation = false;
@@ -629,7 +618,7 @@ void validateIngressBackend(const json& backend, const std::string& path, Errors
 }
 
 KindSpec ingressKind() {
-  KindSpec k = make("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true);
+  KindSpec k = makeKind("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true);
   k.short_names = {"ing"};
   k.has_status = true;
   k.validate = [](const json& obj, const json*) {
@@ -726,8 +715,8 @@ KindSpec ingressKind() {
 // ---- PriorityClass (scheduling.k8s.io/v1) ----------------------------------------------------
 
 KindSpec priorityClassKind() {
-  KindSpec k =
-      make("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false);
+  KindSpec k = makeKind("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
+                        "priorityclass", false);
   k.short_names = {"pc"};
   k.defaults = [](json& obj) { setDefault(obj, "preemptionPolicy", "PreemptLowerPriority"); };
   k.validate = [](const json& obj, const json* old) {

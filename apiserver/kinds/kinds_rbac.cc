@@ -16,13 +16,8 @@ namespace {
 constexpr char kRbacGroup[] = "rbac.authorization.k8s.io";
 
 KindSpec rbac(std::string kind, std::string resource, std::string singular, bool namespaced) {
-  KindSpec k;
-  k.group = kRbacGroup;
-  k.version = "v1";
-  k.kind = std::move(kind);
-  k.resource = std::move(resource);
-  k.singular = std::move(singular);
-  k.namespaced = namespaced;
+  KindSpec k = makeKind(kRbacGroup, "v1", std::move(kind), std::move(resource), std::move(singular),
+                        namespaced);
   k.uses_generation = false;
   k.name_rule = KindSpec::NameRule::kPathSegment;
   return k;
