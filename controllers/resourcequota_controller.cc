@@ -19,12 +19,6 @@ std::string keyOf(const json& obj) {
   return m.value("namespace", "") + "/" + m.value("name", "");
 }
 
-bool podFinished(const json& pod) {
-  std::string phase =
-      pod.contains("status") && pod["status"].is_object() ? pod["status"].value("phase", "") : "";
-  return phase == "Succeeded" || phase == "Failed";
-}
-
 json hardOf(const json& quota) {
   if (!quota.contains("spec") || !quota["spec"].is_object()) return json::object();
   json hard = quota["spec"].value("hard", json::object());
@@ -61,7 +55,7 @@ ResourceQuotaController::ResourceQuotaController(client::Client* client,
   client::EventHandlers ph;
   ph.on_delete = released;
   ph.on_update = [this](const ObjectPtr& old, const ObjectPtr& cur) {
-    if (!podFinished(*old) && podFinished(*cur))
+    if (!apiserver::kinds::podFinished(*old) && apiserver::kinds::podFinished(*cur))
       enqueueNamespace((*cur)["metadata"].value("namespace", ""));
   };
   pod_informer_->addEventHandlers(std::move(ph));
@@ -79,8 +73,8 @@ void ResourceQuotaController::start() {
 void ResourceQuotaController::stop() { controller_->stop(); }
 
 void ResourceQuotaController::enqueueNamespace(const std::string& ns) {
-  for (const ObjectPtr& q : quota_informer_->list())
-    if ((*q)["metadata"].value("namespace", "") == ns) controller_->enqueue(keyOf(*q));
+  for (const ObjectPtr& q : quota_informer_->byIndex(client::kIndexNamespace, ns))
+    controller_->enqueue(keyOf(*q));
 }
 
 ReconcileResult ResourceQuotaController::reconcile(const std::string& key) {
@@ -100,8 +94,7 @@ ReconcileResult ResourceQuotaController::reconcile(const std::string& key) {
     std::vector<json> items;
     if (r.group.empty() && (r.resource == "pods" || r.resource == "services")) {
       client::Informer* inf = r.resource == "pods" ? pod_informer_ : service_informer_;
-      for (const ObjectPtr& o : inf->list())
-        if ((*o)["metadata"].value("namespace", "") == ns) items.push_back(*o);
+      for (const ObjectPtr& o : inf->byIndex(client::kIndexNamespace, ns)) items.push_back(*o);
     } else {
       auto list = client_->list(r, ns);
       if (!list.isOk())
@@ -117,8 +110,7 @@ ReconcileResult ResourceQuotaController::reconcile(const std::string& key) {
   }
   json status = {{"hard", hard}, {"used", json::object()}};
   for (auto it = hard.begin(); it != hard.end(); ++it) {
-    std::string text = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
-    bool binary = !text.empty() && text.back() == 'i';
+    bool binary = apiserver::isBinaryQuantity(apiserver::quantityText(it.value()));
     status["used"][it.key()] =
         apiserver::formatQuantity(used.count(it.key()) ? used[it.key()] : 0, binary);
   }

@@ -518,10 +518,7 @@ void ApiServer::Impl::handleResource(RequestCtx& ctx) {
   // A verb the kind does not serve (deletecollection of namespaces), or a write to a
   // collection, is not allowed on it.
   bool collection_write = info.name.empty() && (v == "update" || v == "patch");
-  if (collection_write ||
-      (v != "create" && v != "update" && v != "patch" && v != "delete" && v != "deletecollection" &&
-       v != "get" && v != "list" && v != "watch") ||
-      std::find(k->verbs.begin(), k->verbs.end(), v) == k->verbs.end()) {
+  if (collection_write || std::find(k->verbs.begin(), k->verbs.end(), v) == k->verbs.end()) {
     sendError(ctx, Status(Code::kMethodNotAllowed,
                           "the server does not allow this method on the requested resource"));
     return;

@@ -58,8 +58,7 @@ Amounts amountsOf(const json* list) {
   Amounts out;
   if (!list || !list->is_object()) return out;
   for (auto it = list->begin(); it != list->end(); ++it) {
-    std::string text = it->is_string() ? it->get<std::string>() : it->dump();
-    if (auto q = parseQuantity(text)) out[it.key()] = {*q, text};
+    if (auto q = quantityOf(*it)) out[it.key()] = {*q, quantityText(*it)};
   }
   return out;
 }
@@ -120,8 +119,6 @@ void ratioConstraint(const std::string& type, const std::string& res, const Amou
   }
 }
 
-bool binaryText(const std::string& text) { return !text.empty() && text.back() == 'i'; }
-
 // The pod's total: its containers summed, and no less than any one init container (as
 // upstream's PodRequests). The text of a sum is canonical, binary when the first term was.
 Amounts podTotal(const json& spec, const char* which) {
@@ -142,7 +139,7 @@ Amounts podTotal(const json& spec, const char* which) {
       }
     }
   }
-  for (auto& [res, a] : total) a.text = formatQuantity(a.value, binaryText(a.text));
+  for (auto& [res, a] : total) a.text = formatQuantity(a.value, isBinaryQuantity(a.text));
   return total;
 }
 

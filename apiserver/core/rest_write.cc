@@ -336,14 +336,7 @@ std::string quotaList(const std::map<std::string, std::string>& list) {
   return out;
 }
 
-std::string quantityString(const json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
-
-long double quantityValue(const json& v) {
-  auto q = parseQuantity(quantityString(v));
-  return q ? *q : 0;
-}
+long double quantityValue(const json& v) { return quantityOf(v).value_or(0); }
 
 }  // namespace
 
@@ -401,12 +394,12 @@ Status ApiServer::Impl::chargeQuota(const KindSpec& k, const json& obj, bool dry
                                                 ", resources: " + unknown);
           std::map<std::string, std::string> requested, was, limited;
           for (const auto& r : restricted) {
-            std::string hard_text = quantityString((*hard)[r]);
-            bool binary = !hard_text.empty() && hard_text.back() == 'i';
+            std::string hard_text = quantityText((*hard)[r]);
+            bool binary = isBinaryQuantity(hard_text);
             long double now = quantityValue((*used)[r]) + delta.at(r);
             if (now > quantityValue((*hard)[r])) {
               requested[r] = formatQuantity(delta.at(r), binary);
-              was[r] = quantityString((*used)[r]);
+              was[r] = quantityText((*used)[r]);
               limited[r] = hard_text;
             }
             next["status"]["used"][r] = formatQuantity(now, binary);

@@ -14,9 +14,6 @@ namespace berth::apiserver::kinds {
 
 namespace {
 
-// The text of a quantity as written (a number stays a number's text).
-std::string quantityText(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
-
 // SetDefaults_LimitRangeItem: a Container item's default limit falls back to its max, its
 // default request to the default limit, then to the min.
 void defaultLimitRangeItem(json& item) {

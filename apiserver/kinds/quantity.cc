@@ -1,6 +1,7 @@
 #include "apiserver/kinds/quantity.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace berth::apiserver {
@@ -108,6 +109,14 @@ std::string formatQuantity(long double value, bool binary) {
     ++e;
   }
   return sign + std::to_string(n) + kSuffix[e];
+}
+
+std::string quantityText(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::optional<long double> quantityOf(const nlohmann::json& v) {
+  return parseQuantity(quantityText(v));
 }
 
 }  // namespace berth::apiserver

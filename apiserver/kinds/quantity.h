@@ -3,6 +3,7 @@
 // (n u m k M G T P E) or an exponent (e3, E-2). Thread-safety: pure functions.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,14 @@ namespace berth::apiserver {
 
 // The quantity's value in base units (cores, bytes), or nullopt when malformed.
 std::optional<long double> parseQuantity(std::string_view s);
+
+// A quantity as an object holds it: its text as written (a JSON string, or a number's digits;
+// anything else gives text that does not parse), and its value when the text parses.
+std::string quantityText(const nlohmann::json& v);
+std::optional<long double> quantityOf(const nlohmann::json& v);
+
+// Whether a quantity is written with a binary suffix (Ki, Mi...): sums of it are shown so.
+inline bool isBinaryQuantity(std::string_view text) { return !text.empty() && text.back() == 'i'; }
 
 // A value in upstream's canonical text, to the milli: "1500m", "2", "2k", "512Mi" (`binary`: the
 // value is written in powers of 1024 where it is a whole multiple of 1Ki, as a BinarySI

@@ -31,11 +31,7 @@ std::string countName(const std::string& group, const std::string& resource) {
   return "count/" + resource + (group.empty() ? "" : "." + group);
 }
 
-long double amount(const json& v) {
-  std::string text = v.is_string() ? v.get<std::string>() : (v.is_number() ? v.dump() : "");
-  auto q = parseQuantity(text);
-  return q ? *q : 0;
-}
+long double amount(const json& v) { return quantityOf(v).value_or(0); }
 
 // requests or limits of the pod: containers summed, no less than any one init container.
 std::map<std::string, long double> podResources(const json& spec, const char* which) {
@@ -58,12 +54,6 @@ std::map<std::string, long double> podResources(const json& spec, const char* wh
     for (auto it = spec["overhead"].begin(); it != spec["overhead"].end(); ++it)
       total[it.key()] += amount(it.value());
   return total;
-}
-
-bool podFinished(const json& pod) {
-  std::string phase;
-  if (pod.contains("status") && pod["status"].is_object()) phase = pod["status"].value("phase", "");
-  return phase == "Succeeded" || phase == "Failed";
 }
 
 bool bestEffort(const json& pod) {
@@ -101,6 +91,12 @@ bool scopeSelectsPod(const std::string& scope, const std::string& op,
 }
 
 }  // namespace
+
+bool podFinished(const json& pod) {
+  std::string phase;
+  if (pod.contains("status") && pod["status"].is_object()) phase = pod["status"].value("phase", "");
+  return phase == "Succeeded" || phase == "Failed";
+}
 
 QuotaUsage quotaUsage(const std::string& group, const std::string& resource, const json& obj) {
   QuotaUsage u;

@@ -20,6 +20,9 @@ namespace berth::apiserver::kinds {
 
 using QuotaUsage = std::map<std::string, long double>;
 
+// A pod that has reached Succeeded or Failed: it uses no quota but its count.
+bool podFinished(const nlohmann::json& pod);
+
 QuotaUsage quotaUsage(const std::string& group, const std::string& resource,
                       const nlohmann::json& obj);
 
