@@ -1,6 +1,8 @@
 #include "apiserver/core/watch_cache.h"
 
 #include <algorithm>
+#include <array>
+#include <deque>
 #include <mutex>
 #include <string_view>
 #include <unordered_map>
@@ -294,6 +296,7 @@ Result<uint64_t> ResourceCache::addWatcher(int64_t after_revision, bool initial_
   auto w = std::make_shared<Watcher>();
   w->key_prefix = key_prefix;
   w->replayed_to = revision_;
+  w->wave = id % kFanOutWaves;
   const std::string& share = sink->shareKey();
   if (!share.empty()) w->share_key = key_prefix + '\n' + share;
   w->sink = std::move(sink);
@@ -350,12 +353,13 @@ void ResourceCache::apply(const std::vector<CacheEvent>& events, int64_t revisio
   if (revision > revision_) revision_ = revision;
 }
 
-size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
+size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events, size_t wave) {
   std::vector<std::shared_ptr<const Watcher>> targets;
   {
     std::shared_lock lock(mu_);
-    targets.reserve(watchers_.size());
-    for (const auto& [id, w] : watchers_) targets.push_back(w);
+    targets.reserve(wave == kAllWaves ? watchers_.size() : watchers_.size() / kFanOutWaves + 1);
+    for (const auto& [id, w] : watchers_)
+      if (wave == kAllWaves || w->wave == wave) targets.push_back(w);
   }
   if (targets.empty() || events.empty()) return 0;
   size_t delivered = 0;
@@ -401,15 +405,15 @@ size_t ResourceCache::fanOut(const std::vector<CacheEvent>& events) {
       else ++it;
     }
   }
-  last_shared_ = std::move(shared);
+  last_shared_[wave] = std::move(shared);
   return delivered;
 }
 
-size_t ResourceCache::behindOnLastFanOut() const {
+size_t ResourceCache::behindOnLastFanOut(size_t wave) const {
   // Once fanOut returns, each reference to a batch's shared bytes is a connection that has
   // not yet taken them.
   size_t behind = 0;
-  for (const auto& w : last_shared_) behind += static_cast<size_t>(w.use_count());
+  for (const auto& w : last_shared_[wave]) behind += static_cast<size_t>(w.use_count());
   return behind;
 }
 
@@ -499,48 +503,105 @@ std::chrono::milliseconds WatchCache::nextBackOff(std::chrono::milliseconds curr
   return current;
 }
 
+std::chrono::steady_clock::time_point WatchCache::waveSlot(
+    std::chrono::steady_clock::time_point origin, std::chrono::steady_clock::time_point now,
+    size_t wave, std::chrono::milliseconds interval) {
+  if (interval.count() <= 0) return now;
+  auto phase = origin + interval * static_cast<int64_t>(wave) / static_cast<int64_t>(kFanOutWaves);
+  if (now < phase) return phase - interval;
+  return phase + ((now - phase) / interval) * interval;
+}
+
 void WatchCache::dispatchLoop() {
+  using Clock = std::chrono::steady_clock;
   const auto back_off_cap = max_fan_out_interval_ * kMaxBackOffFactor;
-  std::chrono::milliseconds back_off{0};
-  std::chrono::milliseconds paced = fan_out_interval_;  // the interval without back-off
-  LastFanOut last_fan;
-  last_fan.interval = fan_out_interval_;
-  last_fan.elapsed = fan_out_interval_;
-  auto last = std::chrono::steady_clock::now() - fan_out_interval_;
+  struct Wave {
+    uint64_t next = 0;       // sequence number of the first event not yet handed to it
+    Clock::time_point last;  // its last fan-out
+    LastFanOut fan;          // its last fan-out, as deliverNow reads it
+    std::chrono::milliseconds back_off{0};
+    bool back_off_checked = false;  // back_off was updated since its last fan-out
+  };
+  const Clock::time_point origin = Clock::now() - max_fan_out_interval_;
+  std::array<Wave, kFanOutWaves> waves;
+  for (auto& w : waves)
+    w.last = origin - max_fan_out_interval_;  // idle: the first event goes at once
+  std::deque<Queued> pending;  // events some wave has not been handed yet, oldest first
+  uint64_t pending_first = 0;  // sequence number of pending.front()
   std::unique_lock<std::mutex> lock(fan_mu_);
   while (true) {
-    fan_cv_.wait(lock, [&] { return fan_stop_ || !fan_queue_.empty(); });
+    fan_cv_.wait(lock, [&] { return fan_stop_ || !fan_queue_.empty() || !pending.empty(); });
     if (fan_stop_) return;
-    last_fan.elapsed = std::chrono::steady_clock::now() - last;
-    if (!deliverNow(fan_queue_.size(), last_fan)) {
-      // A burst: what arrives until the end of the interval joins this batch.
-      if (fan_cv_.wait_until(lock, last + last_fan.interval, [&] { return fan_stop_; })) return;
+    for (auto& q : fan_queue_) pending.push_back(std::move(q));
+    fan_queue_.clear();
+    const uint64_t end = pending_first + pending.size();
+    const auto now = Clock::now();
+    size_t reached = 0;  // watchers the last round of the waves reached
+    for (const auto& w : waves) reached += w.fan.watchers;
+    const auto paced = fanOutInterval(reached, fan_out_interval_, max_fan_out_interval_);
+    std::vector<size_t> due_now;
+    auto next_due = Clock::time_point::max();
+    for (size_t i = 0; i < waves.size(); ++i) {
+      Wave& w = waves[i];
+      if (w.next == end) continue;
+      LastFanOut last = w.fan;
+      last.watchers = reached;
+      last.elapsed = now - w.last;
+      last.interval = paced;
+      // A wave goes once per slot (or at once while quiet); a wave behind waits longer.
+      auto due = deliverNow(end - w.next, last) || w.last < waveSlot(origin, now, i, paced)
+                     ? now
+                     : waveSlot(origin, now, i, paced) + paced;
+      if (due <= now && !w.back_off_checked) {
+        size_t behind = 0;
+        for (auto& [prefix, rc] : resources_) behind += rc->behindOnLastFanOut(i);
+        w.back_off = nextBackOff(w.back_off, behind, w.fan.watchers, paced, back_off_cap);
+        w.back_off_checked = true;
+      }
+      if (w.back_off > paced) due = std::max(due, w.last + w.back_off);
+      if (due <= now)
+        due_now.push_back(i);
+      else
+        next_due = std::min(next_due, due);
     }
-    size_t behind = 0;
-    for (auto& [prefix, rc] : resources_) behind += rc->behindOnLastFanOut();
-    back_off = nextBackOff(back_off, behind, last_fan.watchers, paced, back_off_cap);
-    if (back_off > last_fan.interval) {
-      // The last batch is still queued for many watchers: let this one grow meanwhile.
-      if (fan_cv_.wait_until(lock, last + back_off, [&] { return fan_stop_; })) return;
+    if (due_now.empty()) {
+      // Wake for the next wave's slot, or earlier for new events (an idle wave takes them at once).
+      fan_cv_.wait_until(lock, next_due, [&] { return fan_stop_ || !fan_queue_.empty(); });
+      continue;
     }
-    std::vector<std::pair<ResourceCache*, CacheEvent>> batch;
-    batch.swap(fan_queue_);
-    last = std::chrono::steady_clock::now();
-    auto waited = last - fan_queued_since_;
     lock.unlock();
-    std::map<ResourceCache*, std::vector<CacheEvent>> by_resource;
-    for (auto& [rc, ev] : batch) by_resource[rc].push_back(std::move(ev));
-    size_t delivered = 0;
-    for (auto& [rc, evs] : by_resource) delivered += rc->fanOut(evs);
-    last_fan.events = batch.size();
-    last_fan.watchers = delivered;
-    paced = fanOutInterval(delivered, fan_out_interval_, max_fan_out_interval_);
-    last_fan.interval = std::max(paced, back_off);
-    BLOG(5, "watch fan-out").kv("events", batch.size()).kv("watchers", delivered)
-        .kv("behind", behind).kv("intervalMs", last_fan.interval.count())
-        .kv("queuedUs", std::chrono::duration_cast<std::chrono::microseconds>(waited).count())
-        .kv("fanOutUs", std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - last).count());
+    for (size_t i : due_now) {
+      Wave& w = waves[i];
+      std::map<ResourceCache*, std::vector<CacheEvent>> by_resource;
+      for (uint64_t seq = w.next; seq < end; ++seq) {
+        const Queued& q = pending[seq - pending_first];
+        by_resource[q.rc].push_back(q.ev);
+      }
+      auto waited = now - pending[w.next - pending_first].at;
+      auto started = Clock::now();
+      size_t delivered = 0;
+      for (auto& [rc, evs] : by_resource) delivered += rc->fanOut(evs, i);
+      w.fan.events = end - w.next;
+      w.fan.watchers = delivered;
+      w.next = end;
+      w.last = now;
+      w.back_off_checked = false;
+      BLOG(5, "watch fan-out")
+          .kv("wave", i)
+          .kv("events", w.fan.events)
+          .kv("watchers", delivered)
+          .kv("intervalMs", std::max(paced, w.back_off).count())
+          .kv("queuedUs", std::chrono::duration_cast<std::chrono::microseconds>(waited).count())
+          .kv("fanOutUs",
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
+                  .count());
+    }
+    uint64_t first_needed = end;
+    for (const auto& w : waves) first_needed = std::min(first_needed, w.next);
+    while (pending_first < first_needed) {
+      pending.pop_front();
+      ++pending_first;
+    }
     lock.lock();
   }
 }
@@ -577,10 +638,10 @@ void WatchCache::onStoreEvents(const std::vector<storage::Event>& events, const 
   for (auto& [rc, evs] : by_resource) rc->apply(evs, last);
   for (auto& [prefix, rc] : resources_) rc->setRevision(last);
   {
+    auto now = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> lock(fan_mu_);
-    if (fan_queue_.empty()) fan_queued_since_ = std::chrono::steady_clock::now();
     for (auto& [rc, evs] : by_resource)
-      for (auto& ev : evs) fan_queue_.emplace_back(rc, std::move(ev));
+      for (auto& ev : evs) fan_queue_.push_back({rc, std::move(ev), now});
   }
   fan_cv_.notify_one();
   {

@@ -9,6 +9,7 @@
 // thread under the resource's lock) and must only queue work, never block.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -16,14 +17,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "apiserver/storage/store.h"
 #include "common/status.h"
@@ -136,6 +136,9 @@ class WatchSink {
   virtual bool deliver(const std::shared_ptr<const std::string>& bytes);
 };
 
+// Watchers are dealt to this many fan-out waves by registration; see WatchCache.
+inline constexpr size_t kFanOutWaves = 4;
+
 // History is bounded by count and by the bytes only it keeps alive (the previous states of
 // modified objects and the last states of deleted ones); a watch resuming from before the
 // kept history gets 410 Expired and re-lists.
@@ -165,11 +168,14 @@ class ResourceCache {
   // Applied by WatchCache: apply() on the watch thread updates the state, fanOut() on the
   // dispatcher thread delivers the same events (in order) to the watchers.
   void apply(const std::vector<CacheEvent>& events, int64_t revision);
-  // Returns how many watchers were handed events.
-  size_t fanOut(const std::vector<CacheEvent>& events);
-  // How many watchers' connections still hold the shared bytes of the last fanOut unsent to
-  // their socket buffers (the io loops are behind). fanOut and this: one thread only.
-  size_t behindOnLastFanOut() const;
+  // Hands `events` to the watchers of one fan-out wave (a watcher's wave is its registration
+  // number modulo kFanOutWaves), or to every watcher with kAllWaves. Returns how many
+  // watchers were handed events.
+  static constexpr size_t kAllWaves = kFanOutWaves;
+  size_t fanOut(const std::vector<CacheEvent>& events, size_t wave = kAllWaves);
+  // How many watchers' connections still hold the shared bytes of the wave's last fanOut
+  // unsent to their socket buffers (the io loops are behind). fanOut and this: one thread only.
+  size_t behindOnLastFanOut(size_t wave = kAllWaves) const;
   void setRevision(int64_t revision);
   void load(std::vector<ObjPtr> objects, int64_t revision);
 
@@ -178,6 +184,7 @@ class ResourceCache {
     std::string key_prefix;
     std::string share_key;  // key_prefix + sink's shareKey(), or empty when not shared
     int64_t replayed_to = 0;  // the registration replayed every event up to this revision
+    size_t wave = 0;
     std::shared_ptr<WatchSink> sink;
   };
   static size_t retainedBytes(const CacheEvent& ev);
@@ -193,20 +200,27 @@ class ResourceCache {
   int64_t history_start_ = 0;     // events after this revision are all in history_
   std::map<uint64_t, std::shared_ptr<const Watcher>> watchers_;
   uint64_t next_watcher_ = 1;
-  std::vector<std::weak_ptr<const std::string>> last_shared_;  // fanOut's thread only
+  // The shared bytes of each wave's last fanOut (the last slot: kAllWaves'); fanOut's thread only.
+  std::array<std::vector<std::weak_ptr<const std::string>>, kFanOutWaves + 1> last_shared_;
 };
 
-// Fan-out pacing: under a burst, events are delivered at most once per interval, so the burst
-// reaches each watcher as one write. A write to a watcher's socket costs mostly per write
+// Fan-out pacing: under a burst, each watcher is written to at most once per interval, so
+// the burst reaches it in few writes. A write to a watcher's socket costs mostly per write
 // (system call, loopback TCP, TLS record), not per byte, so the interval grows with the number
-// of watchers the last batch went to, from `fan_out_interval` (few watchers) to
+// of watchers the last round reached, from `fan_out_interval` (few watchers) to
 // `max_fan_out_interval` (kWatchersForMaxInterval or more): many watchers get fewer, larger
 // writes. A quiet stream is not paced (deliverNow): an event is fanned out at once when the
 // stream has been idle for the interval, or when it is part of a small batch that follows a
 // small, cheap fan-out (few events to fewer than kWatchersForPacing watchers); an endpoint
 // change then reaches the node proxies without waiting for the interval.
-// Back-off: when the next batch is due while many watchers' connections still hold the last
-// one unsent (the io loops or the sockets are behind), the interval doubles, up to
+// Waves: the watchers are dealt to kFanOutWaves waves, and under a burst each wave has its own
+// slot in the interval, the waves' slots 1/kFanOutWaves of an interval apart. Each watcher
+// still gets one write per interval, but a fan-out is a quarter of the watchers, so an event
+// waits at most an interval for its wave plus a quarter of the fan-out's spread (one batch
+// for everyone waited up to an interval and then the whole spread), and requests on the io
+// loops wait behind a quarter of it.
+// Back-off: when a wave is due while many of its watchers' connections still hold its last
+// batch unsent (the io loops or the sockets are behind), its interval doubles, up to
 // kMaxBackOffFactor times the max interval, and it halves again once they have caught up;
 // a fan-out that falls behind then sends fewer, larger writes instead of queueing more small
 // ones.
@@ -227,6 +241,11 @@ class WatchCache {
   };
   // Whether `queued` pending events go out now rather than at the end of the interval.
   static bool deliverNow(size_t queued, const LastFanOut& last);
+  // The start of `wave`'s current slot at `now`: slots are `interval` apart from `origin`
+  // (at least an interval before now), wave w's offset by w/kFanOutWaves of an interval.
+  static std::chrono::steady_clock::time_point waveSlot(
+      std::chrono::steady_clock::time_point origin, std::chrono::steady_clock::time_point now,
+      size_t wave, std::chrono::milliseconds interval);
   static constexpr int kMaxBackOffFactor = 2;
   // The back-off interval once `behind` of the `watchers` the last fan-out reached still hold
   // it: doubled (at least twice `paced`) when a quarter or more are behind, halved when none
@@ -271,8 +290,12 @@ class WatchCache {
   // Events applied but not yet fanned out, in revision order, for the dispatcher.
   std::mutex fan_mu_;
   std::condition_variable fan_cv_;
-  std::vector<std::pair<ResourceCache*, CacheEvent>> fan_queue_;
-  std::chrono::steady_clock::time_point fan_queued_since_;  // oldest event in fan_queue_
+  struct Queued {
+    ResourceCache* rc;
+    CacheEvent ev;
+    std::chrono::steady_clock::time_point at;  // when the cache applied it
+  };
+  std::vector<Queued> fan_queue_;
   bool fan_stop_ = false;
   std::thread dispatcher_;
   std::map<std::string, std::unique_ptr<ResourceCache>> resources_;

@@ -166,10 +166,12 @@ TEST_F(WatchCacheTest, WatchersWithOneShareKeyShareOneEncoding) {
   put("b", "two");
   for (auto& s : same) EXPECT_EQ(s->waitFor(8), "one;two;");
   EXPECT_EQ(other_ns->waitFor(4), "two;");
-  // Each batch was encoded once per (prefix, key), and every watcher got the same buffer.
-  EXPECT_LE(encodes.load(), 3);
-  auto first = same[0]->buffers();
-  for (auto& s : same) EXPECT_EQ(s->buffers(), first);
+  // Each batch was encoded once per (prefix, key) and fan-out wave, and the watchers of one
+  // wave got the same buffer (waves are dealt by registration: same[0] and same[4] share
+  // one). Unshared, the two writes would take 5 + 6 encodings; shared, at most 4 + 5.
+  static_assert(kFanOutWaves == 4);
+  EXPECT_LE(encodes.load(), 9);
+  EXPECT_EQ(same[4]->buffers(), same[0]->buffers());
 }
 
 TEST_F(WatchCacheTest, WatcherAddedWhileEventsAreInFlightSeesEachEventOnce) {
@@ -356,6 +358,7 @@ class HoldingSink : public WatchSink {
     return true;
   }
   void release() { held_.clear(); }
+  size_t holding() const { return held_.size(); }
 
  private:
   std::string key_ = "json";
@@ -380,6 +383,67 @@ TEST(ResourceCacheFanOut, CountsTheWatchersStillHoldingTheLastBatch) {
   EXPECT_EQ(rc.behindOnLastFanOut(), 2u);
   for (auto& s : sinks) s->release();
   EXPECT_EQ(rc.behindOnLastFanOut(), 0u);
+}
+
+TEST(ResourceCacheFanOut, AWaveReachesOnlyItsWatchers) {
+  ResourceCache rc("/registry/core/configmaps/", 1000);
+  std::vector<std::shared_ptr<HoldingSink>> sinks;
+  for (size_t i = 0; i < 3 * kFanOutWaves; ++i) {
+    sinks.push_back(std::make_shared<HoldingSink>());
+    ASSERT_TRUE(rc.addWatcher(0, false, "/registry/core/configmaps/", sinks.back()).isOk());
+  }
+  auto obj = std::make_shared<const CachedObject>("/registry/core/configmaps/a/x", 1,
+                                                  R"({"metadata":{"name":"x"}})");
+  std::vector<CacheEvent> batch{{EventType::kAdded, obj, nullptr, 1}};
+  rc.apply(batch, 1);
+  ASSERT_EQ(rc.fanOut(batch, 1), 3u);
+  EXPECT_EQ(rc.behindOnLastFanOut(1), 3u);
+  EXPECT_EQ(rc.behindOnLastFanOut(0), 0u);
+  size_t holding = 0;
+  for (auto& s : sinks) holding += s->holding();
+  EXPECT_EQ(holding, 3u);
+  ASSERT_EQ(rc.fanOut(batch, 0), 3u);
+  EXPECT_EQ(rc.behindOnLastFanOut(0), 3u);
+  EXPECT_EQ(rc.behindOnLastFanOut(1), 3u);
+}
+
+TEST(WaveSlot, WavesTakeEvenlySpacedSlotsOfTheInterval) {
+  using std::chrono::milliseconds;
+  static_assert(kFanOutWaves == 4);
+  const auto origin = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  const milliseconds interval(20);
+  // Wave w's slots start at origin + 5w ms + k * 20 ms.
+  EXPECT_EQ(WatchCache::waveSlot(origin, origin + milliseconds(3), 0, interval), origin);
+  EXPECT_EQ(WatchCache::waveSlot(origin, origin + milliseconds(3), 1, interval),
+            origin - milliseconds(15));
+  EXPECT_EQ(WatchCache::waveSlot(origin, origin + milliseconds(7), 1, interval),
+            origin + milliseconds(5));
+  EXPECT_EQ(WatchCache::waveSlot(origin, origin + milliseconds(44), 2, interval),
+            origin + milliseconds(30));
+  EXPECT_EQ(WatchCache::waveSlot(origin, origin + milliseconds(55), 3, interval),
+            origin + milliseconds(55));
+  EXPECT_EQ(WatchCache::waveSlot(origin, origin + milliseconds(74), 3, interval),
+            origin + milliseconds(55));
+}
+
+TEST_F(WatchCacheTest, UnderABurstEveryWaveGetsEveryEventOnceInOrder) {
+  int64_t r0 = put("a", "zero");
+  startCache();
+  std::atomic<int> encodes{0};
+  std::vector<std::shared_ptr<SharingSink>> sinks;
+  // Enough watchers that a burst is paced (each wave once per interval, in its own slot).
+  for (size_t i = 0; i < WatchCache::kWatchersForPacing + kFanOutWaves; ++i) {
+    sinks.push_back(std::make_shared<SharingSink>("k", &encodes));
+    ASSERT_TRUE(cms()->addWatcher(r0, false, "/registry/core/configmaps/", sinks.back()).isOk());
+  }
+  std::string expected;
+  for (int i = 0; i < 200; ++i) {
+    std::string name = "e" + std::to_string(1000 + i);
+    put("a", name);
+    expected += name + ";";
+  }
+  for (size_t i = 0; i < sinks.size(); ++i)
+    EXPECT_EQ(sinks[i]->waitFor(expected.size()), expected) << i;
 }
 
 TEST(NextBackOff, DoublesWhileAQuarterIsBehindAndHalvesOnceNoneIs) {
