@@ -821,8 +821,20 @@ int SqliteStore::walHook(void* self, sqlite3* db, const char*, int pages) {
   if (pages >= 2 * kCheckpointPages) {
     // Only one checkpoint runs at a time: wait for a background pass (back-pressure when the
     // background checkpointer falls behind), then copy the remainder.
+    auto began = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> run(s->checkpoint_run_mu_);
-    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    auto locked = std::chrono::steady_clock::now();
+    int log_frames = 0, done_frames = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &done_frames);
+    using std::chrono::milliseconds;
+    BLOG(4, "wal checkpoint by the writer")
+        .kv("rc", rc)
+        .kv("frames", log_frames)
+        .kv("done", done_frames)
+        .kv("waitedMs", std::chrono::duration_cast<milliseconds>(locked - began).count())
+        .kv("ms", std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - locked)
+                      .count());
     return SQLITE_OK;
   }
   if (pages >= kCheckpointPages) {
@@ -856,9 +868,16 @@ void SqliteStore::checkpointLoop() {
     if (db != nullptr) {
       std::lock_guard<std::mutex> run(checkpoint_run_mu_);
       int log_frames = 0, done_frames = 0;
+      auto began = std::chrono::steady_clock::now();
       int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
                                          &done_frames);
-      BLOG(5, "wal checkpoint").kv("rc", rc).kv("frames", log_frames).kv("done", done_frames);
+      BLOG(4, "wal checkpoint")
+          .kv("rc", rc)
+          .kv("frames", log_frames)
+          .kv("done", done_frames)
+          .kv("ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - began)
+                        .count());
       if (truncate) {
         // The PASSIVE pass above copied nearly every frame without blocking anyone; TRUNCATE
         // then holds writers off only for the few frames committed since, and empties the
