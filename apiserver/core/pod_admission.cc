@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "apiserver/kinds/quantity.h"
+#include "apiserver/kinds/quota.h"
 
 namespace berth::apiserver {
 
@@ -119,27 +120,19 @@ void ratioConstraint(const std::string& type, const std::string& res, const Amou
   }
 }
 
-// The pod's total: its containers summed, and no less than any one init container (as
-// upstream's PodRequests). The text of a sum is canonical, binary when the first term was.
+// The pod's total as LimitRanger reads it (podResources without overhead), each written in
+// binary when its first term was.
 Amounts podTotal(const json& spec, const char* which) {
+  std::map<std::string, bool> binary;
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (const json& c : spec[list])
+      for (const auto& [res, a] : amountsOf(resourceList(c, which)))
+        binary.try_emplace(res, isBinaryQuantity(a.text));
+  }
   Amounts total;
-  if (spec.contains("containers") && spec["containers"].is_array()) {
-    for (const json& c : spec["containers"]) {
-      for (const auto& [res, a] : amountsOf(resourceList(c, which))) {
-        auto [it, fresh] = total.try_emplace(res, Amount{0, a.text});
-        it->second.value += a.value;
-      }
-    }
-  }
-  if (spec.contains("initContainers") && spec["initContainers"].is_array()) {
-    for (const json& c : spec["initContainers"]) {
-      for (const auto& [res, a] : amountsOf(resourceList(c, which))) {
-        auto [it, fresh] = total.try_emplace(res, Amount{0, a.text});
-        if (a.value > it->second.value) it->second.value = a.value;
-      }
-    }
-  }
-  for (auto& [res, a] : total) a.text = formatQuantity(a.value, isBinaryQuantity(a.text));
+  for (const auto& [res, value] : kinds::podResources(spec, which, false))
+    total[res] = {value, formatQuantity(value, binary[res])};
   return total;
 }
 

@@ -33,33 +33,10 @@ std::string countName(const std::string& group, const std::string& resource) {
 
 long double amount(const json& v) { return quantityOf(v).value_or(0); }
 
-// requests or limits of the pod: containers summed, no less than any one init container.
-std::map<std::string, long double> podResources(const json& spec, const char* which) {
-  std::map<std::string, long double> total;
-  auto listOf = [&](const json& c) -> const json* {
-    if (!c.is_object() || !c.contains("resources") || !c["resources"].is_object()) return nullptr;
-    const json& r = c["resources"];
-    return r.contains(which) && r[which].is_object() ? &r[which] : nullptr;
-  };
-  if (spec.contains("containers") && spec["containers"].is_array())
-    for (const json& c : spec["containers"])
-      if (const json* l = listOf(c))
-        for (auto it = l->begin(); it != l->end(); ++it) total[it.key()] += amount(it.value());
-  if (spec.contains("initContainers") && spec["initContainers"].is_array())
-    for (const json& c : spec["initContainers"])
-      if (const json* l = listOf(c))
-        for (auto it = l->begin(); it != l->end(); ++it)
-          total[it.key()] = std::max(total[it.key()], amount(it.value()));
-  if (spec.contains("overhead") && spec["overhead"].is_object())
-    for (auto it = spec["overhead"].begin(); it != spec["overhead"].end(); ++it)
-      total[it.key()] += amount(it.value());
-  return total;
-}
-
 bool bestEffort(const json& pod) {
   const json& spec = pod.value("spec", json::object());
   for (const char* which : {"requests", "limits"})
-    if (!podResources(spec, which).empty()) return false;
+    if (!podResources(spec, which, true).empty()) return false;
   return true;
 }
 
@@ -92,6 +69,51 @@ bool scopeSelectsPod(const std::string& scope, const std::string& op,
 
 }  // namespace
 
+std::map<std::string, long double> podResources(const json& spec, const char* which,
+                                                bool overhead) {
+  using Amounts = std::map<std::string, long double>;
+  auto add = [](Amounts& to, const Amounts& from) {
+    for (const auto& [name, v] : from) to[name] += v;
+  };
+  auto raise = [](Amounts& to, const Amounts& from) {
+    for (const auto& [name, v] : from) {
+      auto [it, fresh] = to.try_emplace(name, v);
+      if (!fresh) it->second = std::max(it->second, v);
+    }
+  };
+  auto listOf = [&](const json& c) {
+    Amounts out;
+    if (!c.is_object() || !c.contains("resources") || !c["resources"].is_object()) return out;
+    const json& r = c["resources"];
+    if (!r.contains(which) || !r[which].is_object()) return out;
+    for (auto it = r[which].begin(); it != r[which].end(); ++it) out[it.key()] = amount(it.value());
+    return out;
+  };
+  Amounts total;
+  if (spec.contains("containers") && spec["containers"].is_array())
+    for (const json& c : spec["containers"]) add(total, listOf(c));
+  // Each init container runs beside the sidecars (restartPolicy Always) started before it;
+  // sidecars keep running beside the containers.
+  Amounts sidecars, init_peak;
+  if (spec.contains("initContainers") && spec["initContainers"].is_array()) {
+    for (const json& c : spec["initContainers"]) {
+      Amounts own = listOf(c);
+      Amounts running = sidecars;
+      add(running, own);
+      if (c.is_object() && c.value("restartPolicy", "") == "Always") {
+        add(total, own);
+        sidecars = running;
+      }
+      raise(init_peak, running);
+    }
+  }
+  raise(total, init_peak);
+  if (overhead && spec.contains("overhead") && spec["overhead"].is_object())
+    for (auto it = spec["overhead"].begin(); it != spec["overhead"].end(); ++it)
+      total[it.key()] += amount(it.value());
+  return total;
+}
+
 bool podFinished(const json& pod) {
   std::string phase;
   if (pod.contains("status") && pod["status"].is_object()) phase = pod["status"].value("phase", "");
@@ -106,12 +128,12 @@ QuotaUsage quotaUsage(const std::string& group, const std::string& resource, con
     if (podFinished(obj)) return u;
     u["pods"] = 1;
     const json& spec = obj.value("spec", json::object());
-    for (const auto& [name, v] : podResources(spec, "requests")) {
+    for (const auto& [name, v] : podResources(spec, "requests", true)) {
       if (name != "cpu" && name != "memory" && name != "ephemeral-storage") continue;
       u["requests." + name] += v;
       u[name] += v;
     }
-    for (const auto& [name, v] : podResources(spec, "limits")) {
+    for (const auto& [name, v] : podResources(spec, "limits", true)) {
       if (name != "cpu" && name != "memory" && name != "ephemeral-storage") continue;
       u["limits." + name] += v;
     }

@@ -4,7 +4,7 @@
 //
 // Usage follows upstream's evaluators: every object counts 1 of "count/<resource>[.<group>]";
 // a pod that has not finished (not Succeeded or Failed) also counts 1 of "pods" and its
-// requests and limits (containers summed, no less than any init container) as "requests.cpu"
+// requests and limits (podResources, with overhead) as "requests.cpu"
 // (also "cpu"), "limits.cpu", and so on for memory and ephemeral-storage; a service counts
 // "services", "services.loadbalancers" and its node ports as "services.nodeports"; a claim
 // counts "persistentvolumeclaims" and its storage as "requests.storage"; configmaps, secrets,
@@ -19,6 +19,13 @@
 namespace berth::apiserver::kinds {
 
 using QuotaUsage = std::map<std::string, long double>;
+
+// A pod's requests or limits (`which`) as upstream's PodRequests / PodLimits: its containers
+// and sidecars (init containers with restartPolicy Always) summed, and no less than any other
+// init container plus the sidecars started before it; with `overhead`, plus spec.overhead
+// (quota counts it; LimitRanger, which runs before overhead is set, does not).
+std::map<std::string, long double> podResources(const nlohmann::json& spec, const char* which,
+                                                bool overhead);
 
 // A pod that has reached Succeeded or Failed: it uses no quota but its count.
 bool podFinished(const nlohmann::json& pod);

@@ -288,6 +288,27 @@ TEST(LimitRanger, PodBoundsOnTheTotal) {
   EXPECT_TRUE(applyLimitRanges(fits, {}).isOk());
 }
 
+TEST(LimitRanger, PodTotalCountsSidecarsButNotOverhead) {
+  std::vector<json> ranges = {rangeOf("r", R"([{"type": "Pod", "max": {"cpu": "2"}}])")};
+  // A sidecar (restartPolicy Always) runs beside the containers: 1500m + 1 = 2500m.
+  json pod = podWith(R"([{"name": "a", "resources": {"limits": {"cpu": "1500m"}}}])",
+                     R"([{"name": "s", "restartPolicy": "Always",
+                          "resources": {"limits": {"cpu": "1"}}}])");
+  EXPECT_EQ(applyLimitRanges(pod, ranges).message(),
+            "maximum cpu usage per Pod is 2, but limit is 2500m.");
+  // An init container after it runs beside the sidecar: 1 + 1500m.
+  json init =
+      podWith(R"([{"name": "a", "resources": {"limits": {"cpu": "500m"}}}])",
+              R"([{"name": "s", "restartPolicy": "Always", "resources": {"limits": {"cpu": "1"}}},
+                          {"name": "i", "resources": {"limits": {"cpu": "1500m"}}}])");
+  EXPECT_EQ(applyLimitRanges(init, ranges).message(),
+            "maximum cpu usage per Pod is 2, but limit is 2500m.");
+  // Overhead is set after LimitRanger upstream, so it does not count here.
+  json overhead = podWith(R"([{"name": "a", "resources": {"limits": {"cpu": "2"}}}])");
+  overhead["spec"]["overhead"] = {{"cpu", "250m"}};
+  EXPECT_TRUE(applyLimitRanges(overhead, ranges).isOk());
+}
+
 TEST(LimitRanger, ClaimsStorageBounds) {
   std::vector<json> ranges = {rangeOf(
       "r",

@@ -40,6 +40,22 @@ TEST(QuotaUsage, PodsCountTheirRequestsAndLimitsUntilTheyFinish) {
   EXPECT_EQ(kinds::quotaUsage("", "pods", p), (QuotaUsage{{"count/pods", 1}}));
 }
 
+TEST(QuotaUsage, PodResourcesCountSidecarsAndOverhead) {
+  json p = pod(R"([{"name": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}])",
+               R"({"initContainers": [
+                     {"name": "s", "restartPolicy": "Always",
+                      "resources": {"requests": {"cpu": "500m", "memory": "128Mi"}}},
+                     {"name": "i", "resources": {"requests": {"cpu": "2", "memory": "64Mi"}}}],
+                   "overhead": {"cpu": "100m"}})");
+  auto req = kinds::podResources(p["spec"], "requests", true);
+  // cpu: max(1 + 500m, 2 + 500m the init container beside the sidecar) + 100m overhead.
+  EXPECT_EQ(req["cpu"], 2.6L);
+  // memory: containers and sidecar (1Gi + 128Mi) outweigh the init container with it.
+  EXPECT_EQ(req["memory"], (1024.0L + 128) * 1024 * 1024);
+  EXPECT_EQ(kinds::podResources(p["spec"], "requests", false)["cpu"], 2.5L);
+  EXPECT_EQ(kinds::quotaUsage("", "pods", p)["requests.cpu"], 2.6L);
+}
+
 TEST(QuotaUsage, ServicesClaimsAndCounts) {
   json svc = {
       {"spec",
