@@ -173,10 +173,11 @@ struct ApiServer::Impl {
   // served).
   std::vector<json> cachedObjects(const std::string& group, const std::string& version,
                                   const std::string& resource, const std::string& ns = "");
-  // ResourceQuota admission of a create: every quota of the namespace that selects the object
-  // and limits what it uses must have room; its status.used is raised by the object's usage
-  // (compare-and-swap on the quota, not on a dry run). Forbidden when one has no room.
-  Status chargeQuota(const KindSpec& k, const json& obj, bool dry_run);
+  // ResourceQuota admission of a create (or, with `old`, of an update, charged only what it
+  // adds to old's usage): every quota of the namespace that selects the object and limits
+  // what it uses must have room; its status.used is raised by the usage (compare-and-swap on
+  // the quota, not on a dry run). Forbidden when one has no room.
+  Status chargeQuota(const KindSpec& k, const json& obj, bool dry_run, const json* old = nullptr);
   // The priority classes that can apply to a new pod: the one it names, else the defaults.
   std::vector<json> priorityClassesFor(const json& pod);
   // The Priority admission plugin's check of a PriorityClass create or update: one default.

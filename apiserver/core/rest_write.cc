@@ -340,7 +340,8 @@ long double quantityValue(const json& v) { return quantityOf(v).value_or(0); }
 
 }  // namespace
 
-Status ApiServer::Impl::chargeQuota(const KindSpec& k, const json& obj, bool dry_run) {
+Status ApiServer::Impl::chargeQuota(const KindSpec& k, const json& obj, bool dry_run,
+                                    const json* old) {
   if (!k.namespaced) return Status::ok();
   const KindSpec* qk = kinds->byResource("", "v1", "resourcequotas");
   const json& meta = obj["metadata"];
@@ -351,7 +352,17 @@ Status ApiServer::Impl::chargeQuota(const KindSpec& k, const json& obj, bool dry
   std::sort(quotas.begin(), quotas.end(), [](const json& a, const json& b) {
     return a["metadata"].value("name", "") < b["metadata"].value("name", "");
   });
-  const kinds::QuotaUsage delta = kinds::quotaUsage(k.group, k.resource, obj);
+  kinds::QuotaUsage delta = kinds::quotaUsage(k.group, k.resource, obj);
+  if (old) {
+    // An update is charged what it adds (upstream's SubtractWithNonNegativeResult).
+    const kinds::QuotaUsage before = kinds::quotaUsage(k.group, k.resource, *old);
+    for (auto it = delta.begin(); it != delta.end();) {
+      auto was = before.find(it->first);
+      if (was != before.end()) it->second = std::max<long double>(0, it->second - was->second);
+      it = it->second == 0 ? delta.erase(it) : std::next(it);
+    }
+    if (delta.empty()) return Status::ok();
+  }
   const bool is_pod = k.group.empty() && k.resource == "pods";
   const std::string refused = k.qualifiedResource() + " \"" + name + "\" is forbidden: ";
   for (const json& quota : quotas) {
@@ -697,6 +708,11 @@ Result<json> ApiServer::Impl::updateObject(
     if (is_service && sub.empty() && !dry_run)
       BERTH_RETURN_IF_ERROR(asInvalidObject(k, name, services->reallocate(result, old)));
     if (sameObject(result, old)) return old;  // no-op: no write, no new resourceVersion
+    // Quota admits updates of the kinds whose usage an update can raise (upstream's service
+    // and claim evaluators; a pod's resources do not change in 1.32).
+    if (sub.empty() && k.group.empty() &&
+        (k.resource == "services" || k.resource == "persistentvolumeclaims"))
+      BERTH_RETURN_IF_ERROR(chargeQuota(k, result, dry_run, &old));
     if (!ctx.is_apply)
       patch::recordUpdate(&result, &old, fieldManager(ctx.req), nowRfc3339(), k.groupVersion(),
                           typeOf(k), sub == "status" || sub == "scale" ? sub : "");

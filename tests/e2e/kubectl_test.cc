@@ -373,6 +373,20 @@ TEST_F(KubectlTest, ResourceQuotasRefuseWhatWouldGoOver) {
   ok({"create", "service", "clusterip", "first", "-n", "quoted", "--tcp=80"});
   r = kn({"create", "service", "clusterip", "second", "-n", "quoted", "--tcp=80"});
   EXPECT_NE(r.err.find("exceeded quota: small, requested: services=1"), std::string::npos) << r.err;
+  // An update is charged what it adds: turning the service into a NodePort one takes a port.
+  ok({"create", "quota", "ports", "-n", "quoted", "--hard=services.nodeports=0"});
+  ok({"wait", "-n", "quoted", R"(--for=jsonpath={.status.used.services\.nodeports}=0)",
+      "quota/ports", "--timeout=30s"});
+  r = kn({"patch", "service", "first", "-n", "quoted", "-p", R"({"spec":{"type":"NodePort"}})"});
+  EXPECT_NE(r.err.find(R"(services "first" is forbidden: exceeded quota: ports, requested: )"
+                       R"(services.nodeports=1, used: services.nodeports=0, limited: )"
+                       R"(services.nodeports=0)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(ok({"get", "service", "first", "-n", "quoted", "-o", "jsonpath={.spec.type}"}),
+            "ClusterIP");
+  // A change that adds nothing is not charged.
+  ok({"label", "service", "first", "-n", "quoted", "tier=web"});
   ok({"create", "deployment", "app", "-n", "quoted", "--image=busybox"});
   r = kn({"create", "deployment", "again", "-n", "quoted", "--image=busybox"});
   EXPECT_NE(
