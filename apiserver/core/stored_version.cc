@@ -70,8 +70,20 @@ class ConvertingWriter : public http::ResponseWriter {
 
   std::string convertDocument(std::string body) const {
     json j = json::parse(body, nullptr, false);
-    if (!convertObject(j)) return body;
-    return j.dump();
+    if (convertObject(j)) return j.dump();
+    if (view_.group != stored_.group && j.is_object() && j.value("kind", "") == "Status") {
+      // Errors name this version's resource: events.events.k8s.io "x" not found.
+      std::string stored_name = stored_.qualifiedResource() + " \"";
+      std::string view_name = view_.qualifiedResource() + " \"";
+      if (auto m = j.find("message"); m != j.end() && m->is_string()) {
+        std::string msg = m->get<std::string>();
+        if (startsWith(msg, stored_name)) *m = view_name + msg.substr(stored_name.size());
+      }
+      if (auto d = j.find("details"); d != j.end() && d->is_object() && d->contains("group"))
+        (*d)["group"] = view_.group;
+      return j.dump();
+    }
+    return body;
   }
 
   // Watch streams: newline-delimited events, possibly several per chunk or split across chunks.
@@ -107,6 +119,24 @@ std::string mediaTypeOf(const http::Request& req) {
   return toLower(trim(ct.substr(0, ct.find(';'))));
 }
 
+// Rewrites the keys of fieldSelector terms ("regarding.name=x,type!=Normal") by `renames`.
+void renameSelectorFields(http::Request& req,
+                          const std::vector<std::pair<std::string, std::string>>& renames) {
+  for (auto it = req.query.lower_bound("fieldSelector");
+       it != req.query.end() && it->first == "fieldSelector"; ++it) {
+    std::string out;
+    for (const std::string& term : split(it->second, ',')) {
+      std::string t = term;
+      size_t key_len = t.find_first_of("!=");
+      std::string key(trim(t.substr(0, key_len)));
+      for (const auto& [mine, stored] : renames)
+        if (key == mine) t = stored + t.substr(key_len == std::string::npos ? t.size() : key_len);
+      out += (out.empty() ? "" : ",") + t;
+    }
+    it->second = out;
+  }
+}
+
 void setJsonBody(RequestCtx& ctx, const json& obj) {
   ctx.req.body = obj.dump();
   ctx.req.headers["content-type"] = "application/json";
@@ -118,8 +148,21 @@ Status ApiServer::Impl::convertRequestToStored(RequestCtx& ctx, const KindSpec& 
   const std::string& verb = ctx.info.verb;
   const std::string& sub = ctx.info.subresource;
   if (sub != "" && sub != "status") return Status::ok();
+  if (!view.field_renames.empty()) renameSelectorFields(ctx.req, view.field_renames);
+  // Validation this version adds to the stored kind's (given the object itself as the old one
+  // on an update: only its create-time rules depend on that).
+  auto validate = [&](const json& obj, bool update) -> Status {
+    if (!view.validate) return Status::ok();
+    auto causes = view.validate(obj, update ? &obj : nullptr);
+    if (causes.empty()) return Status::ok();
+    std::string name;
+    if (auto m = obj.find("metadata"); m != obj.end() && m->is_object())
+      name = m->value("name", "");
+    return invalidError(view, name.empty() ? ctx.info.name : name, causes);
+  };
   if (verb == "create" || verb == "update") {
     BERTH_ASSIGN_OR_RETURN(json obj, decodeBody(ctx, view, /*check_kind=*/true));
+    BERTH_RETURN_IF_ERROR(validate(obj, verb == "update"));
     BERTH_RETURN_IF_ERROR(view.to_storage(obj));
     setJsonBody(ctx, obj);
     return Status::ok();
@@ -152,6 +195,7 @@ Status ApiServer::Impl::convertRequestToStored(RequestCtx& ctx, const KindSpec& 
   }();
   if (!patched.isOk()) return patched.status();
   json obj = std::move(patched).value();
+  BERTH_RETURN_IF_ERROR(validate(obj, true));
   BERTH_RETURN_IF_ERROR(view.to_storage(obj));
   setJsonBody(ctx, obj);
   ctx.req.method = "PUT";
@@ -161,13 +205,15 @@ Status ApiServer::Impl::convertRequestToStored(RequestCtx& ctx, const KindSpec& 
 
 void ApiServer::Impl::handleStoredAs(RequestCtx& ctx, const KindSpec& view) {
   ctx.kind = &view;
-  const KindSpec* stored = kinds->byResource(view.group, view.storage_version, view.resource);
+  const std::string& group = view.storage_group_other ? view.storage_group : view.group;
+  const KindSpec* stored = kinds->byResource(group, view.storage_version, view.resource);
   if (!stored) return sendError(ctx, internalError("no stored version " + view.storage_version + " of " + view.qualifiedResource()));
   // Protobuf answers would need this version's encoder; JSON serves every client.
   if (ctx.out == OutFormat::kProtobuf) ctx.out = OutFormat::kJson;
   Status st = convertRequestToStored(ctx, view, *stored);
   if (!st.isOk()) return sendError(ctx, st, ctx.info.name);
   ctx.w = std::make_shared<ConvertingWriter>(ctx.w, view, *stored);
+  ctx.info.group = stored->group;
   ctx.info.version = stored->version;
   handleResource(ctx);
 }

@@ -156,6 +156,37 @@ json toCoreEvent(const json& ev) {
   return core;
 }
 
+// The inverse of toCoreEvent: a stored core/v1 Event as events.k8s.io/v1 serves it.
+void fromCoreEvent(json& obj) {
+  json out = json::object();
+  auto copy = [&](const char* from, const char* to) {
+    if (auto it = obj.find(from); it != obj.end() && !it->is_null()) out[to] = std::move(*it);
+  };
+  out["apiVersion"] = "events.k8s.io/v1";
+  out["kind"] = "Event";
+  copy("metadata", "metadata");
+  copy("eventTime", "eventTime");
+  copy("series", "series");
+  copy("reportingComponent", "reportingController");
+  copy("reportingInstance", "reportingInstance");
+  copy("action", "action");
+  copy("reason", "reason");
+  copy("involvedObject", "regarding");
+  copy("related", "related");
+  copy("message", "note");
+  copy("type", "type");
+  copy("source", "deprecatedSource");
+  copy("firstTimestamp", "deprecatedFirstTimestamp");
+  copy("lastTimestamp", "deprecatedLastTimestamp");
+  copy("count", "deprecatedCount");
+  // core/v1 always has these; events.k8s.io/v1 leaves them out when empty.
+  if (auto it = out.find("deprecatedSource"); it != out.end() && it->is_object() && it->empty())
+    out.erase(it);
+  obj = std::move(out);
+}
+
+// events.k8s.io/v1 Event: a view of the core/v1 Events (one store, as upstream), with the
+// stricter validation upstream gives writes through this version.
 KindSpec eventsV1Kind() {
   KindSpec k = makeKind("events.k8s.io", "v1", "Event", "events", "event", true);
   k.short_names = {"ev"};
@@ -174,14 +205,27 @@ KindSpec eventsV1Kind() {
     if (str(obj, {"note"}).size() > 1024) errs.tooLong("note", "must have at most 1024 bytes");
     return errs.take();
   };
+  k.storage_version = "v1";
+  k.storage_group = "";
+  k.storage_group_other = true;
+  k.to_storage = [](json& obj) {
+    json core = toCoreEvent(obj);
+    core["apiVersion"] = "v1";
+    core["kind"] = "Event";
+    obj = std::move(core);
+    return Status::ok();
+  };
+  k.from_storage = fromCoreEvent;
+  for (const char* f :
+       {"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"})
+    k.field_renames.push_back({std::string("regarding.") + f, std::string("involvedObject.") + f});
+  k.field_renames.push_back({"reportingController", "reportingComponent"});
+  // Requests are served by the stored kind; these read this version's shape (the same
+  // columns and selectors, under this version's field names).
   k.columns = eventColumns();
   k.cells = [](const json& obj, TimePoint now) { return eventCells(toCoreEvent(obj), now); };
   k.selectable_fields = eventSelectableFields();
-  for (const char* f : {"regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
-                        "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
-                        "reportingController"}) {
-    k.selectable_fields.push_back(f);
-  }
+  for (const auto& [mine, stored] : k.field_renames) k.selectable_fields.push_back(mine);
   k.field_value = [](const json& obj, const std::string& f) -> std::string {
     if (startsWith(f, "regarding.")) return str(obj, {"regarding", f.substr(10)});
     if (f == "reportingController") return str(obj, {"reportingController"});

@@ -962,6 +962,62 @@ spec:
   EXPECT_NE(kn({"get", "hpa", "plain"}).exit_code, 0);
 }
 
+// events.k8s.io/v1 and core/v1 Events are one store seen two ways, as upstream.
+TEST_F(KubectlTest, EventsAreOneStoreInBothVersions) {
+  const std::string v1 = "events.v1.events.k8s.io";
+  ok({"apply", "-f", "-"}, R"(apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: started.1}
+eventTime: "2026-11-29T10:00:00.000000Z"
+reportingController: example.com/operator
+reportingInstance: operator-0
+action: Reconcile
+reason: Started
+type: Normal
+note: reconciling web
+regarding: {apiVersion: apps/v1, kind: Deployment, name: web}
+)");
+  json core = getJson("events/started.1");
+  EXPECT_EQ(core["apiVersion"], "v1");
+  EXPECT_EQ(core["message"], "reconciling web");
+  EXPECT_EQ(core["involvedObject"]["name"], "web");
+  EXPECT_EQ(core["reportingComponent"], "example.com/operator");
+  std::string table = ok({"get", "events"});
+  EXPECT_NE(table.find("reconciling web"), std::string::npos) << table;
+
+  ok({"create", "-f", "-"}, R"({"apiVersion": "v1", "kind": "Event",
+    "metadata": {"name": "pulled.2"}, "reason": "Pulled", "type": "Normal",
+    "message": "pulled nginx", "count": 3, "source": {"component": "kubelet"},
+    "involvedObject": {"kind": "Pod", "name": "web-1"}})");
+  json view = getJson(v1 + "/pulled.2");
+  EXPECT_EQ(view["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(view["note"], "pulled nginx");
+  EXPECT_EQ(view["regarding"]["name"], "web-1");
+  EXPECT_EQ(view["deprecatedCount"], 3);
+  EXPECT_EQ(view["deprecatedSource"]["component"], "kubelet");
+  EXPECT_FALSE(view.contains("message")) << view.dump();
+  // Both are listed either way; this version's field names select.
+  std::string names = ok({"get", v1, "-o", "name", "--field-selector", "regarding.name=web-1"});
+  EXPECT_EQ(names, "event.events.k8s.io/pulled.2\n");
+  EXPECT_EQ(
+      ok({"get", v1, "-o", "name", "--field-selector", "reportingController=example.com/operator"}),
+      "event.events.k8s.io/started.1\n");
+  // A patch through events.k8s.io reads and writes its shape.
+  ok({"patch", v1, "pulled.2", "--type=merge", "-p", R"({"note":"pulled nginx:1"})"});
+  EXPECT_EQ(getJson("events/pulled.2")["message"], "pulled nginx:1");
+
+  // Writes through events.k8s.io/v1 keep its own rules; errors name its resource.
+  auto r = kn({"create", "-f", "-"}, R"({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+    "metadata": {"name": "bare"}, "type": "Normal"})");
+  EXPECT_NE(r.err.find("eventTime: Required value"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("reportingController: Required value"), std::string::npos) << r.err;
+  EXPECT_NE(kn({"get", "event", "bare"}).exit_code, 0);
+  r = kn({"get", v1, "missing"});
+  EXPECT_NE(r.err.find(R"(events.events.k8s.io "missing" not found)"), std::string::npos) << r.err;
+  ok({"delete", v1, "started.1"});
+  EXPECT_NE(kn({"get", "event", "started.1"}).exit_code, 0);
+}
+
 TEST_F(KubectlTest, ExpiredContinueAndBadResourceVersion) {
   auto r = k({"get", "--raw", "/api/v1/namespaces/" + ns_ + "/configmaps?limit=1&continue=bm9wZQ"});
   EXPECT_NE(r.exit_code, 0);
