@@ -76,6 +76,7 @@ struct ApiServer::Impl {
   std::map<std::string, std::string> legacy_group_versions;  // "apps/v1" -> APIResourceList
   std::string openapi_index;
   std::map<std::string, std::string> openapi_docs;  // "apis/apps/v1" -> doc
+  std::string openapi_v2_json, openapi_v2_proto;
 
   // ---- set-up (api_server.cc) ----
   Status openStore();

@@ -465,6 +465,14 @@ void ApiServer::Impl::handleNonResource(RequestCtx& ctx) {
       return;
     }
   }
+  if (path == "/openapi/v2") {
+    // kubectl asks for gnostic's protobuf (validating `kind: List` manifests); others for JSON.
+    if (ctx.req.header("accept").find("protobuf") != std::string::npos)
+      text(200, openapi_v2_proto, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+    else
+      text(200, openapi_v2_json, "application/json");
+    return;
+  }
   if (path == "/openapi/v3") {
     text(200, openapi_index, "application/json");
     return;
@@ -558,7 +566,7 @@ void ApiServer::Impl::handleResource(RequestCtx& ctx) {
 }
 
 void ApiServer::Impl::buildDocuments() {
-  DiscoveryDocuments d = buildDiscovery(*kinds);
+  DiscoveryDocuments d = buildDiscovery(*kinds, kGitVersion);
   discovery_api = d.aggregated_api;
   discovery_apis = d.aggregated_apis;
   legacy_api = d.legacy_api;
@@ -566,6 +574,8 @@ void ApiServer::Impl::buildDocuments() {
   legacy_group_versions = d.group_versions;
   openapi_index = d.openapi_index;
   openapi_docs = d.openapi_docs;
+  openapi_v2_json = std::move(d.openapi_v2_json);
+  openapi_v2_proto = std::move(d.openapi_v2_proto);
 }
 
 }  // namespace berth::apiserver

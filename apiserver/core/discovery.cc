@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/schema/openapi.h"
+#include "apiserver/schema/openapi_v2.h"
 #include "common/strings.h"
 
 namespace berth::apiserver {
@@ -183,7 +184,7 @@ json groupObject(const KindRegistry& kinds, const std::string& group) {
           {"preferredVersion", vs[0]}};
 }
 
-DiscoveryDocuments buildDiscovery(const KindRegistry& kinds) {
+DiscoveryDocuments buildDiscovery(const KindRegistry& kinds, const std::string& version) {
   DiscoveryDocuments d;
   json core_list = {{"kind", "APIGroupDiscoveryList"},
                     {"apiVersion", "apidiscovery.k8s.io/v2"},
@@ -217,11 +218,15 @@ DiscoveryDocuments buildDiscovery(const KindRegistry& kinds) {
   for (const auto& k : kinds.all())
     infos.push_back({k.group, k.version, k.kind, k.resource, k.namespaced, k.has_status, k.has_scale});
   d.openapi_index = schema::openApiIndex(infos).dump();
+  std::vector<json> v3_docs;
   for (const auto& [gv, _] : d.group_versions) {
     std::string path = gv == "v1" ? "api/v1" : "apis/" + gv;
-    json doc = schema::openApiDocument(gv, infos);
-    d.openapi_docs[path] = doc.dump();
+    v3_docs.push_back(schema::openApiDocument(gv, infos));
+    d.openapi_docs[path] = v3_docs.back().dump();
   }
+  json v2 = schema::openApiV2Document(v3_docs, version);
+  d.openapi_v2_json = v2.dump();
+  d.openapi_v2_proto = schema::encodeOpenApiV2(v2);
   return d;
 }
 

@@ -1,4 +1,4 @@
-// Discovery (aggregated apidiscovery.k8s.io/v2 and legacy) and OpenAPI v3 documents, built
+// Discovery (aggregated apidiscovery.k8s.io/v2 and legacy) and OpenAPI v3 and v2 documents, built
 // once from the KindRegistry and the schema registry.
 // Thread-safety: pure functions.
 #pragma once
@@ -20,9 +20,12 @@ struct DiscoveryDocuments {
   std::map<std::string, std::string> group_versions;  // "v1", "apps/v1" -> APIResourceList
   std::string openapi_index;
   std::map<std::string, std::string> openapi_docs;  // "api/v1", "apis/apps/v1" -> document
+  std::string openapi_v2_json;                      // /openapi/v2 as JSON
+  std::string openapi_v2_proto;                     // and as gnostic's protobuf
 };
 
-DiscoveryDocuments buildDiscovery(const KindRegistry& kinds);
+// `version` is the server's gitVersion (the v2 document's info.version).
+DiscoveryDocuments buildDiscovery(const KindRegistry& kinds, const std::string& version);
 // The APIGroup object for /apis/<group>; null when unknown.
 nlohmann::json groupObject(const KindRegistry& kinds, const std::string& group);
 

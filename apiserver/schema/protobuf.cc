@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "apiserver/schema/proto_wire.h"
 #include "apiserver/schema/schema.h"
 #include "common/strings.h"
 
@@ -18,8 +19,15 @@ using nlohmann::json;
 
 constexpr int kMaxDepth = 100;
 
-enum WireType { kVarint = 0, kFixed64 = 1, kLength = 2, kStartGroup = 3, kEndGroup = 4,
-                kFixed32 = 5 };
+using wire::kEndGroup;
+using wire::kFixed32;
+using wire::kFixed64;
+using wire::kLength;
+using wire::kStartGroup;
+using wire::kVarint;
+using wire::putBytes;
+using wire::putTag;
+using wire::putVarint;
 
 const char* wireName(int wt) {
   switch (wt) {
@@ -674,24 +682,6 @@ Status Decoder::special(const Type& type, std::string_view data, const std::stri
 
 // ---------------------------------------------------------------------------------------------
 // Encoding
-
-void putVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void putTag(std::string& out, int number, int wire) {
-  putVarint(out, (static_cast<uint64_t>(number) << 3) | static_cast<uint64_t>(wire));
-}
-
-void putBytes(std::string& out, int number, std::string_view data) {
-  putTag(out, number, kLength);
-  putVarint(out, data.size());
-  out.append(data);
-}
 
 std::string typeName(const json& v) {
   if (v.is_string()) return "string";

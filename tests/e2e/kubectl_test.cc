@@ -962,6 +962,47 @@ spec:
   EXPECT_NE(kn({"get", "hpa", "plain"}).exit_code, 0);
 }
 
+// A `kind: List` manifest is validated by kubectl itself against /openapi/v2 (the server does
+// not say whether a List supports fieldValidation): what `get a b -o yaml` writes applies back,
+// an unknown field in one item is refused before anything is sent, and editing several objects
+// at once (an edited List) works.
+TEST_F(KubectlTest, ListManifestsValidateAgainstOpenApiV2) {
+  ok({"create", "configmap", "one", "--from-literal=a=b"});
+  ok({"create", "deployment", "web", "--image=nginx:1"});
+  json list = json::parse(ok({"get", "configmap/one", "deployment/web", "-o", "json"}));
+  ASSERT_EQ(list["kind"], "List");
+  for (json& item : list["items"]) item["metadata"].erase("resourceVersion");
+  list["items"][0]["data"]["a"] = "c";
+  std::string out = ok({"apply", "-f", "-"}, list.dump());
+  EXPECT_NE(out.find("configmap/one configured"), std::string::npos) << out;
+  EXPECT_EQ(ok({"get", "configmap", "one", "-o", "jsonpath={.data.a}"}), "c");
+
+  list["items"][1]["spec"]["replicaz"] = 3;
+  list["items"][1]["spec"]["template"]["spec"]["containers"][0]["imagez"] = "x";
+  auto r = kn({"apply", "-f", "-"}, list.dump());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(
+      r.err.find(
+          R"(ValidationError(Deployment.spec): unknown field "replicaz" in io.k8s.api.apps.v1.DeploymentSpec)"),
+      std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(R"(unknown field "imagez" in io.k8s.api.core.v1.Container)"),
+            std::string::npos)
+      << r.err;
+
+  auto edit = server_->kubectlEnv();
+  edit.push_back("KUBE_EDITOR=sed -i s/a:\\ c/a:\\ d/");
+  CmdResult e =
+      run(server_->kubectlArgv({"-n", ns_, "edit", "configmap/one", "deployment/web"}), "", edit);
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(ok({"get", "configmap", "one", "-o", "jsonpath={.data.a}"}), "d");
+
+  // Both forms of the document are served; the protobuf one is what kubectl parsed above.
+  json v2 = json::parse(ok({"get", "--raw", "/openapi/v2"}));
+  EXPECT_EQ(v2["swagger"], "2.0");
+  EXPECT_TRUE(v2["definitions"].contains("io.k8s.api.core.v1.ConfigMap"));
+}
+
 // events.k8s.io/v1 and core/v1 Events are one store seen two ways, as upstream.
 TEST_F(KubectlTest, EventsAreOneStoreInBothVersions) {
   const std::string v1 = "events.v1.events.k8s.io";
