@@ -315,7 +315,9 @@ void ApiServer::Impl::handle(http::Request& req, std::shared_ptr<http::ResponseW
     sendError(ctx, authn);
     return;
   }
-  bool watch = req.param("watch") == "true" || req.param("watch") == "1";
+  // A boolean query parameter is true unless it is "0" or "false" (any case), as upstream
+  // converts it.
+  bool watch = req.hasParam("watch") && queryFlag(req.param("watch"));
   ctx.info = parseRequestInfo(req.method, path, watch);
   // Authorisation is all-allowed except for bootstrap-token users.
   if (authn.isOk() && isBootstrapper(ctx.user)) {

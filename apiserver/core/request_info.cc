@@ -73,4 +73,6 @@ RequestInfo parseRequestInfo(const std::string& method, const std::string& path,
   return info;
 }
 
+bool queryFlag(std::string_view value) { return value != "0" && toLower(value) != "false"; }
+
 }  // namespace berth::apiserver

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace berth::apiserver {
 
@@ -28,5 +29,9 @@ struct RequestInfo {
 
 // `watch` tells whether the query asked for watch=true/1.
 RequestInfo parseRequestInfo(const std::string& method, const std::string& path, bool watch);
+
+// A boolean query parameter's value as upstream converts it: false for "0" and "false" (any
+// case), true for anything else, "" included.
+bool queryFlag(std::string_view value);
 
 }  // namespace berth::apiserver

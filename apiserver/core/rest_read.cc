@@ -376,12 +376,12 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
     return w_->writeSharedChunk(bytes);
   }
 
-  bool bookmark(int64_t rv) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (done_ || w_->closed()) return false;
-    json obj = {{"kind", k_.kind}, {"apiVersion", k_.groupVersion()},
-                {"metadata", {{"resourceVersion", std::to_string(rv)}}}};
-    return w_->writeChunk(json{{"type", "BOOKMARK"}, {"object", obj}}.dump() + "\n");
+  bool bookmark(int64_t rv) { return writeBookmark(rv, false); }
+
+  // With sendInitialEvents=true: the bookmark that ends the initial events.
+  void markInitialEventsEnd() { initial_events_end_ = true; }
+  bool onReplayed(int64_t revision) override {
+    return !initial_events_end_ || writeBookmark(revision, true);
   }
 
   void finish(const Status* err) {
@@ -400,8 +400,18 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
     return !done_ && !w_->closed();
   }
 
+  bool writeBookmark(int64_t rv, bool initial_events_end) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_ || w_->closed()) return false;
+    json meta = {{"resourceVersion", std::to_string(rv)}};
+    if (initial_events_end) meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+    json obj = {{"kind", k_.kind}, {"apiVersion", k_.groupVersion()}, {"metadata", meta}};
+    return w_->writeChunk(json{{"type", "BOOKMARK"}, {"object", obj}}.dump() + "\n");
+  }
+
   // Calls fn(type, object) for each event this watch selects. With a selector, a MODIFIED
-  // that moves an object into or out of the selection becomes ADDED or DELETED, as upstream.
+  // that moves an object into or out of the selection becomes ADDED or DELETED, as upstream;
+  // the DELETED carries the last state that matched, at the event's resourceVersion.
   template <typename Fn>
   void forEachSelected(const std::vector<CacheEvent>& events, Fn&& fn) const {
     for (const auto& ev : events) {
@@ -409,9 +419,19 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
       bool now_match = filter_.empty() || filter_.matches(*ev.obj);
       if (type == EventType::kModified && !filter_.empty()) {
         bool was = ev.prev && filter_.matches(*ev.prev);
-        if (was && !now_match) type = EventType::kDeleted;
-        else if (!was && now_match) type = EventType::kAdded;
-        else if (!was && !now_match) continue;
+        if (was && !now_match) {
+          std::string text = replaceResourceVersion(ev.prev->raw(), ev.revision);
+          if (!text.empty()) {
+            CachedObject last(ev.prev->key, ev.revision, std::move(text));
+            fn(eventTypeName(EventType::kDeleted), last);
+            continue;
+          }
+          type = EventType::kDeleted;
+        } else if (!was && now_match) {
+          type = EventType::kAdded;
+        } else if (!was && !now_match) {
+          continue;
+        }
       } else if (!now_match) {
         continue;
       }
@@ -438,6 +458,7 @@ class StreamSink : public WatchSink, public std::enable_shared_from_this<StreamS
   std::mutex mu_;
   bool done_ = false;
   bool sent_columns_ = false;
+  bool initial_events_end_ = false;
 };
 
 // A bookmark a minute keeps informers' resourceVersions fresh across quiet periods, and one
@@ -471,8 +492,40 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
   auto rv_parsed = parseResourceVersion(rv);
   if (!rv_parsed.isOk()) return sendError(ctx, rv_parsed.status());
   int64_t rv_num = *rv_parsed;
-  bool initial = rv.empty() || rv == "0";
-  if (req.param("sendInitialEvents") == "true") initial = true;
+  // validateWatchOptions, as upstream words it (the WatchList feature is on).
+  const bool has_send_initial = req.hasParam("sendInitialEvents");
+  const bool send_initial = has_send_initial && queryFlag(req.param("sendInitialEvents"));
+  const bool bookmarks =
+      req.hasParam("allowWatchBookmarks") && queryFlag(req.param("allowWatchBookmarks"));
+  const std::string rv_match = req.param("resourceVersionMatch");
+  std::vector<Cause> option_errors;
+  if (has_send_initial && rv_match != "NotOlderThan")
+    option_errors.push_back({"FieldValueForbidden",
+                             "Forbidden: sendInitialEvents requires setting resourceVersionMatch "
+                             "to NotOlderThan",
+                             "resourceVersionMatch"});
+  if (!rv_match.empty()) {
+    if (!has_send_initial)
+      option_errors.push_back({"FieldValueForbidden",
+                               "Forbidden: resourceVersionMatch is forbidden for watch unless "
+                               "sendInitialEvents is provided",
+                               "resourceVersionMatch"});
+    if (rv_match != "NotOlderThan")
+      option_errors.push_back(
+          {"FieldValueNotSupported",
+           "Unsupported value: \"" + rv_match + "\": supported values: \"NotOlderThan\"",
+           "resourceVersionMatch"});
+    if (!bookmarks)
+      option_errors.push_back({"FieldValueInvalid",
+                               "Invalid value: false: allowWatchBookmarks must be set to true "
+                               "when sendInitialEvents is provided",
+                               "allowWatchBookmarks"});
+  }
+  if (!option_errors.empty()) return sendError(ctx, invalidOptions("ListOptions", option_errors));
+  // Without sendInitialEvents, resourceVersion 0 / unset replays the current state; with it,
+  // the parameter decides (false: only what happens from now on).
+  bool initial = has_send_initial ? send_initial : rv.empty() || rv == "0";
+  if (has_send_initial && !send_initial && (rv.empty() || rv == "0")) rv_num = cache->revision();
   auto timeout_parsed = parseTimeoutSeconds(req);
   if (!timeout_parsed.isOk()) return sendError(ctx, timeout_parsed.status());
   int64_t timeout = *timeout_parsed;
@@ -483,7 +536,8 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
   if (initial && rv.empty()) {
     Status st = cache->waitUntilFresh(kFreshTimeout);
     if (!st.isOk()) return sendError(ctx, st);
-  } else if (!initial && !cache->waitForRevision(rv_num, kFreshTimeout)) {
+  } else if ((!initial || send_initial) && !cache->waitForRevision(rv_num, kFreshTimeout)) {
+    // (The initial events of sendInitialEvents are not older than resourceVersion.)
     return sendError(ctx, tooLargeResourceVersion(rv_num, cache->revision()));
   }
 
@@ -494,6 +548,7 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
                           "\n" + ctx.info.name;
   auto sink = std::make_shared<StreamSink>(k, std::move(filter).value(), ctx.w, table,
                                            req.param("includeObject"), std::move(share_key));
+  if (send_initial) sink->markInitialEventsEnd();
   ResourceCache* rc = cache->resource(resourcePrefix(k));
   ctx.w->startStream(200, {{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}});
   ctx.code = 200;
@@ -520,7 +575,7 @@ void ApiServer::Impl::handleWatch(RequestCtx& ctx) {
     tq->cancel(timeout_timer);
     tq->scheduleAfter(std::chrono::milliseconds(0), end);
   });
-  if (req.param("allowWatchBookmarks") == "true")
+  if (bookmarks)
     scheduleBookmark(tq, sink, state, cache.get(),
                      std::chrono::steady_clock::now() + std::chrono::seconds(timeout));
 }

@@ -222,6 +222,22 @@ std::string withResourceVersion(std::string_view stored, int64_t revision) {
   return out;
 }
 
+std::string replaceResourceVersion(std::string_view object, int64_t revision) {
+  using jsontext::findMember;
+  size_t meta = findMember(object, jsontext::skipSpace(object, 0), "\"metadata\"");
+  if (meta == jsontext::npos || object[meta] != '{') return {};
+  size_t at = findMember(object, meta, "\"resourceVersion\"");
+  if (at == jsontext::npos) return {};
+  size_t end = jsontext::skipValue(object, at);
+  if (end == jsontext::npos) return {};
+  std::string out;
+  out.reserve(object.size() + 8);
+  out.append(object.substr(0, at));
+  out += '"' + std::to_string(revision) + '"';
+  out.append(object.substr(end));
+  return out;
+}
+
 Result<ObjPtr> decodeStored(const storage::KeyValue& kv) {
   std::string raw = withResourceVersion(kv.value, kv.mod_revision);
   if (raw.empty()) {
@@ -249,6 +265,8 @@ std::shared_ptr<const std::string> WatchSink::encode(const std::vector<CacheEven
 }
 
 bool WatchSink::deliver(const std::shared_ptr<const std::string>&) { return true; }
+
+bool WatchSink::onReplayed(int64_t) { return true; }
 
 // ---- ResourceCache ----
 
@@ -292,6 +310,7 @@ Result<uint64_t> ResourceCache::addWatcher(int64_t after_revision, bool initial_
     }
   }
   if (!replay.empty() && !sink->onEvents(replay)) return Status(Code::kUnavailable, "watcher gone");
+  if (!sink->onReplayed(revision_)) return Status(Code::kUnavailable, "watcher gone");
   uint64_t id = next_watcher_++;
   auto w = std::make_shared<Watcher>();
   w->key_prefix = key_prefix;

@@ -134,6 +134,10 @@ class WatchSink {
   virtual std::shared_ptr<const std::string> encode(const std::vector<CacheEvent>& events) const;
   // Returns false when the sink is finished, as onEvents.
   virtual bool deliver(const std::shared_ptr<const std::string>& bytes);
+  // Called once by addWatcher, under the cache's lock, after the replay (which may have been
+  // empty) reflected `revision`: anything written here precedes every later event. Returns
+  // false when the sink is finished.
+  virtual bool onReplayed(int64_t revision);
 };
 
 // Watchers are dealt to this many fan-out waves by registration; see WatchCache.
@@ -311,5 +315,8 @@ Result<ObjPtr> decodeStored(const storage::KeyValue& kv);
 // to `revision`, spliced in as text; "" when `stored` has no metadata object or already has a
 // resourceVersion.
 std::string withResourceVersion(std::string_view stored, int64_t revision);
+// `object` (a cached serialisation) with its metadata.resourceVersion replaced by `revision`;
+// "" when it has none.
+std::string replaceResourceVersion(std::string_view object, int64_t revision);
 
 }  // namespace berth::apiserver

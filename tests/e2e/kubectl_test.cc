@@ -1,12 +1,12 @@
 // End-to-end: the real kubectl (v1.32 on the PATH) against a real `berth server`.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/e2e/server_test.h"
 
@@ -704,6 +704,82 @@ TEST_F(KubectlTest, WatchSeesChanges) {
   ASSERT_TRUE(watch.readLine(&line, std::chrono::seconds(20)));
   EXPECT_EQ(line, "2");
   watch.kill(SIGTERM);
+}
+
+// Streaming lists (sendInitialEvents) and the watch options upstream checks; a change that
+// takes an object out of a selector is a DELETED of its last matching state.
+TEST_F(KubectlTest, WatchListInitialEventsAndSelectorExits) {
+  ok({"create", "configmap", "first", "--from-literal=a=1"});
+  ok({"create", "configmap", "second", "--from-literal=a=1"});
+  const std::string base = "/api/v1/namespaces/" + ns_ + "/configmaps?watch=1&timeoutSeconds=1";
+  auto lines = [](const std::string& out) {
+    std::vector<json> events;
+    std::istringstream in(out);
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) events.push_back(json::parse(l));
+    return events;
+  };
+  // The initial events, then one bookmark that says they have ended.
+  auto events = lines(ok(
+      {"get", "--raw",
+       base +
+           "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"}));
+  // (first, second and the namespace's kube-root-ca.crt)
+  ASSERT_GE(events.size(), 4u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(events[i]["type"], "ADDED") << i;
+  EXPECT_EQ(events[3]["type"], "BOOKMARK");
+  EXPECT_EQ(events[3]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_GE(std::stoll(events[3]["object"]["metadata"]["resourceVersion"].get<std::string>()),
+              std::stoll(events[i]["object"]["metadata"]["resourceVersion"].get<std::string>()));
+  // So client-go's streaming list (kubectl with WatchListClient) finishes instead of hanging.
+  auto env = server_->kubectlEnv();
+  env.push_back("KUBE_FEATURE_WatchListClient=true");
+  CmdResult w = run(server_->kubectlArgv({"-n", ns_, "wait", "--for=jsonpath={.data.a}=1",
+                                          "configmap/first", "--timeout=20s"}),
+                    "", env);
+  EXPECT_EQ(w.exit_code, 0) << w.err;
+  // sendInitialEvents=false: only what happens from now on.
+  for (const json& e : lines(ok({"get", "--raw",
+                                 base + "&sendInitialEvents=false&resourceVersionMatch="
+                                        "NotOlderThan&allowWatchBookmarks=true"})))
+    EXPECT_NE(e["type"], "ADDED") << e.dump();
+  // Options upstream refuses for a watch.
+  auto r = kn({"get", "--raw", base + "&sendInitialEvents=true"});
+  EXPECT_NE(r.err.find("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
+            std::string::npos)
+      << r.err;
+  r = kn({"get", "--raw", base + "&resourceVersionMatch=Exact&resourceVersion=1"});
+  EXPECT_NE(r.err.find(
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"),
+            std::string::npos)
+      << r.err;
+  r = kn({"get", "--raw", base + "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"});
+  EXPECT_NE(
+      r.err.find("allowWatchBookmarks must be set to true when sendInitialEvents is provided"),
+      std::string::npos)
+      << r.err;
+  // watch=True is a watch, as any value but 0 and false.
+  EXPECT_EQ(lines(ok({"get", "--raw",
+                      "/api/v1/namespaces/" + ns_ +
+                          "/configmaps?watch=True&timeoutSeconds=1"}))[0]["type"],
+            "ADDED");
+
+  ok({"label", "configmap", "first", "app=x"});
+  std::string rv = ok({"get", "configmap", "first", "-o", "jsonpath={.metadata.resourceVersion}"});
+  Child watch(
+      server_->kubectlArgv({"get", "--raw",
+                            "/api/v1/namespaces/" + ns_ +
+                                "/configmaps?watch=1&labelSelector=app%3Dx&resourceVersion=" + rv}),
+      server_->kubectlEnv());
+  ok({"label", "configmap", "first", "app=y", "--overwrite"});
+  std::string seen;
+  ASSERT_TRUE(watch.waitFor("DELETED", std::chrono::seconds(20), &seen)) << seen;
+  watch.kill(SIGTERM);
+  json deleted = lines(seen).back();
+  EXPECT_EQ(deleted["object"]["metadata"]["labels"]["app"], "x") << seen;
+  EXPECT_EQ(deleted["object"]["metadata"]["resourceVersion"],
+            ok({"get", "configmap", "first", "-o", "jsonpath={.metadata.resourceVersion}"}));
 }
 
 TEST_F(KubectlTest, DescribeLabelAnnotatePatchScale) {
