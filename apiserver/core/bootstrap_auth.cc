@@ -7,6 +7,7 @@
 
 #include "apiserver/core/api_context.h"
 #include "common/strings.h"
+#include "common/time_util.h"
 #include "nodegroups/bootstrap/token.h"
 
 namespace berth::apiserver {
@@ -102,6 +103,23 @@ json csrSubresourceUpdate(const std::string& sub, const json& old, const json& d
   json result = old;
   json conds = conditionsOf(old, sub == "status");  // what the caller may not change
   json wanted = conditionsOf(desired, sub == "approval");
+  // Timestamps the caller left out, as upstream's populateConditionTimestamps: updated now,
+  // and transitioned now unless the old condition of that type had the same status.
+  const std::string now = formatRfc3339(std::chrono::system_clock::now());
+  json before = conditionsOf(old, true);
+  for (auto& c : conditionsOf(old, false)) before.push_back(std::move(c));
+  for (auto& c : wanted) {
+    if (!c.is_object()) continue;
+    if (!c.contains("lastUpdateTime") || c["lastUpdateTime"].is_null()) c["lastUpdateTime"] = now;
+    if (!c.contains("lastTransitionTime") || c["lastTransitionTime"].is_null()) {
+      c["lastTransitionTime"] = now;
+      for (const json& was : before)
+        if (was.is_object() && was.value("type", "") == c.value("type", "") &&
+            was.value("status", "") == c.value("status", "") &&
+            was.contains("lastTransitionTime") && !was["lastTransitionTime"].is_null())
+          c["lastTransitionTime"] = was["lastTransitionTime"];
+    }
+  }
   for (auto& c : wanted) conds.push_back(std::move(c));
   if (!result["status"].is_object()) result["status"] = json::object();
   if (conds.empty()) result["status"].erase("conditions");

@@ -617,6 +617,17 @@ Result<json> ApiServer::Impl::updateObject(
         return badRequest("the namespace of the provided object does not match the namespace sent on the request");
       meta["namespace"] = ns;
     }
+    // A replace names the object it read by its uid: another object of the same name (deleted
+    // and created again since) is a failed precondition, as upstream's UpdatedObjectInfo.
+    if (ctx.info.verb == "update" && sub.empty() && meta.contains("uid") &&
+        meta["uid"].is_string() && !meta["uid"].get<std::string>().empty() &&
+        meta["uid"] != old["metadata"].value("uid", json(""))) {
+      return Status(
+          Code::kConflict,
+          "Operation cannot be fulfilled on " + k.qualifiedResource() + " \"" + name +
+              "\": Precondition failed: UID in precondition: " + meta["uid"].get<std::string>() +
+              ", UID in object meta: " + old["metadata"].value("uid", ""));
+    }
     std::string want_rv = meta.value("resourceVersion", "");
     bool pinned = !want_rv.empty();
     if (pinned && want_rv != old["metadata"].value("resourceVersion", "")) return conflictError(k, name);

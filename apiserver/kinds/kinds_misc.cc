@@ -576,6 +576,9 @@ KindSpec csrKind() {
       errs.required("spec.signerName");
     } else if (signer.find('/') == std::string::npos) {
       errs.invalid("spec.signerName", signer, "must be a fully qualified domain and path of the form 'example.com/signer-name'");
+    } else if (!old && signer == "kubernetes.io/legacy-unknown") {
+      errs.invalid("spec.signerName", signer,
+                   "the legacy signerName is not allowed via this API version");
     }
     if (count(obj, {"spec", "usages"}) == 0) errs.required("spec.usages");
     if (const json* es = find(obj, {"spec", "expirationSeconds"}); isInt(es) && es->get<int64_t>() < 600) {

@@ -424,6 +424,13 @@ TEST_F(KubectlTest, RequestsUpstreamRefusesOrReadsKindly) {
   json cm = getJson("configmap/held");
   cm["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000";
   r = kn({"replace", "-f", "-"}, cm.dump());
+  EXPECT_NE(r.err.find("Precondition failed: UID in precondition: "
+                       "00000000-0000-0000-0000-000000000000, UID in object meta: "),
+            std::string::npos)
+      << r.err;
+  // A patch that changes the uid is an invalid update.
+  r = kn({"patch", "configmap", "held", "--type=merge", "-p",
+          R"({"metadata":{"uid":"00000000-0000-0000-0000-000000000000"}})"});
   EXPECT_NE(r.err.find("metadata.uid: Invalid value: \"00000000-0000-0000-0000-000000000000\": "
                        "field is immutable"),
             std::string::npos)
@@ -1077,6 +1084,45 @@ TEST_F(KubectlTest, ListManifestsValidateAgainstOpenApiV2) {
   json v2 = json::parse(ok({"get", "--raw", "/openapi/v2"}));
   EXPECT_EQ(v2["swagger"], "2.0");
   EXPECT_TRUE(v2["definitions"].contains("io.k8s.api.core.v1.ConfigMap"));
+}
+
+// kubectl certificate approve/deny: the conditions get upstream's timestamps; the legacy
+// signer is not accepted through certificates.k8s.io/v1.
+TEST_F(KubectlTest, CertificateApprovalStampsConditions) {
+  std::string dir = ::testing::TempDir() + "/csr-" + ns_;
+  std::filesystem::create_directories(dir);
+  CmdResult gen = run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/key.pem",
+                       "-subj", "/CN=jane/O=dev", "-out", dir + "/csr.pem"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  std::ifstream in(dir + "/csr.pem");
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CmdResult b64 = run({"base64", "-w0"}, pem);
+  auto csr = [&](const std::string& name, const std::string& signer) {
+    return json{{"apiVersion", "certificates.k8s.io/v1"},
+                {"kind", "CertificateSigningRequest"},
+                {"metadata", {{"name", name}}},
+                {"spec",
+                 {{"request", b64.out},
+                  {"signerName", signer},
+                  {"usages", {"client auth"}},
+                  {"expirationSeconds", 3600}}}}
+        .dump();
+  };
+  auto r = kn({"create", "-f", "-"}, csr("legacy-" + ns_, "kubernetes.io/legacy-unknown"));
+  EXPECT_NE(r.err.find("the legacy signerName is not allowed via this API version"),
+            std::string::npos)
+      << r.err;
+  const std::string name = "jane-" + ns_;
+  ok({"create", "-f", "-"}, csr(name, "kubernetes.io/kube-apiserver-client"));
+  ok({"certificate", "approve", name});
+  json got = getJson("csr/" + name);
+  ASSERT_EQ(got["status"]["conditions"].size(), 1u) << got.dump();
+  const json& c = got["status"]["conditions"][0];
+  EXPECT_EQ(c["type"], "Approved");
+  EXPECT_TRUE(c["lastTransitionTime"].is_string()) << c.dump();
+  EXPECT_TRUE(c["lastUpdateTime"].is_string()) << c.dump();
+  ok({"delete", "csr", name});
 }
 
 // events.k8s.io/v1 and core/v1 Events are one store seen two ways, as upstream.
