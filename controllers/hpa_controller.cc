@@ -92,6 +92,8 @@ void HpaController::event(const json& hpa, bool warning, const std::string& reas
 }
 
 Status HpaController::writeStatus(const json& hpa, json status) {
+  // desiredReplicas is always written (no omitempty upstream), 0 until one was computed.
+  if (!status.contains("desiredReplicas")) status["desiredReplicas"] = 0;
   if (hpa.value("status", json::object()) == status) return Status::ok();
   json body = hpa;
   body["status"] = std::move(status);

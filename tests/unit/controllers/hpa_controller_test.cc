@@ -118,6 +118,7 @@ TEST_F(HpaTest, InRangeReportsMissingMetricsApi) {
   EXPECT_TRUE(actions("update/scale").empty());
   json st = lastStatus();
   EXPECT_EQ(st["currentReplicas"], 2);
+  EXPECT_EQ(st["desiredReplicas"], 0);  // always present, as upstream's (no omitempty)
   EXPECT_FALSE(st.contains("lastScaleTime"));
   const json* active = condition(st, "ScalingActive");
   ASSERT_NE(active, nullptr);
