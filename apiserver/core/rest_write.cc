@@ -338,6 +338,15 @@ std::string quotaList(const std::map<std::string, std::string>& list) {
 
 long double quantityValue(const json& v) { return quantityOf(v).value_or(0); }
 
+void dropZeroStatusCounters(const KindSpec& k, json& obj) {
+  if (k.status_omit_zero.empty()) return;
+  auto st = obj.find("status");
+  if (st == obj.end() || !st->is_object()) return;
+  for (const std::string& f : k.status_omit_zero)
+    if (auto v = st->find(f); v != st->end() && v->is_number_integer() && v->get<int64_t>() == 0)
+      st->erase(v);
+}
+
 }  // namespace
 
 Status ApiServer::Impl::chargeQuota(const KindSpec& k, const json& obj, bool dry_run,
@@ -703,6 +712,7 @@ Result<json> ApiServer::Impl::updateObject(
         rm["generation"] = om.value("generation", int64_t{1}) + 1;
     }
     result["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
+    dropZeroStatusCounters(k, result);
     auto causes = validateMetadata(k, result);
     causes.insert(causes.begin(), meta_causes.begin(), meta_causes.end());
     if (k.validate) {

@@ -103,6 +103,10 @@ struct KindSpec {
   };
   std::vector<PlainField> plain_fields;
 
+  // Status counters upstream's types mark omitempty: written as 0, they are dropped (a 0 is
+  // absent upstream, which `kubectl get -o jsonpath` and `kubectl wait` can tell apart).
+  std::vector<std::string> status_omit_zero;
+
   // A second version of a stored kind (autoscaling/v1 HorizontalPodAutoscaler over v2, or
   // events.k8s.io/v1 Event over core/v1): its objects are stored as `storage_version` of
   // `storage_group` (the same group when storage_group_other is false) and the same resource;

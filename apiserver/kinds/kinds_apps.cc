@@ -151,6 +151,8 @@ KindSpec deploymentKind() {
     appendTemplateCells(obj, cells);
     return cells;
   };
+  k.status_omit_zero = {"observedGeneration", "replicas",          "updatedReplicas",
+                        "readyReplicas",      "availableReplicas", "unavailableReplicas"};
   return k;
 }
 
@@ -188,6 +190,8 @@ KindSpec replicaSetKind() {
     if (f == "status.replicas") return std::to_string(num(obj, {"status", "replicas"}));
     return "";
   };
+  k.status_omit_zero = {"fullyLabeledReplicas", "readyReplicas", "availableReplicas",
+                        "observedGeneration"};
   return k;
 }
 
@@ -245,6 +249,8 @@ KindSpec daemonSetKind() {
     appendTemplateCells(obj, cells);
     return cells;
   };
+  k.status_omit_zero = {"observedGeneration", "updatedNumberScheduled", "numberAvailable",
+                        "numberUnavailable"};
   return k;
 }
 
@@ -353,6 +359,8 @@ KindSpec statefulSetKind() {
                                  std::to_string(num(obj, {"spec", "replicas"})),
                              ageCell(obj, now), containerNames(spec), containerImages(spec)};
   };
+  k.status_omit_zero = {"observedGeneration", "readyReplicas", "currentReplicas",
+                        "updatedReplicas"};
   return k;
 }
 

@@ -153,6 +153,7 @@ KindSpec jobKind() {
     if (f == "status.successful") return std::to_string(num(obj, {"status", "succeeded"}));
     return "";
   };
+  k.status_omit_zero = {"active", "succeeded", "failed"};
   return k;
 }
 

@@ -1424,6 +1424,8 @@ KindSpec replicationControllerKind() {
     if (f == "status.replicas") return std::to_string(num(obj, {"status", "replicas"}));
     return "";
   };
+  k.status_omit_zero = {"fullyLabeledReplicas", "readyReplicas", "availableReplicas",
+                        "observedGeneration"};
   return k;
 }
 

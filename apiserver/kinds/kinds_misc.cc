@@ -279,6 +279,7 @@ KindSpec pdbKind() {
                              intOrStringText(find(obj, {"spec", "maxUnavailable"})),
                              num(obj, {"status", "disruptionsAllowed"}), ageCell(obj, now)};
   };
+  k.status_omit_zero = {"observedGeneration"};
   return k;
 }
 
@@ -436,6 +437,7 @@ KindSpec hpaKind() {
                              num(obj, {"spec", "maxReplicas"}), num(obj, {"status", "currentReplicas"}),
                              ageCell(obj, now)};
   };
+  k.status_omit_zero = {"observedGeneration", "currentReplicas"};
   return k;
 }
 

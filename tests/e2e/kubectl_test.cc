@@ -1125,6 +1125,40 @@ TEST_F(KubectlTest, CertificateApprovalStampsConditions) {
   ok({"delete", "csr", name});
 }
 
+// Status counters upstream leaves out at 0 (omitempty) are absent, whoever writes them.
+TEST_F(KubectlTest, ZeroStatusCountersAreOmittedAsUpstream) {
+  ok({"create", "deployment", "idle", "--image=nginx:1", "--replicas=0"});
+  ok({"wait", "--for=jsonpath={.status.observedGeneration}=1", "deployment/idle", "--timeout=30s"});
+  json st = getJson("deployment/idle")["status"];
+  for (const char* f :
+       {"replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"})
+    EXPECT_FALSE(st.contains(f)) << f << " in " << st.dump();
+  EXPECT_EQ(ok({"get", "deployment", "idle", "-o", "jsonpath={.status.availableReplicas}"}), "");
+  // A status written with zeros by a client keeps the counters upstream always prints.
+  ok({"patch", "deployment", "idle", "--subresource=status", "--type=merge", "-p",
+      R"({"status":{"readyReplicas":0,"collisionCount":0}})"});
+  st = getJson("deployment/idle")["status"];
+  EXPECT_FALSE(st.contains("readyReplicas")) << st.dump();
+  EXPECT_EQ(st["collisionCount"], 0) << st.dump();  // a pointer upstream: 0 is kept
+  // (suspended: the job controller runs no pod, so nothing else sets active)
+  ok({"apply", "-f", "-"}, R"(apiVersion: batch/v1
+kind: Job
+metadata: {name: quick}
+spec:
+  suspend: true
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+)");
+  ok({"patch", "job", "quick", "--subresource=status", "--type=merge", "-p",
+      R"({"status":{"active":0,"failed":0,"ready":0}})"});
+  st = getJson("job/quick")["status"];
+  EXPECT_FALSE(st.contains("active")) << st.dump();
+  EXPECT_FALSE(st.contains("failed")) << st.dump();
+  EXPECT_EQ(st["ready"], 0) << st.dump();  // a pointer upstream
+}
+
 // events.k8s.io/v1 and core/v1 Events are one store seen two ways, as upstream.
 TEST_F(KubectlTest, EventsAreOneStoreInBothVersions) {
   const std::string v1 = "events.v1.events.k8s.io";
