@@ -1044,7 +1044,25 @@ Result<json> ApiServer::Impl::deleteObject(RequestCtx& ctx, const KindSpec& k, c
       *deleted_now = true;
       return old;
     }
-    auto del = store->remove(objectKey(k, ns, name), cur->mod_revision);
+    int64_t del_from = cur->mod_revision;
+    json last = old;
+    if (is_pod && !(already_deleting && om.value("deletionGracePeriodSeconds", int64_t{-1}) == 0)) {
+      // Pods are always deleted gracefully upstream: a pod that goes at once is first marked
+      // (deletionTimestamp, grace 0: a MODIFIED watchers see as Terminating), then removed, and
+      // its DELETED carries the mark.
+      if (!already_deleting)
+        nm["deletionTimestamp"] = formatRfc3339(std::chrono::system_clock::now());
+      nm["deletionGracePeriodSeconds"] = 0;
+      auto rev = store->update(objectKey(k, ns, name), dumpWithoutResourceVersion(next), del_from);
+      if (!rev.isOk()) {
+        if (rev.status().code() == Code::kConflict || rev.status().code() == Code::kNotFound)
+          continue;
+        return rev.status();
+      }
+      del_from = *rev;
+      last = std::move(next);
+    }
+    auto del = store->remove(objectKey(k, ns, name), del_from);
     if (!del.isOk()) {
       if (del.status().code() == Code::kConflict) continue;
       if (del.status().code() == Code::kNotFound) return notFoundError(k, name);
@@ -1052,9 +1070,8 @@ Result<json> ApiServer::Impl::deleteObject(RequestCtx& ctx, const KindSpec& k, c
     }
     if (k.group.empty() && k.resource == "services") services->release(old);
     *deleted_now = true;
-    json out = old;
-    out["metadata"]["resourceVersion"] = std::to_string(del->mod_revision);
-    return out;
+    last["metadata"]["resourceVersion"] = std::to_string(del->mod_revision);
+    return last;
   }
   return conflictError(k, name);
 }

@@ -1125,6 +1125,36 @@ TEST_F(KubectlTest, CertificateApprovalStampsConditions) {
   ok({"delete", "csr", name});
 }
 
+// A pod deleted at once is still deleted gracefully, as upstream: marked (MODIFIED, grace 0),
+// then removed, the DELETED carrying the mark.
+TEST_F(KubectlTest, PodsDeletedAtOnceAreMarkedFirst) {
+  ok({"run", "gone", "--image=busybox", "--restart=Never"});
+  std::string rv = ok({"get", "pod", "gone", "-o", "jsonpath={.metadata.resourceVersion}"});
+  Child watch(server_->kubectlArgv(
+                  {"get", "--raw",
+                   "/api/v1/namespaces/" + ns_ +
+                       "/pods?watch=1&fieldSelector=metadata.name%3Dgone&resourceVersion=" + rv}),
+              server_->kubectlEnv());
+  ok({"delete", "pod", "gone", "--grace-period=0", "--force"});
+  std::string seen;
+  ASSERT_TRUE(watch.waitFor("DELETED", std::chrono::seconds(20), &seen)) << seen;
+  watch.kill(SIGTERM);
+  std::vector<json> events;
+  std::istringstream in(seen);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) events.push_back(json::parse(l));
+  ASSERT_GE(events.size(), 2u) << seen;
+  const json& marked = events[events.size() - 2];
+  const json& deleted = events.back();
+  EXPECT_EQ(marked["type"], "MODIFIED") << seen;
+  EXPECT_EQ(marked["object"]["metadata"]["deletionGracePeriodSeconds"], 0) << seen;
+  EXPECT_TRUE(marked["object"]["metadata"].contains("deletionTimestamp")) << seen;
+  EXPECT_EQ(deleted["type"], "DELETED");
+  EXPECT_EQ(deleted["object"]["metadata"]["deletionTimestamp"],
+            marked["object"]["metadata"]["deletionTimestamp"]);
+  EXPECT_NE(kn({"get", "pod", "gone"}).exit_code, 0);
+}
+
 // Status counters upstream leaves out at 0 (omitempty) are absent, whoever writes them.
 TEST_F(KubectlTest, ZeroStatusCountersAreOmittedAsUpstream) {
   ok({"create", "deployment", "idle", "--image=nginx:1", "--replicas=0"});
