@@ -20,6 +20,15 @@ std::string trimmed(std::string s) {
   return s;
 }
 
+// The events of a raw watch's output (one JSON object per line).
+std::vector<json> watchEvents(const std::string& out) {
+  std::vector<json> events;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) events.push_back(json::parse(l));
+  return events;
+}
+
 class KubectlTest : public ServerTest {
  protected:
   KubectlTest() : ServerTest("t") {}
@@ -719,15 +728,8 @@ TEST_F(KubectlTest, WatchListInitialEventsAndSelectorExits) {
   ok({"create", "configmap", "first", "--from-literal=a=1"});
   ok({"create", "configmap", "second", "--from-literal=a=1"});
   const std::string base = "/api/v1/namespaces/" + ns_ + "/configmaps?watch=1&timeoutSeconds=1";
-  auto lines = [](const std::string& out) {
-    std::vector<json> events;
-    std::istringstream in(out);
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) events.push_back(json::parse(l));
-    return events;
-  };
   // The initial events, then one bookmark that says they have ended.
-  auto events = lines(ok(
+  auto events = watchEvents(ok(
       {"get", "--raw",
        base +
            "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"}));
@@ -747,9 +749,9 @@ TEST_F(KubectlTest, WatchListInitialEventsAndSelectorExits) {
                     "", env);
   EXPECT_EQ(w.exit_code, 0) << w.err;
   // sendInitialEvents=false: only what happens from now on.
-  for (const json& e : lines(ok({"get", "--raw",
-                                 base + "&sendInitialEvents=false&resourceVersionMatch="
-                                        "NotOlderThan&allowWatchBookmarks=true"})))
+  for (const json& e : watchEvents(ok({"get", "--raw",
+                                       base + "&sendInitialEvents=false&resourceVersionMatch="
+                                              "NotOlderThan&allowWatchBookmarks=true"})))
     EXPECT_NE(e["type"], "ADDED") << e.dump();
   // Options upstream refuses for a watch.
   auto r = kn({"get", "--raw", base + "&sendInitialEvents=true"});
@@ -767,9 +769,9 @@ TEST_F(KubectlTest, WatchListInitialEventsAndSelectorExits) {
       std::string::npos)
       << r.err;
   // watch=True is a watch, as any value but 0 and false.
-  EXPECT_EQ(lines(ok({"get", "--raw",
-                      "/api/v1/namespaces/" + ns_ +
-                          "/configmaps?watch=True&timeoutSeconds=1"}))[0]["type"],
+  EXPECT_EQ(watchEvents(ok({"get", "--raw",
+                            "/api/v1/namespaces/" + ns_ +
+                                "/configmaps?watch=True&timeoutSeconds=1"}))[0]["type"],
             "ADDED");
 
   ok({"label", "configmap", "first", "app=x"});
@@ -783,7 +785,7 @@ TEST_F(KubectlTest, WatchListInitialEventsAndSelectorExits) {
   std::string seen;
   ASSERT_TRUE(watch.waitFor("DELETED", std::chrono::seconds(20), &seen)) << seen;
   watch.kill(SIGTERM);
-  json deleted = lines(seen).back();
+  json deleted = watchEvents(seen).back();
   EXPECT_EQ(deleted["object"]["metadata"]["labels"]["app"], "x") << seen;
   EXPECT_EQ(deleted["object"]["metadata"]["resourceVersion"],
             ok({"get", "configmap", "first", "-o", "jsonpath={.metadata.resourceVersion}"}));
@@ -1139,10 +1141,7 @@ TEST_F(KubectlTest, PodsDeletedAtOnceAreMarkedFirst) {
   std::string seen;
   ASSERT_TRUE(watch.waitFor("DELETED", std::chrono::seconds(20), &seen)) << seen;
   watch.kill(SIGTERM);
-  std::vector<json> events;
-  std::istringstream in(seen);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) events.push_back(json::parse(l));
+  std::vector<json> events = watchEvents(seen);
   ASSERT_GE(events.size(), 2u) << seen;
   const json& marked = events[events.size() - 2];
   const json& deleted = events.back();
