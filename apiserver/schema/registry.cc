@@ -51,7 +51,7 @@ const Primitive kPrimitives[] = {
     {"quantity", "io.k8s.apimachinery.pkg.api.resource.Quantity", TypeKind::kQuantity,
      "An amount with an optional unit suffix, e.g. 100m, 1.5, 128Mi, 2G."},
     {"intstr", "io.k8s.apimachinery.pkg.util.intstr.IntOrString", TypeKind::kIntOrString,
-     "Either an integer or a string (often a percentage such as 25%)."},
+     "Either an integer or a string: a port number or name, or a count or percentage (\"25%\")."},
     {"any", "io.k8s.apimachinery.pkg.runtime.RawExtension", TypeKind::kAny,
      "Any JSON value."},
 };

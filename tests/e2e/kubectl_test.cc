@@ -1091,7 +1091,7 @@ TEST_F(KubectlTest, ListManifestsValidateAgainstOpenApiV2) {
 // kubectl certificate approve/deny: the conditions get upstream's timestamps; the legacy
 // signer is not accepted through certificates.k8s.io/v1.
 TEST_F(KubectlTest, CertificateApprovalStampsConditions) {
-  std::string dir = ::testing::TempDir() + "/csr-" + ns_;
+  std::string dir = server_->dataDir() + "/csr-test";  // removed with the server's data
   std::filesystem::create_directories(dir);
   CmdResult gen = run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/key.pem",
