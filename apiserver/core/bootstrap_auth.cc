@@ -106,14 +106,15 @@ json csrSubresourceUpdate(const std::string& sub, const json& old, const json& d
   // Timestamps the caller left out, as upstream's populateConditionTimestamps: updated now,
   // and transitioned now unless the old condition of that type had the same status.
   const std::string now = formatRfc3339(std::chrono::system_clock::now());
-  json before = conditionsOf(old, true);
-  for (auto& c : conditionsOf(old, false)) before.push_back(std::move(c));
+  const json before = old.contains("status") && old["status"].is_object()
+                          ? old["status"].value("conditions", json::array())
+                          : json::array();
   for (auto& c : wanted) {
     if (!c.is_object()) continue;
     if (!c.contains("lastUpdateTime") || c["lastUpdateTime"].is_null()) c["lastUpdateTime"] = now;
     if (!c.contains("lastTransitionTime") || c["lastTransitionTime"].is_null()) {
       c["lastTransitionTime"] = now;
-      for (const json& was : before)
+      for (const json& was : before.is_array() ? before : json::array())
         if (was.is_object() && was.value("type", "") == c.value("type", "") &&
             was.value("status", "") == c.value("status", "") &&
             was.contains("lastTransitionTime") && !was["lastTransitionTime"].is_null())

@@ -205,8 +205,8 @@ Status ApiServer::Impl::convertRequestToStored(RequestCtx& ctx, const KindSpec& 
 
 void ApiServer::Impl::handleStoredAs(RequestCtx& ctx, const KindSpec& view) {
   ctx.kind = &view;
-  const std::string& group = view.storage_group_other ? view.storage_group : view.group;
-  const KindSpec* stored = kinds->byResource(group, view.storage_version, view.resource);
+  const KindSpec* stored = kinds->byResource(view.storage_group.value_or(view.group),
+                                             view.storage_version, view.resource);
   if (!stored) return sendError(ctx, internalError("no stored version " + view.storage_version + " of " + view.qualifiedResource()));
   // Protobuf answers would need this version's encoder; JSON serves every client.
   if (ctx.out == OutFormat::kProtobuf) ctx.out = OutFormat::kJson;

@@ -568,9 +568,8 @@ void WatchCache::dispatchLoop() {
       last.elapsed = now - w.last;
       last.interval = paced;
       // A wave goes once per slot (or at once while quiet); a wave behind waits longer.
-      auto due = deliverNow(end - w.next, last) || w.last < waveSlot(origin, now, i, paced)
-                     ? now
-                     : waveSlot(origin, now, i, paced) + paced;
+      const auto slot = waveSlot(origin, now, i, paced);
+      auto due = deliverNow(end - w.next, last) || w.last < slot ? now : slot + paced;
       if (due <= now && !w.back_off_checked) {
         size_t behind = 0;
         for (auto& [prefix, rc] : resources_) behind += rc->behindOnLastFanOut(i);

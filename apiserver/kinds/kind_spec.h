@@ -109,14 +109,13 @@ struct KindSpec {
 
   // A second version of a stored kind (autoscaling/v1 HorizontalPodAutoscaler over v2, or
   // events.k8s.io/v1 Event over core/v1): its objects are stored as `storage_version` of
-  // `storage_group` (the same group when storage_group_other is false) and the same resource;
+  // `storage_group` (this kind's own group when unset) and the same resource;
   // request bodies are validated with `validate` (when set), converted with to_storage (an
   // error names the field it cannot convert) and everything served with from_storage.
   // `field_renames` maps this version's field selector names to the stored kind's. Empty for
   // kinds stored as themselves.
   std::string storage_version;
-  std::string storage_group;
-  bool storage_group_other = false;
+  std::optional<std::string> storage_group;
   std::vector<std::pair<std::string, std::string>> field_renames;
   std::function<Status(json& obj)> to_storage;
   std::function<void(json& obj)> from_storage;

@@ -132,54 +132,39 @@ KindSpec endpointSliceKind() {
 
 // ---- events.k8s.io Event ---------------------------------------------------------------------
 
+// Each events.k8s.io/v1 field and its core/v1 name: the two versions of one Event.
+constexpr std::pair<const char*, const char*> kEventFields[] = {
+    {"metadata", "metadata"},
+    {"eventTime", "eventTime"},
+    {"series", "series"},
+    {"reportingController", "reportingComponent"},
+    {"reportingInstance", "reportingInstance"},
+    {"action", "action"},
+    {"reason", "reason"},
+    {"regarding", "involvedObject"},
+    {"related", "related"},
+    {"note", "message"},
+    {"type", "type"},
+    {"deprecatedSource", "source"},
+    {"deprecatedFirstTimestamp", "firstTimestamp"},
+    {"deprecatedLastTimestamp", "lastTimestamp"},
+    {"deprecatedCount", "count"},
+};
+
 // The events.k8s.io/v1 fields under their core/v1 names, for the shared table and selectors.
 json toCoreEvent(const json& ev) {
   json core = json::object();
-  auto copy = [&](const char* from, const char* to) {
-    if (const json* v = find(ev, {from}); v && !v->is_null()) core[to] = *v;
-  };
-  copy("metadata", "metadata");
-  copy("regarding", "involvedObject");
-  copy("related", "related");
-  copy("note", "message");
-  copy("reason", "reason");
-  copy("type", "type");
-  copy("action", "action");
-  copy("eventTime", "eventTime");
-  copy("series", "series");
-  copy("deprecatedFirstTimestamp", "firstTimestamp");
-  copy("deprecatedLastTimestamp", "lastTimestamp");
-  copy("deprecatedCount", "count");
-  copy("deprecatedSource", "source");
-  copy("reportingController", "reportingComponent");
-  copy("reportingInstance", "reportingInstance");
+  for (const auto& [v1, v1core] : kEventFields)
+    if (const json* v = find(ev, {v1}); v && !v->is_null()) core[v1core] = *v;
   return core;
 }
 
 // The inverse of toCoreEvent: a stored core/v1 Event as events.k8s.io/v1 serves it.
 void fromCoreEvent(json& obj) {
-  json out = json::object();
-  auto copy = [&](const char* from, const char* to) {
-    if (auto it = obj.find(from); it != obj.end() && !it->is_null()) out[to] = std::move(*it);
-  };
-  out["apiVersion"] = "events.k8s.io/v1";
-  out["kind"] = "Event";
-  copy("metadata", "metadata");
-  copy("eventTime", "eventTime");
-  copy("series", "series");
-  copy("reportingComponent", "reportingController");
-  copy("reportingInstance", "reportingInstance");
-  copy("action", "action");
-  copy("reason", "reason");
-  copy("involvedObject", "regarding");
-  copy("related", "related");
-  copy("message", "note");
-  copy("type", "type");
-  copy("source", "deprecatedSource");
-  copy("firstTimestamp", "deprecatedFirstTimestamp");
-  copy("lastTimestamp", "deprecatedLastTimestamp");
-  copy("count", "deprecatedCount");
-  // core/v1 always has these; events.k8s.io/v1 leaves them out when empty.
+  json out = {{"apiVersion", "events.k8s.io/v1"}, {"kind", "Event"}};
+  for (const auto& [v1, v1core] : kEventFields)
+    if (auto it = obj.find(v1core); it != obj.end() && !it->is_null()) out[v1] = std::move(*it);
+  // core/v1 always has a source; events.k8s.io/v1 leaves it out when empty.
   if (auto it = out.find("deprecatedSource"); it != out.end() && it->is_object() && it->empty())
     out.erase(it);
   obj = std::move(out);
@@ -207,7 +192,6 @@ KindSpec eventsV1Kind() {
   };
   k.storage_version = "v1";
   k.storage_group = "";
-  k.storage_group_other = true;
   k.to_storage = [](json& obj) {
     json core = toCoreEvent(obj);
     core["apiVersion"] = "v1";

@@ -63,7 +63,7 @@ json toV2(const json& s) {
 void putString(std::string& out, int field, const std::string& s) { wire::putBytes(out, field, s); }
 
 // Any{yaml}: JSON is YAML, which is how the Go side reads these.
-std::string anyOf(const json& v) {
+std::string anyMessage(const json& v) {
   std::string any;
   putString(any, 2, v.dump());
   return any;
@@ -111,7 +111,7 @@ std::string schemaMessage(const json& s) {
   str("format", 2);
   str("title", 3);
   str("description", 4);
-  if (auto it = s.find("default"); it != s.end()) wire::putBytes(out, 5, anyOf(*it));
+  if (auto it = s.find("default"); it != s.end()) wire::putBytes(out, 5, anyMessage(*it));
   number("multipleOf", 6);
   number("maximum", 7);
   flag("exclusiveMaximum", 8);
@@ -129,7 +129,7 @@ std::string schemaMessage(const json& s) {
     for (const json& r : *it)
       if (r.is_string()) putString(out, 19, r);
   if (auto it = s.find("enum"); it != s.end() && it->is_array())
-    for (const json& e : *it) wire::putBytes(out, 20, anyOf(e));
+    for (const json& e : *it) wire::putBytes(out, 20, anyMessage(e));
   if (auto it = s.find("additionalProperties"); it != s.end()) {
     std::string item;
     if (it->is_object())
@@ -164,12 +164,12 @@ std::string schemaMessage(const json& s) {
     wire::putBytes(out, 25, props);
   }
   flag("readOnly", 27);
-  if (auto it = s.find("example"); it != s.end()) wire::putBytes(out, 30, anyOf(*it));
+  if (auto it = s.find("example"); it != s.end()) wire::putBytes(out, 30, anyMessage(*it));
   for (auto it = s.begin(); it != s.end(); ++it) {
     if (!startsWith(it.key(), "x-")) continue;
     std::string named;
     putString(named, 1, it.key());
-    wire::putBytes(named, 2, anyOf(it.value()));
+    wire::putBytes(named, 2, anyMessage(it.value()));
     wire::putBytes(out, 31, named);
   }
   return out;
